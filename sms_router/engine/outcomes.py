@@ -1,0 +1,128 @@
+"""The vocabulary shared by the router and every provider client.
+
+A provider client turns one HTTP exchange into one :class:`RecipientOutcome` per recipient.
+The outcome's :class:`Kind` is what the failover engine acts on: stop, fail over, count
+against the account's breaker, or apply the company's policy for ambiguous timeouts.
+Nothing here imports Odoo, so provider clients stay plain, fast-to-test libraries.
+"""
+import enum
+from dataclasses import dataclass, field
+
+
+class Kind(enum.Enum):
+    """How an attempt ended, from the failover engine's point of view."""
+
+    SENT = 'sent'
+    # The recipient is the problem (invalid number, not SMS-capable): no provider can fix it.
+    RECIPIENT = 'recipient_error'
+    # The recipient opted out at the provider: failing over would evade the opt-out.
+    OPTED_OUT = 'opted_out'
+    # The provider is unavailable (connection refused, 5xx, 429, broken answer): fail over.
+    PROVIDER = 'provider_error'
+    # The account is refused (credentials, credit, suspended, request rejected as a whole).
+    ACCOUNT = 'account_error'
+    # This provider cannot reach this destination; the account itself is fine.
+    DESTINATION = 'destination_unsupported'
+    # The request left but no answer came back: the SMS may or may not have been sent.
+    AMBIGUOUS = 'ambiguous'
+    # The account cannot be used as configured; no request was made.
+    MISCONFIGURED = 'misconfigured'
+    # The account was not tried: breaker open, paused after a 429, or credit below threshold.
+    SKIPPED = 'skipped'
+
+    @property
+    def is_final(self):
+        """Whether the chain stops here, whatever comes after this account."""
+        return self in (Kind.SENT, Kind.RECIPIENT, Kind.OPTED_OUT)
+
+    @property
+    def counts_against_breaker(self):
+        """Whether the outcome says the account or its provider is unhealthy."""
+        return self in (Kind.PROVIDER, Kind.ACCOUNT, Kind.AMBIGUOUS)
+
+
+# Core Odoo `sms.sms.failure_type` keys used when a chain ends on this kind. They exist on
+# sms.sms, mail.notification and mailing.trace alike, so downstream flows never crash.
+DEFAULT_FAILURE_TYPE = {
+    Kind.RECIPIENT: 'sms_number_format',
+    Kind.OPTED_OUT: 'sms_optout',
+    Kind.PROVIDER: 'sms_server',
+    Kind.ACCOUNT: 'sms_acc',
+    Kind.DESTINATION: 'sms_country_not_supported',
+    Kind.AMBIGUOUS: 'sms_server',
+    Kind.MISCONFIGURED: 'sms_acc',
+    Kind.SKIPPED: 'sms_server',
+}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One destination of a send request."""
+
+    key: str        # the Odoo SMS uuid; results are keyed by it
+    number: str     # E.164, e.g. '+33612345678'
+    region: str     # ISO 3166 alpha-2 of the number, e.g. 'FR' ('' when unknown)
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """One provider call: a body and the recipients that share it."""
+
+    body: str
+    recipients: tuple
+    marketing: bool = False
+
+
+@dataclass
+class RecipientOutcome:
+    kind: Kind
+    reason: str = ''
+    # Core failure type when this outcome ends the chain; DEFAULT_FAILURE_TYPE otherwise.
+    failure_type: str = None
+    message_id: str = None          # the provider's id for this recipient's message
+    batch_id: str = None            # the provider's id for the whole request (transaction, job)
+    retry_after: float = None       # seconds the provider asked us to wait (429)
+
+    @property
+    def core_failure_type(self):
+        return self.failure_type or DEFAULT_FAILURE_TYPE.get(self.kind, 'unknown')
+
+
+@dataclass
+class BatchResult:
+    """What one provider call produced."""
+
+    outcomes: dict                  # recipient key -> RecipientOutcome
+    # Facts about the account learnt from the answer, e.g. {'credit_balance': 19.84}.
+    account_updates: dict = field(default_factory=dict)
+
+    @classmethod
+    def for_all(cls, request, kind, reason, **outcome_values):
+        """The same outcome for every recipient of ``request`` (whole-request failures)."""
+        return cls({
+            recipient.key: RecipientOutcome(kind, reason, **outcome_values)
+            for recipient in request.recipients
+        })
+
+
+class ProviderClient:
+    """Contract of a provider client; see the provider addons for implementations.
+
+    ``send`` makes at most one provider call and never raises for provider-side problems:
+    it classifies them into outcomes. It may run in a worker thread, so it must not touch
+    the Odoo environment unless ``runs_in_main_thread`` is set.
+    """
+
+    provider = None
+    # How many recipients one call may carry (Twilio: 1; Sweego and OVH take lists).
+    max_recipients_per_request = 1
+    # Clients that need the Odoo environment (Odoo IAP) run in the sending thread.
+    runs_in_main_thread = False
+
+    def check_configuration(self):
+        """Return a message saying what is missing, or None when the client can send."""
+        return None
+
+    def send(self, request):
+        """Send ``request`` (a SendRequest); return a BatchResult covering every recipient."""
+        raise NotImplementedError
