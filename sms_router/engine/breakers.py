@@ -1,0 +1,280 @@
+"""One circuit breaker per provider account, shared by every process through a store.
+
+pybreaker drives the transitions (closed -> open after ``fail_max`` consecutive failures,
+open -> half-open after the cool-down, half-open -> closed on success or open again on
+failure). Its state lives in a :class:`BreakerStore` (PostgreSQL in Odoo, memory in tests)
+through :class:`StoredBreakerStorage`, and every change is an atomic write, so all workers
+see the same breaker.
+
+pybreaker alone would let every process probe a half-open provider at once and would hold
+its lock during the HTTP call. So the engine asks :meth:`AccountBreaker.admit` before a
+request (a compare-and-set in the store grants the single half-open probe to one process)
+and reports the result afterwards with :meth:`AccountBreaker.record`, which replays it
+through pybreaker without any network I/O under its lock.
+
+A failed probe doubles the next cool-down (up to ``MAX_COOLDOWN_FACTOR`` times), so a
+provider that stays down is probed less and less often.
+"""
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+
+import pybreaker
+
+_logger = logging.getLogger(__name__)
+
+CLOSED = pybreaker.STATE_CLOSED
+OPEN = pybreaker.STATE_OPEN
+HALF_OPEN = pybreaker.STATE_HALF_OPEN
+MAX_COOLDOWN_FACTOR = 8
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class BreakerState:
+    """What the store keeps for one account."""
+
+    state: str = CLOSED
+    failure_count: int = 0
+    success_count: int = 0
+    opened_at: datetime = None        # timezone-aware UTC
+    open_count: int = 0               # consecutive openings, for the growing cool-down
+    forced_open: bool = False         # planned maintenance: never sent to, never probed
+    paused_until: datetime = None     # the provider asked us to wait (429 Retry-After)
+    probe_owner: str = None           # who holds the half-open probe
+    probe_until: datetime = None      # the probe lease ends here (a dead prober is replaced)
+    last_failure: str = ''
+
+
+class BreakerStore:
+    """Persistence of breaker states; every method is one atomic operation."""
+
+    def load(self, account_id):
+        """The current BreakerState (a new closed one when none is stored)."""
+        raise NotImplementedError
+
+    def update(self, account_id, **values):
+        """Write ``values`` and return the new BreakerState."""
+        raise NotImplementedError
+
+    def increment(self, account_id, counter):
+        """Add one to ``counter`` ('failure_count' or 'success_count'); return the new value."""
+        raise NotImplementedError
+
+    def acquire_probe(self, account_id, owner, now, not_before, lease_until):
+        """Atomically grant the half-open probe to ``owner`` and return True, when the
+        breaker is open since before ``not_before``, or half-open with an expired lease."""
+        raise NotImplementedError
+
+
+class MemoryBreakerStore(BreakerStore):
+    """Thread-safe in-process store, for tests and single-process use."""
+
+    def __init__(self):
+        self._states = {}
+        self._lock = threading.Lock()
+
+    def load(self, account_id):
+        with self._lock:
+            return replace(self._states.get(account_id) or BreakerState())
+
+    def update(self, account_id, **values):
+        with self._lock:
+            state = replace(self._states.get(account_id) or BreakerState(), **values)
+            self._states[account_id] = state
+            return replace(state)
+
+    def increment(self, account_id, counter):
+        with self._lock:
+            state = self._states.setdefault(account_id, BreakerState())
+            setattr(state, counter, getattr(state, counter) + 1)
+            return getattr(state, counter)
+
+    def acquire_probe(self, account_id, owner, now, not_before, lease_until):
+        with self._lock:
+            state = self._states.get(account_id)
+            if not state or state.forced_open:
+                return False
+            expired_open = state.state == OPEN and state.opened_at and state.opened_at <= not_before
+            stale_probe = state.state == HALF_OPEN and (not state.probe_until or state.probe_until <= now)
+            if not (expired_open or stale_probe):
+                return False
+            state.state, state.probe_owner, state.probe_until = HALF_OPEN, owner, lease_until
+            return True
+
+
+class StoredBreakerStorage(pybreaker.CircuitBreakerStorage):
+    """pybreaker storage that reads a snapshot and writes every change through the store."""
+
+    def __init__(self, store, account_id, snapshot):
+        super().__init__(f'sms-router-account-{account_id}')
+        self._store = store
+        self._account_id = account_id
+        self.snapshot = snapshot
+
+    def _write(self, **values):
+        self.snapshot = self._store.update(self._account_id, **values)
+
+    @property
+    def state(self):
+        return self.snapshot.state
+
+    @state.setter
+    def state(self, state):
+        if state == self.snapshot.state:
+            return
+        values = {'state': state}
+        if state == CLOSED:
+            values.update(failure_count=0, success_count=0, open_count=0,
+                          probe_owner=None, probe_until=None)
+        elif state == OPEN:
+            values.update(open_count=self.snapshot.open_count + 1, probe_owner=None,
+                          probe_until=None, success_count=0)
+        self._write(**values)
+
+    def increment_counter(self):
+        self.snapshot.failure_count = self._store.increment(self._account_id, 'failure_count')
+
+    def reset_counter(self):
+        if self.snapshot.failure_count:
+            self._write(failure_count=0)
+
+    def increment_success_counter(self):
+        self.snapshot.success_count = self._store.increment(self._account_id, 'success_count')
+
+    def reset_success_counter(self):
+        if self.snapshot.success_count:
+            self._write(success_count=0)
+
+    @property
+    def counter(self):
+        return self.snapshot.failure_count
+
+    @property
+    def success_counter(self):
+        return self.snapshot.success_count
+
+    @property
+    def opened_at(self):
+        return self.snapshot.opened_at
+
+    @opened_at.setter
+    def opened_at(self, moment):
+        self._write(opened_at=moment)
+
+
+class _ReplayedFailure(Exception):
+    """Carries a failed outcome through pybreaker so that it counts as a failure."""
+
+
+class _LogTransitions(pybreaker.CircuitBreakerListener):
+    def state_change(self, cb, old_state, new_state):
+        _logger.info('SMS router: breaker %s went from %s to %s',
+                     cb.name, old_state.name if old_state else None, new_state.name)
+
+
+@dataclass
+class Admission:
+    allowed: bool
+    probe: bool = False
+    reason: str = ''
+
+
+@dataclass
+class BreakerSettings:
+    fail_max: int = 3
+    cooldown: float = 60.0            # seconds before the first probe
+    probe_lease: float = 60.0         # how long a probe may take before another process retries
+
+    def cooldown_for(self, open_count):
+        factor = min(2 ** max(open_count - 1, 0), MAX_COOLDOWN_FACTOR)
+        return self.cooldown * factor
+
+
+@dataclass
+class AccountBreaker:
+    """The breaker of one account, as seen by one dispatch."""
+
+    account_id: object
+    store: BreakerStore
+    settings: BreakerSettings = field(default_factory=BreakerSettings)
+    clock: object = utcnow
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self):
+        self._storage = StoredBreakerStorage(self.store, self.account_id, self.store.load(self.account_id))
+        self._breaker = pybreaker.CircuitBreaker(
+            fail_max=self.settings.fail_max,
+            reset_timeout=self.settings.cooldown_for(self._storage.snapshot.open_count),
+            state_storage=self._storage,
+            name=f'account {self.account_id}',
+            throw_new_error_on_trip=False,
+            listeners=[_LogTransitions()],
+        )
+
+    @property
+    def state(self):
+        return self._storage.snapshot
+
+    def refresh(self):
+        """Re-read the shared state (another process may have changed it)."""
+        self._storage.snapshot = self.store.load(self.account_id)
+        self._breaker.reset_timeout = self.settings.cooldown_for(self._storage.snapshot.open_count)
+
+    def admit(self):
+        """May a request go to this account now? Grants at most one half-open probe."""
+        snapshot = self._storage.snapshot
+        now = self.clock()
+        if snapshot.forced_open:
+            return Admission(False, reason='breaker forced open (maintenance)')
+        if snapshot.paused_until and snapshot.paused_until > now:
+            return Admission(False, reason=f'paused by the provider until {snapshot.paused_until:%H:%M:%S} UTC')
+        if snapshot.state == CLOSED:
+            return Admission(True)
+        if snapshot.state == HALF_OPEN and snapshot.probe_owner == self.owner:
+            return Admission(False, reason='breaker half-open: waiting for the probe')
+        cooldown = self.settings.cooldown_for(snapshot.open_count)
+        granted = self.store.acquire_probe(
+            self.account_id, self.owner, now,
+            not_before=now - timedelta(seconds=cooldown),
+            lease_until=now + timedelta(seconds=self.settings.probe_lease),
+        )
+        self.refresh()
+        if granted:
+            return Admission(True, probe=True)
+        return Admission(False, reason=f'breaker {self._storage.snapshot.state} '
+                                       f'(after {snapshot.failure_count or snapshot.open_count} failures)')
+
+    def record(self, healthy, reason='', retry_after=None):
+        """Report one request's result: ``healthy`` False counts as a failure."""
+        if retry_after:
+            self._storage.snapshot = self.store.update(
+                self.account_id, paused_until=self.clock() + timedelta(seconds=retry_after))
+
+        def replay():
+            if not healthy:
+                raise _ReplayedFailure(reason)
+
+        try:
+            self._breaker.call(replay)
+        except _ReplayedFailure:
+            if reason:
+                self._storage.snapshot = self.store.update(self.account_id, last_failure=reason[:500])
+        except pybreaker.CircuitBreakerError:
+            # Already open (another request tripped it): this late answer changes nothing.
+            pass
+
+    # Manual operations, from the account's buttons.
+    def force_open(self):
+        self._storage.snapshot = self.store.update(self.account_id, forced_open=True)
+
+    def reset(self):
+        self._storage.snapshot = self.store.update(
+            self.account_id, state=CLOSED, failure_count=0, success_count=0, open_count=0,
+            opened_at=None, forced_open=False, paused_until=None, probe_owner=None,
+            probe_until=None, last_failure='')

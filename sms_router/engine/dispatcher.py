@@ -1,0 +1,278 @@
+"""Failover: every SMS walks its chain of accounts until one accepts it or the chain ends.
+
+The dispatcher works in rounds. In a round, the SMS waiting on the same account are grouped
+by body into as few provider calls as the provider allows, and the calls of all accounts run
+at once on a thread pool, at most ``max_concurrency`` in flight per account. Results are
+handled in the calling thread only (breakers, bookkeeping), so a caller that owns a database
+cursor keeps all of its work in one thread. SMS whose attempt failed on the provider's side
+move to the next account for the next round; recipient-side failures stop at once.
+"""
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from .outcomes import BatchResult, Kind, Recipient, RecipientOutcome, SendRequest
+
+AT_LEAST_ONCE = 'at_least_once'
+AT_MOST_ONCE = 'at_most_once'
+
+
+@dataclass
+class Message:
+    """One SMS to dispatch; ``chain`` is filled in by the caller's routing."""
+
+    key: str
+    body: str
+    destination: object = None        # routing.Destination, None when unreadable
+    chain: tuple = ()                 # AccountHandle objects, in failover order
+    marketing: bool = False
+    number_error: str = ''            # why the number could not be read
+
+
+@dataclass
+class AccountHandle:
+    """An account as the dispatcher uses it."""
+
+    account_id: object
+    name: str
+    client: object                    # outcomes.ProviderClient
+    breaker: object = None            # breakers.AccountBreaker; None: never skipped (last resort)
+    max_concurrency: int = 4
+    unavailable_reason: str = ''      # e.g. credit below threshold: skipped without a call
+
+    def __hash__(self):
+        return hash(self.account_id)
+
+    def __eq__(self, other):
+        return isinstance(other, AccountHandle) and other.account_id == self.account_id
+
+
+@dataclass
+class Attempt:
+    account: AccountHandle
+    outcome: RecipientOutcome
+    duration: float = 0.0             # seconds spent in the provider call (0 when skipped)
+
+
+@dataclass
+class Delivery:
+    """The final word on one SMS."""
+
+    key: str
+    outcome: RecipientOutcome         # the deciding outcome (SENT, or the failure kept)
+    attempts: list = field(default_factory=list)
+    needs_review: bool = False        # ambiguous timeout under "at most once"
+
+    @property
+    def accepted_by(self):
+        return self.attempts[-1].account if self.outcome.kind is Kind.SENT else None
+
+    @property
+    def sent(self):
+        return self.outcome.kind is Kind.SENT
+
+
+class Dispatcher:
+    def __init__(self, timeout_policy=AT_LEAST_ONCE, max_workers=16):
+        self.timeout_policy = timeout_policy
+        self.max_workers = max_workers
+        self.requests_made = 0
+        self._count_lock = threading.Lock()
+        # Facts learnt from providers' answers, per account id (e.g. remaining credit).
+        self.account_updates = defaultdict(dict)
+
+    def dispatch(self, messages):
+        """Send ``messages``; return {key: Delivery} with one final Delivery for every key."""
+        deliveries = {}
+        position = {}
+        pending = []
+        for message in messages:
+            if message.destination is None:
+                deliveries[message.key] = Delivery(message.key, RecipientOutcome(
+                    Kind.RECIPIENT, message.number_error or 'unreadable phone number',
+                    failure_type='sms_number_format'))
+            elif not message.chain:
+                deliveries[message.key] = Delivery(message.key, RecipientOutcome(
+                    Kind.MISCONFIGURED, 'no provider account is configured for this destination'))
+            else:
+                deliveries[message.key] = Delivery(message.key, None)
+                position[message.key] = 0
+                pending.append(message)
+
+        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix='sms-router') as pool:
+            while pending:
+                pending = self._run_round(pool, pending, position, deliveries)
+        return deliveries
+
+    # ------------------------------------------------------------------ rounds
+
+    def _run_round(self, pool, pending, position, deliveries):
+        by_account = defaultdict(list)
+        for message in pending:
+            by_account[message.chain[position[message.key]]].append(message)
+
+        waiting = []          # messages staying on their account for the next round
+        advancing = []        # messages whose attempt failed: next account next round
+        queues = {}
+        for account, account_messages in by_account.items():
+            skip_reason = self._skip_reason(account)
+            if skip_reason:
+                kind = Kind.MISCONFIGURED if skip_reason[0] == 'misconfigured' else Kind.SKIPPED
+                for message in account_messages:
+                    self._note(deliveries, message, Attempt(account, RecipientOutcome(kind, skip_reason[1])))
+                    advancing.append(message)
+                continue
+            admission = account.breaker.admit() if account.breaker else None
+            if admission and not admission.allowed:
+                for message in account_messages:
+                    self._note(deliveries, message, Attempt(account, RecipientOutcome(Kind.SKIPPED, admission.reason)))
+                    advancing.append(message)
+                continue
+            requests = self._build_requests(account, account_messages)
+            if admission and admission.probe:
+                # Half-open: one request probes the provider; the rest wait for its verdict.
+                requests, held = requests[:1], requests[1:]
+                held_keys = {r.key for request in held for r in request.recipients}
+                waiting.extend(m for m in account_messages if m.key in held_keys)
+            queues[account] = list(requests)
+
+        by_key = {message.key: message for message in pending}
+        for account, request, result, duration in self._execute(pool, queues):
+            self._absorb(account, request, result, duration, by_key, deliveries, advancing)
+
+        next_pending = list(waiting)
+        for message in advancing:
+            if deliveries[message.key].outcome is not None:
+                continue
+            position[message.key] += 1
+            if position[message.key] >= len(message.chain):
+                self._exhaust(deliveries[message.key])
+            else:
+                next_pending.append(message)
+        return next_pending
+
+    def _skip_reason(self, account):
+        problem = account.client.check_configuration()
+        if problem:
+            return ('misconfigured', problem)
+        if account.unavailable_reason:
+            return ('skipped', account.unavailable_reason)
+        return None
+
+    @staticmethod
+    def _build_requests(account, messages):
+        groups = defaultdict(list)
+        for message in messages:
+            groups[(message.body, message.marketing)].append(
+                Recipient(message.key, message.destination.e164, message.destination.region))
+        size = max(1, account.client.max_recipients_per_request)
+        return [
+            SendRequest(body, tuple(recipients[start:start + size]), marketing)
+            for (body, marketing), recipients in groups.items()
+            for start in range(0, len(recipients), size)
+        ]
+
+    # ------------------------------------------------------------- execution
+
+    def _execute(self, pool, queues):
+        """Yield (account, request, BatchResult or None, duration) as calls complete.
+
+        Threaded clients run on the pool with a per-account bound; an account whose breaker
+        opens mid-round gets no further calls (the rest of its queue yields None results).
+        Clients that must run in the calling thread run there, between completions.
+        """
+        in_flight = {}
+        active = defaultdict(int)
+        local = {account: queue for account, queue in queues.items() if account.client.runs_in_main_thread}
+        threaded = {account: queue for account, queue in queues.items() if account not in local}
+
+        def submit_more():
+            for account, queue in threaded.items():
+                while queue and active[account] < max(1, account.max_concurrency):
+                    if account.breaker and active[account] and not account.breaker.admit().allowed:
+                        break
+                    request = queue.pop(0)
+                    active[account] += 1
+                    in_flight[pool.submit(self._timed_send, account, request)] = (account, request)
+
+        submit_more()
+        for account, queue in local.items():
+            while queue:
+                request = queue.pop(0)
+                yield (account, request, *self._timed_send(account, request))
+        while in_flight:
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                account, request = in_flight.pop(future)
+                active[account] -= 1
+                yield (account, request, *future.result())
+            for account, queue in threaded.items():
+                if queue and not active[account] and account.breaker and not account.breaker.admit().allowed:
+                    while queue:
+                        yield account, queue.pop(0), None, 0.0
+            submit_more()
+
+    def _timed_send(self, account, request):
+        started = time.perf_counter()
+        with self._count_lock:
+            self.requests_made += 1
+        try:
+            result = account.client.send(request)
+        except Exception as error:  # a client bug must not lose the batch
+            result = BatchResult.for_all(request, Kind.PROVIDER,
+                                         f'{account.name}: unexpected error {type(error).__name__}: {error}')
+        return result, time.perf_counter() - started
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def _absorb(self, account, request, result, duration, by_key, deliveries, advancing):
+        if result is None:  # not sent: the breaker opened while it waited
+            for recipient in request.recipients:
+                message = by_key[recipient.key]
+                reason = account.breaker.state.last_failure if account.breaker else ''
+                self._note(deliveries, message, Attempt(account, RecipientOutcome(
+                    Kind.SKIPPED, f'breaker opened during the batch ({reason})' if reason else 'breaker opened during the batch')))
+                advancing.append(message)
+            return
+        outcomes = result.outcomes
+        kinds = [outcomes[r.key].kind if r.key in outcomes else Kind.PROVIDER for r in request.recipients]
+        if account.breaker and any(k is not Kind.MISCONFIGURED for k in kinds):
+            unhealthy = [k for k in kinds if k.counts_against_breaker]
+            healthy = any(k in (Kind.SENT, Kind.RECIPIENT, Kind.OPTED_OUT, Kind.DESTINATION) for k in kinds)
+            retry_after = max((o.retry_after or 0 for o in outcomes.values()), default=0)
+            first_failure = next((o.reason for o in outcomes.values() if o.kind.counts_against_breaker), '')
+            if unhealthy or healthy:
+                account.breaker.record(healthy=not unhealthy, reason=first_failure, retry_after=retry_after)
+        if result.account_updates:
+            self.account_updates[account.account_id].update(result.account_updates)
+        for recipient in request.recipients:
+            message = by_key[recipient.key]
+            outcome = outcomes.get(recipient.key) or RecipientOutcome(
+                Kind.PROVIDER, f'{account.name}: the provider returned no result for this number')
+            self._note(deliveries, message, Attempt(account, outcome, duration))
+            delivery = deliveries[message.key]
+            if outcome.kind.is_final:
+                delivery.outcome = outcome
+            elif outcome.kind is Kind.AMBIGUOUS and self.timeout_policy == AT_MOST_ONCE:
+                delivery.outcome = outcome
+                delivery.needs_review = True
+            else:
+                advancing.append(message)
+
+    @staticmethod
+    def _note(deliveries, message, attempt):
+        deliveries[message.key].attempts.append(attempt)
+
+    @staticmethod
+    def _exhaust(delivery):
+        """The chain ended without success: keep the most telling failure, name them all."""
+        tried = [a for a in delivery.attempts if a.outcome.kind not in (Kind.SKIPPED, Kind.MISCONFIGURED)]
+        deciding = (tried or delivery.attempts)[-1].outcome
+        summary = '; '.join(
+            f'{number}. {attempt.account.name}: {attempt.outcome.kind.value}: {attempt.outcome.reason}'
+            for number, attempt in enumerate(delivery.attempts, start=1))
+        delivery.outcome = RecipientOutcome(
+            deciding.kind, f'all {len(delivery.attempts)} attempts failed: {summary}',
+            failure_type=deciding.core_failure_type)

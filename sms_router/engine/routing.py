@@ -1,0 +1,131 @@
+"""Which failover chain serves a destination number.
+
+Routes match a destination by E.164 prefix (``+33``, ``+336``, ``+1``) or by country (the
+number's region per phonenumbers: Jersey numbers are ``JE`` although they dial ``+44``,
+Guadeloupe is ``GP``). The most specific match wins:
+
+* a longer prefix beats a shorter one;
+* a country beats a bare prefix of its own calling code (``US`` beats ``+1``) but loses to a
+  longer prefix (``+1212`` beats ``US``);
+* a route with neither prefixes nor countries is the company's default chain;
+* at equal specificity a route limited to the message's traffic (transactional or
+  marketing) beats a route for all traffic, then the route listed first wins.
+
+A lookup walks at most the 15 digits of an E.164 number through dictionaries, so its cost
+does not grow with the number of routes.
+"""
+from dataclasses import dataclass
+
+import phonenumbers
+
+TRAFFIC_ALL = 'all'
+TRAFFIC_TRANSACTIONAL = 'transactional'
+TRAFFIC_MARKETING = 'marketing'
+TRAFFIC_TYPES = (TRAFFIC_ALL, TRAFFIC_TRANSACTIONAL, TRAFFIC_MARKETING)
+
+
+class NumberError(ValueError):
+    """The destination cannot be read as a valid phone number."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    e164: str           # '+33612345678'
+    region: str         # 'FR' ('' for non-geographic numbers)
+    country_code: int   # 33
+
+
+def parse_destination(raw, default_region=None):
+    """Read ``raw`` (E.164 or national form) into a Destination, or raise NumberError.
+
+    ``default_region`` (ISO alpha-2, e.g. the recipient's or the company's country) is used
+    only for numbers written without their international prefix.
+    """
+    text = (raw or '').strip()
+    if not text:
+        raise NumberError('no phone number')
+    try:
+        number = phonenumbers.parse(text, (default_region or '').upper() or None)
+    except phonenumbers.NumberParseException as error:
+        hint = '' if default_region else ' (no country known to read a national number)'
+        raise NumberError(f'cannot read "{text}" as a phone number: {error}{hint}') from None
+    if not phonenumbers.is_valid_number(number):
+        raise NumberError(f'"{text}" is not a valid phone number')
+    return Destination(
+        e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        region=phonenumbers.region_code_for_number(number) or '',
+        country_code=number.country_code,
+    )
+
+
+def normalize_prefix(prefix):
+    """'+33 6' -> '336'; raise ValueError for anything but a '+' and digits."""
+    text = (prefix or '').replace(' ', '').replace('-', '')
+    if text.startswith('00'):
+        text = '+' + text[2:]
+    if not text.startswith('+') or not text[1:].isdigit() or len(text) > 16:
+        raise ValueError(f'"{prefix}" is not an E.164 prefix such as +33 or +336')
+    return text[1:]
+
+
+@dataclass(frozen=True)
+class Route:
+    route_id: object
+    chain: tuple                 # account ids, in failover order
+    prefixes: tuple = ()         # e.g. ('+33', '+336')
+    countries: tuple = ()        # e.g. ('FR', 'GP')
+    traffic: str = TRAFFIC_ALL
+    name: str = ''
+
+    @property
+    def is_default(self):
+        return not self.prefixes and not self.countries
+
+
+class RoutingTable:
+    """An immutable index of one company's routes."""
+
+    def __init__(self, routes):
+        self.routes = tuple(routes)
+        self._by_prefix = {}
+        self._by_country = {}
+        self._defaults = {}
+        for order, route in enumerate(self.routes):
+            if route.traffic not in TRAFFIC_TYPES:
+                raise ValueError(f'unknown traffic type {route.traffic!r}')
+            if route.is_default:
+                self._defaults.setdefault(route.traffic, route)
+            for prefix in route.prefixes:
+                digits = normalize_prefix(prefix)
+                self._by_prefix.setdefault(digits, {}).setdefault(route.traffic, route)
+            for country in route.countries:
+                self._by_country.setdefault(country.upper(), {}).setdefault(route.traffic, route)
+        self._max_prefix = max((len(p) for p in self._by_prefix), default=0)
+
+    @staticmethod
+    def _pick(candidates, traffic):
+        return candidates.get(traffic) or candidates.get(TRAFFIC_ALL)
+
+    def route_for(self, destination, traffic=TRAFFIC_TRANSACTIONAL):
+        """The route serving ``destination`` for ``traffic``, or None."""
+        digits = destination.e164[1:]
+        country_digits = len(str(destination.country_code))
+        country_route = None
+        candidates = self._by_country.get(destination.region)
+        if candidates:
+            country_route = self._pick(candidates, traffic)
+        for length in range(min(len(digits), self._max_prefix), 0, -1):
+            if country_route and length <= country_digits:
+                # A country is more specific than a prefix as long as its calling code.
+                return country_route
+            candidates = self._by_prefix.get(digits[:length])
+            if candidates:
+                route = self._pick(candidates, traffic)
+                if route:
+                    return route
+        return country_route or self._pick(self._defaults, traffic)
+
+    def resolve(self, raw_number, default_region=None, traffic=TRAFFIC_TRANSACTIONAL):
+        """(Destination, Route or None); raises NumberError for unreadable numbers."""
+        destination = parse_destination(raw_number, default_region)
+        return destination, self.route_for(destination, traffic)
