@@ -1,0 +1,515 @@
+"""OVHcloud SMS API client: signed requests, one job per batch, per-recipient outcomes.
+
+Plain Python on top of the router's HTTP plumbing; nothing here imports Odoo. The client
+signs every call the way OVH's own libraries do, sends one ``POST /sms/{serviceName}/jobs``
+per batch and turns the answer into one :class:`RecipientOutcome` per recipient.
+
+Signature (same as the official ``ovh`` package)::
+
+    X-Ovh-Signature = "$1$" + sha1_hex("+".join([application_secret, consumer_key, METHOD,
+                                                 full_url_with_query, body, timestamp]))
+
+The timestamp is the local clock plus the offset to OVH's clock, read from the
+unauthenticated ``GET /auth/time``. The offset is cached per process and per endpoint, and
+read again (once) when OVH refuses a call for its signature or timestamp.
+
+Facts below that OVH does not document precisely, and that we could not check against the
+live API, are marked *unverified*:
+
+* Signature and clock errors: OVH answers ``{"errorCode": "INVALID_SIGNATURE", "httpCode":
+  "400 Bad Request", "message": "Invalid signature"}`` (seen in many client bug reports), so
+  a 400 is accepted as well as 401/403. The exact error for a timestamp outside OVH's window
+  is *unverified*: we match the error codes ``INVALID_SIGNATURE``, ``QUERY_TIME_OUT`` and
+  ``INVALID_TIMESTAMP``, and messages mentioning a signature, a timestamp or "out of time".
+  The official Python client documents none of these: it fetches the offset once per client
+  and never refreshes it.
+* ``ids`` in the job answer: one id per valid receiver, in the order of ``validReceivers``
+  (*unverified*). Message ids are only attributed when both lists have the same length;
+  otherwise each sent recipient gets ``message_id=None`` and ``batch_id`` holds every id.
+* ``coding``: ``7bit`` when every character is in the GSM 03.38 alphabet (with its
+  extension table), ``8bit`` otherwise; OVH's schema only offers these two values and its
+  guides tie ``8bit`` to Unicode text (*unverified* beyond that). ``charset`` is ``UTF-8``,
+  the only value of OVH's enum.
+* ``priority``: ``high`` for transactional traffic, ``low`` for marketing (values from OVH's
+  enum ``high|medium|low|veryLow``; OVH's default is *unverified*). See ``PRIORITY``.
+* ``GET /sms/{serviceName}`` returns the account with ``creditsLeft`` (OVH's schema; the
+  field was not checked against a live account).
+* Delivery receipts: ``deliveryReceipt`` on ``/outgoing/{id}`` is read with the codes OVH
+  uses in its delivery callbacks (``dlr``): 1 delivered, 2 and 16 not delivered, anything
+  else still pending (*unverified* for the outgoing resource). ``ptt`` is returned raw and
+  not interpreted.
+* An account without enough credit: the refusal's wording is *unverified*; a 4xx whose
+  message mentions "credit" gets the core failure type ``sms_credit``.
+* ``max_recipients_per_request`` (500) is a conservative choice, not a documented limit.
+"""
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections import defaultdict, deque
+from urllib.parse import quote
+
+from ...sms_router.engine.outcomes import BatchResult, Kind, RecipientOutcome
+from ...sms_router.engine.transport import (
+    DEFAULT_TIMEOUT,
+    HttpClient,
+    TransportFailure,
+    classify_status,
+    parse_retry_after,
+)
+
+_logger = logging.getLogger(__name__)
+
+ENDPOINTS = {
+    'ovh-eu': 'https://eu.api.ovh.com/1.0',
+    'ovh-ca': 'https://ca.api.ovh.com/1.0',
+    'ovh-us': 'https://api.us.ovhcloud.com/1.0',
+}
+
+# Priority of a job by kind of traffic (OVH enum: high, medium, low, veryLow).
+PRIORITY = {False: 'high', True: 'low'}     # keyed by SendRequest.marketing
+
+# Error codes and message fragments that mean "signature or timestamp refused". A call
+# refused for these reasons was rejected before OVH processed it: it is safe to retry.
+CLOCK_ERROR_CODES = frozenset({'INVALID_SIGNATURE', 'QUERY_TIME_OUT', 'INVALID_TIMESTAMP'})
+CLOCK_ERROR_WORDS = ('signature', 'timestamp', 'out of time')
+
+# Delivery receipt codes (the `dlr` values of OVH's delivery callbacks).
+DELIVERED_RECEIPTS = frozenset({1})
+UNDELIVERED_RECEIPTS = frozenset({2, 16})
+
+MAX_MESSAGE_IN_REASON = 300
+
+# GSM 03.38 default alphabet and its extension table (the latter costs two septets each).
+GSM7_BASIC = frozenset(
+    '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?'
+    '¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà'
+)
+GSM7_EXTENSION = frozenset('^{}\\[~]|€\f')
+
+# Clock used for request timestamps; a module attribute so tests can freeze it.
+_clock = time.time
+
+# Offset (server time - local time, in seconds) per API endpoint, shared by every client
+# of the process: one GET /auth/time per endpoint, not one per client or per send.
+_time_offsets = {}
+_time_offsets_lock = threading.Lock()
+
+
+def reset_time_offsets():
+    """Forget every cached clock offset (tests, or after fixing the server's clock)."""
+    with _time_offsets_lock:
+        _time_offsets.clear()
+
+
+def sign(application_secret, consumer_key, method, url, body, timestamp):
+    """The ``X-Ovh-Signature`` value of one call.
+
+    ``url`` is the full URL including the query string, ``body`` the exact text (or bytes)
+    sent, ``""`` for a call without body, and ``timestamp`` the ``X-Ovh-Timestamp`` value.
+    """
+    if isinstance(body, bytes):
+        body = body.decode('utf-8')
+    payload = '+'.join([
+        application_secret, consumer_key, method.upper(), url, body or '', str(timestamp),
+    ])
+    return '$1$' + hashlib.sha1(payload.encode('utf-8')).hexdigest()
+
+
+def serialise(payload):
+    """JSON text of a request body: compact, as OVH's own client writes it.
+
+    ASCII-only (non-ASCII characters are escaped), so the signed text and the bytes on the
+    wire cannot differ by an encoding.
+    """
+    return json.dumps(payload, separators=(',', ':'))
+
+
+def is_gsm7(text):
+    """Whether ``text`` fits the GSM 03.38 alphabet (basic set and extension table)."""
+    return all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in text)
+
+
+def number_digits(number):
+    """A phone number reduced to country code and national digits, for comparisons.
+
+    OVH may echo ``+33612345678`` as ``0033612345678``: both give ``33612345678``.
+    """
+    digits = re.sub(r'\D', '', str(number or ''))
+    return digits[2:] if digits.startswith('00') else digits
+
+
+def delivery_state(outgoing):
+    """``delivered``, ``undelivered`` or ``pending`` from an ``/outgoing/{id}`` record."""
+    try:
+        receipt = int(outgoing.get('deliveryReceipt'))
+    except (TypeError, ValueError):
+        return 'pending'
+    if receipt in DELIVERED_RECEIPTS:
+        return 'delivered'
+    if receipt in UNDELIVERED_RECEIPTS:
+        return 'undelivered'
+    return 'pending'
+
+
+class OvhError(Exception):
+    """An OVH call made outside ``send`` failed; the message is safe to show and log."""
+
+    def __init__(self, message, status=None, error_code=None, query_id=None):
+        super().__init__(message)
+        self.status = status
+        self.error_code = error_code
+        self.query_id = query_id
+
+
+class _ClockUnavailable(Exception):
+    """OVH's clock could not be read: the signed call was never sent."""
+
+
+class OvhClient(HttpClient):
+    """Send SMS through one OVH SMS account (``serviceName``) with an API application."""
+
+    provider = 'ovh'
+    max_recipients_per_request = 500
+
+    def __init__(self, region='ovh-eu', application_key=None, application_secret=None,
+                 consumer_key=None, service_name=None, sender=None, sender_for_response=False,
+                 no_stop_clause=False, validity_period=None, tag=None, base_url=None,
+                 timeout=DEFAULT_TIMEOUT, pool_size=8, session=None):
+        self.region = region
+        self.application_key = (application_key or '').strip()
+        self.application_secret = (application_secret or '').strip()
+        self.consumer_key = (consumer_key or '').strip()
+        self.service_name = (service_name or '').strip()
+        self.sender = (sender or '').strip()
+        self.sender_for_response = bool(sender_for_response)
+        self.no_stop_clause = bool(no_stop_clause)
+        self.validity_period = int(validity_period) if validity_period else None
+        self.tag = tag or None
+        super().__init__(base_url or ENDPOINTS.get(region, ''), timeout=timeout,
+                         pool_size=pool_size, session=session)
+
+    # Configuration ---------------------------------------------------------------------
+
+    def check_configuration(self):
+        missing = self._missing_credentials()
+        if not self.service_name:
+            missing.append('SMS service name')
+        if not (self.sender or self.sender_for_response):
+            missing.append('sender (or "sender for response")')
+        problems = []
+        if missing:
+            problems.append('missing ' + ', '.join(missing))
+        if not self.base_url:
+            problems.append(f'unknown region {self.region!r} (expected one of '
+                            f'{", ".join(sorted(ENDPOINTS))})')
+        return '; '.join(problems) or None
+
+    def _missing_credentials(self):
+        labels = (
+            (self.application_key, 'application key'),
+            (self.application_secret, 'application secret'),
+            (self.consumer_key, 'consumer key'),
+        )
+        return [label for value, label in labels if not value]
+
+    # Sending ---------------------------------------------------------------------------
+
+    def send(self, request):
+        if not request.recipients:
+            return BatchResult({})
+        problem = self.check_configuration()
+        if problem:
+            return BatchResult.for_all(request, Kind.MISCONFIGURED, f'OVH: {problem}')
+        path = f'sms/{quote(self.service_name, safe="")}/jobs'
+        try:
+            reply, retried = self._signed_call('POST', path, self._job_payload(request))
+        except _ClockUnavailable as error:
+            return self._fail(request, Kind.PROVIDER, str(error))
+        except TransportFailure as failure:
+            return self._fail(request, failure.kind, f'OVH: {failure.reason}')
+        if not reply.ok:
+            return self._error_result(request, reply, retried)
+        return self._job_result(request, reply)
+
+    def _job_payload(self, request):
+        payload = {
+            'message': request.body,
+            'receivers': [recipient.number for recipient in request.recipients],
+            'noStopClause': self.no_stop_clause and not request.marketing,
+            'priority': PRIORITY[bool(request.marketing)],
+            'coding': '7bit' if is_gsm7(request.body) else '8bit',
+            'charset': 'UTF-8',
+        }
+        # The explicit two-way flag wins over a configured sender name: OVH answers replies
+        # only on its short numbers, which a sender name would replace.
+        if self.sender_for_response:
+            payload['senderForResponse'] = True
+        else:
+            payload['sender'] = self.sender
+        if self.validity_period:
+            payload['validityPeriod'] = self.validity_period
+        if self.tag:
+            payload['tag'] = self.tag
+        return payload
+
+    def _job_result(self, request, reply):
+        query = _query_suffix(reply)
+        data = reply.json()
+        if data is None:
+            reason = f'OVH: HTTP {reply.status} with invalid JSON in the answer{query}'
+            return self._fail(request, Kind.AMBIGUOUS, reason)
+        if not isinstance(data, dict) or not ({'validReceivers', 'invalidReceivers'} & set(data)):
+            reason = f'OVH: HTTP {reply.status} with an unexpected answer (no receivers){query}'
+            return self._fail(request, Kind.AMBIGUOUS, reason)
+
+        ids = [str(job_id) for job_id in (data.get('ids') or [])]
+        valid = [number_digits(number) for number in (data.get('validReceivers') or [])]
+        invalid = {number_digits(number) for number in (data.get('invalidReceivers') or [])}
+        batch_id = ','.join(ids) or None
+        # Ids are attributed per number only when OVH returned exactly one per valid receiver.
+        aligned = bool(ids) and len(ids) == len(valid)
+        pending_ids = defaultdict(deque)
+        for index, digits in enumerate(valid):
+            pending_ids[digits].append(ids[index] if aligned else None)
+
+        outcomes = {}
+        for recipient in request.recipients:
+            digits = number_digits(recipient.number)
+            if digits in pending_ids:
+                queue = pending_ids[digits]
+                # A number listed once for two recipients was still sent to that phone.
+                message_id = queue.popleft() if queue else None
+                outcomes[recipient.key] = RecipientOutcome(
+                    Kind.SENT, f'OVH: job accepted{query}',
+                    message_id=message_id, batch_id=batch_id,
+                )
+            elif digits in invalid:
+                outcomes[recipient.key] = RecipientOutcome(
+                    Kind.RECIPIENT, f'OVH: receiver refused as invalid{query}',
+                    failure_type='sms_number_format',
+                )
+            else:
+                outcomes[recipient.key] = RecipientOutcome(
+                    Kind.AMBIGUOUS,
+                    f'OVH: receiver missing from both valid and invalid lists{query}',
+                    batch_id=batch_id,
+                )
+
+        account_updates = {}
+        credits = data.get('totalCreditsRemoved')
+        if isinstance(credits, (int, float)) and not isinstance(credits, bool):
+            account_updates['credits_removed'] = float(credits)
+        _logger.info(
+            'OVH job for %s: %d valid, %d invalid receiver(s), ids %s%s',
+            self.service_name, len(valid), len(invalid), batch_id or '-', query,
+        )
+        return BatchResult(outcomes, account_updates)
+
+    def _error_result(self, request, reply, retried):
+        kind = self._error_kind(reply)
+        reason = self._describe_error(reply)
+        if retried and _is_clock_error(reply):
+            reason += ' (after reading the API time again)'
+        values = {}
+        if kind is Kind.PROVIDER:
+            values['retry_after'] = parse_retry_after(reply.header('Retry-After'))
+        elif _says_credit_is_short(reply):
+            values['failure_type'] = 'sms_credit'
+        return self._fail(request, kind, reason, **values)
+
+    @staticmethod
+    def _error_kind(reply):
+        status = reply.status
+        if status in (400, 401, 403, 404):
+            # Credentials, rights, parameters or an unknown service: this account, as
+            # configured, cannot send until someone fixes it.
+            return Kind.ACCOUNT
+        if status == 409 or status == 429 or status >= 500:
+            return Kind.PROVIDER
+        return classify_status(status)
+
+    def _fail(self, request, kind, reason, **values):
+        reason = self._scrub(reason)
+        _logger.warning('OVH send to %d recipient(s) failed (%s): %s',
+                        len(request.recipients), kind.value, reason)
+        return BatchResult.for_all(request, kind, reason, **values)
+
+    # Account and delivery look-ups -----------------------------------------------------
+
+    def fetch_credit(self):
+        """``{'credit_balance': float}`` from the account's ``creditsLeft``."""
+        account = self._get_json(f'sms/{self._service_path()}', need_service=True)
+        credits = account.get('creditsLeft') if isinstance(account, dict) else None
+        if isinstance(credits, bool) or not isinstance(credits, (int, float, str)):
+            raise OvhError('OVH: the account answer has no creditsLeft')
+        try:
+            return {'credit_balance': float(credits)}
+        except ValueError:
+            raise OvhError('OVH: the account answer has no numeric creditsLeft') from None
+
+    def list_services(self):
+        """Names of the SMS accounts (``serviceName``) these credentials can see."""
+        services = self._get_json('sms')
+        if not isinstance(services, list):
+            raise OvhError('OVH: the service list is not a list')
+        return [str(name) for name in services]
+
+    def fetch_outgoing(self, message_id):
+        """One sent SMS (``/outgoing/{id}``) plus a normalised ``delivery`` state."""
+        path = f'sms/{self._service_path()}/outgoing/{quote(str(message_id), safe="")}'
+        outgoing = self._get_json(path, need_service=True)
+        if not isinstance(outgoing, dict):
+            raise OvhError('OVH: the outgoing SMS answer is not an object')
+        return dict(outgoing, delivery=delivery_state(outgoing))
+
+    def _service_path(self):
+        return quote(self.service_name, safe='')
+
+    def _get_json(self, path, need_service=False):
+        missing = self._missing_credentials()
+        if need_service and not self.service_name:
+            missing.append('SMS service name')
+        if missing:
+            raise OvhError('OVH: missing ' + ', '.join(missing))
+        if not self.base_url:
+            raise OvhError(f'OVH: unknown region {self.region!r}')
+        try:
+            reply, retried = self._signed_call('GET', path)
+        except _ClockUnavailable as error:
+            raise OvhError(self._scrub(str(error))) from None
+        except TransportFailure as failure:
+            raise OvhError(f'OVH: {failure.reason}') from None
+        if not reply.ok:
+            reason = self._describe_error(reply)
+            if retried and _is_clock_error(reply):
+                reason += ' (after reading the API time again)'
+            data = reply.json() if isinstance(reply.json(), dict) else {}
+            raise OvhError(self._scrub(reason), status=reply.status,
+                           error_code=data.get('errorCode'), query_id=_query_id(reply))
+        data = reply.json()
+        if data is None:
+            raise OvhError(f'OVH: HTTP {reply.status} with invalid JSON in the answer'
+                           f'{_query_suffix(reply)}', status=reply.status,
+                           query_id=_query_id(reply))
+        return data
+
+    # Signed calls ----------------------------------------------------------------------
+
+    def _signed_call(self, method, path, payload=None):
+        """One signed call, repeated once with a fresh clock offset if OVH refuses the
+        signature or timestamp. Return ``(reply, retried)``.
+
+        The body is serialised once: the signed text and the bytes sent are the same.
+        """
+        url = self.url(path)
+        body = '' if payload is None else serialise(payload)
+        data = body.encode('utf-8') if body else None
+        offset = self._time_offset()
+        reply = self._exchange(method, url, body, data, offset)
+        if not _is_clock_error(reply):
+            return reply, False
+        _logger.info('OVH refused the signature or timestamp%s; reading the API time again',
+                     _query_suffix(reply))
+        offset = self._refresh_time_offset(offset)
+        return self._exchange(method, url, body, data, offset), True
+
+    def _exchange(self, method, url, body, data, offset):
+        timestamp = str(int(_clock()) + offset)
+        headers = {
+            'X-Ovh-Application': self.application_key,
+            'X-Ovh-Consumer': self.consumer_key,
+            'X-Ovh-Timestamp': timestamp,
+            'X-Ovh-Signature': sign(self.application_secret, self.consumer_key, method, url,
+                                    body, timestamp),
+        }
+        if data is not None:
+            headers['Content-Type'] = 'application/json'
+        return self.request(method, url, headers=headers, data=data)
+
+    # The lock is held while /auth/time is read, so that threads sending at the same time
+    # wait for one read instead of each making their own.
+    def _time_offset(self):
+        with _time_offsets_lock:
+            if self.base_url not in _time_offsets:
+                _time_offsets[self.base_url] = self._read_time_offset()
+            return _time_offsets[self.base_url]
+
+    def _refresh_time_offset(self, stale_offset):
+        with _time_offsets_lock:
+            current = _time_offsets.get(self.base_url)
+            if current is not None and current != stale_offset:
+                return current      # another thread has already read it again
+            _time_offsets[self.base_url] = self._read_time_offset()
+            return _time_offsets[self.base_url]
+
+    def _read_time_offset(self):
+        """Seconds to add to the local clock to get OVH's (``GET /auth/time``, unsigned)."""
+        try:
+            reply = self.request('GET', self.url('auth/time'))
+        except TransportFailure as failure:
+            raise _ClockUnavailable(
+                f'OVH: could not read the API time ({failure.reason}); nothing was sent'
+            ) from None
+        server_time = reply.json() if reply.ok else None
+        if isinstance(server_time, bool) or not isinstance(server_time, (int, float)):
+            raise _ClockUnavailable(
+                f'OVH: could not read the API time (HTTP {reply.status}'
+                f'{", not a number" if reply.ok else ""}){_query_suffix(reply)}; nothing was sent'
+            )
+        offset = int(server_time) - int(_clock())
+        _logger.debug('OVH clock offset for %s: %+d s', self.base_url, offset)
+        return offset
+
+    # Reasons -----------------------------------------------------------------------------
+
+    def _describe_error(self, reply):
+        data = reply.json()
+        if isinstance(data, dict):
+            code = data.get('errorCode') or data.get('class') or ''
+            message = str(data.get('message') or '').strip()
+        else:
+            code = ''
+            message = ' '.join((reply.text or '').split())[:120] or 'no error details'
+        label = f'{code}: {message}' if code and message else (code or message or 'no details')
+        if len(label) > MAX_MESSAGE_IN_REASON:
+            label = label[:MAX_MESSAGE_IN_REASON - 3] + '...'
+        return self._scrub(f'OVH: HTTP {reply.status} {label}{_query_suffix(reply)}')
+
+    def _scrub(self, text):
+        """Remove the credentials from a text about to be stored or logged."""
+        for secret in (self.application_secret, self.consumer_key):
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, '***')
+        return text
+
+
+def _is_clock_error(reply):
+    """Whether OVH refused the call for its signature or timestamp (retry-safe)."""
+    if reply.status not in (400, 401, 403):
+        return False
+    data = reply.json()
+    if not isinstance(data, dict):
+        return False
+    if str(data.get('errorCode') or '').upper() in CLOCK_ERROR_CODES:
+        return True
+    message = str(data.get('message') or '').lower()
+    return any(word in message for word in CLOCK_ERROR_WORDS)
+
+
+def _says_credit_is_short(reply):
+    """Whether a refusal is about the SMS credit (wording *unverified*: "credit" anywhere)."""
+    data = reply.json()
+    message = str(data.get('message') or '') if isinstance(data, dict) else ''
+    return 'credit' in message.lower()
+
+
+def _query_id(reply):
+    return reply.header('X-OVH-QUERYID')
+
+
+def _query_suffix(reply):
+    query_id = _query_id(reply)
+    return f' (query id {query_id})' if query_id else ''
