@@ -1,0 +1,1 @@
+"""Framework-free Sweego helpers: the SMS client and the webhook checks."""
