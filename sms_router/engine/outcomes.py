@@ -108,7 +108,9 @@ class BatchResult:
 class ProviderClient:
     """Contract of a provider client; see the provider addons for implementations.
 
-    ``send`` makes at most one provider call and never raises for provider-side problems:
+    ``send`` makes one provider call (a client may add one corrective call, e.g. to resend
+    the valid recipients of a request refused for another one) and never raises for
+    provider-side problems:
     it classifies them into outcomes. It may run in a worker thread, so it must not touch
     the Odoo environment unless ``runs_in_main_thread`` is set.
     """

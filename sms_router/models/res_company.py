@@ -1,0 +1,25 @@
+from odoo import fields, models
+
+from ..engine.dispatcher import AT_LEAST_ONCE, AT_MOST_ONCE
+
+
+class ResCompany(models.Model):
+    _inherit = 'res.company'
+
+    sms_router_route_ids = fields.One2many('sms.router.route', 'company_id', string='SMS Routes')
+    sms_router_account_ids = fields.One2many('sms.router.account', 'company_id', string='SMS Provider Accounts')
+    sms_router_iap_last_resort = fields.Boolean(
+        'Odoo IAP as Last Resort', default=True,
+        help='When every account of a chain failed, try Odoo IAP before giving up.')
+    sms_router_timeout_policy = fields.Selection(
+        [(AT_LEAST_ONCE, 'At least once (fail over)'), (AT_MOST_ONCE, 'At most once (stop and review)')],
+        string='After an Ambiguous Timeout', default=AT_LEAST_ONCE, required=True,
+        help='A provider that received the request but did not answer may still send the SMS. '
+             '"At least once" fails over (the SMS may arrive twice); "at most once" stops and '
+             'flags the SMS for review.')
+
+    def _sms_router_is_enabled(self):
+        """The router handles this company's SMS once it has an active route."""
+        self.ensure_one()
+        return bool(self.env['sms.router.route'].sudo().search_count(
+            [('company_id', '=', self.id)], limit=1))

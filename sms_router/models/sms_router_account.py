@@ -1,0 +1,267 @@
+import logging
+import threading
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools.urls import urljoin as url_join
+
+from ..engine.breakers import AccountBreaker, BreakerSettings, CLOSED
+from ..engine.dispatcher import AccountHandle
+from ..tools.sms_api import IapClient
+
+_logger = logging.getLogger(__name__)
+
+# Provider clients keep a pooled HTTP session; they are reused across batches of the same
+# process as long as the account is unchanged (the key includes write_date).
+_CLIENT_CACHE = {}
+_CLIENT_CACHE_LOCK = threading.Lock()
+
+
+class SmsRouterAccount(models.Model):
+    """A provider account: one set of credentials at one SMS provider, for one company."""
+    _name = 'sms.router.account'
+    _description = 'SMS Provider Account'
+    _order = 'company_id, sequence, id'
+    _check_company_auto = True
+
+    name = fields.Char(required=True)
+    active = fields.Boolean(default=True)
+    company_id = fields.Many2one('res.company', required=True, index=True,
+                                 default=lambda self: self.env.company)
+    sequence = fields.Integer(default=10)
+    sms_provider = fields.Selection(
+        [('iap', 'Odoo IAP')], string='Provider', required=True, default='iap',
+        help='Provider addons add their own values.')
+    sender_id = fields.Char('Sender ID',
+                            help='Name or number shown to the recipient, when the provider allows it.')
+    endpoint_url = fields.Char(
+        'Endpoint URL', groups='base.group_system',
+        help="Leave empty for the provider's public API. Set it to point this account at a "
+             "local sandbox or a proxy.")
+    public_base_url = fields.Char(
+        'Public Base URL', groups='base.group_system',
+        help="Base URL providers use to reach this database for delivery reports. Defaults "
+             "to the database's web.base.url; set it when a proxy changes the URL.")
+    timeout = fields.Float('Request Timeout (s)', default=10.0)
+    max_concurrency = fields.Integer('Parallel Requests', default=4,
+                                     help='At most this many requests in flight to this account.')
+    breaker_fail_max = fields.Integer('Failures Before Opening', default=3)
+    breaker_cooldown = fields.Integer('Cool-down (s)', default=60,
+                                      help='Seconds before one probe request tests a provider again. '
+                                           'Each failed probe doubles it, up to 8 times.')
+    notes = fields.Text()
+
+    # Credit, for providers that report it (filled by the provider addons).
+    credit_balance = fields.Float('Credit Left', readonly=True, digits=(16, 2))
+    credit_expiry = fields.Date('Credit Expires', readonly=True)
+    credit_checked_at = fields.Datetime('Credit Checked', readonly=True)
+    credit_low_threshold = fields.Float(
+        'Low-credit Threshold',
+        help='Skip this account (fail over) while its known credit is below this amount. 0 disables.')
+    credit_supported = fields.Boolean(compute='_compute_credit_supported')
+    credit_low = fields.Boolean(compute='_compute_credit_low')
+
+    configuration_error = fields.Char(compute='_compute_configuration_error')
+    breaker_state = fields.Selection(
+        [('closed', 'Closed'), ('open', 'Open'), ('half-open', 'Half-open'), ('forced', 'Forced open')],
+        compute='_compute_breaker')
+    breaker_failure_count = fields.Integer(compute='_compute_breaker')
+    breaker_opened_at = fields.Datetime(compute='_compute_breaker')
+    breaker_paused_until = fields.Datetime(compute='_compute_breaker')
+    breaker_last_failure = fields.Char(compute='_compute_breaker')
+    attempt_ids = fields.One2many('sms.router.attempt', 'account_id', string='Attempts')
+    attempt_count = fields.Integer(compute='_compute_attempt_count')
+
+    _positive_timeout = models.Constraint('CHECK(timeout > 0)', 'The request timeout must be positive.')
+    _positive_fail_max = models.Constraint('CHECK(breaker_fail_max > 0)',
+                                           'Failures before opening must be at least 1.')
+
+    # ------------------------------------------------------------ computes
+
+    def _compute_credit_supported(self):
+        for account in self:
+            account.credit_supported = account._sms_router_supports_credit()
+
+    @api.depends('credit_balance', 'credit_low_threshold', 'credit_checked_at')
+    def _compute_credit_low(self):
+        for account in self:
+            account.credit_low = bool(account.credit_low_threshold and account.credit_checked_at
+                                      and account.credit_balance < account.credit_low_threshold)
+
+    def _compute_configuration_error(self):
+        for account in self:
+            account.configuration_error = account.sudo()._sms_router_client().check_configuration() or False
+
+    def _compute_breaker(self):
+        store = self.env['sms.router.breaker']._store()
+        states = store.load_many(self.ids) if self.ids else {}
+        for account in self:
+            state = states.get(account.id)
+            account.breaker_state = state and ('forced' if state.forced_open else state.state) or CLOSED
+            account.breaker_failure_count = state.failure_count if state else 0
+            account.breaker_opened_at = state and state.opened_at and state.opened_at.replace(tzinfo=None)
+            account.breaker_paused_until = state and state.paused_until and state.paused_until.replace(tzinfo=None)
+            account.breaker_last_failure = state.last_failure if state else False
+
+    def _compute_attempt_count(self):
+        counts = dict(self.env['sms.router.attempt']._read_group(
+            [('account_id', 'in', self.ids)], ['account_id'], ['__count']))
+        for account in self:
+            account.attempt_count = counts.get(account, 0)
+
+    @api.constrains('max_concurrency', 'breaker_cooldown')
+    def _check_limits(self):
+        for account in self:
+            if account.max_concurrency < 1 or account.max_concurrency > 64:
+                raise ValidationError(_('Parallel requests must be between 1 and 64.'))
+            if account.breaker_cooldown < 1:
+                raise ValidationError(_('The cool-down must be at least one second.'))
+
+    # ------------------------------------------------- provider extension points
+
+    def _sms_router_make_client(self):
+        """Return a new engine client (outcomes.ProviderClient) for this account.
+
+        Provider addons override this for their ``sms_provider`` value and call super()
+        for the others. Called as superuser: credentials are read here only.
+        """
+        self.ensure_one()
+        if self.sms_provider == 'iap':
+            return IapClient(self.env)
+        raise UserError(_('No client for provider %s: is its addon installed?', self.sms_provider))
+
+    def _sms_router_supports_credit(self):
+        """Whether this account's provider reports a credit balance."""
+        return False
+
+    def _sms_router_fetch_credit(self):
+        """Return {'credit_balance': float, 'credit_expiry': date or None}; raise UserError."""
+        raise UserError(_('This provider does not report a credit balance.'))
+
+    def _sms_router_test_connection(self):
+        """Check the credentials against the provider; return a short success message or
+        raise UserError with the provider's answer."""
+        if self.sms_provider == 'iap':
+            account = self.env['iap.account'].get('sms')
+            return _('Odoo IAP account: %s', account.display_name)
+        raise UserError(_('Test connection is not available for this provider.'))
+
+    def _sms_router_callback_url(self, path):
+        """Absolute URL of one of our routes, as providers must call it."""
+        self.ensure_one()
+        base = self.sudo().public_base_url or self.company_id.get_base_url()
+        return url_join(base, path)
+
+    # ------------------------------------------------------------ runtime
+
+    def _sms_router_client(self):
+        """The engine client of this account, cached per process with its HTTP pool."""
+        self.ensure_one()
+        if self.sms_provider == 'iap':
+            return self._sms_router_make_client()  # bound to this env: never cached
+        key = (self.env.cr.dbname, self.id, str(self.write_date))
+        with _CLIENT_CACHE_LOCK:
+            client = _CLIENT_CACHE.get(key)
+            if client is None:
+                for stale in [k for k in _CLIENT_CACHE if k[:2] == key[:2]]:
+                    _CLIENT_CACHE.pop(stale)
+                client = _CLIENT_CACHE[key] = self._sms_router_make_client()
+        return client
+
+    def _sms_router_unavailable_reason(self):
+        if self.credit_low:
+            return _('credit %(left).2f below the threshold %(threshold).2f',
+                     left=self.credit_balance, threshold=self.credit_low_threshold)
+        return ''
+
+    def _sms_router_handle(self, store, last_resort=False):
+        """The dispatcher's view of this account (client, breaker, limits)."""
+        self.ensure_one()
+        breaker = None
+        if not last_resort:
+            breaker = AccountBreaker(self.id, store, BreakerSettings(
+                fail_max=self.breaker_fail_max, cooldown=self.breaker_cooldown,
+                probe_lease=max(60.0, 2 * self.timeout)))
+        return AccountHandle(
+            account_id=self.id, name=self.name, client=self._sms_router_client(),
+            breaker=breaker, max_concurrency=self.max_concurrency,
+            unavailable_reason=self._sms_router_unavailable_reason())
+
+    @api.model
+    def _sms_router_iap_last_resort_handle(self):
+        """Odoo IAP appended to every chain of a company that asks for it. It has no
+        breaker: a last resort that cools down would leave nothing to try."""
+        return AccountHandle(account_id='iap-last-resort', name=_('Odoo IAP (last resort)'),
+                             client=IapClient(self.env), breaker=None, max_concurrency=1)
+
+    def _sms_router_apply_updates(self, updates):
+        """Write facts learnt while sending (e.g. credit left) without touching write_date
+        semantics of the configuration more than needed."""
+        values = {}
+        if 'credit_balance' in updates:
+            values.update(credit_balance=updates['credit_balance'], credit_checked_at=fields.Datetime.now())
+        if values:
+            self.sudo().write(values)
+
+    # ------------------------------------------------------------ actions
+
+    def action_reset_breaker(self):
+        store = self.env['sms.router.breaker']._store()
+        for account in self:
+            AccountBreaker(account.id, store).reset()
+            _logger.info('SMS router: breaker of account %s reset by user %s', account.id, self.env.uid)
+        return True
+
+    def action_force_open_breaker(self):
+        store = self.env['sms.router.breaker']._store()
+        for account in self:
+            AccountBreaker(account.id, store).force_open()
+            _logger.info('SMS router: breaker of account %s forced open by user %s', account.id, self.env.uid)
+        return True
+
+    def action_test_connection(self):
+        self.ensure_one()
+        message = self.sudo()._sms_router_test_connection()
+        return self._sms_router_notify(_('Connection OK'), message, 'success')
+
+    def action_refresh_credit(self):
+        for account in self.filtered(lambda a: a._sms_router_supports_credit()):
+            credit = account.sudo()._sms_router_fetch_credit()
+            account.sudo().write({
+                'credit_balance': credit.get('credit_balance') or 0.0,
+                'credit_expiry': credit.get('credit_expiry') or False,
+                'credit_checked_at': fields.Datetime.now(),
+            })
+        return True
+
+    def action_send_test_sms(self):
+        self.ensure_one()
+        return {
+            'name': _('Send a Test SMS'),
+            'type': 'ir.actions.act_window',
+            'res_model': 'sms.router.test.sms',
+            'view_mode': 'form',
+            'target': 'new',
+            'context': {'default_account_id': self.id},
+        }
+
+    def action_view_attempts(self):
+        self.ensure_one()
+        action = self.env['ir.actions.act_window']._for_xml_id('sms_router.sms_router_attempt_action')
+        action['domain'] = [('account_id', '=', self.id)]
+        action['context'] = {'search_default_group_by_outcome': 0}
+        return action
+
+    @staticmethod
+    def _sms_router_notify(title, message, kind):
+        return {
+            'type': 'ir.actions.client',
+            'tag': 'display_notification',
+            'params': {'title': title, 'message': message, 'type': kind, 'sticky': False},
+        }
+
+    def unlink(self):
+        ids = self.ids
+        result = super().unlink()
+        self.env['sms.router.breaker'].sudo().search([('account_id', 'in', ids)]).unlink()
+        return result

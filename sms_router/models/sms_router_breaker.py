@@ -1,0 +1,129 @@
+import logging
+from datetime import timezone
+
+from odoo import api, fields, models
+
+from ..engine.breakers import BreakerState, BreakerStore, CLOSED, HALF_OPEN, OPEN
+
+_logger = logging.getLogger(__name__)
+
+BREAKER_STATES = [(CLOSED, 'Closed'), (OPEN, 'Open'), (HALF_OPEN, 'Half-open')]
+_COLUMNS = ('state', 'failure_count', 'success_count', 'opened_at', 'open_count', 'forced_open',
+            'paused_until', 'probe_owner', 'probe_until', 'last_failure')
+_DATETIMES = ('opened_at', 'paused_until', 'probe_until')
+
+
+class SmsRouterBreaker(models.Model):
+    """Shared circuit-breaker state of one provider account.
+
+    Rows are written by :class:`PostgresBreakerStore` in their own short transactions, never
+    by the sending transaction: a rollback of a batch must not forget that a provider is
+    down, and workers must not wait on each other's sending transaction to read it. The
+    account is referenced by id without a foreign key for the same reason (an account
+    created in a still-open transaction is invisible to the breaker's transaction).
+    """
+    _name = 'sms.router.breaker'
+    _description = 'SMS Router Circuit Breaker'
+    _rec_name = 'account_id'
+
+    account_id = fields.Integer(required=True, index=True)
+    state = fields.Selection(BREAKER_STATES, required=True, default=CLOSED)
+    failure_count = fields.Integer()
+    success_count = fields.Integer()
+    opened_at = fields.Datetime()
+    open_count = fields.Integer(help='Consecutive openings; each failed probe doubles the cool-down.')
+    forced_open = fields.Boolean()
+    paused_until = fields.Datetime()
+    probe_owner = fields.Char()
+    probe_until = fields.Datetime()
+    last_failure = fields.Char()
+
+    _account_unique = models.Constraint('unique(account_id)', 'One breaker per account.')
+
+    @api.model
+    def _store(self):
+        return PostgresBreakerStore(self.env.registry)
+
+
+def _to_aware(value):
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+def _to_naive(value):
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value is not None and value.tzinfo else value
+
+
+class PostgresBreakerStore(BreakerStore):
+    """BreakerStore on the ``sms_router_breaker`` table; one short transaction per call."""
+
+    def __init__(self, registry):
+        self.registry = registry
+
+    def _row(self, cr, account_id):
+        cr.execute(f"SELECT {', '.join(_COLUMNS)} FROM sms_router_breaker WHERE account_id = %s",
+                   [account_id])
+        row = cr.fetchone()
+        if row is None:
+            return BreakerState()
+        values = dict(zip(_COLUMNS, row))
+        for name in _DATETIMES:
+            values[name] = _to_aware(values[name])
+        values['last_failure'] = values['last_failure'] or ''
+        for name in ('failure_count', 'success_count', 'open_count'):
+            values[name] = values[name] or 0
+        values['forced_open'] = bool(values['forced_open'])
+        return BreakerState(**values)
+
+    @staticmethod
+    def _ensure(cr, account_id):
+        cr.execute("""
+            INSERT INTO sms_router_breaker (account_id, state, failure_count, success_count,
+                                            open_count, forced_open, create_date, write_date)
+            VALUES (%s, 'closed', 0, 0, 0, false, now() at time zone 'UTC', now() at time zone 'UTC')
+            ON CONFLICT (account_id) DO NOTHING
+        """, [account_id])
+
+    def load(self, account_id):
+        with self.registry.cursor() as cr:
+            return self._row(cr, account_id)
+
+    def load_many(self, account_ids):
+        with self.registry.cursor() as cr:
+            return {account_id: self._row(cr, account_id) for account_id in account_ids}
+
+    def update(self, account_id, **values):
+        unknown = set(values) - set(_COLUMNS)
+        if unknown:
+            raise ValueError(f'unknown breaker fields {sorted(unknown)}')
+        params = [_to_naive(value) if name in _DATETIMES else value for name, value in values.items()]
+        assignments = ', '.join(f'{name} = %s' for name in values)
+        with self.registry.cursor() as cr:
+            self._ensure(cr, account_id)
+            cr.execute(f"""UPDATE sms_router_breaker SET {assignments},
+                               write_date = now() at time zone 'UTC'
+                           WHERE account_id = %s""", [*params, account_id])
+            return self._row(cr, account_id)
+
+    def increment(self, account_id, counter):
+        if counter not in ('failure_count', 'success_count'):
+            raise ValueError(counter)
+        with self.registry.cursor() as cr:
+            self._ensure(cr, account_id)
+            cr.execute(f"""UPDATE sms_router_breaker SET {counter} = {counter} + 1
+                           WHERE account_id = %s RETURNING {counter}""", [account_id])
+            return cr.fetchone()[0]
+
+    def acquire_probe(self, account_id, owner, now, not_before, lease_until):
+        # The WHERE clause is the compare-and-set: of two workers racing here, PostgreSQL
+        # lets exactly one UPDATE match the open row; the other sees it half-open and leased.
+        with self.registry.cursor() as cr:
+            cr.execute("""
+                UPDATE sms_router_breaker
+                   SET state = 'half-open', probe_owner = %(owner)s, probe_until = %(lease)s
+                 WHERE account_id = %(account)s AND NOT forced_open
+                   AND ((state = 'open' AND opened_at <= %(not_before)s)
+                        OR (state = 'half-open' AND (probe_until IS NULL OR probe_until <= %(now)s)))
+                RETURNING id
+            """, {'owner': owner, 'lease': _to_naive(lease_until), 'account': account_id,
+                  'not_before': _to_naive(not_before), 'now': _to_naive(now)})
+            return cr.fetchone() is not None

@@ -1,0 +1,92 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..engine.routing import TRAFFIC_ALL, Route, RoutingTable, normalize_prefix
+
+TRAFFIC_SELECTION = [
+    ('all', 'All SMS'),
+    ('transactional', 'Transactional only'),
+    ('marketing', 'Marketing only'),
+]
+
+
+class SmsRouterRoute(models.Model):
+    """Which accounts, in which order, serve some destinations of one company."""
+    _name = 'sms.router.route'
+    _description = 'SMS Route'
+    _order = 'company_id, sequence, id'
+    _check_company_auto = True
+
+    name = fields.Char(required=True)
+    active = fields.Boolean(default=True)
+    sequence = fields.Integer(default=10)
+    company_id = fields.Many2one('res.company', required=True, index=True,
+                                 default=lambda self: self.env.company)
+    prefixes = fields.Char(
+        help='E.164 prefixes separated by spaces or commas, e.g. "+33 +262". The longest '
+             'matching prefix wins. Leave prefixes and countries empty for the default route.')
+    country_ids = fields.Many2many('res.country', string='Countries',
+                                   help='Destination countries, as read from the number itself.')
+    traffic_type = fields.Selection(TRAFFIC_SELECTION, string='Traffic', required=True, default=TRAFFIC_ALL,
+                                    help='Limit the route to transactional SMS (reminders, OTP) or to '
+                                         'marketing (mass) SMS.')
+    step_ids = fields.One2many('sms.router.route.step', 'route_id', string='Failover Chain', copy=True)
+    is_default = fields.Boolean(compute='_compute_is_default', string='Default Route')
+    chain_summary = fields.Char(compute='_compute_chain_summary', string='Chain')
+
+    @api.depends('prefixes', 'country_ids')
+    def _compute_is_default(self):
+        for route in self:
+            route.is_default = not route._prefix_list() and not route.country_ids
+
+    @api.depends('step_ids.account_id', 'step_ids.sequence')
+    def _compute_chain_summary(self):
+        for route in self:
+            route.chain_summary = ' → '.join(route.step_ids.sorted('sequence').account_id.mapped('name'))
+
+    def _prefix_list(self):
+        return [p for p in (self.prefixes or '').replace(',', ' ').split() if p]
+
+    @api.constrains('prefixes')
+    def _check_prefixes(self):
+        for route in self:
+            for prefix in route._prefix_list():
+                try:
+                    normalize_prefix(prefix)
+                except ValueError:
+                    raise ValidationError(_(
+                        'Route "%(route)s": "%(prefix)s" is not an E.164 prefix such as +33 or +336.',
+                        route=route.name, prefix=prefix)) from None
+
+    @api.model
+    def _sms_router_table(self, company):
+        """The RoutingTable of ``company`` (active routes, in sequence order)."""
+        routes = self.sudo().search([('company_id', '=', company.id)])
+        return RoutingTable([
+            Route(
+                route_id=route.id,
+                chain=tuple(route.step_ids.sorted('sequence').account_id.filtered('active').ids),
+                prefixes=tuple(route._prefix_list()),
+                countries=tuple(route.country_ids.mapped('code')),
+                traffic=route.traffic_type,
+                name=route.name,
+            ) for route in routes
+        ])
+
+
+class SmsRouterRouteStep(models.Model):
+    _name = 'sms.router.route.step'
+    _description = 'SMS Route Failover Step'
+    _order = 'route_id, sequence, id'
+    _check_company_auto = True
+
+    route_id = fields.Many2one('sms.router.route', required=True, ondelete='cascade', index=True)
+    company_id = fields.Many2one(related='route_id.company_id', store=True)
+    sequence = fields.Integer(default=10)
+    account_id = fields.Many2one('sms.router.account', required=True, ondelete='cascade',
+                                 check_company=True)
+    sms_provider = fields.Selection(related='account_id.sms_provider')
+    breaker_state = fields.Selection(related='account_id.breaker_state')
+
+    _account_once_per_route = models.Constraint(
+        'unique(route_id, account_id)', 'An account appears only once in a chain.')

@@ -1,0 +1,122 @@
+"""Shared helpers for the router's Odoo tests, reused by the provider addons.
+
+``SmsRouterCase.mockRouterClients`` replaces the engine client of chosen accounts with a
+scripted fake, so a test says "this account is down, that one accepts" without any HTTP;
+provider addons use ``responses`` against their real clients instead (see
+``route_requests_through_responses``). Assertion helpers read the attempt trail.
+"""
+import itertools
+from contextlib import contextmanager
+from unittest.mock import patch
+
+from odoo.addons.sms.tests.common import SMSCase
+from odoo.tests import common
+
+from ..engine.outcomes import BatchResult, Kind, ProviderClient, RecipientOutcome
+from ..models.sms_router_account import SmsRouterAccount
+
+
+class ScriptedClient(ProviderClient):
+    """A provider that answers every request with ``behaviour``.
+
+    ``behaviour`` is a Kind (same outcome for every recipient), a dict {E.164 number: Kind}
+    (others are sent), or a callable(request) -> BatchResult.
+    """
+
+    _ids = itertools.count(1)
+
+    def __init__(self, name, behaviour=Kind.SENT, max_recipients=100, calls=None):
+        self.provider = 'scripted'
+        self.name = name
+        self.behaviour = behaviour
+        self.max_recipients_per_request = max_recipients
+        self.calls = calls if calls is not None else []
+
+    def send(self, request):
+        self.calls.append((self.name, request))
+        if callable(self.behaviour) and not isinstance(self.behaviour, Kind):
+            return self.behaviour(request)
+        outcomes = {}
+        for recipient in request.recipients:
+            kind = self.behaviour.get(recipient.number, Kind.SENT) if isinstance(self.behaviour, dict) else self.behaviour
+            outcomes[recipient.key] = RecipientOutcome(
+                kind, '' if kind is Kind.SENT else f'{self.name}: scripted {kind.value}',
+                message_id=f'{self.name}-{next(self._ids)}' if kind is Kind.SENT else None)
+        return BatchResult(outcomes)
+
+
+def route_requests_through_responses(test_class):
+    """Class decorator: let ``responses`` see the requests Odoo's test mode would block.
+
+    Odoo's BaseCase patches ``requests.Session.send`` to refuse non-local hosts; responses
+    intercepts one level lower, so the request must first get past Odoo's patch.
+    """
+    @classmethod
+    def _request_handler(cls, s, r, /, **kw):
+        return common._super_send(s, r, **kw)
+
+    test_class._request_handler = _request_handler
+    return test_class
+
+
+class SmsRouterCase(SMSCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_fr = cls.env['res.company'].create({
+            'name': 'Router FR', 'country_id': cls.env.ref('base.fr').id})
+        cls.company_gb = cls.env['res.company'].create({
+            'name': 'Router GB', 'country_id': cls.env.ref('base.uk').id})
+        cls.env.user.company_ids |= cls.company_fr | cls.company_gb
+
+    # ---------------------------------------------------------------- records
+
+    def _router_account(self, company, name, provider='iap', **values):
+        return self.env['sms.router.account'].create({
+            'name': name, 'company_id': company.id, 'sms_provider': provider, **values})
+
+    def _router_route(self, company, accounts, name='Route', **values):
+        return self.env['sms.router.route'].create({
+            'name': name, 'company_id': company.id,
+            'step_ids': [(0, 0, {'account_id': account.id, 'sequence': index})
+                         for index, account in enumerate(accounts)],
+            **values,
+        })
+
+    def _router_sms(self, company, numbers, body='Your appointment is tomorrow at 10:00', **values):
+        return self.env['sms.sms'].create([
+            {'number': number, 'body': body, 'sms_router_company_id': company.id, **values}
+            for number in numbers])
+
+    def _router_attempts(self, sms):
+        return self.env['sms.router.attempt'].search([('sms_uuid', 'in', sms.mapped('uuid'))], order='id')
+
+    # ------------------------------------------------------------------ mocks
+
+    @contextmanager
+    def mockRouterClients(self, behaviours):
+        """Replace the engine client of each account in ``behaviours`` ({account: behaviour})."""
+        self.router_calls = []
+        clients = {account.id: ScriptedClient(account.name, behaviour, calls=self.router_calls)
+                   for account, behaviour in behaviours.items()}
+        original = SmsRouterAccount._sms_router_client
+
+        def _sms_router_client(account):
+            return clients.get(account.id) or original(account)
+
+        with patch.object(SmsRouterAccount, '_sms_router_client', _sms_router_client):
+            yield clients
+
+    def routerCalls(self, account=None):
+        return [request for name, request in self.router_calls if account is None or name == account.name]
+
+    # ------------------------------------------------------------- assertions
+
+    def assertRouterTrail(self, sms, expected):
+        """``expected``: list of (account or account name, outcome value) in order."""
+        attempts = self._router_attempts(sms)
+        got = [(attempt.account_name, attempt.outcome) for attempt in attempts]
+        wanted = [(account if isinstance(account, str) else account.name, outcome) for account, outcome in expected]
+        self.assertEqual(got, wanted, f'unexpected attempt trail for {sms.number}')
+        return attempts

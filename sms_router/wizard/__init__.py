@@ -1,0 +1,1 @@
+from . import sms_router_test_sms

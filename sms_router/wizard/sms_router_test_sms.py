@@ -1,0 +1,37 @@
+from odoo import _, fields, models
+from odoo.exceptions import UserError
+
+from ..engine.outcomes import Kind, Recipient, SendRequest
+from ..engine.routing import NumberError, parse_destination
+
+
+class SmsRouterTestSms(models.TransientModel):
+    """Send one SMS through one account only, bypassing routes and breakers."""
+    _name = 'sms.router.test.sms'
+    _description = 'SMS Router: Send a Test SMS'
+
+    account_id = fields.Many2one('sms.router.account', required=True, readonly=True)
+    number = fields.Char(required=True, help='International format, e.g. +33612345678; a national '
+                                             "number is read with the account's company country.")
+    body = fields.Text(required=True, default=lambda self: _('Test SMS from Odoo'))
+    result = fields.Text(readonly=True)
+
+    def action_send(self):
+        self.ensure_one()
+        account = self.account_id.sudo()
+        try:
+            destination = parse_destination(self.number, account.company_id.country_id.code)
+        except NumberError as error:
+            raise UserError(str(error)) from None
+        client = account._sms_router_client()
+        problem = client.check_configuration()
+        if problem:
+            raise UserError(_('The account cannot send: %s', problem))
+        key = 'test-' + fields.Datetime.now().strftime('%Y%m%d%H%M%S')
+        outcome = client.send(SendRequest(self.body, (Recipient(key, destination.e164, destination.region),))).outcomes.get(key)
+        if outcome is None or outcome.kind is not Kind.SENT:
+            reason = outcome.reason if outcome else _('no answer for this number')
+            raise UserError(_('The test SMS was not accepted: %s', reason))
+        self.result = _('Accepted by %(account)s (message id %(id)s).', account=account.name,
+                        id=outcome.message_id or '-')
+        return account._sms_router_notify(_('Test SMS sent'), self.result, 'success')
