@@ -13,7 +13,7 @@ from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from .outcomes import BatchResult, Kind, Recipient, RecipientOutcome, SendRequest
+from .outcomes import BatchResult, Kind, Recipient, RecipientOutcome, SendRequest, merge_account_updates
 
 AT_LEAST_ONCE = 'at_least_once'
 AT_MOST_ONCE = 'at_most_once'
@@ -246,7 +246,7 @@ class Dispatcher:
             if unhealthy or healthy:
                 account.breaker.record(healthy=not unhealthy, reason=first_failure, retry_after=retry_after)
         if result.account_updates:
-            self.account_updates[account.account_id].update(result.account_updates)
+            merge_account_updates(self.account_updates[account.account_id], result.account_updates)
         for recipient in request.recipients:
             message = by_key[recipient.key]
             outcome = outcomes.get(recipient.key) or RecipientOutcome(

@@ -88,6 +88,21 @@ class RecipientOutcome:
         return self.failure_type or DEFAULT_FAILURE_TYPE.get(self.kind, 'unknown')
 
 
+# Account facts that add up over the calls of one dispatch (e.g. the credits each job cost);
+# any other fact is replaced by the latest answer (e.g. the credit left after the call).
+ADDITIVE_ACCOUNT_UPDATES = frozenset({'credits_removed'})
+
+
+def merge_account_updates(known, updates):
+    """Fold one answer's ``account_updates`` into ``known`` (in place); return ``known``."""
+    for name, value in updates.items():
+        if name in ADDITIVE_ACCOUNT_UPDATES and name in known:
+            known[name] = known[name] + value
+        else:
+            known[name] = value
+    return known
+
+
 @dataclass
 class BatchResult:
     """What one provider call produced."""
