@@ -247,6 +247,9 @@ class AccountBreaker:
         self.refresh()
         if granted:
             return Admission(True, probe=True)
+        if self._storage.snapshot.state == CLOSED:
+            # Our snapshot was stale: another process's probe closed the breaker meanwhile.
+            return self.admit()
         return Admission(False, reason=f'breaker {self._storage.snapshot.state} '
                                        f'(after {snapshot.failure_count or snapshot.open_count} failures)')
 

@@ -199,7 +199,15 @@ class Dispatcher:
 
         submit_more()
         for account, queue in local.items():
+            first = True
             while queue:
+                # The first request was admitted by the round; later ones ask again, as the
+                # results absorbed in between may have opened or paused the breaker.
+                if not first and account.breaker and not account.breaker.admit().allowed:
+                    while queue:
+                        yield account, queue.pop(0), None, 0.0
+                    break
+                first = False
                 request = queue.pop(0)
                 yield (account, request, *self._timed_send(account, request))
         while in_flight:

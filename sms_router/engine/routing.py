@@ -51,9 +51,12 @@ def parse_destination(raw, default_region=None):
         raise NumberError(f'cannot read "{text}" as a phone number: {error}{hint}') from None
     if not phonenumbers.is_valid_number(number):
         raise NumberError(f'"{text}" is not a valid phone number')
+    region = phonenumbers.region_code_for_number(number) or ''
+    if region in (phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY, phonenumbers.UNKNOWN_REGION):
+        region = ''     # '001' for +800, +882...: not a country a route could name
     return Destination(
         e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-        region=phonenumbers.region_code_for_number(number) or '',
+        region=region,
         country_code=number.country_code,
     )
 

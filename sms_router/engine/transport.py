@@ -7,8 +7,10 @@ clean provider failure (safe to fail over), a timeout after the request left is 
 """
 import email.utils
 import json
+import ssl
 import time
 from dataclasses import dataclass
+from datetime import timezone
 
 import requests
 import urllib3.exceptions
@@ -58,7 +60,7 @@ def parse_retry_after(value, now=None):
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         moment = email.utils.parsedate_to_datetime(value)
@@ -66,6 +68,9 @@ def parse_retry_after(value, now=None):
         return None
     if moment is None:
         return None
+    if moment.tzinfo is None:
+        # asctime dates and '-0000' carry no zone; HTTP dates are always GMT.
+        moment = moment.replace(tzinfo=timezone.utc)
     now = time.time() if now is None else now
     return max(0.0, moment.timestamp() - now)
 
@@ -116,6 +121,9 @@ class HttpClient(ProviderClient):
                 f'no answer within {self.timeout:g} s after the request was sent',
             ) from None
         except requests.exceptions.ConnectionError as error:
+            if _certificate_refused(error):
+                raise TransportFailure(
+                    Kind.PROVIDER, 'TLS certificate refused (nothing was sent)') from None
             if _never_connected(error):
                 raise TransportFailure(Kind.PROVIDER, 'connection refused or host unreachable') from None
             raise TransportFailure(Kind.AMBIGUOUS, 'connection lost before the answer') from None
@@ -133,3 +141,12 @@ def _never_connected(error):
     reason = getattr(cause, 'reason', cause)
     return isinstance(reason, (urllib3.exceptions.NewConnectionError, ConnectionRefusedError)) or \
         isinstance(cause, urllib3.exceptions.NewConnectionError)
+
+
+def _certificate_refused(error):
+    """True when TLS certificate verification failed: the handshake ended before any request."""
+    cause = error.args[0] if error.args else None
+    reason = getattr(cause, 'reason', cause)
+    if isinstance(reason, urllib3.exceptions.SSLError) and reason.args:
+        reason = reason.args[0]
+    return isinstance(reason, ssl.SSLCertVerificationError)

@@ -1,0 +1,695 @@
+"""Round-based failover with fake provider clients."""
+import random
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from addons.sms_router.engine.breakers import (
+    CLOSED,
+    HALF_OPEN,
+    OPEN,
+    AccountBreaker,
+    BreakerSettings,
+    MemoryBreakerStore,
+)
+from addons.sms_router.engine.dispatcher import (
+    AT_LEAST_ONCE,
+    AT_MOST_ONCE,
+    AccountHandle,
+    Dispatcher,
+    Message,
+)
+from addons.sms_router.engine.outcomes import BatchResult, Kind, ProviderClient, RecipientOutcome
+from addons.sms_router.engine.routing import parse_destination
+
+FR = parse_destination('+33612345678')
+GB = parse_destination('+447400123456')
+
+
+class FakeClient(ProviderClient):
+    """Records every call; ``script(recipient, request, call_index)`` decides each outcome.
+
+    The script may return a RecipientOutcome, a Kind, None (no outcome for that recipient)
+    or raise.
+    """
+
+    def __init__(self, name, script=Kind.SENT, max_recipients=1, main_thread=False, problem=None,
+                 delay=0.0, updates=None, on_send=None):
+        self.provider = name
+        self.name = name
+        self.script = script
+        self.max_recipients_per_request = max_recipients
+        self.runs_in_main_thread = main_thread
+        self.problem = problem
+        self.delay = delay
+        self.updates = updates or {}
+        self.on_send = on_send
+        self.calls = []
+        self.threads = []
+        self.active = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def check_configuration(self):
+        return self.problem
+
+    @property
+    def keys(self):
+        return [recipient.key for request in self.calls for recipient in request.recipients]
+
+    def send(self, request):
+        with self._lock:
+            index = len(self.calls)
+            self.calls.append(request)
+            self.threads.append(threading.get_ident())
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        try:
+            if self.on_send:
+                self.on_send(self, request)
+            if self.delay:
+                time.sleep(self.delay)
+            outcomes = {}
+            for recipient in request.recipients:
+                outcome = self.script
+                if callable(outcome):
+                    outcome = outcome(recipient, request, index)
+                if isinstance(outcome, Kind):
+                    outcome = RecipientOutcome(outcome, f'{self.name} says {outcome.value}',
+                                               message_id=f'{self.name}-{recipient.key}')
+                if outcome is not None:
+                    outcomes[recipient.key] = outcome
+            return BatchResult(outcomes, dict(self.updates))
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+class SkewedClock:
+    def __init__(self, offset=0.0):
+        self.offset = offset
+
+    def __call__(self):
+        return datetime.now(timezone.utc) + timedelta(seconds=self.offset)
+
+
+def handle(client, breaker=None, max_concurrency=4, unavailable_reason=''):
+    return AccountHandle(client.name, client.name, client, breaker=breaker,
+                         max_concurrency=max_concurrency, unavailable_reason=unavailable_reason)
+
+
+def breaker_for(store, account_id, fail_max=3, cooldown=60.0, clock=None):
+    return AccountBreaker(account_id, store, BreakerSettings(fail_max=fail_max, cooldown=cooldown),
+                          clock=clock or SkewedClock())
+
+
+def messages(count, chain, body='Hello', destination=FR, marketing=False, prefix='m'):
+    return [Message(f'{prefix}{n}', body, destination, tuple(chain), marketing)
+            for n in range(count)]
+
+
+def dispatch(msgs, policy=AT_LEAST_ONCE, **kwargs):
+    dispatcher = Dispatcher(timeout_policy=policy, **kwargs)
+    return dispatcher, dispatcher.dispatch(msgs)
+
+
+def kinds(delivery):
+    return [(attempt.account.account_id, attempt.outcome.kind) for attempt in delivery.attempts]
+
+
+@pytest.fixture
+def store():
+    return MemoryBreakerStore()
+
+
+# ------------------------------------------------------------ single SMS paths
+
+def test_first_healthy_account_wins():
+    a, b = FakeClient('A'), FakeClient('B')
+    dispatcher, deliveries = dispatch(messages(1, [handle(a), handle(b)]))
+    delivery = deliveries['m0']
+    assert delivery.sent and delivery.outcome.kind is Kind.SENT
+    assert delivery.outcome.message_id == 'A-m0'
+    assert delivery.accepted_by.account_id == 'A'
+    assert kinds(delivery) == [('A', Kind.SENT)]
+    assert delivery.attempts[0].duration >= 0
+    assert not delivery.needs_review
+    assert len(a.calls) == 1 and b.calls == []
+    assert a.calls[0].body == 'Hello'
+    recipient = a.calls[0].recipients[0]
+    assert (recipient.key, recipient.number, recipient.region) == ('m0', '+33612345678', 'FR')
+    assert dispatcher.requests_made == 1
+
+
+@pytest.mark.parametrize('failure', [Kind.PROVIDER, Kind.ACCOUNT])
+def test_provider_failure_fails_over(failure):
+    a, b = FakeClient('A', failure), FakeClient('B')
+    dispatcher, deliveries = dispatch(messages(1, [handle(a), handle(b)]))
+    delivery = deliveries['m0']
+    assert delivery.sent and delivery.accepted_by.account_id == 'B'
+    assert kinds(delivery) == [('A', failure), ('B', Kind.SENT)]
+    assert delivery.attempts[0].outcome.reason == f'A says {failure.value}'
+    assert (len(a.calls), len(b.calls)) == (1, 1)
+    assert dispatcher.requests_made == 2
+
+
+@pytest.mark.parametrize('final, failure_type', [
+    (Kind.RECIPIENT, 'sms_number_format'),
+    (Kind.OPTED_OUT, 'sms_optout'),
+])
+def test_recipient_side_outcome_stops_the_chain(final, failure_type, store):
+    a, b = FakeClient('A', final), FakeClient('B')
+    breaker = breaker_for(store, 'A', fail_max=1)
+    _, deliveries = dispatch(messages(1, [handle(a, breaker), handle(b)]))
+    delivery = deliveries['m0']
+    assert not delivery.sent and delivery.accepted_by is None
+    assert delivery.outcome.kind is final
+    assert delivery.outcome.core_failure_type == failure_type
+    assert kinds(delivery) == [('A', final)]
+    assert b.calls == []
+    # The account is fine: nothing counted against it.
+    assert (store.load('A').state, store.load('A').failure_count) == (CLOSED, 0)
+
+
+def test_provider_failure_type_is_kept():
+    outcome = RecipientOutcome(Kind.RECIPIENT, 'landline', failure_type='sms_number_missing')
+    a = FakeClient('A', lambda r, q, i: outcome)
+    _, deliveries = dispatch(messages(1, [handle(a)]))
+    assert deliveries['m0'].outcome.core_failure_type == 'sms_number_missing'
+
+
+def test_destination_unsupported_fails_over_without_counting(store):
+    a, b = FakeClient('A', Kind.DESTINATION), FakeClient('B')
+    breaker = breaker_for(store, 'A', fail_max=1)
+    _, deliveries = dispatch(messages(3, [handle(a, breaker, max_concurrency=1), handle(b)]))
+    for delivery in deliveries.values():
+        assert delivery.sent and kinds(delivery) == [('A', Kind.DESTINATION), ('B', Kind.SENT)]
+    # Every request went to A: one failure would have opened a breaker with fail_max=1.
+    assert len(a.calls) == 3
+    assert (store.load('A').state, store.load('A').failure_count) == (CLOSED, 0)
+
+
+def test_destination_unsupported_at_the_end_keeps_its_failure_type():
+    a = FakeClient('A', Kind.DESTINATION)
+    b = FakeClient('B')
+    _, deliveries = dispatch(messages(1, [handle(a), handle(b, unavailable_reason='low credit')]))
+    delivery = deliveries['m0']
+    assert kinds(delivery) == [('A', Kind.DESTINATION), ('B', Kind.SKIPPED)]
+    assert delivery.outcome.kind is Kind.DESTINATION
+    assert delivery.outcome.core_failure_type == 'sms_country_not_supported'
+
+
+def test_misconfigured_account_makes_no_call_and_fails_over(store):
+    a, b = FakeClient('A', problem='API key missing'), FakeClient('B')
+    breaker = breaker_for(store, 'A', fail_max=1)
+    dispatcher, deliveries = dispatch(messages(2, [handle(a, breaker), handle(b)]))
+    assert a.calls == []
+    for delivery in deliveries.values():
+        assert delivery.sent and kinds(delivery) == [('A', Kind.MISCONFIGURED), ('B', Kind.SENT)]
+        assert delivery.attempts[0].outcome.reason == 'API key missing'
+        assert delivery.attempts[0].duration == 0
+    assert store.load('A').failure_count == 0
+    assert dispatcher.requests_made == len(b.calls) == 2
+
+
+def test_unavailable_account_is_skipped_without_a_call():
+    a, b = FakeClient('A'), FakeClient('B')
+    chain = [handle(a, unavailable_reason='credit 1.00 below 5.00'), handle(b)]
+    _, deliveries = dispatch(messages(1, chain))
+    delivery = deliveries['m0']
+    assert a.calls == [] and delivery.sent
+    assert kinds(delivery) == [('A', Kind.SKIPPED), ('B', Kind.SENT)]
+    assert delivery.attempts[0].outcome.reason == 'credit 1.00 below 5.00'
+
+
+def test_exhausted_chain_names_every_attempt_in_order():
+    a = FakeClient('A', lambda r, q, i: RecipientOutcome(Kind.PROVIDER, 'HTTP 503'))
+    b = FakeClient('B')
+    c = FakeClient('C', lambda r, q, i: RecipientOutcome(Kind.ACCOUNT, 'HTTP 401 bad token'))
+    d = FakeClient('D', problem='no sender id')
+    chain = [handle(a), handle(b, unavailable_reason='credit low'), handle(c), handle(d)]
+    _, deliveries = dispatch(messages(1, chain))
+    delivery = deliveries['m0']
+    assert not delivery.sent
+    # The last real attempt decides, not the skipped or misconfigured ones after it.
+    assert delivery.outcome.kind is Kind.ACCOUNT
+    assert delivery.outcome.core_failure_type == 'sms_acc'
+    assert delivery.outcome.reason == (
+        'all 4 attempts failed: '
+        '1. A: provider_error: HTTP 503; '
+        '2. B: skipped: credit low; '
+        '3. C: account_error: HTTP 401 bad token; '
+        '4. D: misconfigured: no sender id'
+    )
+    assert b.calls == [] and d.calls == []
+
+
+def test_exhausted_chain_without_real_attempt():
+    a = FakeClient('A', problem='no key')
+    b = FakeClient('B')
+    _, deliveries = dispatch(messages(1, [handle(a), handle(b, unavailable_reason='paused')]))
+    outcome = deliveries['m0'].outcome
+    assert outcome.kind is Kind.SKIPPED
+    assert outcome.reason == ('all 2 attempts failed: '
+                              '1. A: misconfigured: no key; 2. B: skipped: paused')
+
+
+def test_provider_failure_type_of_last_attempt_kept_on_exhaustion():
+    outcome = RecipientOutcome(Kind.PROVIDER, 'no credit', failure_type='sms_credit')
+    a = FakeClient('A', lambda r, q, i: outcome)
+    _, deliveries = dispatch(messages(1, [handle(a)]))
+    assert deliveries['m0'].outcome.core_failure_type == 'sms_credit'
+    assert deliveries['m0'].outcome.reason == \
+        'all 1 attempts failed: 1. A: provider_error: no credit'
+
+
+def test_ambiguous_fails_over_under_at_least_once():
+    a, b = FakeClient('A', Kind.AMBIGUOUS), FakeClient('B')
+    _, deliveries = dispatch(messages(1, [handle(a), handle(b)]), AT_LEAST_ONCE)
+    delivery = deliveries['m0']
+    assert delivery.sent and not delivery.needs_review
+    assert kinds(delivery) == [('A', Kind.AMBIGUOUS), ('B', Kind.SENT)]
+
+
+def test_ambiguous_stops_under_at_most_once(store):
+    a, b = FakeClient('A', Kind.AMBIGUOUS), FakeClient('B')
+    breaker = breaker_for(store, 'A', fail_max=5)
+    _, deliveries = dispatch(messages(1, [handle(a, breaker), handle(b)]), AT_MOST_ONCE)
+    delivery = deliveries['m0']
+    assert not delivery.sent and delivery.needs_review
+    assert delivery.outcome.kind is Kind.AMBIGUOUS
+    assert delivery.outcome.core_failure_type == 'sms_server'
+    assert kinds(delivery) == [('A', Kind.AMBIGUOUS)]
+    assert b.calls == []
+    # A timeout still says the provider is unwell.
+    assert store.load('A').failure_count == 1
+
+
+def test_ambiguous_at_the_end_of_the_chain_under_at_least_once():
+    _, deliveries = dispatch(messages(1, [handle(FakeClient('A', Kind.AMBIGUOUS))]), AT_LEAST_ONCE)
+    delivery = deliveries['m0']
+    assert delivery.outcome.kind is Kind.AMBIGUOUS and not delivery.needs_review
+
+
+def test_unreadable_number_and_missing_chain_make_no_call():
+    a = FakeClient('A')
+    msgs = [
+        Message('bad', 'Hi', None, (handle(a),), number_error='cannot read "abc"'),
+        Message('bad2', 'Hi', None, (handle(a),)),
+        Message('nochain', 'Hi', FR, ()),
+        Message('ok', 'Hi', FR, (handle(a),)),
+    ]
+    _, deliveries = dispatch(msgs)
+    assert set(deliveries) == {'bad', 'bad2', 'nochain', 'ok'}
+    assert deliveries['bad'].outcome.kind is Kind.RECIPIENT
+    assert deliveries['bad'].outcome.reason == 'cannot read "abc"'
+    assert deliveries['bad'].outcome.core_failure_type == 'sms_number_format'
+    assert deliveries['bad2'].outcome.reason == 'unreadable phone number'
+    assert deliveries['nochain'].outcome.kind is Kind.MISCONFIGURED
+    assert deliveries['nochain'].outcome.core_failure_type == 'sms_acc'
+    assert all(deliveries[k].attempts == [] for k in ('bad', 'bad2', 'nochain'))
+    assert a.keys == ['ok'] and deliveries['ok'].sent
+
+
+def test_empty_dispatch():
+    dispatcher, deliveries = dispatch([])
+    assert deliveries == {} and dispatcher.requests_made == 0
+
+
+def test_missing_outcome_counts_as_provider_failure(store):
+    a = FakeClient('A', lambda r, q, i: None if r.key == 'm1' else Kind.SENT, max_recipients=10)
+    b = FakeClient('B')
+    breaker = breaker_for(store, 'A', fail_max=5)
+    _, deliveries = dispatch(messages(3, [handle(a, breaker), handle(b)]))
+    assert all(d.sent for d in deliveries.values())
+    assert kinds(deliveries['m1']) == [('A', Kind.PROVIDER), ('B', Kind.SENT)]
+    assert 'no result' in deliveries['m1'].attempts[0].outcome.reason
+    assert b.keys == ['m1']
+    assert store.load('A').failure_count == 1
+
+
+def test_client_exception_gives_provider_outcomes_for_its_recipients(store):
+    def explode(recipient, request, index):
+        raise RuntimeError('bug in the client')
+
+    a, b = FakeClient('A', explode, max_recipients=5), FakeClient('B', max_recipients=5)
+    breaker = breaker_for(store, 'A', fail_max=5)
+    _, deliveries = dispatch(messages(4, [handle(a, breaker), handle(b)]))
+    assert set(deliveries) == {'m0', 'm1', 'm2', 'm3'}
+    for delivery in deliveries.values():
+        assert delivery.sent
+        assert kinds(delivery) == [('A', Kind.PROVIDER), ('B', Kind.SENT)]
+        assert 'RuntimeError: bug in the client' in delivery.attempts[0].outcome.reason
+    assert sorted(b.keys) == ['m0', 'm1', 'm2', 'm3']
+    assert store.load('A').failure_count == 1
+
+
+def test_client_exception_in_main_thread_client():
+    def explode(recipient, request, index):
+        raise ValueError('boom')
+
+    a = FakeClient('A', explode, main_thread=True)
+    _, deliveries = dispatch(messages(2, [handle(a)]))
+    for delivery in deliveries.values():
+        assert delivery.outcome.kind is Kind.PROVIDER
+        assert 'ValueError: boom' in delivery.outcome.reason
+
+
+def test_account_updates_are_collected():
+    a = FakeClient('A', updates={'credit_balance': 19.84}, max_recipients=2)
+    b = FakeClient('B', updates={'credit_balance': 3.0, 'currency': 'EUR'})
+    c = FakeClient('C', updates={})
+    msgs = (messages(3, [handle(a)]) + messages(1, [handle(b)], prefix='b')
+            + messages(1, [handle(c)], prefix='c'))
+    dispatcher, deliveries = dispatch(msgs)
+    assert all(d.sent for d in deliveries.values())
+    assert dispatcher.account_updates == {'A': {'credit_balance': 19.84},
+                                          'B': {'credit_balance': 3.0, 'currency': 'EUR'}}
+
+
+def test_later_account_update_wins():
+    def updates(client, request):
+        client.updates = {'credit_balance': 100 - len(client.calls)}
+
+    a = FakeClient('A', max_recipients=1, on_send=updates)
+    dispatcher, _ = dispatch(messages(3, [handle(a, max_concurrency=1)]))
+    assert dispatcher.account_updates['A'] == {'credit_balance': 97}
+
+
+def test_additive_account_updates_add_up():
+    a = FakeClient('A', updates={'credits_removed': 1.5, 'credit_balance': 10.0})
+    dispatcher, _ = dispatch(messages(3, [handle(a)]))
+    assert dispatcher.account_updates['A'] == {'credits_removed': 4.5, 'credit_balance': 10.0}
+
+
+# ------------------------------------------------------------------ batching
+
+def test_same_body_same_account_batched_up_to_the_limit():
+    a = FakeClient('A', max_recipients=3)
+    _, deliveries = dispatch(messages(7, [handle(a)]))
+    assert sorted(len(request.recipients) for request in a.calls) == [1, 3, 3]
+    assert sorted(a.keys) == sorted(deliveries)
+    assert all(d.sent for d in deliveries.values())
+
+
+def test_different_bodies_and_marketing_flag_are_separate_requests():
+    a = FakeClient('A', max_recipients=50)
+    chain = [handle(a)]
+    msgs = (messages(3, chain, body='Hello', prefix='h')
+            + messages(2, chain, body='Bye', prefix='b')
+            + messages(2, chain, body='Hello', marketing=True, prefix='mk')
+            + messages(1, chain, body='Hello', destination=GB, prefix='gb'))
+    _, deliveries = dispatch(msgs)
+    assert len(deliveries) == 8 and all(d.sent for d in deliveries.values())
+    requests = {(q.body, q.marketing): sorted(r.key for r in q.recipients) for q in a.calls}
+    assert len(a.calls) == 3
+    assert requests == {
+        ('Hello', False): ['gb0', 'h0', 'h1', 'h2'],
+        ('Bye', False): ['b0', 'b1'],
+        ('Hello', True): ['mk0', 'mk1'],
+    }
+    gb = next(r for q in a.calls for r in q.recipients if r.key == 'gb0')
+    assert (gb.number, gb.region) == ('+447400123456', 'GB')
+
+
+def test_failed_over_sms_are_batched_again_on_the_next_account():
+    a = FakeClient('A', Kind.PROVIDER, max_recipients=10)
+    b = FakeClient('B', max_recipients=10)
+    dispatcher, deliveries = dispatch(messages(6, [handle(a), handle(b)]))
+    assert len(a.calls) == 1 and len(b.calls) == 1
+    assert len(b.calls[0].recipients) == 6
+    assert dispatcher.requests_made == 2
+    assert all(d.accepted_by.account_id == 'B' for d in deliveries.values())
+
+
+def test_sms_on_different_chains_share_account_requests():
+    a = FakeClient('A', Kind.PROVIDER, max_recipients=10)
+    b, c = FakeClient('B', max_recipients=10), FakeClient('C', max_recipients=10)
+    msgs = (messages(2, [handle(a), handle(c)], prefix='x')
+            + messages(2, [handle(b), handle(c)], prefix='y'))
+    _, deliveries = dispatch(msgs)
+    assert all(d.sent for d in deliveries.values())
+    assert [sorted(r.key for r in q.recipients) for q in c.calls] == [['x0', 'x1']]
+    assert sorted(b.keys) == ['y0', 'y1'] and len(b.calls) == 1
+
+
+# ------------------------------------------------------------------ breakers
+
+@pytest.mark.parametrize('main_thread', [False, True])
+def test_breaker_opening_mid_batch_skips_later_requests(store, main_thread):
+    a = FakeClient('A', lambda r, q, i: RecipientOutcome(Kind.PROVIDER, f'HTTP 503 #{i}'),
+                   main_thread=main_thread)
+    b = FakeClient('B')
+    breaker = breaker_for(store, 'A', fail_max=2)
+    chain = [handle(a, breaker, max_concurrency=1), handle(b)]
+    dispatcher, deliveries = dispatch(messages(6, chain))
+    assert len(a.calls) == 2
+    assert all(d.sent and d.accepted_by.account_id == 'B' for d in deliveries.values())
+    skipped = [d for d in deliveries.values() if d.attempts[0].outcome.kind is Kind.SKIPPED]
+    assert len(skipped) == 4
+    for delivery in skipped:
+        reason = delivery.attempts[0].outcome.reason
+        assert reason == 'breaker opened during the batch (HTTP 503 #1)'
+    assert dispatcher.requests_made == 2 + 6
+    state = store.load('A')
+    assert (state.state, state.open_count) == (OPEN, 1)
+
+
+def test_breaker_opening_mid_batch_with_concurrency(store):
+    a = FakeClient('A', Kind.PROVIDER, delay=0.01)
+    breaker = breaker_for(store, 'A', fail_max=2)
+    chain = [handle(a, breaker, max_concurrency=3), handle(FakeClient('B'))]
+    _, deliveries = dispatch(messages(20, chain))
+    # Calls already in flight may finish, nothing more is sent once it opened.
+    assert 2 <= len(a.calls) <= 2 + 3 - 1
+    assert all(d.sent for d in deliveries.values())
+    skipped = sum(d.attempts[0].outcome.kind is Kind.SKIPPED for d in deliveries.values())
+    assert skipped == 20 - len(a.calls)
+
+
+def test_open_breaker_skips_the_account(store):
+    opener = breaker_for(store, 'A', fail_max=1)
+    opener.record(False, 'HTTP 500')
+    a, b = FakeClient('A'), FakeClient('B')
+    chain = [handle(a, breaker_for(store, 'A', fail_max=1)), handle(b)]
+    _, deliveries = dispatch(messages(3, chain))
+    assert a.calls == []
+    for delivery in deliveries.values():
+        assert kinds(delivery) == [('A', Kind.SKIPPED), ('B', Kind.SENT)]
+        assert 'open' in delivery.attempts[0].outcome.reason
+
+
+def test_account_without_breaker_is_never_skipped():
+    a = FakeClient('A', Kind.PROVIDER)
+    _, deliveries = dispatch(messages(10, [handle(a, None, max_concurrency=1)]))
+    assert len(a.calls) == 10
+    assert all(d.outcome.kind is Kind.PROVIDER for d in deliveries.values())
+
+
+def test_retry_after_pauses_the_account_mid_batch(store):
+    a = FakeClient('A', lambda r, q, i: RecipientOutcome(Kind.PROVIDER, 'HTTP 429', retry_after=30))
+    breaker = breaker_for(store, 'A', fail_max=10)
+    chain = [handle(a, breaker, max_concurrency=1), handle(FakeClient('B'))]
+    _, deliveries = dispatch(messages(4, chain))
+    assert len(a.calls) == 1
+    assert all(d.sent for d in deliveries.values())
+    state = store.load('A')
+    assert state.state == CLOSED
+    assert state.paused_until > datetime.now(timezone.utc) + timedelta(seconds=20)
+
+
+def _open_for_probe(store, account_id='A'):
+    """An open breaker whose cool-down has elapsed for a handle with the returned clock."""
+    breaker_for(store, account_id, fail_max=1).record(False, 'down')
+    assert store.load(account_id).state == OPEN
+    return SkewedClock(3600)
+
+
+def test_half_open_probe_then_the_rest_follow(store):
+    seen_states = []
+    a = FakeClient('A', on_send=lambda client, request: seen_states.append(store.load('A').state))
+    clock = _open_for_probe(store)
+    breaker = breaker_for(store, 'A', fail_max=1, clock=clock)
+    b = FakeClient('B')
+    _, deliveries = dispatch(messages(5, [handle(a, breaker, max_concurrency=4), handle(b)]))
+    assert seen_states == [HALF_OPEN, CLOSED, CLOSED, CLOSED, CLOSED]
+    assert b.calls == []
+    assert all(kinds(d) == [('A', Kind.SENT)] for d in deliveries.values())
+    state = store.load('A')
+    assert (state.state, state.open_count, state.probe_owner) == (CLOSED, 0, None)
+
+
+def test_half_open_probe_failure_fails_the_rest_over(store):
+    a = FakeClient('A', Kind.PROVIDER)
+    clock = _open_for_probe(store)
+    breaker = breaker_for(store, 'A', fail_max=1, clock=clock)
+    breaker.settings.cooldown = 3000.0     # a failed probe doubles it beyond the clock's skew
+    b = FakeClient('B')
+    _, deliveries = dispatch(messages(5, [handle(a, breaker), handle(b)]))
+    assert len(a.calls) == 1
+    assert sorted(b.keys) == sorted(deliveries)
+    probe = [d for d in deliveries.values() if d.attempts[0].outcome.kind is Kind.PROVIDER]
+    assert len(probe) == 1
+    others = [d for d in deliveries.values() if d is not probe[0]]
+    assert all(kinds(d) == [('A', Kind.SKIPPED), ('B', Kind.SENT)] for d in others)
+    state = store.load('A')
+    assert (state.state, state.open_count) == (OPEN, 2)
+
+
+def test_half_open_probe_answered_destination_unsupported_closes(store):
+    # The account answered (it cannot reach this country): it is healthy again.
+    a = FakeClient('A', lambda r, q, i: Kind.DESTINATION if r.region == 'GB' else Kind.SENT)
+    clock = _open_for_probe(store)
+    breaker = breaker_for(store, 'A', fail_max=1, clock=clock)
+    msgs = (messages(1, [handle(a, breaker), handle(FakeClient('B'))], destination=GB, prefix='gb')
+            + messages(3, [handle(a, breaker)], body='Other', prefix='fr'))
+    _, deliveries = dispatch(msgs)
+    assert all(d.sent for d in deliveries.values())
+    assert store.load('A').state == CLOSED
+    assert len(a.calls) == 4
+
+
+def test_probe_held_by_another_process_skips_the_account(store):
+    clock = _open_for_probe(store)
+    assert breaker_for(store, 'A', clock=clock).admit().probe      # the other process probes
+    a, b = FakeClient('A'), FakeClient('B')
+    chain = [handle(a, breaker_for(store, 'A', clock=clock)), handle(b)]
+    _, deliveries = dispatch(messages(2, chain))
+    assert a.calls == []
+    assert all(kinds(d) == [('A', Kind.SKIPPED), ('B', Kind.SENT)] for d in deliveries.values())
+
+
+def test_main_thread_probe(store):
+    a = FakeClient('A', main_thread=True, max_recipients=2)
+    clock = _open_for_probe(store)
+    _, deliveries = dispatch(messages(5, [handle(a, breaker_for(store, 'A', clock=clock))]))
+    assert [len(q.recipients) for q in a.calls] == [2, 2, 1]
+    assert all(d.sent for d in deliveries.values())
+    assert store.load('A').state == CLOSED
+
+
+# ------------------------------------------------------------------ threads
+
+def test_main_thread_client_runs_in_the_calling_thread():
+    local = FakeClient('L', main_thread=True)
+    threaded = FakeClient('T')
+    msgs = messages(3, [handle(local)], prefix='l') + messages(3, [handle(threaded)], prefix='t')
+    _, deliveries = dispatch(msgs)
+    assert all(d.sent for d in deliveries.values())
+    me = threading.get_ident()
+    assert local.threads == [me] * 3
+    assert len(threaded.threads) == 3 and me not in threaded.threads
+
+
+def test_concurrency_bound_per_account():
+    slow_a = FakeClient('A', delay=0.03)
+    slow_b = FakeClient('B', delay=0.03)
+    msgs = messages(12, [handle(slow_a, max_concurrency=3)], prefix='a') + \
+        messages(12, [handle(slow_b, max_concurrency=2)], prefix='b')
+    _, deliveries = dispatch(msgs, max_workers=16)
+    assert all(d.sent for d in deliveries.values())
+    assert len(slow_a.calls) == len(slow_b.calls) == 12
+    assert 2 <= slow_a.peak <= 3      # calls did overlap, never beyond the bound
+    assert slow_b.peak <= 2
+
+
+def test_max_concurrency_of_zero_still_sends_one_at_a_time():
+    a = FakeClient('A', delay=0.005)
+    _, deliveries = dispatch(messages(4, [handle(a, max_concurrency=0)]))
+    assert all(d.sent for d in deliveries.values()) and a.peak == 1
+
+
+# ------------------------------------------------------------------ property
+
+CLIENT_KINDS = [Kind.SENT, Kind.SENT, Kind.RECIPIENT, Kind.OPTED_OUT, Kind.PROVIDER, Kind.PROVIDER,
+                Kind.ACCOUNT, Kind.DESTINATION, Kind.AMBIGUOUS, 'missing', 'raise']
+
+
+def _random_script(rng):
+    lock = threading.Lock()
+    choices = {}
+
+    def script(recipient, request, index):
+        with lock:
+            choice = choices.setdefault((recipient.key, index), rng.choice(CLIENT_KINDS))
+        if choice == 'raise':
+            raise RuntimeError('client bug')
+        if choice == 'missing':
+            return None
+        retry_after = None
+        if choice is Kind.PROVIDER:
+            retry_after = rng.choice([None, None, None, 0.01])
+        return RecipientOutcome(choice, f'random {choice.value}', retry_after=retry_after)
+
+    return script
+
+
+@pytest.mark.parametrize('seed', range(25))
+def test_every_key_gets_exactly_one_final_delivery(seed):
+    rng = random.Random(seed)
+    store = MemoryBreakerStore()
+    policy = rng.choice([AT_LEAST_ONCE, AT_MOST_ONCE])
+    handles = []
+    for n in range(5):
+        name = f'acc{n}'
+        client = FakeClient(name, _random_script(random.Random(seed * 100 + n)),
+                            max_recipients=rng.choice([1, 2, 5]),
+                            main_thread=rng.random() < 0.3,
+                            problem='broken' if rng.random() < 0.1 else None)
+        breaker = None
+        if rng.random() < 0.8:
+            clock = SkewedClock()
+            if rng.random() < 0.3:
+                clock = _open_for_probe(store, name)
+            breaker = breaker_for(store, name, fail_max=rng.choice([1, 2, 3]), clock=clock)
+        handles.append(handle(client, breaker, max_concurrency=rng.choice([1, 2, 4]),
+                              unavailable_reason='low credit' if rng.random() < 0.1 else ''))
+    msgs = []
+    for n in range(rng.randint(1, 40)):
+        chain = tuple(rng.sample(handles, rng.randint(0, 4)))
+        destination = None if rng.random() < 0.05 else rng.choice([FR, GB])
+        body, marketing = rng.choice(['A', 'B']), rng.random() < 0.3
+        msgs.append(Message(f'k{n}', body, destination, chain, marketing))
+
+    dispatcher, deliveries = dispatch(msgs, policy)
+
+    assert set(deliveries) == {m.key for m in msgs}
+    calls = [(r.key, h.account_id) for h in handles for q in h.client.calls for r in q.recipients]
+    assert len(calls) == len(set(calls)), 'an SMS went twice to the same account'
+    assert dispatcher.requests_made == sum(len(h.client.calls) for h in handles)
+    for message in msgs:
+        delivery = deliveries[message.key]
+        assert delivery.key == message.key
+        assert delivery.outcome is not None and delivery.outcome.kind is not None
+        if message.destination is None or not message.chain:
+            assert delivery.attempts == [] and not delivery.sent
+            continue
+        # Attempts follow the chain, one account after the other.
+        accounts = [a.account for a in delivery.attempts]
+        assert accounts == list(message.chain[:len(accounts)])
+        called = {account for key, account in calls if key == message.key}
+        tried = {a.account.account_id for a in delivery.attempts
+                 if a.outcome.kind not in (Kind.SKIPPED, Kind.MISCONFIGURED)}
+        assert called == tried
+        last = delivery.attempts[-1].outcome
+        for attempt in delivery.attempts[:-1]:
+            assert not attempt.outcome.kind.is_final
+            if policy == AT_MOST_ONCE:
+                assert attempt.outcome.kind is not Kind.AMBIGUOUS
+        if delivery.sent:
+            assert last.kind is Kind.SENT and delivery.outcome is last
+            assert delivery.accepted_by is message.chain[len(delivery.attempts) - 1]
+        elif delivery.outcome.kind in (Kind.RECIPIENT, Kind.OPTED_OUT):
+            assert delivery.outcome is last
+        elif delivery.needs_review:
+            assert policy == AT_MOST_ONCE and last.kind is Kind.AMBIGUOUS
+            assert delivery.outcome is last
+        else:
+            assert len(delivery.attempts) == len(message.chain)
+            expected = f'all {len(message.chain)} attempts failed: 1. '
+            assert delivery.outcome.reason.startswith(expected)
+            real = [a.outcome for a in delivery.attempts
+                    if a.outcome.kind not in (Kind.SKIPPED, Kind.MISCONFIGURED)]
+            assert delivery.outcome.kind is (real or [last])[-1].kind
