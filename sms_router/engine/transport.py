@@ -111,6 +111,9 @@ class HttpClient(ProviderClient):
         """Perform one HTTP exchange; raise TransportFailure when no answer came back."""
         url = path if path.startswith(('http://', 'https://')) else self.url(path)
         kwargs.setdefault('timeout', (min(self.timeout, CONNECT_TIMEOUT_CAP), self.timeout))
+        # A redirected POST would silently become a GET: a redirect is a configuration
+        # problem (wrong endpoint URL), reported as such by the status classification.
+        kwargs.setdefault('allow_redirects', False)
         try:
             response = self.session.request(method, url, **kwargs)
         except requests.exceptions.ConnectTimeout:
