@@ -24,6 +24,9 @@ TRAFFIC_MARKETING = 'marketing'
 TRAFFIC_TYPES = (TRAFFIC_ALL, TRAFFIC_TRANSACTIONAL, TRAFFIC_MARKETING)
 
 
+_NOT_A_COUNTRY = (None, phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY, phonenumbers.UNKNOWN_REGION)
+
+
 class NumberError(ValueError):
     """The destination cannot be read as a valid phone number."""
 
@@ -49,16 +52,17 @@ def parse_destination(raw, default_region=None):
     except phonenumbers.NumberParseException as error:
         hint = '' if default_region else ' (no country known to read a national number)'
         raise NumberError(f'cannot read "{text}" as a phone number: {error}{hint}') from None
-    if not phonenumbers.is_valid_number(number):
+    # is_valid_number() is is_valid_number_for_region() on region_code_for_number(), which
+    # must try every region of a shared calling code (+1, +7, +44, +262...): work the
+    # region out once and use it for both.
+    region = phonenumbers.region_code_for_number(number)
+    if not phonenumbers.is_valid_number_for_region(number, region):
         raise NumberError(f'"{text}" is not a valid phone number')
-    region = phonenumbers.region_code_for_number(number) or ''
-    if region in (phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY, phonenumbers.UNKNOWN_REGION):
+    if region in _NOT_A_COUNTRY:
         region = ''     # '001' for +800, +882...: not a country a route could name
-    return Destination(
-        e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-        region=region,
-        country_code=number.country_code,
-    )
+    # The E.164 form of a valid number, as format_number(number, E164) writes it.
+    e164 = '+%d%s' % (number.country_code, phonenumbers.national_significant_number(number))
+    return Destination(e164, region, number.country_code)
 
 
 def normalize_prefix(prefix):
