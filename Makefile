@@ -1,0 +1,54 @@
+# SMS router for Odoo 19: set-up, run and test commands (see README.md).
+#
+#   make run     install the Python dependencies, then run Odoo with the demo database
+#   make test    install the Python and test dependencies, then run every test
+#
+# PYTHON is the interpreter that imports odoo (an active virtualenv is honoured).
+# ARGS is passed to the script behind a target, e.g.
+#   make test-odoo ARGS="--addons sms_router --tags /sms_router"
+
+PYTHON ?= python3
+HARNESS := tests/harness
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help deps deps-test run init-demo test test-py test-odoo env clean
+
+help:
+	@echo "make run        install dependencies, create the demo database, serve http://localhost:8069 (admin/admin)"
+	@echo "make test       install dependencies, run the pytest suite then the Odoo tests, summarise both"
+	@echo "make test-py    only the pytest suite"
+	@echo "make test-odoo  only the Odoo tests (ARGS=\"--addons a,b --tags SPEC\" to narrow)"
+	@echo "make init-demo  create the demo database in a throwaway cluster, then exit"
+	@echo "make env        show the Odoo install and the addons found"
+	@echo "make deps       install the runtime dependencies (deps-test: with the test ones)"
+	@echo "make clean      remove .run/ (logs) and caches"
+
+deps:
+	$(PYTHON) $(HARNESS)/deps.py
+
+deps-test:
+	$(PYTHON) $(HARNESS)/deps.py --test
+
+run: deps
+	$(PYTHON) $(HARNESS)/run_demo.py $(ARGS)
+
+init-demo: deps
+	$(PYTHON) $(HARNESS)/run_demo.py --init-only $(ARGS)
+
+test: deps-test
+	$(PYTHON) $(HARNESS)/run_all.py $(ARGS)
+
+# pytest exits 5 when it collects no test: that is a failure here.
+test-py: deps-test
+	@rc=0; $(PYTHON) -m pytest $(ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$rc
+
+test-odoo:
+	$(PYTHON) $(HARNESS)/run_odoo_tests.py $(ARGS)
+
+env:
+	$(PYTHON) $(HARNESS)/odoo_env.py
+
+clean:
+	rm -rf .run .pytest_cache

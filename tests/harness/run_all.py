@@ -1,0 +1,125 @@
+"""Run the whole test suite: the pytest suite, then the Odoo tests; summarise both.
+
+    python3 tests/harness/run_all.py [-- extra options for run_odoo_tests.py]
+
+Both parts always run. The exit status is non-zero when either failed; pytest's "no tests
+collected" (exit 5) counts as a failure. The last lines are one summary line per part and a
+total, each of the form ``<part>: N passed, N failed, N skipped``.
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+RUN_DIR = ROOT / '.run'
+
+PYTEST_COUNT = re.compile(r'(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected)')
+PYTEST_DURATION = re.compile(r' in [\d.]+s\b')
+ODOO_FINAL = re.compile(r'^odoo: (?:(\d+) passed, (\d+) failed, (\d+) skipped|(.*))$')
+
+
+def parse_pytest_summary(lines):
+    """(passed, failed, skipped) from pytest's closing line; failed includes errors."""
+    for line in reversed(lines):
+        line = line.strip().strip('=').strip()
+        if not PYTEST_DURATION.search(line):
+            continue
+        counts = {kind: int(n) for n, kind in PYTEST_COUNT.findall(line)}
+        if not counts and 'no tests ran' not in line:
+            continue
+        passed = counts.get('passed', 0) + counts.get('xpassed', 0)
+        failed = counts.get('failed', 0) + counts.get('error', 0) + counts.get('errors', 0)
+        skipped = counts.get('skipped', 0) + counts.get('xfailed', 0)
+        return passed, failed, skipped
+    return None
+
+
+def stream(cmd, log_path):
+    """Run ``cmd``, echo its output and keep it in ``log_path``; return (exit code, lines)."""
+    lines = []
+    with open(log_path, 'w', encoding='utf-8') as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors='replace', bufsize=1,
+                                env=dict(os.environ, PYTHONUNBUFFERED='1'))
+        try:
+            for line in proc.stdout:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                log.write(line)
+                lines.append(line.rstrip('\n'))
+        finally:
+            try:
+                proc.wait()
+            except KeyboardInterrupt:
+                proc.terminate()
+                proc.wait()
+    return proc.returncode, lines
+
+
+def section(title):
+    print(f'\n{"=" * 30} {title} {"=" * max(0, 46 - len(title))}', flush=True)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == '--':
+        argv = argv[1:]
+    RUN_DIR.mkdir(exist_ok=True)
+    results = []  # (name, ok, line, seconds)
+
+    section('pytest')
+    start = time.monotonic()
+    code, lines = stream([sys.executable, '-m', 'pytest'], RUN_DIR / 'pytest.log')
+    counts = parse_pytest_summary(lines)
+    if code == 5:
+        pytest_line, ok = 'pytest: 0 tests collected (pytest exit 5: no tests) - FAILED', False
+    elif counts is None:
+        pytest_line, ok = f'pytest: no result line (pytest exit {code}) - FAILED', False
+    else:
+        passed, failed, skipped = counts
+        ok = code == 0
+        if not ok and failed == 0:
+            failed = 1  # e.g. a collection/usage error that pytest did not count as a test
+        pytest_line = f'pytest: {passed} passed, {failed} failed, {skipped} skipped'
+    results.append(('pytest', ok, pytest_line, time.monotonic() - start, counts))
+
+    section('odoo')
+    start = time.monotonic()
+    code, lines = stream([sys.executable, str(HERE / 'run_odoo_tests.py'), *argv],
+                         RUN_DIR / 'odoo-tests-output.log')
+    odoo_line, odoo_counts = 'odoo: no result line - FAILED', None
+    for line in reversed(lines):
+        match = ODOO_FINAL.match(line.strip())
+        if match:
+            odoo_line = line.strip()
+            if match.group(1) is not None:
+                odoo_counts = tuple(int(match.group(i)) for i in (1, 2, 3))
+            break
+    results.append(('odoo', code == 0, odoo_line, time.monotonic() - start, odoo_counts))
+
+    section('summary')
+    total = [0, 0, 0]
+    for name, ok, line, seconds, counts in results:
+        status = ('SKIPPED' if 'SKIPPED' in line else 'OK') if ok else 'FAILED'
+        print(f'{status:<7} {name:<7} {int(seconds):>5}s  {line}')
+        passed, failed, skipped = counts or (0, 0, 0)
+        if not ok and not failed:
+            failed = 1  # a part that failed without a failing test (crash, no tests) counts once
+        total = [total[0] + passed, total[1] + failed, total[2] + skipped]
+    all_ok = all(ok for _name, ok, *_rest in results)
+    print(f'logs: {RUN_DIR}/pytest.log, {RUN_DIR}/odoo-tests.log')
+    for _name, _ok, line, _seconds, _counts in results:
+        print(line)
+    print(f'total: {total[0]} passed, {total[1]} failed, {total[2]} skipped', flush=True)
+    return 0 if all_ok else 1
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
