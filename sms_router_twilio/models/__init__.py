@@ -1,0 +1,2 @@
+from . import sms_router_account
+from . import sms_router_twilio_number
