@@ -261,6 +261,33 @@ def test_several_receivers_share_one_job(api):
     assert OvhClient.max_recipients_per_request > 1
 
 
+def test_credits_of_several_jobs_add_up_in_one_dispatch(api):
+    """Two bodies make two jobs; the router must see the credits of both."""
+    from addons.sms_router.engine.dispatcher import AccountHandle, Dispatcher, Message
+    from addons.sms_router.engine.routing import Destination
+
+    add_time(api)
+    credits = {'Hello': 2, 'Bye': 1.5}
+
+    def answer(request):        # jobs run in parallel: answer each by its own body
+        payload = json.loads(request.body)
+        return 200, {}, json.dumps(job_answer(payload['receivers'],
+                                              credits=credits[payload['message']]))
+
+    api.add_callback(responses.POST, JOBS_URL, callback=answer, content_type='application/json')
+    handle = AccountHandle(account_id=7, name='OVH', client=make_client())
+    messages = [
+        Message(f'k{index}', body, Destination(number, 'FR', 33), (handle,))
+        for index, (number, body) in enumerate([
+            ('+33612345678', 'Hello'), ('+33698765432', 'Hello'), ('+33611111111', 'Bye')])
+    ]
+    dispatcher = Dispatcher()
+    deliveries = dispatcher.dispatch(messages)
+    assert all(delivery.sent for delivery in deliveries.values())
+    assert len(calls_to(api, JOBS_URL)) == 2
+    assert dispatcher.account_updates[7] == {'credits_removed': 3.5}
+
+
 def test_unaligned_ids_leave_message_ids_empty(api):
     add_time(api)
     add_job(api, payload=job_answer(['+33612345678', '+33698765432'], ids=[77]))
@@ -345,7 +372,7 @@ def test_coding_follows_the_alphabet(api, body, coding):
 
 
 @pytest.mark.parametrize('status, error, kind', [
-    (400, {'class': 'Client::BadRequest', 'message': 'Invalid sender'}, Kind.ACCOUNT),
+    (400, {'class': 'Client::BadRequest', 'message': 'Invalid sender'}, Kind.MISCONFIGURED),
     (401, {'class': 'Client::Unauthorized', 'message': 'You must login first'}, Kind.ACCOUNT),
     (403, {'errorCode': 'NOT_GRANTED_CALL', 'message': 'This call has not been granted'},
      Kind.ACCOUNT),
@@ -380,6 +407,25 @@ def test_credit_shortage_gets_the_credit_failure_type(api, error, failure_type):
     add_job(api, status=403, payload=error)
     outcome = make_client().send(make_request()).outcomes['uuid-0']
     assert outcome.kind is Kind.ACCOUNT and outcome.failure_type == failure_type
+
+
+def test_bad_request_is_a_configuration_failure_with_the_message(api):
+    add_time(api)
+    add_job(api, status=400, payload={'class': 'Client::BadRequest',
+                                      'message': 'Sender ACME does not exist'},
+            headers={'X-OVH-QUERYID': 'EU.q400'})
+    outcome = make_client().send(make_request()).outcomes['uuid-0']
+    assert outcome.kind is Kind.MISCONFIGURED and outcome.core_failure_type == 'sms_acc'
+    assert 'Sender ACME does not exist' in outcome.reason
+    assert outcome.reason.endswith('(query id EU.q400)')
+
+
+def test_bad_request_about_credit_is_an_account_error(api):
+    add_time(api)
+    add_job(api, status=400, payload={'class': 'Client::BadRequest',
+                                      'message': 'Not enough credit'})
+    outcome = make_client().send(make_request()).outcomes['uuid-0']
+    assert outcome.kind is Kind.ACCOUNT and outcome.failure_type == 'sms_credit'
 
 
 def test_rate_limit_carries_retry_after(api):

@@ -40,6 +40,9 @@ live API, are marked *unverified*:
   not interpreted.
 * An account without enough credit: the refusal's wording is *unverified*; a 4xx whose
   message mentions "credit" gets the core failure type ``sms_credit``.
+* A 400 that is neither a signature/clock refusal nor about credit is OVH rejecting the
+  request's parameters: ``MISCONFIGURED`` with OVH's message (fail over, breaker untouched).
+  401, 403 and 404 (credentials, rights, unknown service) are ``ACCOUNT`` errors.
 * ``max_recipients_per_request`` (500) is a conservative choice, not a documented limit.
 """
 import hashlib
@@ -323,6 +326,12 @@ class OvhClient(HttpClient):
     @staticmethod
     def _error_kind(reply):
         status = reply.status
+        if status == 400 and not _is_clock_error(reply) and not _says_credit_is_short(reply):
+            # OVH refused the request's parameters (sender not registered, bad validity...):
+            # the account's settings need fixing. Not a sign that OVH or the credentials are
+            # unhealthy, and possibly due to this one message: fail over without counting it
+            # against the breaker.
+            return Kind.MISCONFIGURED
         if status in (400, 401, 403, 404):
             # Credentials, rights, parameters or an unknown service: this account, as
             # configured, cannot send until someone fixes it.
