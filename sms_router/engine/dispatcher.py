@@ -13,7 +13,9 @@ from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from .outcomes import BatchResult, Kind, Recipient, RecipientOutcome, SendRequest, merge_account_updates
+from .outcomes import (
+    BatchResult, Kind, Recipient, RecipientOutcome, SendRequest, merge_account_updates,
+)
 
 AT_LEAST_ONCE = 'at_least_once'
 AT_MOST_ONCE = 'at_most_once'
