@@ -1,0 +1,18 @@
+{
+    'name': 'SMS Router: OVHcloud',
+    'version': '19.0.1.0.0',
+    'summary': 'OVHcloud SMS accounts for the SMS router: signed API calls, one job per '
+               'batch, credit display, delivery reports by callback and by polling',
+    'category': 'Marketing/SMS',
+    'author': 'SMS Router developers',
+    'license': 'LGPL-3',
+    'depends': ['sms_router'],
+    'external_dependencies': {'python': ['requests']},
+    'data': [
+        'data/ir_cron_data.xml',
+        'views/sms_router_account_views.xml',
+        'views/res_config_settings_views.xml',
+    ],
+    'installable': True,
+    'application': False,
+}

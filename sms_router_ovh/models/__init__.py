@@ -1,0 +1,3 @@
+from . import res_config_settings
+from . import sms_router_account
+from . import sms_router_attempt

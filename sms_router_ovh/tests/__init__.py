@@ -1,0 +1,3 @@
+from . import test_ovh_account
+from . import test_ovh_delivery
+from . import test_ovh_sending
