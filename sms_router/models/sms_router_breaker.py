@@ -2,6 +2,7 @@ import logging
 from datetime import timezone
 
 from odoo import api, fields, models
+from odoo.sql_db import Cursor
 
 from ..engine.breakers import BreakerState, BreakerStore, CLOSED, HALF_OPEN, OPEN
 
@@ -54,10 +55,22 @@ def _to_naive(value):
 
 
 class PostgresBreakerStore(BreakerStore):
-    """BreakerStore on the ``sms_router_breaker`` table; one short transaction per call."""
+    """BreakerStore on the ``sms_router_breaker`` table; one short transaction per call.
+
+    Odoo cursors run REPEATABLE READ, where two workers updating the same breaker row at
+    once make the second fail with a serialization error. Breaker writes are single
+    statements whose WHERE clause and increments must apply to the latest row, which is
+    exactly READ COMMITTED's behaviour, so each breaker transaction switches to it.
+    """
 
     def __init__(self, registry):
         self.registry = registry
+
+    def _cursor(self):
+        cr = self.registry.cursor()
+        if type(cr) is Cursor:  # a test cursor shares the test's transaction: leave it alone
+            cr.execute('SET TRANSACTION ISOLATION LEVEL READ COMMITTED')
+        return cr
 
     def _row(self, cr, account_id):
         cr.execute(f"SELECT {', '.join(_COLUMNS)} FROM sms_router_breaker WHERE account_id = %s",
@@ -84,11 +97,11 @@ class PostgresBreakerStore(BreakerStore):
         """, [account_id])
 
     def load(self, account_id):
-        with self.registry.cursor() as cr:
+        with self._cursor() as cr:
             return self._row(cr, account_id)
 
     def load_many(self, account_ids):
-        with self.registry.cursor() as cr:
+        with self._cursor() as cr:
             return {account_id: self._row(cr, account_id) for account_id in account_ids}
 
     def update(self, account_id, **values):
@@ -97,7 +110,7 @@ class PostgresBreakerStore(BreakerStore):
             raise ValueError(f'unknown breaker fields {sorted(unknown)}')
         params = [_to_naive(value) if name in _DATETIMES else value for name, value in values.items()]
         assignments = ', '.join(f'{name} = %s' for name in values)
-        with self.registry.cursor() as cr:
+        with self._cursor() as cr:
             self._ensure(cr, account_id)
             cr.execute(f"""UPDATE sms_router_breaker SET {assignments},
                                write_date = now() at time zone 'UTC'
@@ -107,7 +120,7 @@ class PostgresBreakerStore(BreakerStore):
     def increment(self, account_id, counter):
         if counter not in ('failure_count', 'success_count'):
             raise ValueError(counter)
-        with self.registry.cursor() as cr:
+        with self._cursor() as cr:
             self._ensure(cr, account_id)
             cr.execute(f"""UPDATE sms_router_breaker SET {counter} = {counter} + 1
                            WHERE account_id = %s RETURNING {counter}""", [account_id])
@@ -116,7 +129,7 @@ class PostgresBreakerStore(BreakerStore):
     def acquire_probe(self, account_id, owner, now, not_before, lease_until):
         # The WHERE clause is the compare-and-set: of two workers racing here, PostgreSQL
         # lets exactly one UPDATE match the open row; the other sees it half-open and leased.
-        with self.registry.cursor() as cr:
+        with self._cursor() as cr:
             cr.execute("""
                 UPDATE sms_router_breaker
                    SET state = 'half-open', probe_owner = %(owner)s, probe_until = %(lease)s
