@@ -1,0 +1,19 @@
+{
+    'name': 'SMS Router: Sweego',
+    'version': '19.0.1.0.0',
+    'summary': 'Sweego accounts for the SMS router: batched sending with failover, credit '
+               'and expiry, signed delivery reports and STOP replies',
+    'category': 'Marketing/SMS',
+    'author': 'SMS Router developers',
+    'license': 'LGPL-3',
+    'depends': ['sms_router'],
+    'external_dependencies': {'python': ['requests']},
+    'data': [
+        'security/ir.model.access.csv',
+        'security/sms_router_sweego_security.xml',
+        'views/sms_router_account_views.xml',
+        'views/sms_router_sweego_event_views.xml',
+        'views/res_config_settings_views.xml',
+    ],
+    'installable': True,
+}

@@ -1,0 +1,146 @@
+import logging
+from datetime import timedelta
+
+from odoo import _, api, fields, models
+
+_logger = logging.getLogger(__name__)
+
+RETENTION_PARAMETER = 'sms_router_sweego.event_retention_days'
+DEFAULT_RETENTION_DAYS = 30
+
+# What each Sweego SMS event does in Odoo.
+# Sweego documents no "delivered" event: ``sms_sent`` (the operator took the SMS) is the last
+# good news it gives, so it marks the SMS delivered (Odoo's "sent" tracker state). Keeping
+# it pending would leave every notification and mailing trace pending forever. An
+# ``sms_undelivered`` still overrides it, whichever comes first (see ``_sweego_apply``).
+EVENT_SENT = 'sms_sent'
+EVENT_UNDELIVERED = 'sms_undelivered'
+EVENT_STOP = 'sms_stop'
+DELIVERY_EVENTS = (EVENT_SENT, EVENT_UNDELIVERED)
+
+
+class SmsRouterSweegoEvent(models.Model):
+    """One Sweego webhook event, kept so that Sweego's retries are applied only once.
+
+    The unique (account, event id) row is what makes a duplicate harmless across workers:
+    the second insert waits for the first transaction and then does nothing. An event whose
+    SMS is not known yet (Sweego can report before the sending transaction commits) waits
+    here and is applied when the attempt is recorded.
+    """
+    _name = 'sms.router.sweego.event'
+    _description = 'Sweego Webhook Event'
+    _order = 'id desc'
+    _rec_name = 'event_id'
+
+    account_id = fields.Many2one('sms.router.account', required=True, ondelete='cascade',
+                                 index=True, readonly=True)
+    company_id = fields.Many2one(related='account_id.company_id', store=True, index=True)
+    event_id = fields.Char('Event ID', required=True, readonly=True)
+    event_type = fields.Char('Event', readonly=True)
+    swg_uid = fields.Char('Sweego Message ID', index='btree_not_null', readonly=True)
+    transaction_id = fields.Char('Sweego Transaction', readonly=True)
+    phone_number = fields.Char(readonly=True)
+    status = fields.Char('Sweego Status', readonly=True)
+    state = fields.Selection(
+        [('applied', 'Applied'), ('waiting', 'Waiting for its SMS'), ('ignored', 'Ignored')],
+        required=True, default='waiting', readonly=True, index=True)
+    note = fields.Char(readonly=True, help='What the event changed, or why it changed nothing.')
+
+    _event_once_per_account = models.Constraint(
+        'unique(account_id, event_id)', 'A Sweego event is recorded once per account.')
+
+    @api.model
+    def _sweego_receive(self, account, event, event_id):
+        """Record the verified ``event`` (from sweego_webhook.parse_event) and apply it.
+
+        Return the new event record, or an empty recordset when the event was already
+        received (a retry or a replay).
+        """
+        now = fields.Datetime.now()
+        self.env.cr.execute("""
+            INSERT INTO sms_router_sweego_event
+                   (account_id, company_id, event_id, event_type, swg_uid, transaction_id,
+                    phone_number, status, state, create_uid, write_uid, create_date, write_date)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'waiting', %s, %s, %s, %s)
+            ON CONFLICT (account_id, event_id) DO NOTHING
+            RETURNING id
+        """, [account.id, account.company_id.id, event_id, event['type'], event['swg_uid'],
+              event['transaction_id'], event['phone_number'], event['status'],
+              self.env.uid, self.env.uid, now, now])
+        row = self.env.cr.fetchone()
+        if not row:
+            return self.browse()
+        record = self.browse(row[0])
+        record._sweego_apply()
+        return record
+
+    def _sweego_apply(self):
+        """Apply events in the order Sweego sent them; events whose SMS is unknown wait."""
+        attempts = self.env['sms.router.attempt']
+        for event in self.sorted('id'):
+            attempt = attempts
+            if event.swg_uid:
+                attempt = attempts._sms_router_find(event.account_id, event.swg_uid)
+            state, note = event._sweego_apply_one(attempt)
+            event.write({'state': state, 'note': note})
+            _logger.info('Sweego: account %s: event %s (%s, swg_uid %s): %s: %s',
+                         event.account_id.id, event.event_id, event.event_type, event.swg_uid,
+                         state, note)
+
+    def _sweego_apply_one(self, attempt):
+        self.ensure_one()
+        status = self.status or self.event_type
+        if self.event_type in DELIVERY_EVENTS:
+            if not attempt:
+                return 'waiting', _('no SMS sent through this account has this Sweego id (yet)')
+            if self.event_type == EVENT_SENT:
+                if attempt.delivery_state == 'undelivered':
+                    # Reports can arrive out of order: "undelivered" is the final word.
+                    return 'ignored', _('already reported undelivered')
+                attempt._sms_router_record_delivery(True, reason=_('Sweego: %s', status))
+                return 'applied', _('delivered (accepted by the operator)')
+            attempt._sms_router_record_delivery(False, provider_error='not_delivered',
+                                                reason=_('Sweego: %s', status))
+            return 'applied', _('undelivered: %s', status)
+        if self.event_type == EVENT_STOP:
+            number = self.phone_number or attempt.number
+            if not number:
+                if self.swg_uid and not attempt:
+                    return 'waiting', _('no number in the event and its SMS is unknown (yet)')
+                return 'ignored', _('no number in the event')
+            message = _('STOP reply received by Sweego (account %(account)s, event %(event)s).',
+                        account=self.account_id.name, event=self.event_id)
+            self.env['phone.blacklist'].sudo()._add([number], message=message)
+            return 'applied', _('%s added to the blacklist', number)
+        return 'ignored', _('event type not used by the router')
+
+    @api.model
+    def _sweego_apply_waiting(self, attempts):
+        """Apply the events that were waiting for these (just recorded) attempts."""
+        accepted = attempts.filtered(
+            lambda attempt: attempt.accepted and attempt.message_id
+            and attempt.sms_provider == 'sweego')
+        if not accepted:
+            return
+        waiting = self.sudo().search([
+            ('state', '=', 'waiting'),
+            ('account_id', 'in', accepted.account_id.ids),
+            ('swg_uid', 'in', accepted.mapped('message_id')),
+        ])
+        if waiting:
+            waiting._sweego_apply()
+
+    @api.autovacuum
+    def _gc_sweego_events(self):
+        """Retry waiting events once more, then forget events older than the retention."""
+        waiting = self.search([('state', '=', 'waiting')])
+        if waiting:
+            waiting._sweego_apply()
+        days = int(self.env['ir.config_parameter'].sudo().get_param(
+            RETENTION_PARAMETER, DEFAULT_RETENTION_DAYS))
+        if days <= 0:
+            return
+        self.env.cr.execute("DELETE FROM sms_router_sweego_event WHERE create_date < %s",
+                            [fields.Datetime.now() - timedelta(days=days)])
+        _logger.info('Sweego: removed %d webhook events older than %d days',
+                     self.env.cr.rowcount, days)

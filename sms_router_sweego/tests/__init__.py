@@ -1,0 +1,3 @@
+from . import test_sweego_account
+from . import test_sweego_sending
+from . import test_sweego_webhook
