@@ -206,6 +206,9 @@ class SmsRouterAccount(models.Model):
     # ------------------------------------------------------------ actions
 
     def action_reset_breaker(self):
+        # Public methods are reachable by RPC with any ids: operators of the account's
+        # company only (the breaker lives outside the ORM, nothing else checks).
+        self.check_access('read')
         store = self.env['sms.router.breaker']._store()
         for account in self:
             AccountBreaker(account.id, store).reset()
@@ -213,6 +216,7 @@ class SmsRouterAccount(models.Model):
         return True
 
     def action_force_open_breaker(self):
+        self.check_access('read')
         store = self.env['sms.router.breaker']._store()
         for account in self:
             AccountBreaker(account.id, store).force_open()
@@ -221,10 +225,12 @@ class SmsRouterAccount(models.Model):
 
     def action_test_connection(self):
         self.ensure_one()
+        self.check_access('write')  # uses the credentials as superuser: administrators only
         message = self.sudo()._sms_router_test_connection()
         return self._sms_router_notify(_('Connection OK'), message, 'success')
 
     def action_refresh_credit(self):
+        self.check_access('write')
         for account in self.filtered(lambda a: a._sms_router_supports_credit()):
             credit = account.sudo()._sms_router_fetch_credit()
             account.sudo().write({

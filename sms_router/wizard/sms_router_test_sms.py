@@ -18,6 +18,7 @@ class SmsRouterTestSms(models.TransientModel):
 
     def action_send(self):
         self.ensure_one()
+        self.account_id.check_access('write')  # the account of another company is not ours to use
         account = self.account_id.sudo()
         try:
             destination = parse_destination(self.number, account.company_id.country_id.code)
