@@ -1,6 +1,8 @@
 import logging
 import threading
 
+import psycopg2
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools.urls import urljoin as url_join
@@ -196,12 +198,27 @@ class SmsRouterAccount(models.Model):
 
     def _sms_router_apply_updates(self, updates):
         """Write facts learnt while sending (e.g. credit left) without touching write_date
-        semantics of the configuration more than needed."""
-        values = {}
-        if 'credit_balance' in updates:
-            values.update(credit_balance=updates['credit_balance'], credit_checked_at=fields.Datetime.now())
-        if values:
-            self.sudo().write(values)
+        semantics of the configuration more than needed.
+
+        The account row is shared by every worker sending through the account: written by
+        the sending transaction, two concurrent senders would conflict and one of them would
+        roll back after its SMS left (and be retried, sending them twice). So the facts go
+        in a short transaction of their own, skipped when the row is locked (the next
+        answer brings them again), in SQL so that write_date, the key of the cached
+        client, does not change.
+        """
+        if 'credit_balance' not in updates or not self.ids:
+            return
+        try:
+            with self.env.registry.cursor() as cr:
+                cr.execute("""
+                    UPDATE sms_router_account SET credit_balance = %s, credit_checked_at = %s
+                     WHERE id IN (SELECT id FROM sms_router_account WHERE id IN %s
+                                  FOR NO KEY UPDATE SKIP LOCKED)
+                """, [float(updates['credit_balance']), fields.Datetime.now(), tuple(self.ids)])
+        except psycopg2.Error as error:
+            _logger.info('SMS router: credit of accounts %s not updated: %s', self.ids, error)
+        self.invalidate_recordset(['credit_balance', 'credit_checked_at', 'credit_low'])
 
     # ------------------------------------------------------------ actions
 
