@@ -9,6 +9,7 @@ import time
 
 from odoo import _
 from odoo.addons.sms.tools.sms_api import SmsApi, SmsApiBase
+from odoo.tools.urls import urljoin as url_join
 
 from ..engine.dispatcher import Dispatcher, Message
 from ..engine.outcomes import BatchResult, Kind, ProviderClient, RecipientOutcome
@@ -53,8 +54,10 @@ class IapClient(ProviderClient):
         api = SmsApi(self.env)
         payload = [{'content': request.body,
                     'numbers': [{'uuid': r.key, 'number': r.number} for r in request.recipients]}]
+        # As Odoo's own sending does: IAP posts its delivery reports to /sms/status.
+        delivery_reports_url = url_join(self.env['sms.sms'].get_base_url(), '/sms/status')
         try:
-            results = api._send_sms_batch(payload)
+            results = api._send_sms_batch(payload, delivery_reports_url=delivery_reports_url)
         except Exception as error:  # IAP raises for unreachable service, install mode, ...
             return BatchResult.for_all(request, Kind.PROVIDER, f'Odoo IAP: {error}')
         messages = None
@@ -130,15 +133,14 @@ class SmsRouterApi(SmsApiBase):
                      dispatcher.requests_made, time.perf_counter() - started)
         return [self._result(key, delivery) for key, delivery in deliveries.items()]
 
-    @staticmethod
-    def _result(key, delivery):
+    def _result(self, key, delivery):
         if delivery.sent:
             return {'uuid': key, 'state': 'sent'}
         failure_type = delivery.outcome.core_failure_type
         state = failure_type if failure_type in SHARED_FAILURE_TYPES else ROUTER_STATE_PREFIX + failure_type
         reason = delivery.outcome.reason
         if delivery.needs_review:
-            reason = _('Needs review, the provider may have sent it: %s', reason)
+            reason = self.env._('Needs review, the provider may have sent it: %s', reason)
         return {'uuid': key, 'state': state, 'failure_reason': reason, 'router_failure_type': failure_type}
 
     def _record_trail(self, deliveries, numbers, raw_numbers, accounts_by_id):
