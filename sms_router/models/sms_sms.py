@@ -31,11 +31,12 @@ class SmsSms(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         messages = self.env['mail.message'].browse(
-            [vals['mail_message_id'] for vals in vals_list if vals.get('mail_message_id')]).sudo()
+            [vals['mail_message_id'] for vals in vals_list
+             if vals.get('mail_message_id') and not vals.get('sms_router_company_id')]).sudo()
+        companies = self._sms_router_message_companies(messages)
         for vals in vals_list:
             if not vals.get('sms_router_company_id'):
-                message = messages.browse(vals['mail_message_id']) if vals.get('mail_message_id') else None
-                company = self._sms_router_message_company(message) if message else None
+                company = companies.get(vals.get('mail_message_id'))
                 vals['sms_router_company_id'] = (company or self.env.company).id
             if vals.get('mailing_id') and 'sms_router_traffic' not in vals:
                 # mass_mailing_sms: SMS of a mailing are marketing traffic.
@@ -45,18 +46,36 @@ class SmsSms(models.Model):
     @api.model
     def _sms_router_message_company(self, message):
         """The company of the record a message was posted on, if any."""
-        if message.record_company_id:
-            return message.record_company_id
-        if message.model and message.res_id and message.model in self.env:
-            record = self.env[message.model].sudo().browse(message.res_id).exists()
-            if record and 'company_id' in record._fields and record.company_id:
-                return record.company_id[:1]
-        return None
+        return self._sms_router_message_companies(message).get(message.id)
+
+    @api.model
+    def _sms_router_message_companies(self, messages):
+        """{message id: company of the record it was posted on}, for those that have one,
+        in a few queries whatever the number of messages (mass SMS logged on records)."""
+        companies = {}
+        res_ids_by_model = defaultdict(set)
+        for message in messages:
+            if message.record_company_id:
+                companies[message.id] = message.record_company_id
+            elif message.model and message.res_id and message.model in self.env:
+                res_ids_by_model[message.model].add(message.res_id)
+        record_companies = {}
+        for model, res_ids in res_ids_by_model.items():
+            if 'company_id' not in self.env[model]._fields:
+                continue
+            for record in self.env[model].sudo().browse(res_ids).exists():
+                if record.company_id:
+                    record_companies[model, record.id] = record.company_id[:1]
+        for message in messages:
+            if message.id not in companies and (message.model, message.res_id) in record_companies:
+                companies[message.id] = record_companies[message.model, message.res_id]
+        return companies
 
     def _get_sms_company(self):
         # The record's company first: the queue cron and mailings run as OdooBot, whose
-        # env.company can be any company.
-        companies = self.mail_message_id.record_company_id | self.sms_router_company_id
+        # env.company can be any company. One company per SMS, the one the router uses.
+        companies = self.env['res.company'].union(
+            *(sms.mail_message_id.record_company_id or sms.sms_router_company_id for sms in self))
         return companies or super()._get_sms_company()
 
     def _sms_router_company(self):
@@ -104,4 +123,8 @@ class SmsSms(models.Model):
                 if result['state'].startswith(ROUTER_STATE_PREFIX):
                     values['failure_type'] = result['router_failure_type']
                 sms.write(values)
+        # A resent SMS that went out keeps no failure reason, as Odoo clears its failure_type.
+        sent_uuids = {r['uuid'] for r in results if r['state'] in self.IAP_TO_SMS_STATE_SUCCESS}
+        self.filtered(lambda sms: sms.uuid in sent_uuids and sms.sms_router_failure_reason).write(
+            {'sms_router_failure_reason': False})
         return super()._handle_call_result_hook(results)
