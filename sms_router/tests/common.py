@@ -25,12 +25,17 @@ class ScriptedClient(ProviderClient):
 
     _ids = itertools.count(1)
 
-    def __init__(self, name, behaviour=Kind.SENT, max_recipients=100, calls=None):
+    def __init__(self, name, behaviour=Kind.SENT, max_recipients=100, calls=None, configuration_error=None):
         self.provider = 'scripted'
         self.name = name
         self.behaviour = behaviour
         self.max_recipients_per_request = max_recipients
         self.calls = calls if calls is not None else []
+        # When set, the account is unusable as configured: the router skips it without a call.
+        self.configuration_error = configuration_error
+
+    def check_configuration(self):
+        return self.configuration_error
 
     def send(self, request):
         self.calls.append((self.name, request))
@@ -89,6 +94,18 @@ class SmsRouterCase(SMSCase):
             {'number': number, 'body': body, 'sms_router_company_id': company.id, **values}
             for number in numbers])
 
+    def _router_breaker_row(self, account):
+        """The shared breaker row of ``account`` as a dict (None when never written)."""
+        self.env.cr.execute("SELECT * FROM sms_router_breaker WHERE account_id = %s", [account.id])
+        return self.env.cr.dictfetchone()
+
+    def _router_age_breaker(self, account, seconds):
+        """Move the opening of ``account``'s breaker ``seconds`` into the past (cool-down over)."""
+        self.env.cr.execute(
+            "UPDATE sms_router_breaker SET opened_at = opened_at - make_interval(secs => %s) "
+            "WHERE account_id = %s", [seconds, account.id])
+        account.invalidate_recordset()
+
     def _router_attempts(self, sms):
         return self.env['sms.router.attempt'].search([('sms_uuid', 'in', sms.mapped('uuid'))], order='id')
 
@@ -96,10 +113,19 @@ class SmsRouterCase(SMSCase):
 
     @contextmanager
     def mockRouterClients(self, behaviours):
-        """Replace the engine client of each account in ``behaviours`` ({account: behaviour})."""
+        """Replace the engine client of each account in ``behaviours`` ({account: behaviour}).
+
+        A behaviour is what ScriptedClient accepts, or a ScriptedClient built by the test
+        (e.g. with ``max_recipients`` or ``configuration_error``); its calls are recorded too.
+        """
         self.router_calls = []
-        clients = {account.id: ScriptedClient(account.name, behaviour, calls=self.router_calls)
-                   for account, behaviour in behaviours.items()}
+        clients = {}
+        for account, behaviour in behaviours.items():
+            if isinstance(behaviour, ScriptedClient):
+                behaviour.calls = self.router_calls
+                clients[account.id] = behaviour
+            else:
+                clients[account.id] = ScriptedClient(account.name, behaviour, calls=self.router_calls)
         original = SmsRouterAccount._sms_router_client
 
         def _sms_router_client(account):
@@ -107,6 +133,10 @@ class SmsRouterCase(SMSCase):
 
         with patch.object(SmsRouterAccount, '_sms_router_client', _sms_router_client):
             yield clients
+
+    def routerRecipients(self, account=None):
+        """E.164 numbers sent to ``account`` (or to any account), in call order."""
+        return [recipient.number for request in self.routerCalls(account) for recipient in request.recipients]
 
     def routerCalls(self, account=None):
         return [request for name, request in self.router_calls if account is None or name == account.name]

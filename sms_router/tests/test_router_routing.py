@@ -1,0 +1,135 @@
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+
+from ..engine.outcomes import Kind
+from .common import SmsRouterCase
+
+
+@tagged('post_install', '-at_install', 'sms_router')
+class TestRouterRouting(SmsRouterCase):
+    """Which chain an SMS takes, decided from Odoo records."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_fr.sms_router_iap_last_resort = False
+        cls.company_gb.sms_router_iap_last_resort = False
+        cls.acc_fr = cls._router_account(cls, cls.company_fr, 'France +33')
+        cls.acc_fr_mobile = cls._router_account(cls, cls.company_fr, 'France mobiles +336')
+        cls.acc_gp = cls._router_account(cls, cls.company_fr, 'Guadeloupe')
+        cls.acc_default = cls._router_account(cls, cls.company_fr, 'World')
+        cls.acc_marketing = cls._router_account(cls, cls.company_fr, 'France marketing')
+        cls._router_route(cls, cls.company_fr, cls.acc_fr, name='France', prefixes='+33', sequence=10)
+        cls._router_route(cls, cls.company_fr, cls.acc_fr_mobile, name='France mobiles',
+                          prefixes='+336 +337', sequence=20)
+        cls._router_route(cls, cls.company_fr, cls.acc_gp, name='Guadeloupe',
+                          country_ids=[(6, 0, cls.env.ref('base.gp').ids)], sequence=30)
+        cls._router_route(cls, cls.company_fr, cls.acc_marketing, name='France marketing',
+                          prefixes='+33', traffic_type='marketing', sequence=40)
+        cls._router_route(cls, cls.company_fr, cls.acc_default, name='Rest of the world', sequence=90)
+        cls.accounts = cls.acc_fr | cls.acc_fr_mobile | cls.acc_gp | cls.acc_default | cls.acc_marketing
+
+        cls.acc_gb = cls._router_account(cls, cls.company_gb, 'United Kingdom')
+        cls.acc_je = cls._router_account(cls, cls.company_gb, 'Jersey')
+        cls.acc_gb_fr = cls._router_account(cls, cls.company_gb, 'GB to France')
+        cls._router_route(cls, cls.company_gb, cls.acc_gb, name='UK', prefixes='+44')
+        cls._router_route(cls, cls.company_gb, cls.acc_je, name='Jersey',
+                          country_ids=[(6, 0, cls.env.ref('base.je').ids)])
+        cls._router_route(cls, cls.company_gb, cls.acc_gb_fr, name='France', prefixes='+33')
+        cls.accounts |= cls.acc_gb | cls.acc_je | cls.acc_gb_fr
+
+    def _send_and_check(self, company, number, account, expected_e164=None, **sms_values):
+        sms = self._router_sms(company, [number], **sms_values)
+        with self.mockRouterClients({acc: Kind.SENT for acc in self.accounts}):
+            sms.send()
+        self.assertEqual(sms.state, 'pending', sms.sms_router_failure_reason)
+        self.assertEqual(len(self.router_calls), 1)
+        self.assertEqual(self.routerRecipients(account), [expected_e164 or number],
+                         f'{number} should go through {account.name}')
+        self.assertRouterTrail(sms, [(account, 'sent')])
+        return sms
+
+    def test_longest_prefix_wins(self):
+        self._send_and_check(self.company_fr, '+33612345678', self.acc_fr_mobile)
+        self._send_and_check(self.company_fr, '+33756123456', self.acc_fr_mobile)
+        # A Paris landline only matches +33.
+        self._send_and_check(self.company_fr, '+33142685300', self.acc_fr)
+
+    def test_country_route(self):
+        # Guadeloupe mobiles dial +590: the number's region decides.
+        self._send_and_check(self.company_fr, '+590690123456', self.acc_gp)
+
+    def test_country_beats_bare_calling_code(self):
+        # Jersey numbers dial +44 but are JE: the country route is more specific.
+        self._send_and_check(self.company_gb, '+447797123456', self.acc_je)
+        self._send_and_check(self.company_gb, '+447400123456', self.acc_gb)
+
+    def test_default_route(self):
+        self._send_and_check(self.company_fr, '+4915123456789', self.acc_default)
+
+    def test_marketing_route(self):
+        self._send_and_check(self.company_fr, '+33142685300', self.acc_marketing,
+                             sms_router_traffic='marketing')
+        # More specific prefixes for all traffic still win over the marketing +33 route.
+        self._send_and_check(self.company_fr, '+33612345678', self.acc_fr_mobile,
+                             sms_router_traffic='marketing')
+        # Transactional SMS never take the marketing-only route.
+        self._send_and_check(self.company_fr, '+33142685300', self.acc_fr)
+
+    def test_national_number_partner_country_first(self):
+        partner = self.env['res.partner'].create({
+            'name': 'Louis Bernard', 'country_id': self.env.ref('base.fr').id})
+        # A GB company sends to a French patient whose number is written nationally.
+        self._send_and_check(self.company_gb, '06 12 34 56 78', self.acc_gb_fr, '+33612345678',
+                             partner_id=partner.id)
+
+    def test_national_number_company_country(self):
+        partner = self.env['res.partner'].create({'name': 'No country'})
+        self._send_and_check(self.company_gb, '07911 123456', self.acc_gb, '+447911123456',
+                             partner_id=partner.id)
+        self._send_and_check(self.company_fr, '01 42 68 53 00', self.acc_fr, '+33142685300')
+
+    def test_unparseable_number(self):
+        sms = self._router_sms(self.company_fr, ['not a number'])
+        sms |= self._router_sms(self.company_fr, ['+3361234'])
+        with self.mockRouterClients({acc: Kind.SENT for acc in self.accounts}):
+            sms.send()
+        self.assertFalse(self.router_calls, 'no provider is called for an unreadable number')
+        for one in sms:
+            self.assertEqual(one.state, 'error')
+            self.assertEqual(one.failure_type, 'sms_number_format')
+            attempts = self._router_attempts(one)
+            self.assertEqual(len(attempts), 1)
+            self.assertEqual(attempts.outcome, 'recipient_error')
+            self.assertFalse(attempts.account_id)
+            self.assertTrue(attempts.final)
+            self.assertIn(one.number, attempts.reason)
+            self.assertEqual(attempts.number, one.number)
+            self.assertEqual(one.sms_router_failure_reason, attempts.reason)
+
+    def test_national_number_without_any_country(self):
+        company = self.env['res.company'].create({'name': 'Router nowhere'})
+        account = self._router_account(company, 'Nowhere')
+        self._router_route(company, account, name='Default')
+        sms = self._router_sms(company, ['0612345678'])
+        with self.mockRouterClients({account: Kind.SENT}):
+            sms.send()
+        self.assertFalse(self.router_calls)
+        self.assertEqual(sms.failure_type, 'sms_number_format')
+        self.assertIn('no country known', self._router_attempts(sms).reason)
+
+    def test_inactive_account_left_out_of_chain(self):
+        self.acc_fr_mobile.active = False
+        sms = self._router_sms(self.company_fr, ['+33612345678'])
+        with self.mockRouterClients({acc: Kind.SENT for acc in self.accounts}):
+            sms.send()
+        self.assertEqual(sms.state, 'error')
+        self.assertFalse(self.router_calls)
+        self.assertEqual(self._router_attempts(sms).outcome, 'misconfigured')
+
+    def test_route_prefix_validation(self):
+        with self.assertRaises(ValidationError):
+            self._router_route(self.company_fr, self.acc_fr, name='Bad', prefixes='33 6')
+        route = self._router_route(self.company_fr, self.acc_fr, name='Good', prefixes='+336, 00337')
+        self.assertFalse(route.is_default)
+        self.assertEqual(route.chain_summary, 'France +33')
