@@ -19,6 +19,14 @@ _CLIENT_CACHE = {}
 _CLIENT_CACHE_LOCK = threading.Lock()
 
 
+def _drop_cached_clients(dbname, account_ids):
+    """Forget the cached clients of these accounts; call with the lock held. They are not
+    closed: a batch of another thread may still be sending with one; its pooled
+    connections close when it is garbage-collected."""
+    for key in [k for k in _CLIENT_CACHE if k[0] == dbname and k[1] in account_ids]:
+        _CLIENT_CACHE.pop(key)
+
+
 class SmsRouterAccount(models.Model):
     """A provider account: one set of credentials at one SMS provider, for one company."""
     _name = 'sms.router.account'
@@ -159,14 +167,14 @@ class SmsRouterAccount(models.Model):
     def _sms_router_client(self):
         """The engine client of this account, cached per process with its HTTP pool."""
         self.ensure_one()
-        if self.sms_provider == 'iap':
-            return self._sms_router_make_client()  # bound to this env: never cached
+        if self.sms_provider == 'iap' or not isinstance(self.id, int):
+            # IAP is bound to this env; an unsaved record (onchange) has no stable key.
+            return self._sms_router_make_client()
         key = (self.env.cr.dbname, self.id, str(self.write_date))
         with _CLIENT_CACHE_LOCK:
             client = _CLIENT_CACHE.get(key)
             if client is None:
-                for stale in [k for k in _CLIENT_CACHE if k[:2] == key[:2]]:
-                    _CLIENT_CACHE.pop(stale)
+                _drop_cached_clients(self.env.cr.dbname, [self.id])
                 client = _CLIENT_CACHE[key] = self._sms_router_make_client()
         return client
 
@@ -283,8 +291,17 @@ class SmsRouterAccount(models.Model):
             'params': {'title': title, 'message': message, 'type': kind, 'sticky': False},
         }
 
+    def write(self, vals):
+        result = super().write(vals)
+        # write_date is the cache key, but it does not change twice within one transaction.
+        with _CLIENT_CACHE_LOCK:
+            _drop_cached_clients(self.env.cr.dbname, self.ids)
+        return result
+
     def unlink(self):
         ids = self.ids
+        with _CLIENT_CACHE_LOCK:
+            _drop_cached_clients(self.env.cr.dbname, ids)
         result = super().unlink()
         self.env['sms.router.breaker'].sudo().search([('account_id', 'in', ids)]).unlink()
         return result

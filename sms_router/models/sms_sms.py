@@ -34,10 +34,17 @@ class SmsSms(models.Model):
             [vals['mail_message_id'] for vals in vals_list
              if vals.get('mail_message_id') and not vals.get('sms_router_company_id')]).sudo()
         companies = self._sms_router_message_companies(messages)
+        # Odoo's sms_twilio, when installed, keeps its own record_company_id (defaulted to
+        # env.company before this override runs): both fields must name the same company,
+        # or the two addons would disagree on the sender. An explicit router company wins.
+        twin_field = 'record_company_id' if 'record_company_id' in self._fields else None
         for vals in vals_list:
             if not vals.get('sms_router_company_id'):
                 company = companies.get(vals.get('mail_message_id'))
-                vals['sms_router_company_id'] = (company or self.env.company).id
+                vals['sms_router_company_id'] = (
+                    company.id if company else (twin_field and vals.get(twin_field)) or self.env.company.id)
+            if twin_field:
+                vals[twin_field] = vals['sms_router_company_id']
             if vals.get('mailing_id') and 'sms_router_traffic' not in vals:
                 # mass_mailing_sms: SMS of a mailing are marketing traffic.
                 vals['sms_router_traffic'] = TRAFFIC_MARKETING
