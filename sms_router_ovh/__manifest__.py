@@ -13,6 +13,9 @@
         'views/sms_router_account_views.xml',
         'views/res_config_settings_views.xml',
     ],
+    'demo': [
+        'demo/sms_router_ovh_demo.xml',
+    ],
     'installable': True,
     'application': False,
 }

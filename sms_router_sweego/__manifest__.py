@@ -15,5 +15,8 @@
         'views/sms_router_sweego_event_views.xml',
         'views/res_config_settings_views.xml',
     ],
+    'demo': [
+        'demo/sms_router_sweego_demo.xml',
+    ],
     'installable': True,
 }

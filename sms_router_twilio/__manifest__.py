@@ -13,6 +13,9 @@
         'security/sms_router_twilio_security.xml',
         'views/sms_router_account_views.xml',
     ],
+    'demo': [
+        'demo/sms_router_twilio_demo.xml',
+    ],
     'installable': True,
     'application': False,
 }
