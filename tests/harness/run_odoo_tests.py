@@ -3,8 +3,9 @@
     python3 tests/harness/run_odoo_tests.py [--addons a,b] [--tags SPEC] [--extra-addons-path DIR]
 
 Default selection: every addon of the repository that has a ``__manifest__.py``, tagged
-``/<addon>``, plus Odoo's own ``/sms`` tests (they must keep passing with the router installed)
-and, when ``sms_router_twilio`` is selected, Odoo's ``sms_twilio`` addon and its tests.
+``/<addon>``, plus Odoo's own ``/sms`` tests (they must keep passing with the router installed),
+Odoo's functional SMS suite ``test_mail_sms``, and, when ``sms_router_twilio`` is selected,
+Odoo's ``sms_twilio`` addon and its tests.
 Demo data is off (Odoo 19's default); ``--with-demo`` turns it on.
 
 The full Odoo log goes to ``.run/odoo-tests-<time>.log`` (``.run/odoo-tests.log`` points to the
@@ -120,6 +121,13 @@ def select(args, install):
     if 'sms' not in modules:
         modules.append('sms')
     odoo_tags.append('/sms')
+    # Odoo's functional SMS suite (chatter, composer, mass SMS, trackers) lives in
+    # test_mail_sms: it must keep passing with the router installed.
+    if install.has_addon('test_mail_sms'):
+        modules.append('test_mail_sms')
+        odoo_tags.append('/test_mail_sms')
+    else:
+        notices.append("Odoo's test_mail_sms addon not found: its tests are not run")
     if 'sms_router_twilio' in ours:
         if install.has_addon('sms_twilio'):
             modules.append('sms_twilio')
