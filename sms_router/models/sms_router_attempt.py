@@ -73,10 +73,15 @@ class SmsRouterAttempt(models.Model):
 
         ``provider_error`` is one of sms.tracker's delivery errors (``expired``,
         ``invalid_destination``, ``not_allowed``, ``not_delivered``, ``rejected``).
+        A report that repeats the recorded state (a provider's retry, or a replayed
+        webhook: Twilio's signature carries no timestamp) changes nothing.
         """
+        state = 'delivered' if delivered else 'undelivered'
         for attempt in self.sudo():
+            if attempt.delivery_state == state:
+                continue
             attempt.write({
-                'delivery_state': 'delivered' if delivered else 'undelivered',
+                'delivery_state': state,
                 'delivery_reason': reason or provider_error or False,
                 'delivery_date': fields.Datetime.now(),
             })
