@@ -661,6 +661,10 @@ class _Handler(BaseHTTPRequestHandler):
                                  'providers': [f'/{name}' for name in PROVIDERS]})
         except _Abort:
             self.close_connection = True
+        except (BrokenPipeError, ConnectionResetError):
+            # The client left before the answer (timed out, or its process was killed):
+            # normal in failure drills, not a sandbox bug.
+            self.close_connection = True
         except Exception as error:  # noqa: BLE001 - a sandbox bug must show, not hang the client
             import traceback
             traceback.print_exc()
