@@ -371,3 +371,19 @@ def test_memory_store_returns_copies(store):
     assert store.load(ACCOUNT).state == CLOSED
     assert store.increment(ACCOUNT, 'failure_count') == 4
     assert store.increment(ACCOUNT, 'success_count') == 1
+
+
+def test_late_failure_after_the_cooldown_does_not_reopen_or_double(store):
+    """A request sent before the breaker opened may fail after the cool-down: only the
+    probe may move an open breaker, so that late failure neither re-opens it (new
+    opened_at) nor doubles the next cool-down."""
+    breaker = make(store, cooldown=0.05)
+    trip(breaker)
+    before = store.load(ACCOUNT)
+    time.sleep(0.1)
+    breaker.record(False, 'late failure')
+    breaker.record(True)
+    after = store.load(ACCOUNT)
+    assert (after.state, after.open_count, after.opened_at) == (OPEN, 1, before.opened_at)
+    admission = breaker.admit()
+    assert admission.allowed and admission.probe

@@ -693,3 +693,22 @@ def test_every_key_gets_exactly_one_final_delivery(seed):
             real = [a.outcome for a in delivery.attempts
                     if a.outcome.kind not in (Kind.SKIPPED, Kind.MISCONFIGURED)]
             assert delivery.outcome.kind is (real or [last])[-1].kind
+
+
+def test_after_a_failure_an_account_gets_one_request_at_a_time(store):
+    """A failing (e.g. hanging) provider must not keep max_concurrency requests in flight:
+    after the first failure the account is sent one request at a time until a success."""
+    entries = []
+
+    def note_entry(client, request):
+        entries.append(client.active)
+
+    primary = FakeClient('P', script=Kind.PROVIDER, delay=0.02, on_send=note_entry)
+    fallback = FakeClient('F')
+    chain = [handle(primary, breaker_for(store, 'P', fail_max=50), max_concurrency=4), handle(fallback)]
+    _, deliveries = dispatch(messages(12, chain))
+    assert all(d.sent for d in deliveries.values())
+    assert len(primary.calls) == 12
+    assert max(entries[:4]) >= 1
+    # Once a failure came back, every later request found nobody else in flight.
+    assert entries[4:] == [1] * 8

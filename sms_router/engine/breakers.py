@@ -259,6 +259,16 @@ class AccountBreaker:
             self._storage.snapshot = self.store.update(
                 self.account_id, paused_until=self.clock() + timedelta(seconds=retry_after))
 
+        if not healthy:
+            # Failures are what other processes race on: decide on the shared state.
+            self.refresh()
+        snapshot = self._storage.snapshot
+        if snapshot.state == OPEN or (snapshot.state == HALF_OPEN and snapshot.probe_owner != self.owner):
+            # A late answer to a request sent before the breaker opened. Only the probe may
+            # move an open breaker; replaying this through pybreaker after the cool-down
+            # would re-open it (doubling the cool-down) or close it without any probe.
+            return
+
         def replay():
             if not healthy:
                 raise _ReplayedFailure(reason)

@@ -81,6 +81,7 @@ class Dispatcher:
         self.timeout_policy = timeout_policy
         self.max_workers = max_workers
         self.requests_made = 0
+        self._failing = set()       # accounts whose last answer in this dispatch was a failure
         self._count_lock = threading.Lock()
         # Facts learnt from providers' answers, per account id (e.g. remaining credit).
         self.account_updates = defaultdict(dict)
@@ -187,12 +188,17 @@ class Dispatcher:
         """
         in_flight = {}
         active = defaultdict(int)
+        self._failing.update(account.account_id for account in queues
+                             if account.breaker and account.breaker.state.failure_count)
         local = {account: queue for account, queue in queues.items() if account.client.runs_in_main_thread}
         threaded = {account: queue for account, queue in queues.items() if account not in local}
 
         def submit_more():
             for account, queue in threaded.items():
-                while queue and active[account] < max(1, account.max_concurrency):
+                # After a failure, one request at a time until one succeeds: a hanging
+                # provider then costs one timeout per failure, not max_concurrency of them.
+                limit = 1 if account.account_id in self._failing else max(1, account.max_concurrency)
+                while queue and active[account] < limit:
                     if account.breaker and active[account] and not account.breaker.admit().allowed:
                         break
                     request = queue.pop(0)
@@ -255,6 +261,10 @@ class Dispatcher:
             first_failure = next((o.reason for o in outcomes.values() if o.kind.counts_against_breaker), '')
             if unhealthy or healthy:
                 account.breaker.record(healthy=not unhealthy, reason=first_failure, retry_after=retry_after)
+                if unhealthy:
+                    self._failing.add(account.account_id)
+                else:
+                    self._failing.discard(account.account_id)
         if result.account_updates:
             merge_account_updates(self.account_updates[account.account_id], result.account_updates)
         for recipient in request.recipients:
