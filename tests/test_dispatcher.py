@@ -712,3 +712,34 @@ def test_after_a_failure_an_account_gets_one_request_at_a_time(store):
     assert max(entries[:4]) >= 1
     # Once a failure came back, every later request found nobody else in flight.
     assert entries[4:] == [1] * 8
+
+
+def test_handoff_is_called_in_the_calling_thread_before_every_provider_call(store):
+    journal = []
+    caller = threading.get_ident()
+
+    def on_handoff(account, request):
+        assert threading.get_ident() == caller
+        # Nothing of this request has reached the provider yet.
+        assert not any(request is sent for sent in account.client.calls)
+        journal.append((account.account_id, tuple(r.key for r in request.recipients)))
+
+    primary = FakeClient('P', script=Kind.PROVIDER)
+    fallback = FakeClient('F', main_thread=True)
+    chain = [handle(primary, breaker_for(store, 'P', fail_max=50)), handle(fallback)]
+    dispatcher = Dispatcher(on_handoff=on_handoff)
+    deliveries = dispatcher.dispatch(messages(3, chain))
+    assert all(d.sent for d in deliveries.values())
+    assert sorted(journal) == sorted(
+        [('P', (f'm{n}',)) for n in range(3)] + [('F', (f'm{n}',)) for n in range(3)])
+    assert len(journal) == dispatcher.requests_made
+
+
+def test_handoff_failure_stops_before_the_call(store):
+    def on_handoff(account, request):
+        raise RuntimeError('journal unavailable')
+
+    client = FakeClient('P')
+    with pytest.raises(RuntimeError):
+        Dispatcher(on_handoff=on_handoff).dispatch(messages(2, [handle(client)]))
+    assert client.calls == []

@@ -77,9 +77,14 @@ class Delivery:
 
 
 class Dispatcher:
-    def __init__(self, timeout_policy=AT_LEAST_ONCE, max_workers=16):
+    def __init__(self, timeout_policy=AT_LEAST_ONCE, max_workers=16, on_handoff=None):
         self.timeout_policy = timeout_policy
         self.max_workers = max_workers
+        # Called in the calling thread right before each provider call with (account,
+        # request): a caller that must survive a crash mid-batch records there, durably,
+        # which SMS are about to leave (see sms_router.tools.sms_api). An exception stops
+        # the dispatch before that call is made.
+        self.on_handoff = on_handoff
         self.requests_made = 0
         self._failing = set()       # accounts whose last answer in this dispatch was a failure
         self._count_lock = threading.Lock()
@@ -202,6 +207,7 @@ class Dispatcher:
                     if account.breaker and active[account] and not account.breaker.admit().allowed:
                         break
                     request = queue.pop(0)
+                    self._hand_off(account, request)
                     active[account] += 1
                     in_flight[pool.submit(self._timed_send, account, request)] = (account, request)
 
@@ -217,6 +223,7 @@ class Dispatcher:
                     break
                 first = False
                 request = queue.pop(0)
+                self._hand_off(account, request)
                 yield (account, request, *self._timed_send(account, request))
         while in_flight:
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -229,6 +236,10 @@ class Dispatcher:
                     while queue:
                         yield account, queue.pop(0), None, 0.0
             submit_more()
+
+    def _hand_off(self, account, request):
+        if self.on_handoff is not None:
+            self.on_handoff(account, request)
 
     def _timed_send(self, account, request):
         started = time.perf_counter()

@@ -51,6 +51,8 @@ class SmsRouterAttempt(models.Model):
     message_id = fields.Char('Provider Message ID', index='btree_not_null', readonly=True)
     batch_id = fields.Char('Provider Batch ID', index='btree_not_null', readonly=True,
                            help="The provider's id for the whole request (transaction, job).")
+    dispatch_token = fields.Char(index='btree_not_null', readonly=True,
+                                 help='The dispatch that recorded this attempt (see the hand-off journal).')
     delivery_state = fields.Selection(DELIVERY_STATES, readonly=True)
     delivery_reason = fields.Char(readonly=True)
     delivery_date = fields.Datetime(readonly=True)

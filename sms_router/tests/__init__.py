@@ -1,3 +1,4 @@
+from . import test_router_handoff
 from . import test_router_sending
 from . import test_router_batching
 from . import test_router_routing

@@ -66,7 +66,8 @@ class TestRouterSettings(SmsRouterCase):
         self.assertIn('Accepted by Wizard FR', wizard.result)
         self.assertIn('Wizard FR-', wizard.result, 'the provider message id is reported')
         # A test SMS bypasses routes: no trail, no SMS record.
-        self.assertFalse(self.env['sms.router.attempt'].search([('number', '=', '+33612345678')]))
+        self.assertFalse(self.env['sms.router.attempt'].search(
+            [('number', '=', '+33612345678'), ('account_id', '=', self.account.id)]))
 
     def test_wizard_failure(self):
         wizard = self.env['sms.router.test.sms'].create({

@@ -93,7 +93,8 @@ class TestRouterTrail(SmsRouterCase):
             message = partner._message_sms('Tracked SMS')
         notification = message.notification_ids.filtered(lambda n: n.notification_type == 'sms')
         self.assertEqual(notification.notification_status, 'pending')
-        attempt = self.env['sms.router.attempt'].search([('number', '=', '+33612345678'), ('accepted', '=', True)])
+        attempt = self.env['sms.router.attempt'].search([
+            ('number', '=', '+33612345678'), ('accepted', '=', True), ('account_id', '=', self.primary.id)])
         attempt._sms_router_record_delivery(True)
         self.assertEqual(attempt.delivery_state, 'delivered')
         self.assertEqual(notification.notification_status, 'sent')

@@ -11,7 +11,7 @@ from odoo import _
 from odoo.addons.sms.tools.sms_api import SmsApi, SmsApiBase
 from odoo.tools.urls import urljoin as url_join
 
-from ..engine.dispatcher import Dispatcher, Message
+from ..engine.dispatcher import AT_MOST_ONCE, Delivery, Dispatcher, Message
 from ..engine.outcomes import BatchResult, Kind, ProviderClient, RecipientOutcome
 from ..engine.routing import TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL, NumberError
 
@@ -99,9 +99,19 @@ class SmsRouterApi(SmsApiBase):
         if company.sms_router_iap_last_resort:
             last_resort = env['sms.router.account']._sms_router_iap_last_resort_handle()
 
+        # "At most once": SMS that a dead worker may already have handed to a provider are
+        # flagged for review instead of being sent again, and this dispatch journals its
+        # own hand-offs (each committed before its provider call).
+        journal = interrupted = None
+        if company.sms_router_timeout_policy == AT_MOST_ONCE:
+            journal = env['sms.router.handoff']._journal()
+            interrupted = env['sms.router.handoff']._interrupted(uuids)
+
         engine_messages = []
         for message in messages:
             for number in message['numbers']:
+                if interrupted and number['uuid'] in interrupted:
+                    continue
                 sms = sms_by_uuid.get(number['uuid'])
                 marketing = bool(sms and sms.sms_router_traffic == TRAFFIC_MARKETING)
                 region = (sms and sms.partner_id.country_id.code) or company.country_id.code
@@ -117,12 +127,21 @@ class SmsRouterApi(SmsApiBase):
                 engine_messages.append(Message(number['uuid'], message['content'], destination,
                                                tuple(chain), marketing))
 
-        dispatcher = Dispatcher(timeout_policy=company.sms_router_timeout_policy)
+        dispatcher = Dispatcher(timeout_policy=company.sms_router_timeout_policy,
+                                on_handoff=journal.record if journal else None)
         deliveries = dispatcher.dispatch(engine_messages)
+        tokens = dict.fromkeys(deliveries, journal.token if journal else False)
+        for key, (token, account_name, handed_at) in (interrupted or {}).items():
+            deliveries[key] = Delivery(key, RecipientOutcome(Kind.AMBIGUOUS, env._(
+                'interrupted: handed to %(account)s at %(when)s UTC by a worker that stopped before '
+                'recording the answer; it may have been sent',
+                account=account_name or '?', when=handed_at.strftime('%Y-%m-%d %H:%M:%S'))),
+                needs_review=True)
+            tokens[key] = token  # recording this attempt settles the interrupted hand-off
 
         numbers = {m.key: (m.destination.e164 if m.destination else None) for m in engine_messages}
         raw_numbers = {n['uuid']: n['number'] for message in messages for n in message['numbers']}
-        self._record_trail(deliveries, numbers, raw_numbers, accounts_by_id)
+        self._record_trail(deliveries, numbers, raw_numbers, accounts_by_id, tokens)
         for account_id, updates in dispatcher.account_updates.items():
             if account_id in accounts_by_id:
                 accounts_by_id[account_id]._sms_router_apply_updates(updates)
@@ -143,7 +162,7 @@ class SmsRouterApi(SmsApiBase):
             reason = self.env._('Needs review, the provider may have sent it: %s', reason)
         return {'uuid': key, 'state': state, 'failure_reason': reason, 'router_failure_type': failure_type}
 
-    def _record_trail(self, deliveries, numbers, raw_numbers, accounts_by_id):
+    def _record_trail(self, deliveries, numbers, raw_numbers, accounts_by_id, tokens):
         company = self.company
         values = []
         for key, delivery in deliveries.items():
@@ -169,6 +188,7 @@ class SmsRouterApi(SmsApiBase):
                     'message_id': outcome.message_id or False,
                     'batch_id': outcome.batch_id or False,
                     'delivery_state': 'pending' if outcome.kind is Kind.SENT else False,
+                    'dispatch_token': tokens.get(key) or False,
                 })
         self.env['sms.router.attempt'].sudo().create(values)
 
