@@ -12,13 +12,15 @@ HARNESS := tests/harness
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test run init-demo test test-py test-odoo env clean
+.PHONY: help deps deps-test run init-demo test test-py test-odoo drills bench env clean
 
 help:
 	@echo "make run        install dependencies, create the demo database, serve http://localhost:8069 (admin/admin)"
 	@echo "make test       install dependencies, run the pytest suite then the Odoo tests, summarise both"
 	@echo "make test-py    only the pytest suite"
 	@echo "make test-odoo  only the Odoo tests (ARGS=\"--addons a,b --tags SPEC\" to narrow)"
+	@echo "make drills     failure drills: real Odoo workers against the provider sandbox (~2 min)"
+	@echo "make bench      routing, failover and Odoo throughput benchmarks (~6 min)"
 	@echo "make init-demo  create the demo database in a throwaway cluster, then exit"
 	@echo "make env        show the Odoo install and the addons found"
 	@echo "make deps       install the runtime dependencies (deps-test: with the test ones)"
@@ -43,6 +45,14 @@ test: deps-test
 test-py: deps-test
 	@rc=0; $(PYTHON) -m pytest $(ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$rc
+
+drills: deps-test
+	$(PYTHON) tests/drills/run_drills.py $(ARGS)
+
+bench: deps-test
+	$(PYTHON) tests/benchmarks/bench_routing.py
+	$(PYTHON) tests/benchmarks/bench_failover.py
+	$(PYTHON) tests/benchmarks/bench_odoo_throughput.py
 
 test-odoo:
 	$(PYTHON) $(HARNESS)/run_odoo_tests.py $(ARGS)
