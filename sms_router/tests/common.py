@@ -13,7 +13,7 @@ from odoo.addons.sms.tests.common import SMSCase
 from odoo.tests import common
 
 from ..engine.outcomes import BatchResult, Kind, ProviderClient, RecipientOutcome
-from ..models.sms_router_account import SmsRouterAccount
+from ..models.sms_router_account import _CLIENT_CACHE, _CLIENT_CACHE_LOCK, SmsRouterAccount
 
 
 class ScriptedClient(ProviderClient):
@@ -74,6 +74,20 @@ class SmsRouterCase(SMSCase):
         cls.company_gb = cls.env['res.company'].create({
             'name': 'Router GB', 'country_id': cls.env.ref('base.uk').id})
         cls.env.user.company_ids |= cls.company_fr | cls.company_gb
+
+    def setUp(self):
+        super().setUp()
+        self.forgetRouterClients()
+        self.addCleanup(self.forgetRouterClients)
+
+    @staticmethod
+    def forgetRouterClients():
+        """Drop the per-process cache of provider clients. It is keyed by write_date,
+        which does not move within the single transaction of a test class, so a test that
+        changes an account without ``write`` (or a previous test) could leave a client
+        built from older values."""
+        with _CLIENT_CACHE_LOCK:
+            _CLIENT_CACHE.clear()
 
     # ---------------------------------------------------------------- records
 

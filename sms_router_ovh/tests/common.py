@@ -4,7 +4,6 @@ from contextlib import contextmanager
 
 import responses
 
-from odoo.addons.sms_router.models.sms_router_account import _CLIENT_CACHE
 from odoo.addons.sms_router.tests.common import SmsRouterCase, route_requests_through_responses
 from odoo.addons.sms_router_ovh.tools import ovh_client
 
@@ -44,19 +43,11 @@ class SmsRouterOvhCase(SmsRouterCase):
         super().setUp()
         ovh_client.reset_time_offsets()
         self.addCleanup(ovh_client.reset_time_offsets)
-        self.forgetClients()
-        self.addCleanup(self.forgetClients)
-
-    @staticmethod
-    def forgetClients():
-        """Drop the cached engine clients. Clients are cached by write_date, which does not
-        change within the single transaction of a test class."""
-        _CLIENT_CACHE.clear()
 
     def writeAccount(self, account, values):
         account.write(values)
         account.invalidate_recordset(['configuration_error'])
-        self.forgetClients()
+        self.forgetRouterClients()
 
     @contextmanager
     def mockOvhApi(self):

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 
 import responses
 
-from odoo.addons.sms_router.models import sms_router_account as core_account
 from odoo.addons.sms_router.tests.common import SmsRouterCase
 
 from ..tools.sweego_client import DEFAULT_BASE_URL
@@ -91,23 +90,9 @@ class SweegoCase(SmsRouterCase):
             **values,
         })
 
-    def setUp(self):
-        super().setUp()
-        self._sweego_forget_clients()
-
-    def _sweego_forget_clients(self):
-        """Drop the cached provider clients: inside a test transaction write_date never
-        moves, so the core cache would keep a client built from older field values."""
-        with core_account._CLIENT_CACHE_LOCK:
-            clients = list(core_account._CLIENT_CACHE.values())
-            core_account._CLIENT_CACHE.clear()
-        for client in clients:
-            if hasattr(client, 'close'):
-                client.close()
-
     def _sweego_configure(self, account, **values):
         account.write(values)
-        self._sweego_forget_clients()
+        self.forgetRouterClients()
 
     @contextmanager
     def mockSweego(self, assert_all=True):

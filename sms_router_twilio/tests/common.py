@@ -4,7 +4,6 @@ from urllib.parse import parse_qsl
 
 import responses
 
-from odoo.addons.sms_router.models import sms_router_account as core_account
 from odoo.addons.sms_router.tests.common import SmsRouterCase
 
 from ..tools.twilio_signature import compute_signature
@@ -32,17 +31,6 @@ class TwilioRouterCase(SmsRouterCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.message_sids = iter(f'SM{index:032x}' for index in range(1, 10000))
-
-    def setUp(self):
-        super().setUp()
-        self._forget_clients()
-
-    @staticmethod
-    def _forget_clients():
-        # Clients are cached by write_date, and a test runs in one transaction, hence with
-        # one write_date: forget them so that the next send sees the configuration just set.
-        with core_account._CLIENT_CACHE_LOCK:
-            core_account._CLIENT_CACHE.clear()
 
     def _twilio_account(self, company, name='Twilio', numbers=(('+33757000001', 'fr'), ('+447700900123', 'uk')),
                         **values):

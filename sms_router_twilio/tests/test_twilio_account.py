@@ -177,7 +177,7 @@ class TestTwilioAccount(TwilioRouterCase):
     @responses.activate
     def test_secrets_are_not_logged(self):
         self.twilio.write({'twilio_api_key_sid': 'SK' + 'c' * 32, 'twilio_api_key_secret': API_KEY_SECRET})
-        self._forget_clients()
+        self.forgetRouterClients()
         responses.add(responses.POST, MESSAGES_URL, status=401,
                       json=twilio_error(20003, f'Authenticate {API_KEY_SECRET} {AUTH_TOKEN}', 401))
         self._router_route(self.company_fr, self.twilio)

@@ -84,7 +84,7 @@ class TestTwilioSending(TwilioRouterCase):
             self.assertEqual(self._sent_forms(rsps)[0]['From'], '+33757000001', 'first number by default')
 
         self.twilio.sender_id = 'MyShop'
-        self._forget_clients()
+        self.forgetRouterClients()
         sms = self._router_sms(self.company_fr, [US_NUMBER, FR_NUMBER])
         with responses.RequestsMock() as rsps:
             self._twilio_accepts(rsps)
