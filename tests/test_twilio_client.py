@@ -340,7 +340,7 @@ def test_5xx_is_a_provider_failure(status, body):
     outcome = send_one(make_client())
 
     assert outcome.kind is Kind.PROVIDER
-    assert outcome.reason.startswith(f'Twilio: error')
+    assert outcome.reason.startswith('Twilio: error')
     assert f'(HTTP {status})' in outcome.reason
     assert '<html>' not in outcome.reason
 

@@ -260,7 +260,8 @@ class Dispatcher:
                 message = by_key[recipient.key]
                 reason = account.breaker.state.last_failure if account.breaker else ''
                 self._note(deliveries, message, Attempt(account, RecipientOutcome(
-                    Kind.SKIPPED, f'breaker opened during the batch ({reason})' if reason else 'breaker opened during the batch')))
+                    Kind.SKIPPED,
+                    f'breaker opened during the batch ({reason})' if reason else 'breaker opened during the batch')))
                 advancing.append(message)
             return
         outcomes = result.outcomes

@@ -65,6 +65,16 @@ def parse_destination(raw, default_region=None):
     return Destination(e164, region, number.country_code)
 
 
+def international_digits(number):
+    """The digits of a number in international form, without '+' or a leading '00'.
+
+    Providers echo numbers in their own form (``+33674185708`` may come back as
+    ``0033674185708``): compare numbers on these digits, never as strings.
+    """
+    digits = ''.join(ch for ch in str(number or '') if ch.isdigit())
+    return digits[2:] if digits.startswith('00') else digits
+
+
 def normalize_prefix(prefix):
     """'+33 6' -> '336'; raise ValueError for anything but a '+' and digits."""
     text = (prefix or '').replace(' ', '').replace('-', '')
@@ -97,7 +107,7 @@ class RoutingTable:
         self._by_prefix = {}
         self._by_country = {}
         self._defaults = {}
-        for order, route in enumerate(self.routes):
+        for route in self.routes:
             if route.traffic not in TRAFFIC_TYPES:
                 raise ValueError(f'unknown traffic type {route.traffic!r}')
             if route.is_default:

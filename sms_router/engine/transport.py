@@ -46,6 +46,16 @@ class HttpReply:
         return default
 
 
+class ProviderError(Exception):
+    """A provider call outside the send path (credit, connection test, look-ups) failed.
+
+    The message says why and is safe to show and to log (no secret in it)."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
+
+
 class TransportFailure(Exception):
     """The exchange did not produce an HTTP answer."""
 

@@ -78,7 +78,7 @@ class PostgresBreakerStore(BreakerStore):
         row = cr.fetchone()
         if row is None:
             return BreakerState()
-        values = dict(zip(_COLUMNS, row))
+        values = dict(zip(_COLUMNS, row, strict=True))
         for name in _DATETIMES:
             values[name] = _to_aware(values[name])
         values['last_failure'] = values['last_failure'] or ''

@@ -43,7 +43,9 @@ class ScriptedClient(ProviderClient):
             return self.behaviour(request)
         outcomes = {}
         for recipient in request.recipients:
-            kind = self.behaviour.get(recipient.number, Kind.SENT) if isinstance(self.behaviour, dict) else self.behaviour
+            kind = self.behaviour
+            if isinstance(kind, dict):
+                kind = kind.get(recipient.number, Kind.SENT)
             outcomes[recipient.key] = RecipientOutcome(
                 kind, '' if kind is Kind.SENT else f'{self.name}: scripted {kind.value}',
                 message_id=f'{self.name}-{next(self._ids)}' if kind is Kind.SENT else None)

@@ -121,7 +121,8 @@ class SmsRouterApi(SmsApiBase):
                 except NumberError as error:
                     engine_messages.append(Message(number['uuid'], message['content'], number_error=str(error)))
                     continue
-                chain = [handle(account_id) for account_id in route.chain if account_id in accounts_by_id] if route else []
+                chain = [handle(account_id) for account_id in (route.chain if route else ())
+                         if account_id in accounts_by_id]
                 if last_resort and not any(h.client.provider == 'iap' for h in chain):
                     chain.append(last_resort)
                 engine_messages.append(Message(number['uuid'], message['content'], destination,

@@ -29,7 +29,8 @@ class SmsRouterTestSms(models.TransientModel):
         if problem:
             raise UserError(_('The account cannot send: %s', problem))
         key = 'test-' + fields.Datetime.now().strftime('%Y%m%d%H%M%S')
-        outcome = client.send(SendRequest(self.body, (Recipient(key, destination.e164, destination.region),))).outcomes.get(key)
+        request = SendRequest(self.body, (Recipient(key, destination.e164, destination.region),))
+        outcome = client.send(request).outcomes.get(key)
         if outcome is None or outcome.kind is not Kind.SENT:
             reason = outcome.reason if outcome else _('no answer for this number')
             raise UserError(_('The test SMS was not accepted: %s', reason))

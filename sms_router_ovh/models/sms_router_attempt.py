@@ -2,7 +2,9 @@ import logging
 
 from odoo import api, fields, models
 
-from ..tools.ovh_client import DELIVERED_RECEIPTS, UNDELIVERED_RECEIPTS, number_digits
+from odoo.addons.sms_router.engine.routing import international_digits
+
+from ..tools.ovh_client import DELIVERED_RECEIPTS, UNDELIVERED_RECEIPTS
 
 _logger = logging.getLogger(__name__)
 
@@ -30,13 +32,13 @@ class SmsRouterAttempt(models.Model):
         attempt = self._sms_router_find(account, message_id)
         if attempt or not receiver:
             return attempt
-        digits = number_digits(receiver)
+        digits = international_digits(receiver)
         candidates = self.sudo().search([
             ('account_id', '=', account.id), ('accepted', '=', True), ('message_id', '=', False),
             ('batch_id', 'like', message_id),
         ], order='id desc', limit=100)
         return candidates.filtered(
-            lambda a: message_id in a.batch_id.split(',') and number_digits(a.number) == digits)[:1]
+            lambda a: message_id in a.batch_id.split(',') and international_digits(a.number) == digits)[:1]
 
     def _sms_router_ovh_apply_receipt(self, receipt, ptt=None, source='callback'):
         """Record an OVH delivery receipt code on this attempt. Return True when it was final

@@ -48,14 +48,15 @@ live API, are marked *unverified*:
 import hashlib
 import json
 import logging
-import re
 import threading
 import time
 from collections import defaultdict, deque
 from urllib.parse import quote
 
 from ...sms_router.engine.outcomes import BatchResult, Kind, RecipientOutcome
+from ...sms_router.engine.routing import international_digits
 from ...sms_router.engine.transport import (
+    ProviderError,
     DEFAULT_TIMEOUT,
     HttpClient,
     TransportFailure,
@@ -135,15 +136,6 @@ def is_gsm7(text):
     return all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in text)
 
 
-def number_digits(number):
-    """A phone number reduced to country code and national digits, for comparisons.
-
-    OVH may echo ``+33612345678`` as ``0033612345678``: both give ``33612345678``.
-    """
-    digits = re.sub(r'\D', '', str(number or ''))
-    return digits[2:] if digits.startswith('00') else digits
-
-
 def delivery_state(outgoing):
     """``delivered``, ``undelivered`` or ``pending`` from an ``/outgoing/{id}`` record."""
     try:
@@ -157,12 +149,11 @@ def delivery_state(outgoing):
     return 'pending'
 
 
-class OvhError(Exception):
+class OvhError(ProviderError):
     """An OVH call made outside ``send`` failed; the message is safe to show and log."""
 
     def __init__(self, message, status=None, error_code=None, query_id=None):
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status)
         self.error_code = error_code
         self.query_id = query_id
 
@@ -269,8 +260,8 @@ class OvhClient(HttpClient):
             return self._fail(request, Kind.AMBIGUOUS, reason)
 
         ids = [str(job_id) for job_id in (data.get('ids') or [])]
-        valid = [number_digits(number) for number in (data.get('validReceivers') or [])]
-        invalid = {number_digits(number) for number in (data.get('invalidReceivers') or [])}
+        valid = [international_digits(number) for number in (data.get('validReceivers') or [])]
+        invalid = {international_digits(number) for number in (data.get('invalidReceivers') or [])}
         batch_id = ','.join(ids) or None
         # Ids are attributed per number only when OVH returned exactly one per valid receiver.
         aligned = bool(ids) and len(ids) == len(valid)
@@ -280,7 +271,7 @@ class OvhClient(HttpClient):
 
         outcomes = {}
         for recipient in request.recipients:
-            digits = number_digits(recipient.number)
+            digits = international_digits(recipient.number)
             if digits in pending_ids:
                 queue = pending_ids[digits]
                 # A number listed once for two recipients was still sent to that phone.

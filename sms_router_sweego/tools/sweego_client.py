@@ -14,7 +14,9 @@ from datetime import date, datetime
 from urllib.parse import quote
 
 from ...sms_router.engine.outcomes import BatchResult, Kind, RecipientOutcome
+from ...sms_router.engine.routing import international_digits
 from ...sms_router.engine.transport import (
+    ProviderError,
     DEFAULT_TIMEOUT,
     HttpClient,
     TransportFailure,
@@ -41,18 +43,8 @@ _SHORTAGE_WORD = re.compile(
 )
 
 
-class SweegoError(Exception):
+class SweegoError(ProviderError):
     """A Sweego call outside the send path (credit, connection test) failed."""
-
-
-def international_digits(number):
-    """The digits of a number in international form, without '+' or a leading '00'.
-
-    Sweego renormalises the numbers it echoes (``+33674185708`` comes back as
-    ``0033674185708``), so numbers are compared on these digits, never as strings.
-    """
-    digits = re.sub(r'\D', '', number or '')
-    return digits[2:] if digits.startswith('00') else digits
 
 
 class SweegoClient(HttpClient):

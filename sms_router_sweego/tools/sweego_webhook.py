@@ -13,7 +13,8 @@ import hmac
 import json
 import time
 
-from .sweego_client import international_digits, scalar_text
+from ...sms_router.engine.routing import international_digits
+from .sweego_client import scalar_text
 
 DEFAULT_TOLERANCE = 300
 # Standard Webhooks secrets are shown as 'whsec_<base64>'; the prefix is not part of the key.

@@ -32,6 +32,7 @@ import phonenumbers
 
 from ...sms_router.engine.outcomes import BatchResult, Kind, RecipientOutcome
 from ...sms_router.engine.transport import (
+    ProviderError,
     DEFAULT_TIMEOUT,
     HttpClient,
     TransportFailure,
@@ -89,14 +90,13 @@ MESSAGE_REJECTED_KIND = Kind.RECIPIENT
 MESSAGE_REJECTED_FAILURE_TYPE = 'unknown'
 
 
-class TwilioError(Exception):
+class TwilioError(ProviderError):
     """A Twilio account call (not a send) failed; the message says why, without secrets."""
 
     def __init__(self, message, kind=None, code=None, status=None):
-        super().__init__(message)
+        super().__init__(message, status)
         self.kind = kind
         self.code = code
-        self.status = status
 
 
 def check_account_sid(sid):
