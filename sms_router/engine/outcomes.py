@@ -82,6 +82,9 @@ class RecipientOutcome:
     message_id: str = None          # the provider's id for this recipient's message
     batch_id: str = None            # the provider's id for the whole request (transaction, job)
     retry_after: float = None       # seconds the provider asked us to wait (429)
+    # Accepted but held by the provider before sending it on (e.g. moderation): the SMS is
+    # 'processing' rather than sent.
+    held: bool = False
 
     @property
     def core_failure_type(self):

@@ -36,6 +36,19 @@ class TestRouterIap(SmsRouterCase):
         self.assertEqual(attempts[-1].sms_provider, 'iap')
         self.assertTrue(attempts[-1].accepted)
 
+    def test_last_resort_moderated_is_processing(self):
+        """IAP holding an SMS for moderation answers 'processing': Odoo's Processing state,
+        not Sent."""
+        self.company_fr.sms_router_iap_last_resort = True
+        sms = self._router_sms(self.company_fr, ['+33612345678'])
+        with self.mockSMSGateway(moderated=True), \
+                self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.PROVIDER}):
+            sms.send()
+        self.assertEqual(sms.state, 'process')
+        self.assertFalse(sms.failure_type)
+        self.assertRouterTrail(sms, [(self.primary, 'provider_error'), (self.fallback, 'provider_error'),
+                                     (LAST_RESORT, 'sent')])
+
     def test_last_resort_asks_for_delivery_reports(self):
         """Like Odoo's own sending, IAP is given the URL of its delivery reports, so the
         notifications of SMS sent through the last resort do not stay "sent" forever."""

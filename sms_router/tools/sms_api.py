@@ -28,7 +28,7 @@ ROUTER_STATE_PREFIX = 'router_'
 
 IAP_STATE_OUTCOMES = {
     'success': (Kind.SENT, None),
-    'processing': (Kind.SENT, None),
+    'processing': (Kind.SENT, None),  # accepted, held for moderation: see `held` below
     'wrong_number_format': (Kind.RECIPIENT, 'sms_number_format'),
     'duplicate_message': (Kind.RECIPIENT, 'sms_duplicate'),
     'incompatible_content': (Kind.RECIPIENT, 'unknown'),
@@ -69,7 +69,8 @@ class IapClient(ProviderClient):
                 if messages is None:
                     messages = api._get_sms_api_error_messages()
                 reason = f"Odoo IAP: {result.get('state')}: {messages.get(result.get('state'), '')}".rstrip(': ')
-            outcomes[result.get('uuid')] = RecipientOutcome(kind, reason, failure_type=failure_type)
+            outcomes[result.get('uuid')] = RecipientOutcome(
+                kind, reason, failure_type=failure_type, held=result.get('state') == 'processing')
         return BatchResult(outcomes)
 
 
@@ -155,7 +156,8 @@ class SmsRouterApi(SmsApiBase):
 
     def _result(self, key, delivery):
         if delivery.sent:
-            return {'uuid': key, 'state': 'sent'}
+            # Odoo's own states: 'processing' -> Processing, 'sent' -> Sent (pending delivery).
+            return {'uuid': key, 'state': 'processing' if delivery.outcome.held else 'sent'}
         failure_type = delivery.outcome.core_failure_type
         state = failure_type if failure_type in SHARED_FAILURE_TYPES else ROUTER_STATE_PREFIX + failure_type
         reason = delivery.outcome.reason
