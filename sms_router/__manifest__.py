@@ -11,6 +11,7 @@
     'data': [
         'security/sms_router_security.xml',
         'security/ir.model.access.csv',
+        'data/ir_cron_data.xml',
         'wizard/sms_router_test_sms_views.xml',
         'views/sms_router_account_views.xml',
         'views/sms_router_route_views.xml',

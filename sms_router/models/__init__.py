@@ -5,5 +5,6 @@ from . import sms_router_account
 from . import sms_router_attempt
 from . import sms_router_breaker
 from . import sms_router_handoff
+from . import sms_router_parked_report
 from . import sms_router_route
 from . import sms_sms

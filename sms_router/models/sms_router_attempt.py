@@ -70,6 +70,36 @@ class SmsRouterAttempt(models.Model):
             ('account_id', '=', account.id), ('message_id', '=', message_id), ('accepted', '=', True),
         ], limit=1)
 
+    @api.model
+    def _sms_router_apply_report(self, account, message_id, delivered, provider_error=False, reason=False,
+                                 sms_uuid=False):
+        """Apply a delivery report to the accepted attempt of ``account`` for ``message_id``.
+
+        Returns 'applied', 'mismatch' (the attempt belongs to another SMS than ``sms_uuid``:
+        nothing changed) or 'unknown' (no such attempt, yet)."""
+        attempt = self._sms_router_find(account, message_id)
+        if not attempt:
+            return 'unknown'
+        if sms_uuid and attempt.sms_uuid != sms_uuid:
+            return 'mismatch'
+        attempt._sms_router_record_delivery(delivered, provider_error=provider_error, reason=reason)
+        return 'applied'
+
+    @api.model
+    def _sms_router_receive_report(self, account, message_id, delivered, provider_error=False, reason=False,
+                                   sms_uuid=False):
+        """Like ``_sms_router_apply_report``, but a report about an attempt not committed yet
+        is parked (returns 'parked') and applied later by a scheduled action."""
+        outcome = self._sms_router_apply_report(account, message_id, delivered, provider_error, reason, sms_uuid)
+        if outcome == 'unknown':
+            self.env['sms.router.parked.report'].sudo().create({
+                'account_id': account.id, 'message_id': message_id, 'sms_uuid': sms_uuid or False,
+                'delivered': delivered, 'provider_error': provider_error or False,
+                'reason': (reason or '')[:500] or False,
+            })
+            return 'parked'
+        return outcome
+
     def _sms_router_record_delivery(self, delivered, provider_error=False, reason=False):
         """Apply a delivery report to the attempt and to Odoo's tracker of its SMS.
 

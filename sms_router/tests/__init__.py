@@ -1,4 +1,5 @@
 from . import test_router_handoff
+from . import test_router_parked_reports
 from . import test_router_sending
 from . import test_router_batching
 from . import test_router_routing

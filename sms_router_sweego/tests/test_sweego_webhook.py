@@ -197,6 +197,22 @@ class TestSweegoEvents(SweegoCase):
         self.assertTrue(Event._sweego_receive(self.sweego, parsed, event['event_id']))
         self.assertTrue(Event._sweego_receive(other, parsed, event['event_id']))
 
+    def test_router_scheduled_action_applies_waiting_events(self):
+        """An event that beat the commit of its attempt is applied within minutes by the
+        router's scheduled action for early reports, not only by the daily autovacuum."""
+        waiting = self._receive(sweego_event('sms_sent', swg_uid='03-beat-commit'))
+        attempt = self._attempt('03-other-id')
+        # The attempt becomes visible without going through create (committed by the
+        # sending worker while the event waited).
+        self.env.flush_all()
+        self.env.cr.execute("UPDATE sms_router_attempt SET message_id = '03-beat-commit' WHERE id = %s",
+                            [attempt.id])
+        self.env.invalidate_all()
+        self.assertEqual(waiting.state, 'waiting')
+        self.env['sms.router.parked.report']._sms_router_apply_parked()
+        self.assertEqual(waiting.state, 'applied')
+        self.assertEqual(attempt.delivery_state, 'delivered')
+
     def test_autovacuum_retries_waiting_events_and_forgets_old_ones(self):
         old = self._receive(sweego_event('sms_clicked'))
         waiting = self._receive(sweego_event('sms_undelivered', swg_uid='03-late'))

@@ -80,20 +80,10 @@ class SmsRouterTwilioController(Controller):
             # queued, sending, sent, accepted, scheduled...: nothing final to record.
             return Response('OK', status=200, content_type='text/plain')
 
-        attempt = request.env['sms.router.attempt'].sudo()._sms_router_find(account, message_sid)
-        if not attempt:
-            _logger.info('Twilio status callback for account %s: no accepted attempt for message %s '
-                         '(%s); ignored', account_id, message_sid, status)
-            return Response('Unknown message', status=200, content_type='text/plain')
-        if attempt.sms_uuid != sms_uuid:
-            _logger.warning('Twilio status callback for account %s: message %s belongs to another SMS '
-                            'than the one in the URL; ignored', account_id, message_sid)
-            return Response('Not found', status=404, content_type='text/plain')
-
-        if status in DELIVERED_STATUSES:
-            attempt._sms_router_record_delivery(True)
-        else:
-            error_code = (form.get('ErrorCode') or '').strip()
+        delivered = status in DELIVERED_STATUSES
+        provider_error = reason = False
+        error_code = (form.get('ErrorCode') or '').strip()
+        if not delivered:
             provider_error = DELIVERY_ERRORS.get(error_code, 'not_delivered')
             reason = _('Twilio: %s', status)
             if error_code:
@@ -101,10 +91,21 @@ class SmsRouterTwilioController(Controller):
             error_message = (form.get('ErrorMessage') or '').strip()
             if error_message:
                 reason = f'{reason}: {error_message[:200]}'
-            attempt._sms_router_record_delivery(False, provider_error=provider_error, reason=reason)
-            if error_code in OPT_OUT_ERROR_CODES and attempt.number:
-                request.env['phone.blacklist'].sudo()._add(
-                    [attempt.number], message=_('Opted out at Twilio (reported in a delivery report).'))
+        # A report may beat the commit of its sending transaction: it is then parked and
+        # applied by a scheduled action once the attempt exists.
+        outcome = request.env['sms.router.attempt'].sudo()._sms_router_receive_report(
+            account, message_sid, delivered, provider_error=provider_error, reason=reason, sms_uuid=sms_uuid)
+        if outcome == 'mismatch':
+            _logger.warning('Twilio status callback for account %s: message %s belongs to another SMS '
+                            'than the one in the URL; ignored', account_id, message_sid)
+            return Response('Not found', status=404, content_type='text/plain')
+        if outcome == 'parked':
+            _logger.info('Twilio status callback for account %s: message %s (%s) not recorded yet; '
+                         'parked', account_id, message_sid, status)
+        number = form.get('To') or ''
+        if not delivered and error_code in OPT_OUT_ERROR_CODES and number:
+            request.env['phone.blacklist'].sudo()._add(
+                [number], message=_('Opted out at Twilio (reported in a delivery report).'))
         return Response('OK', status=200, content_type='text/plain')
 
     # ----------------------------------------------------------------- inbound

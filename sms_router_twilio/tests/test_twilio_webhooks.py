@@ -171,6 +171,23 @@ class TestTwilioWebhooks(TwilioRouterCase):
         self.assertEqual(response.status_code, 200)
         self.assertEqual(notification.notification_status, 'pending')
 
+    def test_report_before_its_attempt_is_committed_is_parked_then_applied(self):
+        """Twilio can report before the sending transaction commits its attempts: the report
+        is parked, and the scheduled action applies it once the attempt exists."""
+        attempt, notification = self._send_to_partner()
+        early_sid = 'SM' + 'a' * 32
+        params = dict(self._report(attempt, 'delivered'), MessageSid=early_sid, SmsSid=early_sid)
+        response = self._post_signed(self.twilio, self._status_path(self.twilio, attempt.sms_uuid), params)
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(notification.notification_status, 'pending')
+        parked = self.env['sms.router.parked.report'].search([('message_id', '=', early_sid)])
+        self.assertEqual((parked.account_id, parked.sms_uuid, parked.delivered), (self.twilio, attempt.sms_uuid, True))
+        attempt.sudo().message_id = early_sid  # the attempt of that SMS, now committed
+        self.env['sms.router.parked.report']._sms_router_apply_parked()
+        self.assertFalse(parked.exists())
+        self.assertEqual(attempt.delivery_state, 'delivered')
+        self.assertEqual(notification.notification_status, 'sent')
+
     # ------------------------------------------------------------ inbound SMS
 
     def _inbound(self, body, sender=FR_NUMBER, **kwargs):
