@@ -175,6 +175,33 @@ def check_login(port, db, login='admin', password='admin'):
     return (answer.get('result') or {}).get('uid') or False
 
 
+def wire_sandbox_webhooks(port, db, sandbox_url, login='admin', password='admin'):
+    """Point the sandbox's signed Sweego events at the demo's Sweego France account, so that
+    delivery reports and STOP replies flow back into the demo. Best effort: a demo without
+    it still sends and fails over."""
+    import xmlrpc.client
+    try:
+        common = xmlrpc.client.ServerProxy(f'http://127.0.0.1:{port}/xmlrpc/2/common')
+        uid = common.authenticate(db, login, password, {})
+        models = xmlrpc.client.ServerProxy(f'http://127.0.0.1:{port}/xmlrpc/2/object')
+        found = models.execute_kw(db, uid, password, 'ir.model.data', 'search_read',
+                                  [[['module', '=', 'sms_router_sweego'],
+                                    ['name', '=', 'demo_account_sweego_fr']]], {'fields': ['res_id']})
+        if not found:
+            return False
+        webhook = f'http://127.0.0.1:{port}/sms_router_sweego/webhook/{found[0]["res_id"]}'
+        request = urllib.request.Request(
+            f'{sandbox_url}/_control/sweego', data=json.dumps({'webhook_url': webhook}).encode(),
+            headers={'Content-Type': 'application/json'}, method='POST')
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 (local)
+            pass
+        say(f'sandbox: Sweego events go to {webhook}')
+        return True
+    except (OSError, ValueError, xmlrpc.client.Error) as err:
+        say(f'sandbox: Sweego events not wired ({err})')
+        return False
+
+
 def main(argv=None):
     args = parse_args(argv)
     procutil.install_signal_handlers()
@@ -241,6 +268,8 @@ def main(argv=None):
             host = 'localhost' if args.http_interface in ('127.0.0.1', '0.0.0.0') \
                 else args.http_interface
             uid = check_login(args.http_port, args.db)
+            if sandbox_url and 'sms_router_sweego' in modules:
+                wire_sandbox_webhooks(args.http_port, args.db, sandbox_url)
             lines = [f'Odoo is ready: http://{host}:{args.http_port}/odoo  '
                      f'(database {args.db})',
                      'login: admin / admin' + ('' if uid else '  (login check FAILED)')]
