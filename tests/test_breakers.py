@@ -1,4 +1,5 @@
 """Account breakers shared through a store: transitions, single probe, cool-downs, pauses."""
+import contextlib
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -387,3 +388,84 @@ def test_late_failure_after_the_cooldown_does_not_reopen_or_double(store):
     assert (after.state, after.open_count, after.opened_at) == (OPEN, 1, before.opened_at)
     admission = breaker.admit()
     assert admission.allowed and admission.probe
+
+
+# ----------------------------------------------------- bookkeeping faults, sessions
+
+class CountingStore(MemoryBreakerStore):
+    """Counts store sessions and the operations made outside any session; fails on demand."""
+
+    def __init__(self):
+        super().__init__()
+        self.sessions = 0
+        self.loose_operations = 0
+        self.failing = False
+        self._in_session = False
+
+    @contextlib.contextmanager
+    def session(self):
+        self.sessions += 1
+        self._in_session = True
+        try:
+            yield
+        finally:
+            self._in_session = False
+
+    def _op(self):
+        if self.failing:
+            raise OSError('connection pool exhausted')
+        if not self._in_session:
+            self.loose_operations += 1
+
+    def load(self, account_id):
+        self._op()
+        return super().load(account_id)
+
+    def update(self, account_id, **values):
+        self._op()
+        return super().update(account_id, **values)
+
+    def increment(self, account_id, counter, **values):
+        self._op()
+        return super().increment(account_id, counter, **values)
+
+    def acquire_probe(self, *args, **kwargs):
+        self._op()
+        return super().acquire_probe(*args, **kwargs)
+
+
+def test_each_outcome_costs_at_most_one_store_session():
+    store = CountingStore()
+    breaker = AccountBreaker('A', store, BreakerSettings(fail_max=2, cooldown=60))
+    loose_before = store.loose_operations
+    breaker.record(False, 'HTTP 503')
+    breaker.record(False, 'HTTP 503', retry_after=5)      # trips the breaker, and a pause
+    breaker.record(True)
+    assert store.sessions == 3
+    assert store.loose_operations == loose_before         # every write went through a session
+    state = store.load('A')
+    assert (state.state, state.failure_count, state.last_failure) == (OPEN, 2, 'HTTP 503')
+    assert state.paused_until is not None
+
+
+def test_breaker_store_down_fails_open_and_never_raises(caplog):
+    store = CountingStore()
+    store.failing = True
+    breaker = AccountBreaker('A', store, BreakerSettings(fail_max=1))
+    assert breaker.state.state == CLOSED                  # unreadable: treated as closed
+    assert breaker.admit().allowed
+    breaker.record(False, 'HTTP 500')                     # unwritable: logged, not raised
+    breaker.record(True)
+    assert breaker.admit().allowed
+    assert breaker.store_failures == 2                    # the healthy answer had nothing to write
+    assert 'treated as closed' in caplog.text
+
+
+def test_breaker_store_down_while_half_open_admits():
+    store = CountingStore()
+    breaker = AccountBreaker('A', store, BreakerSettings(fail_max=1, cooldown=0.001))
+    breaker.record(False, 'down')
+    assert store.load('A').state == OPEN
+    store.failing = True                                  # the probe cannot be acquired
+    admission = breaker.admit()
+    assert admission.allowed and not admission.probe

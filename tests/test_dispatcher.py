@@ -565,7 +565,8 @@ def test_main_thread_probe(store):
     a = FakeClient('A', main_thread=True, max_recipients=2)
     clock = _open_for_probe(store)
     _, deliveries = dispatch(messages(5, [handle(a, breaker_for(store, 'A', clock=clock))]))
-    assert [len(q.recipients) for q in a.calls] == [2, 2, 1]
+    # The probe carries one SMS; the others follow once it closed the breaker.
+    assert [len(q.recipients) for q in a.calls] == [1, 2, 2]
     assert all(d.sent for d in deliveries.values())
     assert store.load('A').state == CLOSED
 
@@ -735,11 +736,179 @@ def test_handoff_is_called_in_the_calling_thread_before_every_provider_call(stor
     assert len(journal) == dispatcher.requests_made
 
 
-def test_handoff_failure_stops_before_the_call(store):
+@pytest.mark.parametrize('main_thread', [False, True])
+def test_handoff_failure_defers_without_calling(store, main_thread):
+    """A journal that cannot be written: the request is not made, its SMS stay queued
+    (deferred), and the other requests of the dispatch go on."""
     def on_handoff(account, request):
-        raise RuntimeError('journal unavailable')
+        if request.body == 'Journal down':
+            raise RuntimeError('journal unavailable')
 
-    client = FakeClient('P')
-    with pytest.raises(RuntimeError):
-        Dispatcher(on_handoff=on_handoff).dispatch(messages(2, [handle(client)]))
-    assert client.calls == []
+    client = FakeClient('P', main_thread=main_thread)
+    chain = [handle(client, breaker_for(store, 'P'))]
+    dispatcher = Dispatcher(on_handoff=on_handoff)
+    deliveries = dispatcher.dispatch(messages(2, chain, body='Journal down', prefix='down')
+                                     + messages(2, chain, body='Fine', prefix='fine'))
+    assert sorted(client.keys) == ['fine0', 'fine1']
+    assert dispatcher.handoff_failures == 2
+    for key in ('down0', 'down1'):
+        assert deliveries[key].deferred and deliveries[key].outcome is None
+        assert deliveries[key].attempts == []
+    assert all(deliveries[key].sent and not deliveries[key].deferred for key in ('fine0', 'fine1'))
+
+
+# ------------------------------------------------------- deadline (bounded dispatch)
+
+class StepClock:
+    """A monotonic clock that moves only when told (``advance``)."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+@pytest.mark.parametrize('main_thread', [False, True])
+def test_deadline_stops_new_requests_and_defers_the_rest(store, main_thread):
+    clock = StepClock()
+    # Each call moves the clock by 1 s: with a deadline at 2.5 s, three calls start at
+    # most (one at a time, so the test does not depend on thread timing).
+    a = FakeClient('A', main_thread=main_thread, on_send=lambda client, request: clock.advance(1))
+    dispatcher, deliveries = dispatch(messages(6, [handle(a, breaker_for(store, 'A'), max_concurrency=1)]),
+                                      deadline=2.5, clock=clock)
+    assert len(a.calls) == 3
+    sent = [key for key, d in deliveries.items() if d.sent]
+    deferred = [key for key, d in deliveries.items() if d.deferred]
+    assert sorted(sent) == sorted(a.keys)
+    assert len(deferred) == 3 and not set(deferred) & set(sent)
+    assert all(d.outcome is None and d.attempts == [] for key, d in deliveries.items() if key in deferred)
+
+
+def test_deadline_between_rounds_keeps_the_attempts_made(store):
+    clock = StepClock()
+    a = FakeClient('A', Kind.PROVIDER, max_recipients=2, on_send=lambda client, request: clock.advance(10))
+    b = FakeClient('B')
+    dispatcher, deliveries = dispatch(messages(2, [handle(a, breaker_for(store, 'A', fail_max=50)), handle(b)]),
+                                      deadline=5, clock=clock)
+    assert b.calls == []
+    for delivery in deliveries.values():
+        assert delivery.deferred and delivery.outcome is None
+        assert kinds(delivery) == [('A', Kind.PROVIDER)]
+
+
+def test_deadline_already_passed_makes_no_call():
+    a = FakeClient('A')
+    dispatcher, deliveries = dispatch(messages(3, [handle(a)]), deadline=0, clock=lambda: 1.0)
+    assert a.calls == [] and dispatcher.requests_made == 0
+    assert all(d.deferred for d in deliveries.values())
+
+
+def test_no_deadline_no_deferral():
+    a = FakeClient('A')
+    _, deliveries = dispatch(messages(3, [handle(a)]))
+    assert not any(d.deferred for d in deliveries.values())
+
+
+# ----------------------------------------------------------- one-SMS probe
+
+def test_hung_probe_leaves_one_sms_in_doubt(store):
+    """A probe that gets no answer makes one SMS ambiguous, not a whole request."""
+    a = FakeClient('A', Kind.AMBIGUOUS, max_recipients=500)
+    clock = _open_for_probe(store)
+    breaker = breaker_for(store, 'A', fail_max=1, clock=clock)
+    breaker.settings.cooldown = 3000.0
+    b = FakeClient('B', max_recipients=500)
+    _, deliveries = dispatch(messages(50, [handle(a, breaker), handle(b)]), policy=AT_MOST_ONCE)
+    assert [len(call.recipients) for call in a.calls] == [1]
+    review = [d for d in deliveries.values() if d.needs_review]
+    assert len(review) == 1
+    assert sum(1 for d in deliveries.values() if d.sent) == 49
+    assert len(b.keys) == 49
+
+
+# ---------------------------------------------------------- mixed bodies (IAP)
+
+def test_mixed_body_client_gets_every_body_in_one_call():
+    iap = FakeClient('IAP', max_recipients=500, main_thread=True)
+    iap.accepts_mixed_bodies = True
+    msgs = [Message(f'm{n}', f'Hello {n}', FR, (handle(iap),)) for n in range(40)]
+    msgs += [Message('promo', 'Promo', FR, (handle(iap),), marketing=True)]
+    _, deliveries = dispatch(msgs)
+    assert all(d.sent for d in deliveries.values())
+    assert len(iap.calls) == 2                      # transactional and marketing apart
+    transactional = next(call for call in iap.calls if not call.marketing)
+    assert transactional.body is None
+    assert {transactional.body_for(r) for r in transactional.recipients} == {f'Hello {n}' for n in range(40)}
+    assert all(transactional.body_for(r) == f'Hello {r.key[1:]}' for r in transactional.recipients)
+
+
+def test_single_body_clients_still_get_one_body_per_request():
+    a = FakeClient('A', max_recipients=500)
+    msgs = [Message(f'm{n}', f'Hello {n % 3}', FR, (handle(a),)) for n in range(9)]
+    dispatch(msgs)
+    assert len(a.calls) == 3
+    assert all(call.body is not None and all(r.body is None for r in call.recipients) for call in a.calls)
+
+
+# --------------------------------------------------------------- hold and retry
+
+def test_chain_down_on_provider_side_is_held_until_the_earliest_probe(store):
+    a = FakeClient('A', Kind.PROVIDER)
+    b = FakeClient('B', Kind.ACCOUNT)
+    breaker_a = breaker_for(store, 'A', fail_max=1, cooldown=120)
+    breaker_b = breaker_for(store, 'B', fail_max=1, cooldown=30)
+    _, deliveries = dispatch(messages(3, [handle(a, breaker_a), handle(b, breaker_b)]), hold=True)
+    for delivery in deliveries.values():
+        assert not delivery.sent and delivery.held
+        assert delivery.outcome.reason.startswith('all 2 attempts failed')
+    # Both breakers opened on the first SMS; B's cool-down ends first.
+    assert store.load('A').state == store.load('B').state == OPEN
+    expected = store.load('B').opened_at + timedelta(seconds=30)
+    assert {d.hold_until for d in deliveries.values()} == {expected}
+
+
+def test_hold_without_breaker_time_uses_the_retry_delay():
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    a = FakeClient('A', problem='no API key')
+    _, deliveries = dispatch(messages(1, [handle(a)]), hold=True, retry_delay=90, wall_clock=lambda: now)
+    assert deliveries['m0'].hold_until == now + timedelta(seconds=90)
+    assert a.calls == []
+
+
+@pytest.mark.parametrize('final', [Kind.RECIPIENT, Kind.OPTED_OUT])
+def test_recipient_side_failures_are_never_held(final):
+    a = FakeClient('A', final)
+    _, deliveries = dispatch(messages(1, [handle(a), handle(FakeClient('B'))]), hold=True)
+    assert not deliveries['m0'].held and deliveries['m0'].outcome.kind is final
+
+
+def test_destination_unsupported_everywhere_is_not_held():
+    a, b = FakeClient('A', Kind.DESTINATION), FakeClient('B', Kind.DESTINATION)
+    _, deliveries = dispatch(messages(1, [handle(a), handle(b)]), hold=True)
+    assert not deliveries['m0'].held
+    assert deliveries['m0'].outcome.kind is Kind.DESTINATION
+
+
+def test_ambiguous_under_at_most_once_is_not_held():
+    a = FakeClient('A', Kind.AMBIGUOUS)
+    _, deliveries = dispatch(messages(1, [handle(a), handle(FakeClient('B'))]), policy=AT_MOST_ONCE, hold=True)
+    assert deliveries['m0'].needs_review and not deliveries['m0'].held
+
+
+def test_without_hold_the_chain_end_is_final():
+    _, deliveries = dispatch(messages(1, [handle(FakeClient('A', Kind.PROVIDER))]))
+    assert not deliveries['m0'].held and deliveries['m0'].outcome.kind is Kind.PROVIDER
+
+
+def test_hold_is_never_shorter_than_the_minimum(store):
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    breaker = breaker_for(store, 'A', clock=lambda: now)
+    store.update('A', paused_until=now - timedelta(seconds=5))     # a pause that just ended
+    breaker.refresh()
+    a = FakeClient('A', Kind.PROVIDER)
+    _, deliveries = dispatch(messages(1, [handle(a, breaker)]), hold=True, min_hold=7, wall_clock=lambda: now)
+    assert deliveries['m0'].hold_until == now + timedelta(seconds=7)

@@ -14,7 +14,13 @@ through pybreaker without any network I/O under its lock.
 
 A failed probe doubles the next cool-down (up to ``MAX_COOLDOWN_FACTOR`` times), so a
 provider that stays down is probed less and less often.
+
+A breaker is bookkeeping, never a reason to lose an SMS: when its store cannot be read or
+written (database fault, pool exhausted), the breaker behaves as closed and says so in the
+log, and the dispatch goes on. One outcome costs at most one store session (one short
+transaction in PostgreSQL), whatever pybreaker does inside it.
 """
+import contextlib
 import logging
 import threading
 import uuid
@@ -54,6 +60,11 @@ class BreakerState:
 class BreakerStore:
     """Persistence of breaker states; every method is one atomic operation."""
 
+    def session(self):
+        """Context manager: the calls made inside it share one transaction of the store
+        (one round trip per call, one commit in all). The default has nothing to share."""
+        return contextlib.nullcontext()
+
     def load(self, account_id):
         """The current BreakerState (a new closed one when none is stored)."""
         raise NotImplementedError
@@ -62,8 +73,9 @@ class BreakerStore:
         """Write ``values`` and return the new BreakerState."""
         raise NotImplementedError
 
-    def increment(self, account_id, counter):
-        """Add one to ``counter`` ('failure_count' or 'success_count'); return the new value."""
+    def increment(self, account_id, counter, **values):
+        """Add one to ``counter`` ('failure_count' or 'success_count') and write ``values``
+        in the same operation; return the new value of the counter."""
         raise NotImplementedError
 
     def acquire_probe(self, account_id, owner, now, not_before, lease_until):
@@ -89,10 +101,12 @@ class MemoryBreakerStore(BreakerStore):
             self._states[account_id] = state
             return replace(state)
 
-    def increment(self, account_id, counter):
+    def increment(self, account_id, counter, **values):
         with self._lock:
             state = self._states.setdefault(account_id, BreakerState())
             setattr(state, counter, getattr(state, counter) + 1)
+            for name, value in values.items():
+                setattr(state, name, value)
             return getattr(state, counter)
 
     def acquire_probe(self, account_id, owner, now, not_before, lease_until):
@@ -116,6 +130,8 @@ class StoredBreakerStorage(pybreaker.CircuitBreakerStorage):
         self._store = store
         self._account_id = account_id
         self.snapshot = snapshot
+        # Written with the next failure count, in the same statement (see AccountBreaker.record).
+        self.failure_reason = None
 
     def _write(self, **values):
         self.snapshot = self._store.update(self._account_id, **values)
@@ -138,7 +154,10 @@ class StoredBreakerStorage(pybreaker.CircuitBreakerStorage):
         self._write(**values)
 
     def increment_counter(self):
-        self.snapshot.failure_count = self._store.increment(self._account_id, 'failure_count')
+        values = {}
+        if self.failure_reason:
+            values['last_failure'] = self.snapshot.last_failure = self.failure_reason
+        self.snapshot.failure_count = self._store.increment(self._account_id, 'failure_count', **values)
 
     def reset_counter(self):
         if self.snapshot.failure_count:
@@ -207,7 +226,9 @@ class AccountBreaker:
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def __post_init__(self):
-        self._storage = StoredBreakerStorage(self.store, self.account_id, self.store.load(self.account_id))
+        self.store_failures = 0           # store operations that failed (the breaker failed open)
+        snapshot = self._guard('read', lambda: self.store.load(self.account_id), BreakerState())
+        self._storage = StoredBreakerStorage(self.store, self.account_id, snapshot)
         self._breaker = pybreaker.CircuitBreaker(
             fail_max=self.settings.fail_max,
             reset_timeout=self.settings.cooldown_for(self._storage.snapshot.open_count),
@@ -216,6 +237,23 @@ class AccountBreaker:
             throw_new_error_on_trip=False,
             listeners=[_LogTransitions()],
         )
+
+    def _guard(self, action, operation, fallback=None):
+        """Run a store operation; on any store failure, log it and return ``fallback``.
+
+        Deliberately broad: whatever breaks in the bookkeeping (database error, pool
+        exhausted, lock timeout), the SMS in flight must not pay for it. The breaker then
+        acts as closed for this dispatch."""
+        try:
+            return operation()
+        except Exception as error:  # noqa: BLE001 - fail open, see above
+            self.store_failures += 1
+            # One warning per breaker and batch; a store that stays down would flood the log.
+            log = _logger.warning if self.store_failures == 1 else _logger.debug
+            log('SMS router: breaker of account %s could not be %s (%s: %s); '
+                            'treated as closed for this batch', self.account_id,
+                            'read' if action == 'read' else 'written', type(error).__name__, error)
+            return fallback
 
     @property
     def state(self):
@@ -228,6 +266,9 @@ class AccountBreaker:
 
     def admit(self):
         """May a request go to this account now? Grants at most one half-open probe."""
+        return self._guard('read', self._admit, Admission(True))
+
+    def _admit(self):
         snapshot = self._storage.snapshot
         now = self.clock()
         if snapshot.forced_open:
@@ -249,12 +290,37 @@ class AccountBreaker:
             return Admission(True, probe=True)
         if self._storage.snapshot.state == CLOSED:
             # Our snapshot was stale: another process's probe closed the breaker meanwhile.
-            return self.admit()
+            return self._admit()
         return Admission(False, reason=f'breaker {self._storage.snapshot.state} '
                                        f'(after {snapshot.failure_count or snapshot.open_count} failures)')
 
+    def next_attempt_at(self):
+        """When this account may take a request again, as far as the breaker knows: the
+        end of the cool-down or of a provider's pause, the end of another process's probe
+        lease; None when it gives no time (closed, or forced open until someone resets it)."""
+        snapshot = self._storage.snapshot
+        if snapshot.forced_open:
+            return None
+        moments = []
+        if snapshot.paused_until:
+            moments.append(snapshot.paused_until)
+        if snapshot.state == OPEN and snapshot.opened_at:
+            moments.append(snapshot.opened_at + timedelta(
+                seconds=self.settings.cooldown_for(snapshot.open_count)))
+        elif snapshot.state == HALF_OPEN and snapshot.probe_until:
+            moments.append(snapshot.probe_until)
+        return max(moments) if moments else None
+
     def record(self, healthy, reason='', retry_after=None):
-        """Report one request's result: ``healthy`` False counts as a failure."""
+        """Report one request's result: ``healthy`` False counts as a failure.
+
+        Everything it writes shares one store session (one short transaction)."""
+        def record_in_session():
+            with self.store.session():
+                self._record(healthy, reason, retry_after)
+        self._guard('write', record_in_session)
+
+    def _record(self, healthy, reason, retry_after):
         if retry_after:
             self._storage.snapshot = self.store.update(
                 self.account_id, paused_until=self.clock() + timedelta(seconds=retry_after))
@@ -273,16 +339,17 @@ class AccountBreaker:
             if not healthy:
                 raise _ReplayedFailure(reason)
 
+        self._storage.failure_reason = (reason or '')[:500] or None
         try:
             self._breaker.call(replay)
-        except _ReplayedFailure:
-            if reason:
-                self._storage.snapshot = self.store.update(self.account_id, last_failure=reason[:500])
-        except pybreaker.CircuitBreakerError:
-            # Already open (another request tripped it): this late answer changes nothing.
+        except (_ReplayedFailure, pybreaker.CircuitBreakerError):
+            # A failure counted (its reason written with the count), or the breaker was
+            # already open (another request tripped it): nothing more to do.
             pass
+        finally:
+            self._storage.failure_reason = None
 
-    # Manual operations, from the account's buttons.
+    # Manual operations, from the account's buttons: these must not fail silently.
     def force_open(self):
         self._storage.snapshot = self.store.update(self.account_id, forced_open=True)
 

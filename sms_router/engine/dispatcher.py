@@ -6,16 +6,29 @@ at once on a thread pool, at most ``max_concurrency`` in flight per account. Res
 handled in the calling thread only (breakers, bookkeeping), so a caller that owns a database
 cursor keeps all of its work in one thread. SMS whose attempt failed on the provider's side
 move to the next account for the next round; recipient-side failures stop at once.
+
+Three things keep a dispatch from sticking or repeating:
+
+* a deadline: once it passes no new request starts; the SMS not yet decided come back
+  *deferred* (their attempts so far are kept) for the caller to leave in its queue;
+* a half-open probe carries a single SMS, so a hung probe leaves one SMS in doubt;
+* with ``hold`` set, an SMS whose chain ended on provider-side causes only (breakers open,
+  provider or account errors, misconfiguration) comes back *held* with the time the
+  earliest account of its chain may take traffic again, instead of failed.
 """
+import logging
 import threading
 import time
 from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 from .outcomes import (
     BatchResult, Kind, Recipient, RecipientOutcome, SendRequest, merge_account_updates,
 )
+
+_logger = logging.getLogger(__name__)
 
 AT_LEAST_ONCE = 'at_least_once'
 AT_MOST_ONCE = 'at_most_once'
@@ -66,6 +79,12 @@ class Delivery:
     outcome: RecipientOutcome         # the deciding outcome (SENT, or the failure kept)
     attempts: list = field(default_factory=list)
     needs_review: bool = False        # ambiguous timeout under "at most once"
+    # Not decided in this dispatch (deadline passed, or its hand-off could not be
+    # journaled): outcome stays None, nothing was accepted, the SMS stays queued.
+    deferred: bool = False
+    # The chain ended on provider-side causes only and the dispatcher holds: retry then
+    # (aware UTC datetime). ``outcome`` is the failure it would end with otherwise.
+    hold_until: object = None
 
     @property
     def accepted_by(self):
@@ -73,19 +92,46 @@ class Delivery:
 
     @property
     def sent(self):
-        return self.outcome.kind is Kind.SENT
+        return self.outcome is not None and self.outcome.kind is Kind.SENT
+
+    @property
+    def held(self):
+        return self.hold_until is not None
+
+
+# Outcomes after which a later try may succeed without anything changing on the recipient's
+# side: the provider, the account or its configuration was the problem.
+HOLDABLE_KINDS = frozenset({Kind.PROVIDER, Kind.ACCOUNT, Kind.AMBIGUOUS, Kind.MISCONFIGURED, Kind.SKIPPED})
+# A result standing for "this request was not made": the deadline passed before its turn.
+_NOT_STARTED = object()
+
+
+def _utcnow():
+    return datetime.now(timezone.utc)
 
 
 class Dispatcher:
-    def __init__(self, timeout_policy=AT_LEAST_ONCE, max_workers=16, on_handoff=None):
+    def __init__(self, timeout_policy=AT_LEAST_ONCE, max_workers=16, on_handoff=None,
+                 deadline=None, hold=False, retry_delay=60.0, min_hold=5.0,
+                 clock=time.monotonic, wall_clock=_utcnow):
         self.timeout_policy = timeout_policy
         self.max_workers = max_workers
         # Called in the calling thread right before each provider call with (account,
         # request): a caller that must survive a crash mid-batch records there, durably,
-        # which SMS are about to leave (see sms_router.tools.sms_api). An exception stops
-        # the dispatch before that call is made.
+        # which SMS are about to leave (see sms_router.tools.sms_api). When it raises, the
+        # call is not made and its SMS come back deferred.
         self.on_handoff = on_handoff
+        # ``clock()`` value after which no request starts (None: no limit).
+        self.deadline = deadline
+        self.clock = clock
+        self.hold = hold
+        # Seconds before a held SMS is tried again when no breaker gives a time (closed
+        # breaker after a failure, misconfiguration, credit), and the shortest hold.
+        self.retry_delay = retry_delay
+        self.min_hold = min_hold
+        self.wall_clock = wall_clock
         self.requests_made = 0
+        self.handoff_failures = 0
         self._failing = set()       # accounts whose last answer in this dispatch was a failure
         self._count_lock = threading.Lock()
         # Facts learnt from providers' answers, per account id (e.g. remaining credit).
@@ -111,8 +157,15 @@ class Dispatcher:
 
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix='sms-router') as pool:
             while pending:
+                if self.out_of_time():
+                    for message in pending:
+                        deliveries[message.key].deferred = True
+                    break
                 pending = self._run_round(pool, pending, position, deliveries)
         return deliveries
+
+    def out_of_time(self):
+        return self.deadline is not None and self.clock() >= self.deadline
 
     # ------------------------------------------------------------------ rounds
 
@@ -140,10 +193,12 @@ class Dispatcher:
                 continue
             requests = self._build_requests(account, account_messages)
             if admission and admission.probe:
-                # Half-open: one request probes the provider; the rest wait for its verdict.
-                requests, held = requests[:1], requests[1:]
-                held_keys = {r.key for request in held for r in request.recipients}
-                waiting.extend(m for m in account_messages if m.key in held_keys)
+                # Half-open: one SMS probes the provider, so that a hung probe leaves one
+                # SMS in doubt, not a whole request; the rest wait for its verdict.
+                first = requests[0]
+                requests = [SendRequest(first.body, first.recipients[:1], first.marketing)]
+                probe_key = first.recipients[0].key
+                waiting.extend(m for m in account_messages if m.key != probe_key)
             queues[account] = list(requests)
 
         by_key = {message.key: message for message in pending}
@@ -156,7 +211,7 @@ class Dispatcher:
                 continue
             position[message.key] += 1
             if position[message.key] >= len(message.chain):
-                self._exhaust(deliveries[message.key])
+                self._exhaust(deliveries[message.key], message)
             else:
                 next_pending.append(message)
         return next_pending
@@ -171,10 +226,12 @@ class Dispatcher:
 
     @staticmethod
     def _build_requests(account, messages):
+        mixed = account.client.accepts_mixed_bodies
         groups = defaultdict(list)
         for message in messages:
-            groups[(message.body, message.marketing)].append(
-                Recipient(message.key, message.destination.e164, message.destination.region))
+            groups[(None if mixed else message.body, message.marketing)].append(
+                Recipient(message.key, message.destination.e164, message.destination.region,
+                          body=message.body if mixed else None))
         size = max(1, account.client.max_recipients_per_request)
         return [
             SendRequest(body, tuple(recipients[start:start + size]), marketing)
@@ -198,16 +255,20 @@ class Dispatcher:
         local = {account: queue for account, queue in queues.items() if account.client.runs_in_main_thread}
         threaded = {account: queue for account, queue in queues.items() if account not in local}
 
+        not_started = []     # requests refused by the journal: yielded as not started
+
         def submit_more():
             for account, queue in threaded.items():
                 # After a failure, one request at a time until one succeeds: a hanging
                 # provider then costs one timeout per failure, not max_concurrency of them.
                 limit = 1 if account.account_id in self._failing else max(1, account.max_concurrency)
-                while queue and active[account] < limit:
+                while queue and active[account] < limit and not self.out_of_time():
                     if account.breaker and active[account] and not account.breaker.admit().allowed:
                         break
                     request = queue.pop(0)
-                    self._hand_off(account, request)
+                    if not self._hand_off(account, request):
+                        not_started.append((account, request))
+                        continue
                     active[account] += 1
                     in_flight[pool.submit(self._timed_send, account, request)] = (account, request)
 
@@ -215,6 +276,8 @@ class Dispatcher:
         for account, queue in local.items():
             first = True
             while queue:
+                if self.out_of_time():
+                    break
                 # The first request was admitted by the round; later ones ask again, as the
                 # results absorbed in between may have opened or paused the breaker.
                 if not first and account.breaker and not account.breaker.admit().allowed:
@@ -223,9 +286,15 @@ class Dispatcher:
                     break
                 first = False
                 request = queue.pop(0)
-                self._hand_off(account, request)
+                if not self._hand_off(account, request):
+                    yield account, request, _NOT_STARTED, 0.0
+                    continue
                 yield (account, request, *self._timed_send(account, request))
-        while in_flight:
+        while in_flight or not_started:
+            while not_started:
+                yield (*not_started.pop(0), _NOT_STARTED, 0.0)
+            if not in_flight:
+                break
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in done:
                 account, request = in_flight.pop(future)
@@ -236,10 +305,24 @@ class Dispatcher:
                     while queue:
                         yield account, queue.pop(0), None, 0.0
             submit_more()
+        # The deadline stopped the rest: these requests were never made.
+        for account, queue in queues.items():
+            while queue:
+                yield account, queue.pop(0), _NOT_STARTED, 0.0
 
     def _hand_off(self, account, request):
-        if self.on_handoff is not None:
+        """Journal the request before it leaves; False when that failed (not sent)."""
+        if self.on_handoff is None:
+            return True
+        try:
             self.on_handoff(account, request)
+        except Exception as error:  # noqa: BLE001 - a journal fault must not stop the dispatch
+            self.handoff_failures += 1
+            _logger.warning('SMS router: hand-off of %d SMS to %s could not be journaled (%s: %s); '
+                            'they stay queued', len(request.recipients), account.name,
+                            type(error).__name__, error)
+            return False
+        return True
 
     def _timed_send(self, account, request):
         started = time.perf_counter()
@@ -255,6 +338,10 @@ class Dispatcher:
     # ------------------------------------------------------------ bookkeeping
 
     def _absorb(self, account, request, result, duration, by_key, deliveries, advancing):
+        if result is _NOT_STARTED:
+            for recipient in request.recipients:
+                deliveries[recipient.key].deferred = True
+            return
         if result is None:  # not sent: the breaker opened while it waited
             for recipient in request.recipients:
                 message = by_key[recipient.key]
@@ -297,9 +384,9 @@ class Dispatcher:
     def _note(deliveries, message, attempt):
         deliveries[message.key].attempts.append(attempt)
 
-    @staticmethod
-    def _exhaust(delivery):
-        """The chain ended without success: keep the most telling failure, name them all."""
+    def _exhaust(self, delivery, message):
+        """The chain ended without success: keep the most telling failure, name them all,
+        and hold the SMS when only the providers' side failed."""
         tried = [a for a in delivery.attempts if a.outcome.kind not in (Kind.SKIPPED, Kind.MISCONFIGURED)]
         deciding = (tried or delivery.attempts)[-1].outcome
         summary = '; '.join(
@@ -308,3 +395,14 @@ class Dispatcher:
         delivery.outcome = RecipientOutcome(
             deciding.kind, f'all {len(delivery.attempts)} attempts failed: {summary}',
             failure_type=deciding.core_failure_type)
+        if self.hold and any(a.outcome.kind in HOLDABLE_KINDS for a in delivery.attempts):
+            delivery.hold_until = self._retry_time(message.chain)
+
+    def _retry_time(self, chain):
+        """The earliest moment an account of ``chain`` may take traffic again."""
+        now = self.wall_clock()
+        moments = []
+        for account in chain:
+            known = account.breaker.next_attempt_at() if account.breaker else None
+            moments.append(known or now + timedelta(seconds=self.retry_delay))
+        return max(min(moments), now + timedelta(seconds=self.min_hold))

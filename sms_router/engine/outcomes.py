@@ -62,15 +62,21 @@ class Recipient:
     key: str        # the Odoo SMS uuid; results are keyed by it
     number: str     # E.164, e.g. '+33612345678'
     region: str     # ISO 3166 alpha-2 of the number, e.g. 'FR' ('' when unknown)
+    # Its own body, in the requests of clients that take several bodies in one call
+    # (``ProviderClient.accepts_mixed_bodies``); None: the request's body.
+    body: str = None
 
 
 @dataclass(frozen=True)
 class SendRequest:
     """One provider call: a body and the recipients that share it."""
 
-    body: str
+    body: str                       # None when each recipient carries its own body
     recipients: tuple
     marketing: bool = False
+
+    def body_for(self, recipient):
+        return recipient.body if recipient.body is not None else self.body
 
 
 @dataclass
@@ -138,6 +144,10 @@ class ProviderClient:
     max_recipients_per_request = 1
     # Clients that need the Odoo environment (Odoo IAP) run in the sending thread.
     runs_in_main_thread = False
+    # Clients whose one call takes recipients with different bodies (Odoo IAP): the
+    # dispatcher then sends all the SMS of a round to such an account in as few calls as
+    # ``max_recipients_per_request`` allows, each recipient carrying its body.
+    accepts_mixed_bodies = False
 
     def check_configuration(self):
         """Return a message saying what is missing, or None when the client can send."""

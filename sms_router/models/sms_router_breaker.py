@@ -1,4 +1,6 @@
+import contextlib
 import logging
+import threading
 from datetime import timezone
 
 from odoo import api, fields, models
@@ -65,12 +67,37 @@ class PostgresBreakerStore(BreakerStore):
 
     def __init__(self, registry):
         self.registry = registry
+        self._local = threading.local()
 
-    def _cursor(self):
+    def _new_cursor(self):
         cr = self.registry.cursor()
         if type(cr) is Cursor:  # a test cursor shares the test's transaction: leave it alone
             cr.execute('SET TRANSACTION ISOLATION LEVEL READ COMMITTED')
         return cr
+
+    @contextlib.contextmanager
+    def _cursor(self):
+        """The cursor of the current session, or a new one committed on exit."""
+        shared = getattr(self._local, 'cr', None)
+        if shared is not None:
+            yield shared
+            return
+        with self._new_cursor() as cr:
+            yield cr
+
+    @contextlib.contextmanager
+    def session(self):
+        # The breaker's writes for one outcome (count, reason, state, opening time) go in
+        # one transaction: one connection from the pool and one commit, not one per write.
+        if getattr(self._local, 'cr', None) is not None:
+            yield
+            return
+        with self._new_cursor() as cr:
+            self._local.cr = cr
+            try:
+                yield
+            finally:
+                self._local.cr = None
 
     def _row(self, cr, account_id):
         cr.execute(f"SELECT {', '.join(_COLUMNS)} FROM sms_router_breaker WHERE account_id = %s",
@@ -117,13 +144,18 @@ class PostgresBreakerStore(BreakerStore):
                            WHERE account_id = %s""", [*params, account_id])
             return self._row(cr, account_id)
 
-    def increment(self, account_id, counter):
+    def increment(self, account_id, counter, **values):
         if counter not in ('failure_count', 'success_count'):
             raise ValueError(counter)
+        unknown = set(values) - set(_COLUMNS)
+        if unknown:
+            raise ValueError(f'unknown breaker fields {sorted(unknown)}')
+        assignments = ''.join(f', {name} = %s' for name in values)
+        params = [_to_naive(value) if name in _DATETIMES else value for name, value in values.items()]
         with self._cursor() as cr:
             self._ensure(cr, account_id)
-            cr.execute(f"""UPDATE sms_router_breaker SET {counter} = {counter} + 1
-                           WHERE account_id = %s RETURNING {counter}""", [account_id])
+            cr.execute(f"""UPDATE sms_router_breaker SET {counter} = {counter} + 1{assignments}
+                           WHERE account_id = %s RETURNING {counter}""", [*params, account_id])
             return cr.fetchone()[0]
 
     def acquire_probe(self, account_id, owner, now, not_before, lease_until):
