@@ -9,3 +9,4 @@ from . import test_router_breakers
 from . import test_router_trail
 from . import test_router_security
 from . import test_router_settings
+from . import test_router_neutralize

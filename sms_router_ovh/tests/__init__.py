@@ -1,3 +1,4 @@
 from . import test_ovh_account
 from . import test_ovh_delivery
 from . import test_ovh_sending
+from . import test_ovh_neutralize

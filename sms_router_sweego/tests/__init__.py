@@ -1,3 +1,4 @@
 from . import test_sweego_account
 from . import test_sweego_sending
 from . import test_sweego_webhook
+from . import test_sweego_neutralize
