@@ -205,6 +205,9 @@ class SmsRouterAccount(models.Model):
     def action_ovh_list_services(self):
         """Show the SMS services the credentials can use; fill the name when there is one."""
         self.ensure_one()
+        # Public method, reachable by RPC with any id: the call is signed with the account's
+        # keys as superuser, so only those who may edit the account may make it.
+        self.check_access('write')
         client = self.sudo()._sms_router_make_client()
         try:
             services = client.list_services()

@@ -4,7 +4,7 @@ import responses
 
 from odoo import fields
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import Form, tagged
+from odoo.tests import Form, new_test_user, tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.sms_router_ovh.tools.ovh_client import OvhClient
@@ -127,6 +127,33 @@ class TestOvhAccount(SmsRouterOvhCase):
             api.add(responses.GET, f'{BASE}/sms', json=[])
             with self.assertRaises(UserError):
                 self.ovh.action_ovh_list_services()
+
+    @mute_logger('odoo.models', 'odoo.addons.base.models.ir_model', 'odoo.addons.base.models.ir_rule')
+    def test_list_services_checks_access(self):
+        """The button is a public method signing a call with the account's keys as
+        superuser: RPC reaches it with any id, so it checks the caller's rights itself."""
+        employee = new_test_user(
+            self.env, login='ovh_employee', groups='base.group_user',
+            company_id=self.company_fr.id, company_ids=[(6, 0, self.company_fr.ids)])
+        operator = new_test_user(
+            self.env, login='ovh_operator', groups='base.group_user,sms_router.group_sms_router_operator',
+            company_id=self.company_fr.id, company_ids=[(6, 0, self.company_fr.ids)])
+        admin_gb = new_test_user(
+            self.env, login='ovh_admin_gb', groups='base.group_user,base.group_system',
+            company_id=self.company_gb.id, company_ids=[(6, 0, self.company_gb.ids)])
+        admin_fr = new_test_user(
+            self.env, login='ovh_admin_fr', groups='base.group_user,base.group_system',
+            company_id=self.company_fr.id, company_ids=[(6, 0, self.company_fr.ids)])
+        self.writeAccount(self.ovh, {'ovh_service_name': False})
+        with self.mockOvhApi() as api:
+            api.add(responses.GET, f'{BASE}/sms', json=[SERVICE])
+            for user in (employee, operator, admin_gb):
+                with self.subTest(user=user.login), self.assertRaises(AccessError):
+                    self.ovh.with_user(user).action_ovh_list_services()
+            self.assertFalse(api.calls, 'no call signed with the keys of an account one may not edit')
+            self.assertFalse(self.ovh.ovh_service_name)
+            self.ovh.with_user(admin_fr).action_ovh_list_services()
+        self.assertEqual(self.ovh.ovh_service_name, SERVICE)
 
     def test_settings_show_and_refresh_ovh_credit(self):
         self.env.user.company_id = self.company_fr
