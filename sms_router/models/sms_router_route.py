@@ -58,6 +58,42 @@ class SmsRouterRoute(models.Model):
                         'Route "%(route)s": "%(prefix)s" is not an E.164 prefix such as +33 or +336.',
                         route=route.name, prefix=prefix)) from None
 
+    @api.constrains('prefixes', 'country_ids', 'traffic_type', 'company_id', 'active')
+    def _check_one_default_route(self):
+        # Two default routes for the same traffic would make the chain of unmatched numbers
+        # depend on the route order, which nobody sees as a choice.
+        traffic_labels = dict(self._fields['traffic_type']._description_selection(self.env))
+        for route in self.filtered(lambda r: r.active and r.is_default):
+            other = self.sudo().search([
+                ('id', '!=', route.id), ('active', '=', True),
+                ('company_id', '=', route.company_id.id), ('traffic_type', '=', route.traffic_type),
+                ('country_ids', '=', False),
+            ]).filtered(lambda r: not r._prefix_list())[:1]
+            if other:
+                raise ValidationError(_(
+                    '"%(other)s" is already the default route of %(company)s for traffic "%(traffic)s". '
+                    'Route "%(route)s" has neither prefixes nor countries and would be a second one: '
+                    'give one of them prefixes, countries or another traffic, or archive one of them.',
+                    route=route.name, company=route.company_id.name,
+                    traffic=traffic_labels[route.traffic_type], other=other.name))
+
+    @api.constrains('active', 'step_ids')
+    def _check_chain(self):
+        for route in self:
+            if route.active and not route.sudo().step_ids.account_id.filtered('active'):
+                # The routing table would still pick this route for its destinations, and
+                # every SMS matching it would fail without a single provider tried.
+                raise ValidationError(_(
+                    'Route "%(route)s" needs at least one active account in its failover chain: '
+                    'without one, every SMS it matches would fail. Add an account to the chain, '
+                    'or archive the route.', route=route.name))
+
+    def write(self, vals):
+        # Step changes made by this write are checked once, by _check_chain, when the whole
+        # chain is written (a replaced step is deleted before its successor is created).
+        written = set(self.env.context.get('sms_router_routes_written', ())) | set(self.ids)
+        return super(SmsRouterRoute, self.with_context(sms_router_routes_written=tuple(written))).write(vals)
+
     @api.model
     def _sms_router_table(self, company):
         """The RoutingTable of ``company`` (active routes, in sequence order)."""
@@ -90,3 +126,23 @@ class SmsRouterRouteStep(models.Model):
 
     _account_once_per_route = models.Constraint(
         'unique(route_id, account_id)', 'An account appears only once in a chain.')
+
+    def _check_route_chains(self, routes):
+        written = self.env.context.get('sms_router_routes_written', ())
+        routes.exists().filtered(lambda route: route.id not in written)._check_chain()
+
+    @api.constrains('route_id', 'account_id')
+    def _check_chain_of_route(self):
+        self._check_route_chains(self.route_id)
+
+    def write(self, vals):
+        previous_routes = self.route_id if 'route_id' in vals else self.env['sms.router.route']
+        result = super().write(vals)
+        self._check_route_chains(previous_routes)
+        return result
+
+    def unlink(self):
+        routes = self.route_id
+        result = super().unlink()
+        self._check_route_chains(routes)
+        return result

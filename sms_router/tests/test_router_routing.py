@@ -1,5 +1,5 @@
 from odoo.exceptions import ValidationError
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 
 from ..engine.outcomes import Kind
 from .common import SmsRouterCase
@@ -133,3 +133,85 @@ class TestRouterRouting(SmsRouterCase):
         route = self._router_route(self.company_fr, self.acc_fr, name='Good', prefixes='+336, 00337')
         self.assertFalse(route.is_default)
         self.assertEqual(route.chain_summary, 'France +33')
+
+    def test_one_default_route_per_traffic(self):
+        """A second default route for the same company and traffic is refused, naming the
+        route that already is the default; other traffic, companies and archives are not
+        in the way."""
+        world = self.env['sms.router.route'].search([('name', '=', 'Rest of the world')])
+        for values in ({}, {'prefixes': ' , '}, {'traffic_type': 'all', 'country_ids': [(6, 0, [])]}):
+            with self.subTest(values=values), self.assertRaises(ValidationError) as caught:
+                self._router_route(self.company_fr, self.acc_fr, name='Second default', **values)
+            self.assertIn('Rest of the world', str(caught.exception))
+            self.assertIn('Router FR', str(caught.exception))
+        # Another traffic type is a default of its own, once.
+        transactional = self._router_route(self.company_fr, self.acc_fr, name='Transactional default',
+                                           traffic_type='transactional')
+        self.assertTrue(transactional.is_default)
+        with self.assertRaises(ValidationError) as caught:
+            self._router_route(self.company_fr, self.acc_fr, name='Transactional again',
+                               traffic_type='transactional')
+        self.assertIn('Transactional default', str(caught.exception))
+        with self.assertRaises(ValidationError):
+            transactional.traffic_type = 'all'
+        # Another company has its own default.
+        self.assertTrue(self._router_route(self.company_gb, self.acc_gb, name='GB default').is_default)
+        # A route that loses its prefixes becomes a default, too.
+        france = self.env['sms.router.route'].search([('name', '=', 'France'),
+                                                      ('company_id', '=', self.company_fr.id)])
+        with self.assertRaises(ValidationError):
+            france.prefixes = False
+        # Archived routes do not count, and are checked again when restored.
+        archived = self._router_route(self.company_fr, self.acc_fr, name='Old default', active=False)
+        world.active = False
+        replacement = self._router_route(self.company_fr, self.acc_fr, name='New default')
+        self.assertTrue(replacement.is_default)
+        with self.assertRaises(ValidationError) as caught:
+            world.active = True
+        self.assertIn('New default', str(caught.exception))
+        with self.assertRaises(ValidationError):
+            archived.active = True
+
+    def test_active_route_needs_a_chain(self):
+        """A route without an active account in its chain would match its destinations and
+        fail every SMS without trying a provider: it is refused while active."""
+        Route = self.env['sms.router.route']
+        with self.assertRaises(ValidationError) as caught:
+            Route.create({'name': 'Empty', 'company_id': self.company_fr.id, 'prefixes': '+34'})
+        self.assertIn('Empty', str(caught.exception))
+        retired = self._router_account(self.company_fr, 'Retired', active=False)
+        with self.assertRaises(ValidationError):
+            self._router_route(self.company_fr, retired, name='Only archived', prefixes='+34')
+        # An archived route may be empty, until it is restored.
+        parked = Route.create({'name': 'Parked', 'company_id': self.company_fr.id, 'prefixes': '+34',
+                               'active': False})
+        with self.assertRaises(ValidationError):
+            parked.active = True
+
+        route = self._router_route(self.company_fr, self.acc_fr, name='Spain', prefixes='+34')
+        step = route.step_ids
+        with self.assertRaises(ValidationError):
+            step.unlink()
+        with self.assertRaises(ValidationError):
+            route.write({'step_ids': [(5, 0, 0)]})
+        with self.assertRaises(ValidationError):
+            route.write({'step_ids': [(2, step.id)]})
+        with self.assertRaises(ValidationError):
+            step.account_id = retired
+        with self.assertRaises(ValidationError):
+            step.route_id = parked
+        # Replacing the only step in one save is fine, although the old step is deleted
+        # before the new one is created.
+        route.write({'step_ids': [(2, step.id), (0, 0, {'account_id': self.acc_default.id})]})
+        self.assertEqual(route.step_ids.account_id, self.acc_default)
+        # With a second active account, one step may go.
+        route.write({'step_ids': [(0, 0, {'account_id': self.acc_fr.id, 'sequence': 20})]})
+        route.step_ids.filtered(lambda s: s.account_id == self.acc_default).unlink()
+        self.assertEqual(route.step_ids.account_id, self.acc_fr)
+        # The form refuses to save a chain emptied by hand.
+        with self.assertRaises(ValidationError), Form(route) as form:
+            form.step_ids.remove(0)
+        # Archived, the route may lose its chain.
+        route.active = False
+        route.step_ids.unlink()
+        self.assertFalse(route.step_ids)
