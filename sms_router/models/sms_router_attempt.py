@@ -1,7 +1,7 @@
 import logging
 from datetime import timedelta
 
-from odoo import api, fields, models
+from odoo import _, api, fields, models
 
 from ..engine.outcomes import Kind
 
@@ -71,52 +71,137 @@ class SmsRouterAttempt(models.Model):
         ], limit=1)
 
     @api.model
-    def _sms_router_apply_report(self, account, message_id, delivered, provider_error=False, reason=False,
-                                 sms_uuid=False):
-        """Apply a delivery report to the accepted attempt of ``account`` for ``message_id``.
+    def _sms_router_find_reported(self, account, message_id, sms_uuid=False, sms_provider=False, number=False):
+        """The accepted attempt a delivery report is about.
 
-        Returns 'applied', 'mismatch' (the attempt belongs to another SMS than ``sms_uuid``:
-        nothing changed) or 'unknown' (no such attempt, yet)."""
-        attempt = self._sms_router_find(account, message_id)
+        Provider reports name the provider's message id; Odoo IAP's name only the SMS uuid
+        (then ``sms_provider`` is ``'iap'`` and ``account`` may be empty: the last resort
+        has no account). Provider addons whose reports need more to find their attempt
+        (``number``: the recipient the report names) override this.
+        """
+        if message_id:
+            return self._sms_router_find(account, message_id) if account else self.browse()
+        if not (sms_uuid and sms_provider):
+            return self.browse()
+        domain = [('sms_uuid', '=', sms_uuid), ('sms_provider', '=', sms_provider), ('accepted', '=', True)]
+        if account:
+            domain.append(('account_id', '=', account.id))
+        return self.sudo().search(domain, limit=1)
+
+    @api.model
+    def _sms_router_apply_report(self, account, message_id, delivered, provider_error=False, reason=False,
+                                 sms_uuid=False, number=False, sms_provider=False, tentative=False,
+                                 opt_out=False):
+        """Apply a delivery report to the accepted attempt it is about (see
+        ``_sms_router_find_reported`` and ``_sms_router_record_delivery`` for the arguments).
+
+        Returns 'applied', 'unchanged' (the report adds nothing to what is recorded: a
+        retry, a replay, a tentative "delivered" after a failure), 'mismatch' (the attempt
+        of ``message_id`` belongs to another SMS than ``sms_uuid``: nothing changed) or
+        'unknown' (no such attempt, yet)."""
+        attempt = self._sms_router_find_reported(
+            account, message_id, sms_uuid=sms_uuid, sms_provider=sms_provider, number=number)
         if not attempt:
             return 'unknown'
         if sms_uuid and attempt.sms_uuid != sms_uuid:
             return 'mismatch'
-        attempt._sms_router_record_delivery(delivered, provider_error=provider_error, reason=reason)
-        return 'applied'
+        changed = attempt._sms_router_record_delivery(
+            delivered, provider_error=provider_error, reason=reason, tentative=tentative, opt_out=opt_out)
+        return 'applied' if changed else 'unchanged'
 
     @api.model
     def _sms_router_receive_report(self, account, message_id, delivered, provider_error=False, reason=False,
-                                   sms_uuid=False):
-        """Like ``_sms_router_apply_report``, but a report about an attempt not committed yet
-        is parked (returns 'parked') and applied later by a scheduled action."""
-        outcome = self._sms_router_apply_report(account, message_id, delivered, provider_error, reason, sms_uuid)
-        if outcome == 'unknown':
-            self.env['sms.router.parked.report'].sudo().create({
-                'account_id': account.id, 'message_id': message_id, 'sms_uuid': sms_uuid or False,
-                'delivered': delivered, 'provider_error': provider_error or False,
-                'reason': (reason or '')[:500] or False,
-            })
-            return 'parked'
-        return outcome
+                                   sms_uuid=False, number=False, sms_provider=False, tentative=False,
+                                   opt_out=False):
+        """The entry point of every delivery report: apply it now, or park it.
 
-    def _sms_router_record_delivery(self, delivered, provider_error=False, reason=False):
-        """Apply a delivery report to the attempt and to Odoo's tracker of its SMS.
+        Providers answer a send within seconds while the sending transaction commits at the
+        end of its batch: a report that finds no attempt yet is parked (returns 'parked')
+        and applied by a scheduled action, triggered at once, when the attempt is visible.
+        Otherwise returns what ``_sms_router_apply_report`` does.
+        """
+        outcome = self._sms_router_apply_report(
+            account, message_id, delivered, provider_error=provider_error, reason=reason, sms_uuid=sms_uuid,
+            number=number, sms_provider=sms_provider, tentative=tentative, opt_out=opt_out)
+        if outcome != 'unknown':
+            return outcome
+        self.env['sms.router.parked.report']._sms_router_park({
+            'account_id': account.id if account else False,
+            'message_id': message_id or False,
+            'sms_uuid': sms_uuid or False,
+            'sms_provider': sms_provider or (account.sms_provider if account else False),
+            'number': number or False,
+            'delivered': delivered,
+            'provider_error': provider_error or False,
+            'reason': (reason or '')[:500] or False,
+            'tentative': tentative,
+            'opt_out': opt_out,
+        })
+        return 'parked'
+
+    @api.model
+    def _sms_router_receive_iap_reports(self, uuids, iap_status):
+        """Apply the delivery reports Odoo IAP posts to ``/sms/status`` to the trail.
+
+        Odoo's controller updates the SMS trackers itself; this records the delivery on
+        the accepted IAP attempt of each SMS (an IAP account of a chain or the last
+        resort). Intermediate states change nothing. Returns {uuid: outcome}.
+        """
+        state = self.env['sms.sms'].IAP_TO_SMS_STATE_SUCCESS.get(iap_status)
+        if state and state != 'sent':
+            return {}
+        delivered = state == 'sent'
+        provider_error = False if delivered else iap_status
+        reason = _('Odoo IAP: %s', iap_status)
+        attempts = self.sudo().search([
+            ('sms_uuid', 'in', list(uuids)), ('sms_provider', '=', 'iap'), ('accepted', '=', True)])
+        outcomes = {}
+        for attempt in attempts:
+            changed = attempt._sms_router_record_delivery(delivered, provider_error=provider_error, reason=reason)
+            outcomes[attempt.sms_uuid] = 'applied' if changed else 'unchanged'
+        missing = set(uuids) - set(outcomes)
+        if missing:
+            # /sms/status is public and unsigned, and IAP also reports on SMS the router
+            # never sent: only an SMS still queued as seen from here (its sending
+            # transaction has not committed yet) may get an attempt later, so only its
+            # report is parked.
+            in_flight = self.env['sms.sms'].sudo().search(
+                [('uuid', 'in', list(missing)), ('state', '=', 'outgoing')])
+            for uuid in in_flight.mapped('uuid'):
+                outcomes[uuid] = self._sms_router_receive_report(
+                    self.env['sms.router.account'], False, delivered, provider_error=provider_error,
+                    reason=reason, sms_uuid=uuid, sms_provider='iap')
+        return outcomes
+
+    def _sms_router_record_delivery(self, delivered, provider_error=False, reason=False, tentative=False,
+                                    opt_out=False):
+        """Apply a delivery report to the attempts and to Odoo's tracker of their SMS.
 
         ``provider_error`` is one of sms.tracker's delivery errors (``expired``,
         ``invalid_destination``, ``not_allowed``, ``not_delivered``, ``rejected``).
         A report that repeats the recorded state (a provider's retry, or a replayed
         webhook: Twilio's signature carries no timestamp) changes nothing.
+        ``tentative``: the "delivered" is only the provider's last good news (the operator
+        took the SMS), not a receipt: it never overrides a recorded failure, whatever the
+        order in which the reports arrive.
+        ``opt_out``: the recipient has opted out (e.g. Twilio's 21610): the number is
+        blacklisted when the report is first recorded only, so that a replay of it cannot
+        undo a later opt-in.
+        Returns the attempts that changed.
         """
         state = 'delivered' if delivered else 'undelivered'
+        changed = self.browse()
         for attempt in self.sudo():
             if attempt.delivery_state == state:
+                continue
+            if delivered and tentative and attempt.delivery_state == 'undelivered':
                 continue
             attempt.write({
                 'delivery_state': state,
                 'delivery_reason': reason or provider_error or False,
                 'delivery_date': fields.Datetime.now(),
             })
+            changed |= attempt
             tracker = self.env['sms.tracker'].sudo().search([('sms_uuid', '=', attempt.sms_uuid)])
             if delivered:
                 tracker._action_update_from_sms_state('sent')
@@ -125,6 +210,11 @@ class SmsRouterAttempt(models.Model):
                     provider_error or 'not_delivered')
             self.env['sms.sms'].sudo().search(
                 [('uuid', '=', attempt.sms_uuid), ('to_delete', '=', False)]).to_delete = True
+            if opt_out and not delivered and attempt.number:
+                self.env['phone.blacklist'].sudo()._add([attempt.number], message=_(
+                    'Opted out at %(account)s (reported in a delivery report).',
+                    account=attempt.account_name or attempt.sms_provider))
+        return changed
 
     @api.autovacuum
     def _gc_old_attempts(self):
