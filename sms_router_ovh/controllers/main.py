@@ -15,6 +15,8 @@ import re
 from odoo import http
 from odoo.http import request
 
+from odoo.addons.sms_router.controllers.webhook import refuse_webhook
+
 from ..models.sms_router_account import CALLBACK_ROUTE
 
 _logger = logging.getLogger(__name__)
@@ -57,10 +59,8 @@ class SmsRouterOvhController(http.Controller):
         # Compare even when there is nothing to compare with, so timing says nothing.
         valid = hmac.compare_digest((token or '').encode(), (expected or '\0' * 43).encode())
         if not (valid and expected):
-            _logger.warning('SMS router OVH: delivery report refused for account %s (unknown '
-                            'account or wrong token) from %s',
-                            account_id, request.httprequest.remote_addr)
-            raise request.not_found()
+            return refuse_webhook(_logger, 'SMS router OVH: delivery report refused for account %s (unknown '
+                                           'account, not an OVH account, or wrong token)', account_id)
 
         values = self._parameters(params)
         message_id = values.get('id')
@@ -69,16 +69,19 @@ class SmsRouterOvhController(http.Controller):
                             '(parameters: %s)', account_id, ', '.join(sorted(params)) or 'none')
             return request.make_response('missing SMS id', status=400,
                                          headers=[('Content-Type', 'text/plain')])
-        attempt = request.env['sms.router.attempt'].sudo()._sms_router_ovh_find(
-            account, message_id, values.get('receiver'))
-        if not attempt:
-            _logger.info('SMS router OVH: delivery report for unknown SMS %s of account %s',
-                         message_id, account_id)
+        attempts = request.env['sms.router.attempt'].sudo()
+        report = attempts._sms_router_ovh_receipt(values.get('dlr'), ptt=values.get('ptt'))
+        if not report:
+            _logger.info('SMS router OVH: delivery report for SMS %s of account %s: dlr %s (not final, '
+                         'ignored)', message_id, account_id, values.get('dlr'))
             return self._ok()
-        final = attempt._sms_router_ovh_apply_receipt(values.get('dlr'), ptt=values.get('ptt'))
-        _logger.info('SMS router OVH: delivery report for SMS %s of account %s: dlr %s%s',
-                     message_id, account_id, values.get('dlr'),
-                     '' if final else ' (not final, ignored)')
+        # A report may beat the commit of its sending transaction: it is then parked and
+        # applied by a scheduled action once the attempt exists.
+        outcome = attempts._sms_router_receive_report(
+            account, message_id, report['delivered'], provider_error=report['provider_error'],
+            reason=report['reason'], number=values.get('receiver') or False)
+        _logger.info('SMS router OVH: delivery report for SMS %s of account %s: dlr %s: %s',
+                     message_id, account_id, values.get('dlr'), outcome)
         return self._ok()
 
     @staticmethod

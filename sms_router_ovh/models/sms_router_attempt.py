@@ -40,25 +40,40 @@ class SmsRouterAttempt(models.Model):
         return candidates.filtered(
             lambda a: message_id in a.batch_id.split(',') and international_digits(a.number) == digits)[:1]
 
-    def _sms_router_ovh_apply_receipt(self, receipt, ptt=None, source='callback'):
-        """Record an OVH delivery receipt code on this attempt. Return True when it was final
-        (delivered or not delivered), False for intermediate or unknown codes."""
-        self.ensure_one()
+    @api.model
+    def _sms_router_find_reported(self, account, message_id, sms_uuid=False, sms_provider=False, number=False):
+        if account and account.sms_provider == 'ovh' and message_id:
+            return self._sms_router_ovh_find(account, message_id, number)
+        return super()._sms_router_find_reported(
+            account, message_id, sms_uuid=sms_uuid, sms_provider=sms_provider, number=number)
+
+    @api.model
+    def _sms_router_ovh_receipt(self, receipt, ptt=None, source='callback'):
+        """What an OVH delivery receipt code says: {'delivered', 'provider_error', 'reason'}
+        for a final one (delivered or not delivered), None for intermediate or unknown codes."""
         try:
             code = int(receipt)
         except (TypeError, ValueError):
-            return False
+            return None
         if code in DELIVERED_RECEIPTS:
             delivered, provider_error = True, False
         elif code in UNDELIVERED_RECEIPTS:
             delivered, provider_error = False, RECEIPT_ERRORS.get(code, 'not_delivered')
         else:
-            return False
-        state = 'delivered' if delivered else 'undelivered'
-        if self.delivery_state == state:
-            return True     # the callback and the pull may both report it
+            return None
         detail = f'receipt {code}' + (f', ptt {ptt}' if ptt not in (None, '', False) else '')
         reason = f'OVH ({source}): delivered ({detail})' if delivered else \
             f'OVH ({source}): {provider_error.replace("_", " ")} ({detail})'
-        self._sms_router_record_delivery(delivered, provider_error=provider_error, reason=reason)
+        return {'delivered': delivered, 'provider_error': provider_error, 'reason': reason}
+
+    def _sms_router_ovh_apply_receipt(self, receipt, ptt=None, source='callback'):
+        """Record an OVH delivery receipt code on this attempt. Return True when it was final
+        (delivered or not delivered), False for intermediate or unknown codes."""
+        self.ensure_one()
+        report = self._sms_router_ovh_receipt(receipt, ptt=ptt, source=source)
+        if not report:
+            return False
+        # The callback and the pull may both report it: a repeat changes nothing.
+        self._sms_router_record_delivery(
+            report['delivered'], provider_error=report['provider_error'], reason=report['reason'])
         return True

@@ -3,6 +3,8 @@ import time
 
 from odoo.http import Controller, request, route
 
+from odoo.addons.sms_router.controllers.webhook import refuse_webhook
+
 from ..tools.sweego_webhook import DEFAULT_TOLERANCE, parse_event, signing_key, verify_signature
 
 _logger = logging.getLogger(__name__)
@@ -16,10 +18,8 @@ class SweegoWebhookController(Controller):
         """Sweego SMS events of one account: signature first, then the event, at most once."""
         account = request.env['sms.router.account'].sudo().browse(account_id).exists()
         if not account or account.sms_provider != 'sweego' or not account.sweego_webhook_secret:
-            _logger.warning('Sweego webhook: call for account %s refused: no Sweego account '
-                            'with a webhook secret has this id (from %s)',
-                            account_id, request.httprequest.remote_addr)
-            return request.make_response('Not Found', status=404)
+            return refuse_webhook(_logger, 'Sweego webhook: call for account %s refused: no Sweego account '
+                                           'with a webhook secret has this id', account_id)
 
         raw_body = request.httprequest.get_data(cache=True)
         headers = request.httprequest.headers
@@ -28,11 +28,9 @@ class SweegoWebhookController(Controller):
         signature = headers.get('webhook-signature')
         secret = account.sweego_webhook_secret
         if not verify_signature(secret, webhook_id, timestamp, raw_body, signature):
-            _logger.warning('Sweego webhook: call for account %s refused: %s (webhook-id %r, '
-                            'from %s)', account_id,
-                            _refusal_reason(secret, webhook_id, timestamp, signature),
-                            webhook_id, request.httprequest.remote_addr)
-            return request.make_response('Forbidden', status=403)
+            return refuse_webhook(_logger, 'Sweego webhook: call for account %s refused: %s (webhook-id %r)',
+                                  account_id, _refusal_reason(secret, webhook_id, timestamp, signature),
+                                  webhook_id)
 
         try:
             event = parse_event(raw_body)

@@ -11,8 +11,9 @@ DEFAULT_RETENTION_DAYS = 30
 # What each Sweego SMS event does in Odoo.
 # Sweego documents no "delivered" event: ``sms_sent`` (the operator took the SMS) is the last
 # good news it gives, so it marks the SMS delivered (Odoo's "sent" tracker state). Keeping
-# it pending would leave every notification and mailing trace pending forever. An
-# ``sms_undelivered`` still overrides it, whichever comes first (see ``_sweego_apply``).
+# it pending would leave every notification and mailing trace pending forever. It is handed
+# to the router as a tentative "delivered": an ``sms_undelivered`` still overrides it,
+# whichever comes first.
 EVENT_SENT = 'sms_sent'
 EVENT_UNDELIVERED = 'sms_undelivered'
 EVENT_STOP = 'sms_stop'
@@ -23,9 +24,10 @@ class SmsRouterSweegoEvent(models.Model):
     """One Sweego webhook event, kept so that Sweego's retries are applied only once.
 
     The unique (account, event id) row is what makes a duplicate harmless across workers:
-    the second insert waits for the first transaction and then does nothing. An event whose
-    SMS is not known yet (Sweego can report before the sending transaction commits) waits
-    here and is applied when the attempt is recorded.
+    the second insert waits for the first transaction and then does nothing. Delivery events
+    go through the router's delivery reports (``_sms_router_receive_report``): one whose SMS
+    is not recorded yet (Sweego can report before the sending transaction commits) is parked
+    there and applied when the attempt is.
     """
     _name = 'sms.router.sweego.event'
     _description = 'Sweego Webhook Event'
@@ -42,8 +44,8 @@ class SmsRouterSweegoEvent(models.Model):
     phone_number = fields.Char(readonly=True)
     status = fields.Char('Sweego Status', readonly=True)
     state = fields.Selection(
-        [('applied', 'Applied'), ('waiting', 'Waiting for its SMS'), ('ignored', 'Ignored')],
-        required=True, default='waiting', readonly=True, index=True)
+        [('applied', 'Applied'), ('parked', 'Parked until its SMS is recorded'), ('ignored', 'Ignored')],
+        required=True, default='ignored', readonly=True, index=True)
     note = fields.Char(readonly=True, help='What the event changed, or why it changed nothing.')
 
     _event_once_per_account = models.Constraint(
@@ -61,7 +63,7 @@ class SmsRouterSweegoEvent(models.Model):
             INSERT INTO sms_router_sweego_event
                    (account_id, company_id, event_id, event_type, swg_uid, transaction_id,
                     phone_number, status, state, create_uid, write_uid, create_date, write_date)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'waiting', %s, %s, %s, %s)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'ignored', %s, %s, %s, %s)
             ON CONFLICT (account_id, event_id) DO NOTHING
             RETURNING id
         """, [account.id, account.company_id.id, event_id, event['type'], event['swg_uid'],
@@ -75,67 +77,54 @@ class SmsRouterSweegoEvent(models.Model):
         return record
 
     def _sweego_apply(self):
-        """Apply events in the order Sweego sent them; events whose SMS is unknown wait."""
-        attempts = self.env['sms.router.attempt']
+        """Apply events in the order Sweego sent them."""
         for event in self.sorted('id'):
-            attempt = attempts
-            if event.swg_uid:
-                attempt = attempts._sms_router_find(event.account_id, event.swg_uid)
-            state, note = event._sweego_apply_one(attempt)
+            state, note = event._sweego_apply_one()
             event.write({'state': state, 'note': note})
             _logger.info('Sweego: account %s: event %s (%s, swg_uid %s): %s: %s',
                          event.account_id.id, event.event_id, event.event_type, event.swg_uid,
                          state, note)
 
-    def _sweego_apply_one(self, attempt):
+    def _sweego_apply_one(self):
         self.ensure_one()
+        attempts = self.env['sms.router.attempt']
         status = self.status or self.event_type
         if self.event_type in DELIVERY_EVENTS:
-            if not attempt:
-                return 'waiting', _('no SMS sent through this account has this Sweego id (yet)')
-            if self.event_type == EVENT_SENT:
-                if attempt.delivery_state == 'undelivered':
+            if not self.swg_uid:
+                return 'ignored', _('no Sweego message id in the event')
+            delivered = self.event_type == EVENT_SENT
+            outcome = attempts._sms_router_receive_report(
+                self.account_id, self.swg_uid, delivered,
+                provider_error=False if delivered else 'not_delivered',
+                reason=_('Sweego: %s', status), tentative=delivered)
+            if outcome == 'parked':
+                return 'parked', _('no SMS sent through this account has this Sweego id yet: '
+                                   'parked, applied when its SMS is recorded')
+            if outcome == 'unchanged':
+                attempt = attempts._sms_router_find(self.account_id, self.swg_uid)
+                if delivered and attempt.delivery_state == 'undelivered':
                     # Reports can arrive out of order: "undelivered" is the final word.
                     return 'ignored', _('already reported undelivered')
-                attempt._sms_router_record_delivery(True, reason=_('Sweego: %s', status))
+                return 'ignored', _('already recorded')
+            if delivered:
                 return 'applied', _('delivered (accepted by the operator)')
-            attempt._sms_router_record_delivery(False, provider_error='not_delivered',
-                                                reason=_('Sweego: %s', status))
             return 'applied', _('undelivered: %s', status)
         if self.event_type == EVENT_STOP:
-            number = self.phone_number or attempt.number
+            number = self.phone_number
+            if not number and self.swg_uid:
+                number = attempts._sms_router_find(self.account_id, self.swg_uid).number
             if not number:
-                if self.swg_uid and not attempt:
-                    return 'waiting', _('no number in the event and its SMS is unknown (yet)')
-                return 'ignored', _('no number in the event')
+                return 'ignored', _('no number in the event, and no SMS sent through this account '
+                                    'has its Sweego id')
             message = _('STOP reply received by Sweego (account %(account)s, event %(event)s).',
                         account=self.account_id.name, event=self.event_id)
             self.env['phone.blacklist'].sudo()._add([number], message=message)
             return 'applied', _('%s added to the blacklist', number)
         return 'ignored', _('event type not used by the router')
 
-    @api.model
-    def _sweego_apply_waiting(self, attempts):
-        """Apply the events that were waiting for these (just recorded) attempts."""
-        accepted = attempts.filtered(
-            lambda attempt: attempt.accepted and attempt.message_id
-            and attempt.sms_provider == 'sweego')
-        if not accepted:
-            return
-        waiting = self.sudo().search([
-            ('state', '=', 'waiting'),
-            ('account_id', 'in', accepted.account_id.ids),
-            ('swg_uid', 'in', accepted.mapped('message_id')),
-        ])
-        if waiting:
-            waiting._sweego_apply()
-
     @api.autovacuum
     def _gc_sweego_events(self):
-        """Retry waiting events once more, then forget events older than the retention."""
-        waiting = self.search([('state', '=', 'waiting')])
-        if waiting:
-            waiting._sweego_apply()
+        """Forget events older than the retention."""
         days = int(self.env['ir.config_parameter'].sudo().get_param(
             RETENTION_PARAMETER, DEFAULT_RETENTION_DAYS))
         if days <= 0:

@@ -6,6 +6,7 @@ import responses
 from odoo import fields
 from odoo.tests import HttpCase, tagged
 
+from odoo.addons.sms_router.controllers.webhook import REFUSAL_BODY, REFUSAL_STATUS
 from odoo.addons.sms_router.tests.common import route_requests_through_responses
 
 from .common import (
@@ -14,6 +15,7 @@ from .common import (
 )
 
 CONTROLLER_LOGGER = 'odoo.addons.sms_router_sweego.controllers.webhook'
+OTHER_SECRET = 'whsec_' + 'b3RoZXItc2VjcmV0LW9mLWFub3RoZXItYWNjb3VudA=='
 
 
 @tagged('post_install', '-at_install', 'sms_router_sweego')
@@ -103,9 +105,8 @@ class TestSweegoWebhook(SweegoCase, HttpCase):
         notification, attempt = self._send_notification_sms()
         event = sweego_event('sms_undelivered')
         body = event_body(event)
-        other_secret = 'whsec_' + 'b3RoZXItc2VjcmV0LW9mLWFub3RoZXItYWNjb3VudA=='
         cases = {
-            'other secret': signed_headers(body, secret=other_secret, webhook_id=event['event_id']),
+            'other secret': signed_headers(body, secret=OTHER_SECRET, webhook_id=event['event_id']),
             'tampered body': signed_headers(b'{"event_type": "sms_sent"}',
                                             webhook_id=event['event_id']),
             'stale timestamp': signed_headers(body, webhook_id=event['event_id'],
@@ -116,25 +117,30 @@ class TestSweegoWebhook(SweegoCase, HttpCase):
         for name, headers in cases.items():
             with self.subTest(name), self.assertLogs(CONTROLLER_LOGGER, 'WARNING') as logs:
                 response = self._post(body, headers)
-                self.assertEqual(response.status_code, 403)
+                self.assertEqual((response.status_code, response.text), (REFUSAL_STATUS, REFUSAL_BODY))
                 self.assertFalse([line for line in logs.output if WEBHOOK_SECRET in line])
         self.assertEqual(notification.notification_status, 'pending')
         self.assertEqual(attempt.delivery_state, 'pending')
         self.assertFalse(self._events())
 
-    def test_unknown_account_or_account_without_secret_is_not_found(self):
+    def test_unknown_account_or_account_without_secret_is_refused_as_a_bad_signature(self):
+        """The answer does not tell an account id that exists from one that does not."""
         body = event_body(sweego_event('sms_stop'))
         no_secret = self._sweego_account(self.company_fr, 'Sweego without secret',
                                          sweego_webhook_secret=False)
+        with self.assertLogs(CONTROLLER_LOGGER, 'WARNING'):
+            bad_signature = self._post(body, signed_headers(body, secret=OTHER_SECRET))
         for account in (self.fallback, no_secret):
             with self.subTest(account.name), self.assertLogs(CONTROLLER_LOGGER, 'WARNING'):
                 response = self._post(body, signed_headers(body), account=account)
-                self.assertEqual(response.status_code, 404)
+                self.assertEqual((response.status_code, response.text),
+                                 (bad_signature.status_code, bad_signature.text))
         with self.assertLogs(CONTROLLER_LOGGER, 'WARNING'):
             self.env.flush_all()
             response = self.url_open('/sms_router_sweego/webhook/999999', data=body,
                                      headers=signed_headers(body))
-        self.assertEqual(response.status_code, 404)
+        self.assertEqual((response.status_code, response.text), (REFUSAL_STATUS, REFUSAL_BODY))
+        self.assertEqual((bad_signature.status_code, bad_signature.text), (REFUSAL_STATUS, REFUSAL_BODY))
         self.assertFalse(self.env['phone.blacklist'].search([('number', '=', FR_NUMBER)]))
 
     # ------------------------------------------------------------ opt-outs
@@ -158,10 +164,25 @@ class TestSweegoWebhook(SweegoCase, HttpCase):
         with self.assertLogs(CONTROLLER_LOGGER, 'WARNING'):
             self.assertEqual(self._post(body, signed_headers(body)).status_code, 400)
 
+    def test_report_before_its_sms_is_recorded_is_parked_then_applied(self):
+        """Sweego can report before the sending transaction commits: the event goes to the
+        router's parked reports, whose scheduled action applies it once the attempt exists."""
+        notification, attempt = self._send_notification_sms()
+        response = self._post_event(sweego_event('sms_undelivered', swg_uid='03-uid-early'))
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(self._events().state, 'parked')
+        parked = self.env['sms.router.parked.report'].search([('message_id', '=', '03-uid-early')])
+        self.assertEqual((parked.account_id, parked.delivered), (self.sweego, False))
+        attempt.message_id = '03-uid-early'   # the attempt Sweego reported on, now committed
+        self.env['sms.router.parked.report']._sms_router_apply_parked()
+        self.assertFalse(parked.exists())
+        self.assertEqual(attempt.delivery_state, 'undelivered')
+        self.assertEqual(notification.notification_status, 'exception')
+
 
 @tagged('post_install', '-at_install', 'sms_router_sweego')
 class TestSweegoEvents(SweegoCase):
-    """The event store without HTTP: ordering, waiting events, retention."""
+    """The event store without HTTP: ordering, parked reports, retention."""
 
     def _receive(self, event):
         from ..tools.sweego_webhook import parse_event
@@ -176,12 +197,41 @@ class TestSweegoEvents(SweegoCase):
             'outcome': 'sent', 'accepted': True, 'final': True, 'message_id': message_id,
             'delivery_state': 'pending'})
 
-    def test_report_arriving_before_its_sms_is_recorded_waits_for_it(self):
+    def _parked(self, swg_uid):
+        return self.env['sms.router.parked.report'].search(
+            [('account_id', '=', self.sweego.id), ('message_id', '=', swg_uid)])
+
+    def test_report_arriving_before_its_sms_is_recorded_is_parked(self):
+        """Sweego's events use the router's one path for early reports: parked, and applied
+        by its scheduled action (triggered by the parking), not by a Sweego-only hook."""
+        cron = self.env.ref('sms_router.ir_cron_sms_router_parked_reports')
+        triggers = self.env['ir.cron.trigger'].search([('cron_id', '=', cron.id)])
         event = self._receive(sweego_event('sms_sent', swg_uid='03-early'))
-        self.assertEqual(event.state, 'waiting')
+        self.assertEqual(event.state, 'parked')
+        parked = self._parked('03-early')
+        self.assertEqual((parked.delivered, parked.tentative), (True, True))
+        self.assertTrue(self.env['ir.cron.trigger'].search([('cron_id', '=', cron.id)]) - triggers)
         attempt = self._attempt('03-early')
-        self.assertEqual(event.state, 'applied')
+        self.assertEqual(attempt.delivery_state, 'pending', 'applied by the scheduled action only')
+        self.env['sms.router.parked.report']._sms_router_apply_parked()
+        self.assertFalse(parked.exists())
         self.assertEqual(attempt.delivery_state, 'delivered')
+
+    def test_parked_sent_does_not_override_a_later_undelivered(self):
+        """sms_sent is not a receipt: parked before its SMS was recorded and applied after an
+        sms_undelivered, it leaves the SMS undelivered."""
+        self._receive(sweego_event('sms_sent', swg_uid='03-out-of-order'))
+        attempt = self._attempt('03-out-of-order')
+        undelivered = self._receive(sweego_event('sms_undelivered', swg_uid='03-out-of-order'))
+        self.assertEqual(undelivered.state, 'applied')
+        self.env['sms.router.parked.report']._sms_router_apply_parked()
+        self.assertFalse(self._parked('03-out-of-order'))
+        self.assertEqual(attempt.delivery_state, 'undelivered')
+
+    def test_delivery_event_without_sweego_id_is_ignored(self):
+        event = self._receive(sweego_event('sms_sent', swg_uid=None))
+        self.assertEqual(event.state, 'ignored')
+        self.assertFalse(self.env['sms.router.parked.report'].search([('account_id', '=', self.sweego.id)]))
 
     def test_duplicate_is_not_applied_twice(self):
         event = sweego_event('sms_stop')
@@ -197,35 +247,13 @@ class TestSweegoEvents(SweegoCase):
         self.assertTrue(Event._sweego_receive(self.sweego, parsed, event['event_id']))
         self.assertTrue(Event._sweego_receive(other, parsed, event['event_id']))
 
-    def test_router_scheduled_action_applies_waiting_events(self):
-        """An event that beat the commit of its attempt is applied within minutes by the
-        router's scheduled action for early reports, not only by the daily autovacuum."""
-        waiting = self._receive(sweego_event('sms_sent', swg_uid='03-beat-commit'))
-        attempt = self._attempt('03-other-id')
-        # The attempt becomes visible without going through create (committed by the
-        # sending worker while the event waited).
-        self.env.flush_all()
-        self.env.cr.execute("UPDATE sms_router_attempt SET message_id = '03-beat-commit' WHERE id = %s",
-                            [attempt.id])
-        self.env.invalidate_all()
-        self.assertEqual(waiting.state, 'waiting')
-        self.env['sms.router.parked.report']._sms_router_apply_parked()
-        self.assertEqual(waiting.state, 'applied')
-        self.assertEqual(attempt.delivery_state, 'delivered')
-
-    def test_autovacuum_retries_waiting_events_and_forgets_old_ones(self):
+    def test_autovacuum_forgets_old_events(self):
         old = self._receive(sweego_event('sms_clicked'))
-        waiting = self._receive(sweego_event('sms_undelivered', swg_uid='03-late'))
+        recent = self._receive(sweego_event('sms_clicked'))
         self.env.flush_all()
         self.env.cr.execute("UPDATE sms_router_sweego_event SET create_date = %s WHERE id = %s",
                             [fields.Datetime.now() - timedelta(days=31), old.id])
-        # The attempt appears without going through create (e.g. committed by another worker
-        # while the event waited): the autovacuum applies the event anyway.
-        attempt = self._attempt('03-other')
-        self.env.cr.execute("UPDATE sms_router_attempt SET message_id = '03-late' WHERE id = %s",
-                            [attempt.id])
         self.env.invalidate_all()
         self.env['sms.router.sweego.event']._gc_sweego_events()
         self.assertFalse(old.exists())
-        self.assertEqual(waiting.state, 'applied')
-        self.assertEqual(attempt.delivery_state, 'undelivered')
+        self.assertTrue(recent.exists())

@@ -14,6 +14,7 @@ from odoo import _
 from odoo.tools import plaintext2html
 from odoo.http import Controller, Response, request, route
 
+from odoo.addons.sms_router.controllers.webhook import refuse_webhook
 from odoo.addons.sms_router.engine.routing import NumberError, parse_destination
 
 from ..models.sms_router_account import INBOUND_ROUTE, SMS_UUID_RE, STATUS_ROUTE
@@ -66,9 +67,9 @@ class SmsRouterTwilioController(Controller):
     @route(f'{STATUS_ROUTE}/<int:account_id>/<string:sms_uuid>', type='http', auth='public',
            methods=['POST'], csrf=False, save_session=False)
     def sms_router_twilio_status(self, account_id, sms_uuid, **kwargs):
-        account = self._verified_account(account_id, 'status', f'{STATUS_ROUTE}/{account_id}/{sms_uuid}')
-        if account is None:
-            return Response('Forbidden', status=403, content_type='text/plain')
+        account, refusal = self._verified_account(account_id, 'status', f'{STATUS_ROUTE}/{account_id}/{sms_uuid}')
+        if refusal:
+            return refusal
         form = request.httprequest.form
         message_sid = form.get('MessageSid') or form.get('SmsSid') or ''
         status = (form.get('MessageStatus') or form.get('SmsStatus') or '').lower()
@@ -92,9 +93,12 @@ class SmsRouterTwilioController(Controller):
             if error_message:
                 reason = f'{reason}: {error_message[:200]}'
         # A report may beat the commit of its sending transaction: it is then parked and
-        # applied by a scheduled action once the attempt exists.
+        # applied by a scheduled action once the attempt exists. An opt-out (21610) is
+        # applied with the report, once: a replayed callback cannot blacklist again a number
+        # that has opted in since.
         outcome = request.env['sms.router.attempt'].sudo()._sms_router_receive_report(
-            account, message_sid, delivered, provider_error=provider_error, reason=reason, sms_uuid=sms_uuid)
+            account, message_sid, delivered, provider_error=provider_error, reason=reason, sms_uuid=sms_uuid,
+            number=form.get('To') or False, opt_out=not delivered and error_code in OPT_OUT_ERROR_CODES)
         if outcome == 'mismatch':
             _logger.warning('Twilio status callback for account %s: message %s belongs to another SMS '
                             'than the one in the URL; ignored', account_id, message_sid)
@@ -102,10 +106,6 @@ class SmsRouterTwilioController(Controller):
         if outcome == 'parked':
             _logger.info('Twilio status callback for account %s: message %s (%s) not recorded yet; '
                          'parked', account_id, message_sid, status)
-        number = form.get('To') or ''
-        if not delivered and error_code in OPT_OUT_ERROR_CODES and number:
-            request.env['phone.blacklist'].sudo()._add(
-                [number], message=_('Opted out at Twilio (reported in a delivery report).'))
         return Response('OK', status=200, content_type='text/plain')
 
     # ----------------------------------------------------------------- inbound
@@ -113,9 +113,9 @@ class SmsRouterTwilioController(Controller):
     @route(f'{INBOUND_ROUTE}/<int:account_id>', type='http', auth='public', methods=['POST'],
            csrf=False, save_session=False)
     def sms_router_twilio_inbound(self, account_id, **kwargs):
-        account = self._verified_account(account_id, 'inbound', f'{INBOUND_ROUTE}/{account_id}')
-        if account is None:
-            return Response('Forbidden', status=403, content_type='text/plain')
+        account, refusal = self._verified_account(account_id, 'inbound', f'{INBOUND_ROUTE}/{account_id}')
+        if refusal:
+            return refusal
         form = request.httprequest.form
         sender = (form.get('From') or '').strip()
         body = form.get('Body') or ''
@@ -140,18 +140,16 @@ class SmsRouterTwilioController(Controller):
     # ----------------------------------------------------------------- helpers
 
     def _verified_account(self, account_id, kind, path):
-        """The Twilio account whose Auth Token signed this request, or None (logged)."""
+        """(the Twilio account whose Auth Token signed this request, None), or (None, the
+        refusal response) after logging why."""
         account = request.env['sms.router.account'].sudo().with_context(active_test=False).browse(account_id).exists()
-        remote = request.httprequest.remote_addr
         if not account or account.sms_provider != 'twilio' or not account.twilio_auth_token:
-            _logger.warning('Twilio %s callback refused: no Twilio account %s with an Auth Token '
-                            '(from %s)', kind, account_id, remote)
-            return None
+            return None, refuse_webhook(_logger, 'Twilio %s callback for account %s refused: no Twilio account '
+                                                 'with an Auth Token has this id', kind, account_id)
         signature = request.httprequest.headers.get('X-Twilio-Signature', '')
         if not signature:
-            _logger.warning('Twilio %s callback for account %s refused: no X-Twilio-Signature (from %s)',
-                            kind, account_id, remote)
-            return None
+            return None, refuse_webhook(_logger, 'Twilio %s callback for account %s refused: no X-Twilio-Signature',
+                                        kind, account_id)
         query = request.httprequest.query_string.decode('utf-8', 'replace')
         suffix = f'?{query}' if query else ''
         # The URL we gave Twilio (public base URL honoured), then the URL as this server saw
@@ -160,11 +158,10 @@ class SmsRouterTwilioController(Controller):
         form = request.httprequest.form
         token = account.twilio_auth_token
         if not any(validate_signature(token, url, form, signature) for url in dict.fromkeys(candidates)):
-            _logger.warning('Twilio %s callback for account %s refused: invalid X-Twilio-Signature for %s '
-                            '(from %s); check the public base URL of the account', kind, account_id,
-                            candidates[0], remote)
-            return None
-        return account
+            return None, refuse_webhook(_logger, 'Twilio %s callback for account %s refused: invalid '
+                                                 'X-Twilio-Signature for %s; check the public base URL of '
+                                                 'the account', kind, account_id, candidates[0])
+        return account, None
 
     @staticmethod
     def _e164(sender, account):

@@ -3,6 +3,7 @@ import responses
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from odoo.addons.sms_router.controllers.webhook import REFUSAL_BODY, REFUSAL_STATUS
 from odoo.addons.sms_router.tests.common import route_requests_through_responses
 
 from ..tools.twilio_signature import compute_signature
@@ -97,6 +98,31 @@ class TestTwilioWebhooks(TwilioRouterCase):
         self.assertEqual(notification.notification_status, 'bounce')
         self.assertTrue(self.env['phone.blacklist'].search([('number', '=', FR_NUMBER)]))
 
+    def test_replayed_opt_out_does_not_undo_a_later_opt_in(self):
+        """Twilio's signature carries no timestamp: a captured 21610 callback stays valid.
+        Replayed after the recipient opted in again, it must not blacklist them again."""
+        attempt, notification = self._send_to_partner()
+        path = self._status_path(self.twilio, attempt.sms_uuid)
+        report = self._report(attempt, 'failed', ErrorCode='21610')
+        self._post_signed(self.twilio, path, report)
+        self.assertTrue(self._blacklisted())
+        self._inbound('START')
+        self.assertFalse(self._blacklisted())
+        response = self._post_signed(self.twilio, path, report)
+        self.assertEqual(response.status_code, 200)
+        self.assertFalse(self._blacklisted(), 'the opt-out of an SMS is applied once')
+
+    def test_early_opt_out_is_applied_with_its_parked_report(self):
+        attempt, notification = self._send_to_partner()
+        early_sid = 'SM' + 'b' * 32
+        params = dict(self._report(attempt, 'failed', ErrorCode='21610'), MessageSid=early_sid, SmsSid=early_sid)
+        self._post_signed(self.twilio, self._status_path(self.twilio, attempt.sms_uuid), params)
+        self.assertFalse(self._blacklisted(), 'applied with its report, once its SMS is recorded')
+        attempt.sudo().message_id = early_sid
+        self.env['sms.router.parked.report']._sms_router_apply_parked()
+        self.assertTrue(self._blacklisted())
+        self.assertEqual(notification.notification_status, 'bounce')
+
     def test_unknown_parameters_are_part_of_the_signature(self):
         attempt, notification = self._send_to_partner()
         params = self._report(attempt, 'delivered', RawDlrDoneDate='2504241615', ChannelPrefix='sms',
@@ -116,6 +142,7 @@ class TestTwilioWebhooks(TwilioRouterCase):
         attempt, notification = self._send_to_partner()
         path = self._status_path(self.twilio, attempt.sms_uuid)
         params = self._report(attempt, 'undelivered', ErrorCode='30003')
+        refusal = (REFUSAL_STATUS, REFUSAL_BODY)
         for label, kwargs in [
             ('wrong token', {'token': 'f' * 32}),
             ('garbage', {'signature': 'bm90IGEgc2lnbmF0dXJl'}),
@@ -123,15 +150,18 @@ class TestTwilioWebhooks(TwilioRouterCase):
         ]:
             with self.subTest(label), self.assertLogs(CONTROLLER_LOGGER, level='WARNING') as logs:
                 response = self._post_signed(self.twilio, path, params, **kwargs)
-                self.assertEqual(response.status_code, 403)
+                self.assertEqual((response.status_code, response.text), refusal)
                 self.assertNotIn(AUTH_TOKEN, '\n'.join(logs.output))
         with self.assertLogs(CONTROLLER_LOGGER, level='WARNING'):
             response = self.url_open(path, data=params)
-        self.assertEqual(response.status_code, 403, 'no signature at all')
-        with self.assertLogs(CONTROLLER_LOGGER, level='WARNING'):
-            response = self._post_signed(self.twilio, self._status_path(self.twilio, attempt.sms_uuid).replace(
-                f'/{self.twilio.id}/', f'/{self.twilio.id + 1000}/'), params)
-        self.assertEqual(response.status_code, 403, 'unknown account')
+        self.assertEqual((response.status_code, response.text), refusal, 'no signature at all')
+        # The same answer whether the account id exists or not, is Twilio's or not.
+        not_twilio = self._router_account(self.company_fr, 'IAP FR', provider='iap')
+        for account_id in (self.twilio.id + 1000, not_twilio.id):
+            with self.subTest(account_id=account_id), self.assertLogs(CONTROLLER_LOGGER, level='WARNING'):
+                response = self._post_signed(self.twilio, path.replace(f'/{self.twilio.id}/', f'/{account_id}/'),
+                                             params)
+                self.assertEqual((response.status_code, response.text), refusal)
         self.assertEqual(notification.notification_status, 'pending')
         self.assertEqual(attempt.delivery_state, 'pending')
 
@@ -234,6 +264,6 @@ class TestTwilioWebhooks(TwilioRouterCase):
     def test_unsigned_inbound_is_refused(self):
         with self.assertLogs(CONTROLLER_LOGGER, level='WARNING'):
             response = self._inbound('STOP', token='0' * 32)
-        self.assertEqual(response.status_code, 403)
+        self.assertEqual((response.status_code, response.text), (REFUSAL_STATUS, REFUSAL_BODY))
         self.assertFalse(self._blacklisted())
         self.assertFalse(self.partner.message_ids.filtered(lambda m: 'STOP' in (m.body or '')))
