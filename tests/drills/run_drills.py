@@ -1001,12 +1001,19 @@ class Drills:
 
         session = requests.Session()
         results = []
+        # Every refusal (unknown account, another provider's account, bad or missing token or
+        # signature, stale timestamp) gets the same answer from every provider's webhook, so
+        # that account ids cannot be enumerated.
+        refusal = 403
+        refusal_bodies = set()
 
         def post(label, url, expect, data=b'', headers=None, method='POST'):
             try:
                 response = session.request(method, url, data=data, headers=headers or {},
                                            timeout=15, allow_redirects=False)
                 status = response.status_code
+                if status == refusal:
+                    refusal_bodies.add(response.text)
             except requests.RequestException as error:
                 status = f'error {type(error).__name__}'
             results.append((label, status, expect))
@@ -1080,13 +1087,13 @@ class Drills:
 
         # --- Sweego: refused calls.
         forged_id, forged = sweego_event('sms_sent', s_ref['message_id'])
-        post('sweego: no signature', s_url, 403, forged, {'Content-Type': 'application/json'})
-        post('sweego: signed with another secret', s_url, 403, forged,
+        post('sweego: no signature', s_url, refusal, forged, {'Content-Type': 'application/json'})
+        post('sweego: signed with another secret', s_url, refusal, forged,
              sweego_headers(forged_id, forged, secret=base64.b64encode(b'not-the-secret').decode()))
         tampered = forged.replace(b'sms_sent', b'sms_stop')
-        post('sweego: body changed after signing', s_url, 403, tampered,
+        post('sweego: body changed after signing', s_url, refusal, tampered,
              sweego_headers(forged_id, forged))
-        post('sweego: genuine call replayed after 1 h', s_url, 403, forged,
+        post('sweego: genuine call replayed after 1 h', s_url, refusal, forged,
              sweego_headers(forged_id, forged, timestamp=int(time.time()) - 3600))
         post('sweego: genuine call replayed at once', s_url, 200, genuine, genuine_headers)
         junk_id = f'evt-{os.urandom(6).hex()}'
@@ -1095,21 +1102,21 @@ class Drills:
         unknown_id, unknown = sweego_event('sms_undelivered', '03-' + os.urandom(16).hex())
         post('sweego: signed, unknown swg_uid', s_url, 200, unknown,
              sweego_headers(unknown_id, unknown))
-        post('sweego: unknown account', f'{base}/sms_router_sweego/webhook/999999', 404, forged,
-             sweego_headers(forged_id, forged))
-        post('sweego: Twilio account id', f'{base}/sms_router_sweego/webhook/{twilio_id}', 404,
+        post('sweego: unknown account', f'{base}/sms_router_sweego/webhook/999999', refusal,
+             forged, sweego_headers(forged_id, forged))
+        post('sweego: Twilio account id', f'{base}/sms_router_sweego/webhook/{twilio_id}', refusal,
              forged, sweego_headers(forged_id, forged))
 
         # --- Twilio: refused calls.
         undelivered = dict(t_form, MessageStatus='undelivered', SmsStatus='undelivered',
                            ErrorCode='30003')
-        post('twilio: no signature', t_url, 403, form_body(undelivered),
+        post('twilio: no signature', t_url, refusal, form_body(undelivered),
              {'Content-Type': 'application/x-www-form-urlencoded'})
-        post('twilio: signed with another token', t_url, 403, form_body(undelivered),
+        post('twilio: signed with another token', t_url, refusal, form_body(undelivered),
              twilio_headers(t_url, undelivered, token='not-the-token'))
-        post('twilio: parameter changed after signing', t_url, 403, form_body(undelivered),
+        post('twilio: parameter changed after signing', t_url, refusal, form_body(undelivered),
              twilio_headers(t_url, t_form))
-        post('twilio: garbage', t_url, 403, os.urandom(64),
+        post('twilio: garbage', t_url, refusal, os.urandom(64),
              {'X-Twilio-Signature': 'garbage', 'Content-Type': 'application/x-www-form-urlencoded'})
         other_url = f'{base}/sms_router_twilio/status/{twilio_id}/{o_uuid}'
         post('twilio: signed, SID of another SMS', other_url, 404, form_body(undelivered),
@@ -1118,12 +1125,12 @@ class Drills:
         ghost['SmsSid'] = ghost['MessageSid']
         post('twilio: signed, unknown MessageSid', t_url, 200, form_body(ghost),
              twilio_headers(t_url, ghost))
-        post('twilio: unknown account', f'{base}/sms_router_twilio/status/999999/{t_uuid}', 403,
-             form_body(undelivered), twilio_headers(t_url, undelivered))
+        post('twilio: unknown account', f'{base}/sms_router_twilio/status/999999/{t_uuid}',
+             refusal, form_body(undelivered), twilio_headers(t_url, undelivered))
         post('twilio: genuine delivered replayed', t_url, 200, form_body(t_form),
              twilio_headers(t_url, t_form))
         forged_stop = dict(stop_form, From='+33611223344')
-        post('twilio: inbound STOP, bad signature', inbound_url, 403, form_body(forged_stop),
+        post('twilio: inbound STOP, bad signature', inbound_url, refusal, form_body(forged_stop),
              twilio_headers(inbound_url, forged_stop, token='not-the-token'))
         post('twilio: genuine STOP replayed', inbound_url, 200, form_body(stop_form),
              twilio_headers(inbound_url, stop_form))
@@ -1131,11 +1138,11 @@ class Drills:
         # --- OVH: refused calls.
         query = '?' + urllib.parse.urlencode(dict(o_report, dlr='1'))
         post('ovh: wrong token', f'{base}/sms_router_ovh/callback/{ovh_id}/not-the-token{query}',
-             404, method='GET')
+             refusal, method='GET')
         post('ovh: token on another account',
-             f'{base}/sms_router_ovh/callback/{sweego_id}/{refs["ovh_token"]}{query}', 404,
+             f'{base}/sms_router_ovh/callback/{sweego_id}/{refs["ovh_token"]}{query}', refusal,
              method='GET')
-        post('ovh: unknown account', f'{base}/sms_router_ovh/callback/999999/x{query}', 404,
+        post('ovh: unknown account', f'{base}/sms_router_ovh/callback/999999/x{query}', refusal,
              method='GET')
         post('ovh: garbage (no SMS id)', o_url, 400, b'\x00\xff{not json',
              {'Content-Type': 'application/json'})
@@ -1146,11 +1153,13 @@ class Drills:
         after = self.control.call('digest')
         for label, status, expect in results_controls + results:
             self.check(row, status == expect, f'{label}: HTTP {status}, expected {expect}')
+        self.check(row, len(refusal_bodies) <= 1,
+                   f'refusals answered with different bodies: {sorted(refusal_bodies)}')
         changed = [name for name in ('sms', 'attempts', 'trackers', 'blacklist', 'sweego_events')
                    if before.get(name) != after.get(name)]
         self.check(row, not changed, f'changed by refused/replayed calls: {changed}')
-        waiting = after['sweego_event_states'].get('waiting', 0) - \
-            before['sweego_event_states'].get('waiting', 0)
+        parked = after['sweego_event_states'].get('parked', 0) - \
+            before['sweego_event_states'].get('parked', 0)
         tally = self.tally(row, queued)
         self.check(row, tally.sent == len(queued), f'{tally.sent}/{len(queued)} sent')
         rejected = sum(1 for _label, status, _expect in results if status not in (200,))
@@ -1158,11 +1167,14 @@ class Drills:
                          f'{callbacks["sweego"]["sent"]}, Twilio {callbacks["twilio"]["sent"]}) '
                          f'and 3 authentic calls applied')
         row.notes.append(f'{len(results)} malformed/replayed calls: {rejected} refused '
-                         f'(403/404/400), {len(results) - rejected} answered 200 and ignored '
+                         f'(the same {refusal} answer for every refusal; 404 for a signed report '
+                         f'naming another SMS, 400 for signed garbage), '
+                         f'{len(results) - rejected} answered 200 and ignored '
                          f'(replays, unknown ids); trackers, attempts, blacklist, SMS unchanged')
-        if waiting:
-            row.notes.append(f'the signed event for an unknown swg_uid is parked as "waiting" '
-                             f'({waiting} row), applied only if that id is ever sent')
+        if parked:
+            row.notes.append(f'the signed event for an unknown swg_uid is parked with the '
+                             f'router\'s delivery reports ({parked} event), applied only if that '
+                             f'id is ever sent')
         row.webhook_results = results_controls + results
         return self.finish(row, f'{len(results_controls) + len(results)} webhook calls')
 
