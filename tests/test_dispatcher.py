@@ -912,3 +912,14 @@ def test_hold_is_never_shorter_than_the_minimum(store):
     a = FakeClient('A', Kind.PROVIDER)
     _, deliveries = dispatch(messages(1, [handle(a, breaker)]), hold=True, min_hold=7, wall_clock=lambda: now)
     assert deliveries['m0'].hold_until == now + timedelta(seconds=7)
+
+
+def test_request_starts_only_if_it_can_end_before_the_deadline(store):
+    clock = StepClock()
+    slow = FakeClient('S')
+    fast = FakeClient('F')
+    msgs = (messages(1, [AccountHandle('S', 'S', slow, timeout=15)], prefix='slow')
+            + messages(1, [AccountHandle('F', 'F', fast, timeout=2)], prefix='fast'))
+    _, deliveries = dispatch(msgs, deadline=10, clock=clock)
+    assert slow.calls == [] and deliveries['slow0'].deferred
+    assert deliveries['fast0'].sent

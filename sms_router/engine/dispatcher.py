@@ -56,6 +56,8 @@ class AccountHandle:
     breaker: object = None            # breakers.AccountBreaker; None: never skipped (last resort)
     max_concurrency: int = 4
     unavailable_reason: str = ''      # e.g. credit below threshold: skipped without a call
+    # Longest a request may take (s): one starts only if it can end before the deadline.
+    timeout: float = 0.0
 
     def __hash__(self):
         return hash(self.account_id)
@@ -164,8 +166,11 @@ class Dispatcher:
                 pending = self._run_round(pool, pending, position, deliveries)
         return deliveries
 
-    def out_of_time(self):
-        return self.deadline is not None and self.clock() >= self.deadline
+    def out_of_time(self, account=None):
+        """Whether the deadline has passed, or would pass during a request to ``account``."""
+        if self.deadline is None:
+            return False
+        return self.clock() + (account.timeout if account else 0.0) >= self.deadline
 
     # ------------------------------------------------------------------ rounds
 
@@ -262,7 +267,7 @@ class Dispatcher:
                 # After a failure, one request at a time until one succeeds: a hanging
                 # provider then costs one timeout per failure, not max_concurrency of them.
                 limit = 1 if account.account_id in self._failing else max(1, account.max_concurrency)
-                while queue and active[account] < limit and not self.out_of_time():
+                while queue and active[account] < limit and not self.out_of_time(account):
                     if account.breaker and active[account] and not account.breaker.admit().allowed:
                         break
                     request = queue.pop(0)
@@ -276,7 +281,7 @@ class Dispatcher:
         for account, queue in local.items():
             first = True
             while queue:
-                if self.out_of_time():
+                if self.out_of_time(account):
                     break
                 # The first request was admitted by the round; later ones ask again, as the
                 # results absorbed in between may have opened or paused the breaker.

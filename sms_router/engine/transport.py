@@ -137,7 +137,7 @@ class HttpClient(ProviderClient):
             if _certificate_refused(error):
                 raise TransportFailure(
                     Kind.PROVIDER, 'TLS certificate refused (nothing was sent)') from None
-            if _never_connected(error):
+            if never_connected(error):
                 raise TransportFailure(Kind.PROVIDER, 'connection refused or host unreachable') from None
             raise TransportFailure(Kind.AMBIGUOUS, 'connection lost before the answer') from None
         except requests.exceptions.RequestException as error:
@@ -148,7 +148,7 @@ class HttpClient(ProviderClient):
         self.session.close()
 
 
-def _never_connected(error):
+def never_connected(error):
     """True when the socket never opened, so the provider cannot have seen the request."""
     cause = error.args[0] if error.args else None
     reason = getattr(cause, 'reason', cause)

@@ -18,6 +18,16 @@ class ResCompany(models.Model):
              '"At least once" fails over (the SMS may arrive twice); "at most once" stops and '
              'flags the SMS for review.')
 
+    sms_router_max_hold_hours = fields.Float(
+        'Hold SMS During Outages (hours)', default=4.0,
+        help='When every account of a chain fails on the providers\' side (breakers open, '
+             'provider errors, misconfiguration, no credit), the SMS waits in the queue and is '
+             'sent automatically once a provider may take traffic again. After this many hours '
+             'it ends in error with the full trail. 0 ends it in error at once.')
+
+    _sms_router_max_hold_positive = models.Constraint(
+        'CHECK(sms_router_max_hold_hours >= 0)', 'The hold time during outages cannot be negative.')
+
     def _sms_router_is_enabled(self):
         """The router handles this company's SMS once it has an active route."""
         self.ensure_one()

@@ -6,6 +6,7 @@ class ResConfigSettings(models.TransientModel):
 
     sms_router_iap_last_resort = fields.Boolean(related='company_id.sms_router_iap_last_resort', readonly=False)
     sms_router_timeout_policy = fields.Selection(related='company_id.sms_router_timeout_policy', readonly=False)
+    sms_router_max_hold_hours = fields.Float(related='company_id.sms_router_max_hold_hours', readonly=False)
     sms_router_account_count = fields.Integer(compute='_compute_sms_router_counts')
     sms_router_route_count = fields.Integer(compute='_compute_sms_router_counts')
 

@@ -9,7 +9,7 @@ from odoo.tools.urls import urljoin as url_join
 
 from ..engine.breakers import AccountBreaker, BreakerSettings, CLOSED
 from ..engine.dispatcher import AccountHandle
-from ..tools.sms_api import IapClient
+from ..tools.sms_api import IAP_TIMEOUT, IapClient
 
 _logger = logging.getLogger(__name__)
 
@@ -153,6 +153,11 @@ class SmsRouterAccount(models.Model):
         raise UserError with the provider's answer."""
         if self.sms_provider == 'iap':
             account = self.env['iap.account'].get('sms')
+            if not account.exists():
+                # get() creates a missing account in a transaction of its own and commits
+                # it; this transaction's snapshot is older and cannot read that row yet.
+                return _('Odoo created the IAP account of this database for SMS. It sends once '
+                         'it has credits: buy them from Odoo IAP before relying on this account.')
             return _('Odoo IAP account: %s', account.display_name)
         raise UserError(_('Test connection is not available for this provider.'))
 
@@ -195,14 +200,16 @@ class SmsRouterAccount(models.Model):
         return AccountHandle(
             account_id=self.id, name=self.name, client=self._sms_router_client(),
             breaker=breaker, max_concurrency=self.max_concurrency,
-            unavailable_reason=self._sms_router_unavailable_reason())
+            unavailable_reason=self._sms_router_unavailable_reason(),
+            timeout=IAP_TIMEOUT if self.sms_provider == 'iap' else self.timeout)
 
     @api.model
     def _sms_router_iap_last_resort_handle(self):
         """Odoo IAP appended to every chain of a company that asks for it. It has no
         breaker: a last resort that cools down would leave nothing to try."""
         return AccountHandle(account_id='iap-last-resort', name=_('Odoo IAP (last resort)'),
-                             client=IapClient(self.env), breaker=None, max_concurrency=1)
+                             client=IapClient(self.env), breaker=None, max_concurrency=1,
+                             timeout=IAP_TIMEOUT)
 
     def _sms_router_apply_updates(self, updates):
         """Write facts learnt while sending (e.g. credit left) without touching write_date

@@ -1,9 +1,14 @@
+import time
 from collections import defaultdict
 
 from odoo import api, fields, models
+from odoo.fields import Domain
 
 from ..engine.routing import TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL
-from ..tools.sms_api import ROUTER_STATE_PREFIX, SmsRouterApi
+from ..tools.sms_api import ROUTER_STATE_PREFIX, TRACE_FAILURE_TYPES, SmsRouterApi
+
+# A cron job with less time than this before the router's deadline sends no new batch.
+MIN_BATCH_SECONDS = 5.0
 
 
 class SmsSms(models.Model):
@@ -16,6 +21,14 @@ class SmsSms(models.Model):
         [(TRAFFIC_TRANSACTIONAL, 'Transactional'), (TRAFFIC_MARKETING, 'Marketing')],
         string='Traffic', default=TRAFFIC_TRANSACTIONAL)
     sms_router_failure_reason = fields.Text('Failure Reason', readonly=True, copy=False)
+    # Hold and retry: every provider of the chain was down, the SMS waits in the queue.
+    sms_router_hold_until = fields.Datetime(
+        'Retry At', readonly=True, copy=False, index='btree_not_null',
+        help='Every provider of its chain was down: the queue tries this SMS again at this time.')
+    sms_router_held_since = fields.Datetime(
+        'Waiting Since', readonly=True, copy=False,
+        help="Start of the current hold; past the company's maximum hold the SMS ends in error.")
+    sms_router_hold_reason = fields.Text('Waiting Because', readonly=True, copy=False)
     sms_router_attempt_ids = fields.One2many(
         'sms.router.attempt', compute='_compute_sms_router_attempt_ids', string='Router Attempts')
 
@@ -30,17 +43,22 @@ class SmsSms(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        # One rule, decided here and stored: the company of the record the SMS was posted
+        # on, then the company given by the caller (e.g. the composer's record), then the
+        # mailing's, then the creating environment's. Sending reads the stored company.
         messages = self.env['mail.message'].browse(
-            [vals['mail_message_id'] for vals in vals_list
-             if vals.get('mail_message_id') and not vals.get('sms_router_company_id')]).sudo()
+            [vals['mail_message_id'] for vals in vals_list if vals.get('mail_message_id')]).sudo()
         companies = self._sms_router_message_companies(messages)
         # Odoo's sms_twilio, when installed, keeps its own record_company_id (defaulted to
-        # env.company before this override runs): both fields must name the same company,
-        # or the two addons would disagree on the sender. An explicit router company wins.
+        # env.company before this override runs) and reads the message's company first, as
+        # this rule does: both fields name the same company, so the two addons agree.
         twin_field = 'record_company_id' if 'record_company_id' in self._fields else None
         for vals in vals_list:
-            if not vals.get('sms_router_company_id'):
-                company = companies.get(vals.get('mail_message_id'))
+            company = companies.get(vals.get('mail_message_id'))
+            if company:
+                vals['sms_router_company_id'] = company.id
+            elif not vals.get('sms_router_company_id'):
+                company = self._sms_router_mailing_company(vals.get('mailing_id'))
                 vals['sms_router_company_id'] = (
                     company.id if company else (twin_field and vals.get(twin_field)) or self.env.company.id)
             if twin_field:
@@ -49,6 +67,15 @@ class SmsSms(models.Model):
                 # mass_mailing_sms: SMS of a mailing are marketing traffic.
                 vals['sms_router_traffic'] = TRAFFIC_MARKETING
         return super().create(vals_list)
+
+    @api.model
+    def _sms_router_mailing_company(self, mailing_id):
+        """The company of an SMS mailing: its responsible user's. Mass SMS to records
+        without a company (mailing lists, shared contacts) are sent and billed for it, not
+        for whichever company the mailing cron's user happens to be in."""
+        if not mailing_id or 'mailing.mailing' not in self.env:
+            return None
+        return self.env['mailing.mailing'].sudo().browse(mailing_id).exists().user_id.company_id or None
 
     @api.model
     def _sms_router_message_company(self, message):
@@ -79,15 +106,16 @@ class SmsSms(models.Model):
         return companies
 
     def _get_sms_company(self):
-        # The record's company first: the queue cron and mailings run as OdooBot, whose
-        # env.company can be any company. One company per SMS, the one the router uses.
+        # The company decided when the SMS was queued (see create): the queue cron and
+        # mailings run as OdooBot,
+        # whose env.company can be any company. One company per SMS, the one the router uses.
         companies = self.env['res.company'].union(
-            *(sms.mail_message_id.record_company_id or sms.sms_router_company_id for sms in self))
+            *(sms.sms_router_company_id or sms.mail_message_id.record_company_id for sms in self))
         return companies or super()._get_sms_company()
 
     def _sms_router_company(self):
         self.ensure_one()
-        return self.mail_message_id.record_company_id or self.sms_router_company_id or self.env.company
+        return self.sms_router_company_id or self.mail_message_id.record_company_id or self.env.company
 
     def _split_by_api(self):
         routed = defaultdict(lambda: self.browse())
@@ -107,6 +135,56 @@ class SmsSms(models.Model):
             yield sms_api, company_sms
         if others:
             yield from super(SmsSms, others)._split_by_api()
+
+    @api.model
+    def _sms_router_queue_domain(self):
+        """Queued SMS due now: those held for an outage wait for their retry time."""
+        return Domain([('state', '=', 'outgoing'), ('to_delete', '!=', True)]) & (
+            Domain('sms_router_hold_until', '=', False)
+            | Domain('sms_router_hold_until', '<=', fields.Datetime.now()))
+
+    @api.model
+    def _process_queue(self):
+        """The queue cron, as Odoo's, except that SMS on hold wait for their retry time
+        and a job whose time is nearly spent leaves the next batch to the next run (the
+        batch would only be deferred by the router's deadline)."""
+        domain = self._sms_router_queue_domain()
+        cron_end_time = self.env.context.get('cron_end_time')
+        if cron_end_time and self._sms_router_cron_time_left() < MIN_BATCH_SECONDS:
+            remaining = self.search_count(domain)
+            if remaining:
+                self.env['ir.cron']._commit_progress(0, remaining=remaining)
+            return
+        batch_size = self._get_send_batch_size()
+        records = self.search(domain, limit=batch_size, order='id').try_lock_for_update()
+        if not records:
+            return
+        records._send(unlink_failed=False, unlink_sent=True, raise_exception=False)
+        self.env['ir.cron']._commit_progress(
+            len(records), remaining=self.search_count(domain) if len(records) == batch_size else 0)
+
+    @api.model
+    def _sms_router_cron_time_left(self):
+        """Seconds left before the router's deadline in this cron job."""
+        deadline = SmsRouterApi(self.env)._sms_router_deadline()
+        return float('inf') if deadline is None else deadline - time.monotonic()
+
+    def _get_send_batch_size(self):
+        # The router sends a batch through several providers, some one request per SMS
+        # (Twilio), with a time budget: a smaller batch than Odoo's 500 keeps each run short
+        # and its commit early. Odoo's own size applies to SMS the router does not send.
+        routed = self._sms_router_any_routed()
+        size = super()._get_send_batch_size()
+        if routed:
+            router_size = int(self.env['ir.config_parameter'].sudo().get_param('sms_router.batch_size', 100) or 0)
+            if router_size > 0:
+                size = min(size, router_size) if self else router_size
+        return size
+
+    def _sms_router_any_routed(self):
+        if not self:
+            return bool(self.env['sms.router.route'].sudo().search_count([], limit=1))
+        return any(company._sms_router_is_enabled() for company in self.mapped(lambda sms: sms._sms_router_company()))
 
     def _send(self, unlink_failed=False, unlink_sent=True, raise_exception=False):
         # The queue cron calls _send() on a batch that may mix companies; stock Odoo then
@@ -130,8 +208,15 @@ class SmsSms(models.Model):
                 if result['state'].startswith(ROUTER_STATE_PREFIX):
                     values['failure_type'] = result['router_failure_type']
                 sms.write(values)
+                if result['router_failure_type'] in TRACE_FAILURE_TYPES:
+                    tracker = sms.sms_tracker_id.sudo()
+                    if 'mailing_trace_id' in tracker._fields and tracker.mailing_trace_id:
+                        tracker.mailing_trace_id.failure_type = result['router_failure_type']
         # A resent SMS that went out keeps no failure reason, as Odoo clears its failure_type.
         sent_uuids = {r['uuid'] for r in results if r['state'] in self.IAP_TO_SMS_STATE_SUCCESS}
         self.filtered(lambda sms: sms.uuid in sent_uuids and sms.sms_router_failure_reason).write(
             {'sms_router_failure_reason': False})
+        # Decided: a hold it was on is over.
+        self.filtered(lambda sms: sms.sms_router_hold_until or sms.sms_router_held_since).write({
+            'sms_router_hold_until': False, 'sms_router_held_since': False, 'sms_router_hold_reason': False})
         return super()._handle_call_result_hook(results)

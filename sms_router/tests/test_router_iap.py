@@ -1,3 +1,6 @@
+from unittest.mock import patch
+
+from odoo.modules import module
 from odoo.tests import tagged
 
 from ..engine.outcomes import Kind
@@ -94,7 +97,7 @@ class TestRouterIap(SmsRouterCase):
         attempts = self.assertRouterTrail(sms, [(self.primary, 'provider_error'),
                                                 (self.fallback, 'provider_error'),
                                                 (LAST_RESORT, 'account_error')])
-        self.assertIn('insufficient_credit', attempts[-1].reason)
+        self.assertIn('not enough credit', attempts[-1].reason)
         self.assertIn(f'3. {LAST_RESORT}: account_error', sms.sms_router_failure_reason)
 
     def test_last_resort_wrong_number_format(self):
@@ -142,6 +145,36 @@ class TestRouterIap(SmsRouterCase):
         self.assertSMSIapSent(['+33612345679'])
         self.assertRouterTrail(sms, [(self.primary, 'provider_error'), (self.fallback, 'provider_error'),
                                      (iap, 'sent')])
+
+    def test_test_connection_when_odoo_creates_the_iap_account(self):
+        """Outside tests, iap.account.get() creates a missing account in a transaction of
+        its own and commits it; the button's transaction, whose snapshot is older, cannot
+        read that row. The first press on a database without an SMS IAP account must still
+        answer, not raise MissingError."""
+        registry = self.env.registry
+
+        def side_cursor(readonly=False):
+            # A real second transaction, as in production (the test mode of the registry
+            # would share the test's one), rolled back instead of committed so that the
+            # test database keeps no account: its row is just as invisible here.
+            cr = type(registry).cursor(registry)
+            cr.commit = cr.rollback
+            return cr
+
+        self.env['iap.account'].search([('service_name', '=', 'sms')]).unlink()
+        account = self._router_account(self.company_fr, 'IAP FR', provider='iap')
+        with patch.object(module, 'current_test', None), \
+                patch.object(registry, 'cursor', side_cursor):
+            action = account.action_test_connection()
+        self.assertEqual(action['params']['type'], 'success')
+        self.assertIn('Odoo created the IAP account', action['params']['message'])
+
+    def test_test_connection_names_the_iap_account(self):
+        iap_account = self.env['iap.account'].get('sms')
+        account = self._router_account(self.company_fr, 'IAP FR', provider='iap')
+        action = account.action_test_connection()
+        self.assertEqual(action['params']['type'], 'success')
+        self.assertIn(iap_account.display_name, action['params']['message'])
 
     def test_company_without_routes_keeps_odoo_behaviour(self):
         with self.mockSMSGateway(), self.mockRouterClients({self.primary: Kind.SENT}):

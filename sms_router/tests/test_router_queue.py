@@ -143,6 +143,9 @@ class TestRouterQueue(SmsRouterCase):
         sms = self.env['sms.sms'].create({
             'number': '+447911123456', 'body': 'x', 'mail_message_id': message.id,
             'sms_router_company_id': self.company_fr.id})
+        # The record's company wins over a company given by the caller, and is stored: the
+        # router and Odoo's hook (sms_twilio's too, when installed) name the same one.
+        self.assertEqual(sms.sms_router_company_id, self.company_gb)
         self.assertEqual(sms._get_sms_company(), self.company_gb)
         self.assertEqual(sms._get_sms_company(), sms._sms_router_company())
         plain = self._router_sms(self.company_fr, ['+33612345678'])

@@ -6,14 +6,22 @@ dispatches them, and the trail, the credit updates and the opt-outs are written 
 """
 import logging
 import time
+from collections import defaultdict
+from datetime import timedelta
 
-from odoo import _
+import requests
+
+from odoo import _, fields
+from odoo.addons.base.models.ir_cron import MIN_TIME_PER_JOB
+from odoo.addons.iap.tools.iap_tools import InsufficientCreditError
 from odoo.addons.sms.tools.sms_api import SmsApi, SmsApiBase
+from odoo.tools import config
 from odoo.tools.urls import urljoin as url_join
 
 from ..engine.dispatcher import AT_MOST_ONCE, Delivery, Dispatcher, Message
 from ..engine.outcomes import BatchResult, Kind, ProviderClient, RecipientOutcome
 from ..engine.routing import TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL, NumberError
+from ..engine.transport import never_connected
 
 _logger = logging.getLogger(__name__)
 
@@ -24,6 +32,9 @@ SHARED_FAILURE_TYPES = (
     'sms_number_missing', 'sms_number_format', 'sms_credit', 'sms_country_not_supported',
     'sms_registration_needed', 'sms_server', 'sms_acc',
 )
+# Failure types that sms.sms and mailing.trace (mass_mailing_sms) know but mail.notification
+# does not: Odoo is told "unknown", the SMS and its mailing trace get the precise type.
+TRACE_FAILURE_TYPES = ('sms_optout', 'sms_duplicate')
 ROUTER_STATE_PREFIX = 'router_'
 
 IAP_STATE_OUTCOMES = {
@@ -40,37 +51,91 @@ IAP_STATE_OUTCOMES = {
 }
 
 
+# Odoo IAP answers in 15 s or times out (SmsApi._contact_iap's default).
+IAP_TIMEOUT = 15.0
+
+
+def iap_state_reason(env, state):
+    """A plain sentence for an IAP result state.
+
+    Odoo's own messages (``SmsApi._get_sms_api_error_messages``) are HTML with links that
+    carry the IAP account token; they must not reach failure reasons, which operators and
+    marketing users read, nor the log."""
+    reasons = {
+        'wrong_number_format': env._('Odoo IAP: the number is not valid.'),
+        'duplicate_message': env._('Odoo IAP: the same message was already sent to this number.'),
+        'incompatible_content': env._('Odoo IAP: the content of the message was refused.'),
+        'insufficient_credit': env._('Odoo IAP: not enough credit to send this SMS.'),
+        'unregistered': env._('Odoo IAP: the account is not registered for SMS.'),
+        'country_not_supported': env._('Odoo IAP: this country is not supported.'),
+        'registration_needed': env._('Odoo IAP: this country requires a sender registration first.'),
+        'server_error': env._('Odoo IAP: server error.'),
+    }
+    return reasons.get(state) or env._('Odoo IAP: unexpected answer "%s".', str(state)[:40])
+
+
+def classify_iap_error(env, error):
+    """(Kind, failure type, reason) for an exception of Odoo's IAP call.
+
+    ``iap_jsonrpc`` turns every transport problem into an AccessError raised while handling
+    the original ``requests`` exception, which stays reachable as its context: a timeout
+    after the request left is ambiguous (IAP may have sent the SMS), a refused connection
+    is a clean failure. The exception's own text is not kept (it may name endpoints)."""
+    causes = []
+    current = error
+    while current is not None and len(causes) < 10:
+        causes.append(current)
+        current = current.__cause__ or current.__context__
+    for cause in causes:
+        if isinstance(cause, InsufficientCreditError):
+            return Kind.ACCOUNT, 'sms_credit', env._('Odoo IAP: not enough credit to send this SMS.')
+        if isinstance(cause, requests.exceptions.ConnectTimeout):
+            return Kind.PROVIDER, None, env._('Odoo IAP could not be reached (connection timed out; nothing was sent).')
+        if isinstance(cause, requests.exceptions.Timeout):
+            return Kind.AMBIGUOUS, None, env._('Odoo IAP did not answer in time; it may have sent the SMS.')
+        if isinstance(cause, requests.exceptions.ConnectionError):
+            if never_connected(cause):
+                return Kind.PROVIDER, None, env._('Odoo IAP could not be reached (nothing was sent).')
+            return Kind.AMBIGUOUS, None, env._('The connection to Odoo IAP was lost before its answer; '
+                                               'it may have sent the SMS.')
+        if isinstance(cause, requests.exceptions.HTTPError):
+            return Kind.PROVIDER, None, env._('Odoo IAP answered with an HTTP error.')
+    return Kind.PROVIDER, None, env._('Odoo IAP is not available (%s).', type(error).__name__)
+
+
 class IapClient(ProviderClient):
     """Odoo IAP through Odoo's own ``SmsApi``, so credits and behaviour stay Odoo's."""
 
     provider = 'iap'
     max_recipients_per_request = 500
     runs_in_main_thread = True  # it uses the Odoo environment
+    # IAP takes a list of bodies in one call, as Odoo's own sending does: a round of
+    # personalised SMS costs one call, not one per body.
+    accepts_mixed_bodies = True
 
     def __init__(self, env):
         self.env = env
 
     def send(self, request):
         api = SmsApi(self.env)
-        payload = [{'content': request.body,
-                    'numbers': [{'uuid': r.key, 'number': r.number} for r in request.recipients]}]
+        by_body = defaultdict(list)
+        for recipient in request.recipients:
+            by_body[request.body_for(recipient)].append({'uuid': recipient.key, 'number': recipient.number})
+        payload = [{'content': body, 'numbers': numbers} for body, numbers in by_body.items()]
         # As Odoo's own sending does: IAP posts its delivery reports to /sms/status.
         delivery_reports_url = url_join(self.env['sms.sms'].get_base_url(), '/sms/status')
         try:
             results = api._send_sms_batch(payload, delivery_reports_url=delivery_reports_url)
-        except Exception as error:  # IAP raises for unreachable service, install mode, ...
-            return BatchResult.for_all(request, Kind.PROVIDER, f'Odoo IAP: {error}')
-        messages = None
+        except Exception as error:  # noqa: BLE001 - IAP raises for unreachable service, install mode, ...
+            kind, failure_type, reason = classify_iap_error(self.env, error)
+            return BatchResult.for_all(request, kind, reason, failure_type=failure_type)
         outcomes = {}
         for result in results or []:
-            kind, failure_type = IAP_STATE_OUTCOMES.get(result.get('state'), (Kind.PROVIDER, 'unknown'))
-            reason = ''
-            if kind is not Kind.SENT:
-                if messages is None:
-                    messages = api._get_sms_api_error_messages()
-                reason = f"Odoo IAP: {result.get('state')}: {messages.get(result.get('state'), '')}".rstrip(': ')
+            state = result.get('state')
+            kind, failure_type = IAP_STATE_OUTCOMES.get(state, (Kind.PROVIDER, 'unknown'))
+            reason = '' if kind is Kind.SENT else iap_state_reason(self.env, state)
             outcomes[result.get('uuid')] = RecipientOutcome(
-                kind, reason, failure_type=failure_type, held=result.get('state') == 'processing')
+                kind, reason, failure_type=failure_type, held=state == 'processing')
         return BatchResult(outcomes)
 
 
@@ -80,6 +145,12 @@ class SmsRouterApi(SmsApiBase):
     }
 
     def _send_sms_batch(self, messages, delivery_reports_url=False):
+        """Fail over every SMS of ``messages``; return one result per SMS that is decided.
+
+        SMS left out of the results stay queued (``outgoing``) for a later run, untouched by
+        Odoo: those the deadline did not reach (deferred) and those held while every
+        provider of their chain is down (with a retry time and the reason).
+        """
         started = time.perf_counter()
         env = self.env
         company = self.company
@@ -129,8 +200,12 @@ class SmsRouterApi(SmsApiBase):
                 engine_messages.append(Message(number['uuid'], message['content'], destination,
                                                tuple(chain), marketing))
 
+        max_hold = timedelta(hours=company.sms_router_max_hold_hours or 0)
         dispatcher = Dispatcher(timeout_policy=company.sms_router_timeout_policy,
-                                on_handoff=journal.record if journal else None)
+                                on_handoff=journal.record if journal else None,
+                                deadline=self._sms_router_deadline(),
+                                hold=bool(max_hold),
+                                retry_delay=_int_param(env, 'sms_router.hold_retry_seconds', 60))
         deliveries = dispatcher.dispatch(engine_messages)
         tokens = dict.fromkeys(deliveries, journal.token if journal else False)
         for key, (token, account_name, handed_at) in (interrupted or {}).items():
@@ -141,6 +216,17 @@ class SmsRouterApi(SmsApiBase):
                 needs_review=True)
             tokens[key] = token  # recording this attempt settles the interrupted hand-off
 
+        now = fields.Datetime.now()
+        for key, delivery in deliveries.items():
+            sms = sms_by_uuid.get(key)
+            if delivery.held and (not sms or (sms.sms_router_held_since or now) + max_hold <= now):
+                # Held long enough (or nothing to keep the hold on): end with the failure.
+                if sms and sms.sms_router_held_since:
+                    delivery.outcome.reason = env._(
+                        'Still failing after %(hours)s h on hold: %(reason)s',
+                        hours=company.sms_router_max_hold_hours, reason=delivery.outcome.reason)
+                delivery.hold_until = None
+
         numbers = {m.key: (m.destination.e164 if m.destination else None) for m in engine_messages}
         raw_numbers = {n['uuid']: n['number'] for message in messages for n in message['numbers']}
         self._record_trail(deliveries, numbers, raw_numbers, accounts_by_id, tokens)
@@ -148,32 +234,102 @@ class SmsRouterApi(SmsApiBase):
             if account_id in accounts_by_id:
                 accounts_by_id[account_id]._sms_router_apply_updates(updates)
         self._blacklist_opt_outs(deliveries, numbers)
+        waiting = {key: delivery for key, delivery in deliveries.items() if delivery.held or delivery.deferred}
+        self._keep_queued(waiting, sms_by_uuid, now)
         sent = sum(1 for d in deliveries.values() if d.sent)
-        _logger.info('SMS router: company %s: %d SMS, %d sent, %d failed, %d provider requests in %.2f s',
-                     company.id, len(deliveries), sent, len(deliveries) - sent,
-                     dispatcher.requests_made, time.perf_counter() - started)
-        return [self._result(key, delivery) for key, delivery in deliveries.items()]
+        held = sum(1 for d in waiting.values() if d.held)
+        _logger.info('SMS router: company %s: %d SMS, %d sent, %d failed, %d held, %d deferred, '
+                     '%d provider requests in %.2f s',
+                     company.id, len(deliveries), sent, len(deliveries) - sent - len(waiting), held,
+                     len(waiting) - held, dispatcher.requests_made, time.perf_counter() - started)
+        return [self._result(key, delivery) for key, delivery in deliveries.items() if key not in waiting]
+
+    def _sms_router_deadline(self):
+        """The ``time.monotonic()`` moment after which no provider request may still run.
+
+        Odoo kills a worker that outlives its real-time limit (``limit_time_real_cron`` for
+        cron workers, ``limit_time_real`` otherwise) and rolls its transaction back after
+        providers accepted SMS: the queue would send them again. The batch therefore ends,
+        with margin for recording it, before that limit, counted from the start of the cron
+        job (a job may run several batches) or of this batch elsewhere. The system parameter
+        ``sms_router.dispatch_time_limit`` (seconds) can make it shorter.
+        """
+        context = self.env.context
+        in_cron = 'cron_end_time' in context
+        limit = config['limit_time_real']
+        if in_cron and (config['limit_time_real_cron'] or 0) > 0:
+            limit = config['limit_time_real_cron']
+        configured = _int_param(self.env, 'sms_router.dispatch_time_limit', 0)
+        budgets = [value for value in (limit, configured) if value and value > 0]
+        if not budgets:
+            return None
+        budget = min(budgets)
+        started = context['cron_end_time'] - MIN_TIME_PER_JOB if in_cron else time.monotonic()
+        # Room for recording the batch (trail, states, commit) after the last answer.
+        return started + budget - max(5.0, budget * 0.1)
+
+    def _keep_queued(self, waiting, sms_by_uuid, now):
+        """Leave held and deferred SMS queued, saying why and until when, and make sure the
+        queue runs again for them."""
+        if not waiting:
+            return
+        cron = self.env.ref('sms.ir_cron_sms_scheduler_action')
+        groups = defaultdict(list)
+        for key, delivery in waiting.items():
+            if key not in sms_by_uuid:
+                continue
+            if delivery.held:
+                until = fields.Datetime.to_datetime(delivery.hold_until.replace(tzinfo=None))
+                reason = self.env._('Waiting for a provider until %(when)s UTC: %(reason)s',
+                                    when=fields.Datetime.to_string(until), reason=delivery.outcome.reason)
+                groups[until, reason].append(sms_by_uuid[key])
+            else:
+                groups[None, False].append(sms_by_uuid[key])
+        for (until, reason), records in groups.items():
+            records = self.env['sms.sms'].union(*records)
+            if until:
+                records.write({'sms_router_hold_until': until, 'sms_router_hold_reason': reason})
+                records.filtered(lambda sms: not sms.sms_router_held_since).write({'sms_router_held_since': now})
+                cron._trigger(at=until)
+            else:
+                # Deferred: due again at once; a hold it was on keeps counting from its start.
+                records.filtered('sms_router_hold_until').write({'sms_router_hold_until': False})
+                cron._trigger()
 
     def _result(self, key, delivery):
         if delivery.sent:
             # Odoo's own states: 'processing' -> Processing, 'sent' -> Sent (pending delivery).
             return {'uuid': key, 'state': 'processing' if delivery.outcome.held else 'sent'}
         failure_type = delivery.outcome.core_failure_type
+        if failure_type not in self._sms_failure_types():
+            # A provider addon's own failure type that sms.sms does not know: writing it
+            # would fail after the provider calls; the reason keeps the detail.
+            failure_type = 'unknown'
         state = failure_type if failure_type in SHARED_FAILURE_TYPES else ROUTER_STATE_PREFIX + failure_type
         reason = delivery.outcome.reason
         if delivery.needs_review:
             reason = self.env._('Needs review, the provider may have sent it: %s', reason)
         return {'uuid': key, 'state': state, 'failure_reason': reason, 'router_failure_type': failure_type}
 
+    def _sms_failure_types(self):
+        return {value for value, _label in self.env['sms.sms']._fields['failure_type'].selection}
+
     def _record_trail(self, deliveries, numbers, raw_numbers, accounts_by_id, tokens):
         company = self.company
         values = []
+        # An SMS held or deferred before has attempts already: number the new ones after.
+        previous = dict(self.env['sms.router.attempt'].sudo()._read_group(
+            [('sms_uuid', 'in', list(deliveries))], ['sms_uuid'], ['__count']))
         for key, delivery in deliveries.items():
+            if delivery.outcome is None and not delivery.attempts:
+                continue  # deferred before any attempt: nothing happened to it
             attempts = delivery.attempts or [None]
+            # A held or deferred SMS is tried again later: its last attempt is not final.
+            decided = not (delivery.held or delivery.deferred)
             for step, attempt in enumerate(attempts, start=1):
                 outcome = attempt.outcome if attempt else delivery.outcome
                 account = accounts_by_id.get(attempt.account.account_id) if attempt else None
-                last = step == len(attempts)
+                last = step == len(attempts) and decided
                 values.append({
                     'sms_uuid': key,
                     'company_id': company.id,
@@ -181,7 +337,7 @@ class SmsRouterApi(SmsApiBase):
                     'account_name': attempt.account.name if attempt else False,
                     'sms_provider': attempt.account.client.provider if attempt else False,
                     'number': numbers.get(key) or raw_numbers.get(key),
-                    'step': step,
+                    'step': previous.get(key, 0) + step,
                     'outcome': outcome.kind.value,
                     'accepted': outcome.kind is Kind.SENT,
                     'final': last,
@@ -197,7 +353,15 @@ class SmsRouterApi(SmsApiBase):
 
     def _blacklist_opt_outs(self, deliveries, numbers):
         opted_out = sorted({numbers[key] for key, delivery in deliveries.items()
-                            if delivery.outcome.kind is Kind.OPTED_OUT and numbers.get(key)})
+                            if delivery.outcome and delivery.outcome.kind is Kind.OPTED_OUT and numbers.get(key)})
         if opted_out:
             self.env['phone.blacklist'].sudo()._add(
                 opted_out, message=_('Opted out at the SMS provider (reported while sending).'))
+
+
+def _int_param(env, name, default):
+    try:
+        return int(env['ir.config_parameter'].sudo().get_param(name, default) or 0)
+    except ValueError:
+        _logger.warning('SMS router: system parameter %s is not a number; using %s', name, default)
+        return default
