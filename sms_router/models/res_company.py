@@ -31,5 +31,4 @@ class ResCompany(models.Model):
     def _sms_router_is_enabled(self):
         """The router handles this company's SMS once it has an active route."""
         self.ensure_one()
-        return bool(self.env['sms.router.route'].sudo().search_count(
-            [('company_id', '=', self.id)], limit=1))
+        return self.id in self.env['sms.router.route']._sms_router_routed_company_ids()

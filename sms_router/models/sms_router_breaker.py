@@ -4,9 +4,9 @@ import threading
 from datetime import timezone
 
 from odoo import api, fields, models
-from odoo.sql_db import Cursor
 
 from ..engine.breakers import BreakerState, BreakerStore, CLOSED, HALF_OPEN, OPEN
+from ..tools.side_transaction import side_cursor
 
 _logger = logging.getLogger(__name__)
 
@@ -70,10 +70,7 @@ class PostgresBreakerStore(BreakerStore):
         self._local = threading.local()
 
     def _new_cursor(self):
-        cr = self.registry.cursor()
-        if type(cr) is Cursor:  # a test cursor shares the test's transaction: leave it alone
-            cr.execute('SET TRANSACTION ISOLATION LEVEL READ COMMITTED')
-        return cr
+        return side_cursor(self.registry)
 
     @contextlib.contextmanager
     def _cursor(self):

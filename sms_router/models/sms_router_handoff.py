@@ -5,7 +5,8 @@ from datetime import timedelta
 from psycopg2.extras import execute_values
 
 from odoo import api, fields, models
-from odoo.sql_db import Cursor
+
+from ..tools.side_transaction import side_cursor
 
 _logger = logging.getLogger(__name__)
 
@@ -72,9 +73,7 @@ class HandoffJournal:
     def record(self, account, request):
         account_id = account.account_id if isinstance(account.account_id, int) else None
         rows = [(self.token, recipient.key, account_id, account.name) for recipient in request.recipients]
-        with self.registry.cursor() as cr:
-            if type(cr) is Cursor:  # a test cursor shares the test's transaction
-                cr.execute('SET TRANSACTION ISOLATION LEVEL READ COMMITTED')
+        with side_cursor(self.registry) as cr:
             execute_values(cr._obj, """
                 INSERT INTO sms_router_handoff (dispatch_token, sms_uuid, account_id, account_name, handed_at)
                 VALUES %s

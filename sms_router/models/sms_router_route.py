@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models
+from odoo import _, api, fields, models, tools
 from odoo.exceptions import ValidationError
 
 from ..engine.routing import TRAFFIC_ALL, Route, RoutingTable, normalize_prefix
@@ -88,11 +88,31 @@ class SmsRouterRoute(models.Model):
                     'without one, every SMS it matches would fail. Add an account to the chain, '
                     'or archive the route.', route=route.name))
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        self.env.registry.clear_cache()  # _sms_router_routed_company_ids
+        return super().create(vals_list)
+
     def write(self, vals):
+        if {'active', 'company_id'} & set(vals):
+            self.env.registry.clear_cache()  # _sms_router_routed_company_ids
         # Step changes made by this write are checked once, by _check_chain, when the whole
         # chain is written (a replaced step is deleted before its successor is created).
         written = set(self.env.context.get('sms_router_routes_written', ())) | set(self.ids)
         return super(SmsRouterRoute, self.with_context(sms_router_routes_written=tuple(written))).write(vals)
+
+    def unlink(self):
+        self.env.registry.clear_cache()  # _sms_router_routed_company_ids
+        return super().unlink()
+
+    @api.model
+    @tools.ormcache()
+    def _sms_router_routed_company_ids(self):
+        """Ids of the companies with an active route, i.e. whose SMS the router sends.
+
+        Asked for every SMS batch (which API sends it, what batch size): cached per
+        registry and cleared whenever routes are created, archived, moved or deleted."""
+        return frozenset(self.sudo().search([]).company_id.ids)
 
     @api.model
     def _sms_router_table(self, company):

@@ -178,12 +178,12 @@ class SmsSms(models.Model):
         if routed:
             router_size = int(self.env['ir.config_parameter'].sudo().get_param('sms_router.batch_size', 100) or 0)
             if router_size > 0:
-                size = min(size, router_size) if self else router_size
+                size = min(size, router_size)
         return size
 
     def _sms_router_any_routed(self):
         if not self:
-            return bool(self.env['sms.router.route'].sudo().search_count([], limit=1))
+            return bool(self.env['sms.router.route']._sms_router_routed_company_ids())
         return any(company._sms_router_is_enabled() for company in self.mapped(lambda sms: sms._sms_router_company()))
 
     def _send(self, unlink_failed=False, unlink_sent=True, raise_exception=False):
