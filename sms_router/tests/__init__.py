@@ -12,3 +12,4 @@ from . import test_router_settings
 from . import test_router_neutralize
 from . import test_router_hold
 from . import test_router_iap_failures
+from . import test_router_mass_sms

@@ -129,6 +129,14 @@ class TestRouterHold(SmsRouterCase):
         self.assertEqual(sms.state, 'outgoing')
         notification = self.env['mail.notification'].search([('sms_id_int', '=', sms.id)])
         self.assertEqual(notification.notification_status, 'ready')
+        self.assertEqual(notification.failure_reason, sms.sms_router_hold_reason)
+        self.assertIn('Waiting for a provider until', notification.failure_reason)
+        # Sent later: the notification moves on and the waiting reason goes.
+        sms.sms_router_hold_until = fields.Datetime.now() - timedelta(seconds=1)
+        with self.mockRouterClients({self.primary: Kind.SENT}):
+            sms.send()
+        self.assertEqual(notification.notification_status, 'pending')
+        self.assertFalse(notification.failure_reason)
 
 
 @tagged('post_install', '-at_install', 'sms_router')

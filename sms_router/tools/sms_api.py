@@ -290,6 +290,10 @@ class SmsRouterApi(SmsApiBase):
             if until:
                 records.write({'sms_router_hold_until': until, 'sms_router_hold_reason': reason})
                 records.filtered(lambda sms: not sms.sms_router_held_since).write({'sms_router_held_since': now})
+                # The chatter's notification stays "ready" (queued) and says why; Odoo clears
+                # the reason when the SMS is finally sent or failed.
+                records.sms_tracker_id.mail_notification_id.sudo().filtered(
+                    lambda notification: notification.notification_status == 'ready').write({'failure_reason': reason})
                 cron._trigger(at=until)
             else:
                 # Deferred: due again at once; a hold it was on keeps counting from its start.

@@ -128,6 +128,12 @@ def select(args, install):
         odoo_tags.append('/test_mail_sms')
     else:
         notices.append("Odoo's test_mail_sms addon not found: its tests are not run")
+    # Mass SMS (mailings) is where records without a company and opt-out traces meet the
+    # router: installed so that the router's tests of it run (its own tests are not run).
+    if install.has_addon('mass_mailing_sms'):
+        modules.append('mass_mailing_sms')
+    else:
+        notices.append("Odoo's mass_mailing_sms addon not found: the router's mass SMS tests are skipped")
     if 'sms_router_twilio' in ours:
         if install.has_addon('sms_twilio'):
             modules.append('sms_twilio')
