@@ -12,7 +12,7 @@ HARNESS := tests/harness
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test run init-demo test test-py test-odoo drills bench env clean
+.PHONY: help deps deps-test run init-demo test test-py test-odoo drills bench pot env clean
 
 help:
 	@echo "make run        install dependencies, create the demo database, serve http://localhost:8069 (admin/admin)"
@@ -22,6 +22,7 @@ help:
 	@echo "make drills     failure drills: real Odoo workers against the provider sandbox (~2 min)"
 	@echo "make bench      routing, failover and Odoo throughput benchmarks (~6 min)"
 	@echo "make init-demo  create the demo database in a throwaway cluster, then exit"
+	@echo "make pot        refresh the translation templates (<addon>/i18n/<addon>.pot)"
 	@echo "make env        show the Odoo install and the addons found"
 	@echo "make deps       install the runtime dependencies (deps-test: with the test ones)"
 	@echo "make clean      remove .run/ (logs) and caches"
@@ -53,6 +54,9 @@ bench: deps-test
 	$(PYTHON) tests/benchmarks/bench_routing.py
 	$(PYTHON) tests/benchmarks/bench_failover.py
 	$(PYTHON) tests/benchmarks/bench_odoo_throughput.py
+
+pot: deps
+	$(PYTHON) $(HARNESS)/export_pot.py $(ARGS)
 
 test-odoo:
 	$(PYTHON) $(HARNESS)/run_odoo_tests.py $(ARGS)
