@@ -923,3 +923,36 @@ def test_request_starts_only_if_it_can_end_before_the_deadline(store):
     _, deliveries = dispatch(msgs, deadline=10, clock=clock)
     assert slow.calls == [] and deliveries['slow0'].deferred
     assert deliveries['fast0'].sent
+
+
+def test_account_slower_than_the_whole_budget_is_skipped_not_deferred_forever():
+    """An account whose requests take longer than any batch may take would defer its SMS
+    at every run; it is skipped as misconfigured, so failover (and holding) apply."""
+    slow, fast = FakeClient('S'), FakeClient('F')
+    chain = [AccountHandle('S', 'S', slow, timeout=30), AccountHandle('F', 'F', fast, timeout=2)]
+    _, deliveries = dispatch(messages(2, chain), deadline=100, time_budget=20, clock=lambda: 0.0)
+    assert slow.calls == []
+    for delivery in deliveries.values():
+        assert delivery.sent and not delivery.deferred
+        assert kinds(delivery) == [('S', Kind.MISCONFIGURED), ('F', Kind.SENT)]
+        assert 'longer than the 20 s a batch may take' in delivery.attempts[0].outcome.reason
+
+
+def test_no_probe_is_taken_when_the_deadline_leaves_no_time(store):
+    clock = _open_for_probe(store)
+    breaker = breaker_for(store, 'A', fail_max=1, clock=clock)
+    a = FakeClient('A')
+    chain = [AccountHandle('A', 'A', a, breaker=breaker, timeout=10)]
+    _, deliveries = dispatch(messages(3, chain), deadline=5, clock=lambda: 0.0)
+    assert a.calls == []
+    assert all(d.deferred for d in deliveries.values())
+    state = store.load('A')
+    assert state.state == OPEN and state.probe_owner is None, 'the probe lease was not taken'
+
+
+def test_message_retry_delay_overrides_the_default():
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    a = FakeClient('A', Kind.PROVIDER)
+    msg = Message('m0', 'Hello', FR, (handle(a),), retry_delay=600)
+    _, deliveries = dispatch([msg], hold=True, retry_delay=60, wall_clock=lambda: now)
+    assert deliveries['m0'].hold_until == now + timedelta(seconds=600)

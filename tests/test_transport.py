@@ -321,3 +321,13 @@ def test_parse_retry_after_defaults_to_the_current_time():
 ])
 def test_classify_status(status, kind):
     assert classify_status(status) is kind
+
+
+def test_max_send_seconds_counts_connect_and_read_of_every_exchange():
+    from addons.sms_router.engine.transport import CONNECT_TIMEOUT_CAP, HttpClient
+
+    client = HttpClient('http://127.0.0.1:1', timeout=10)
+    assert client.max_send_seconds() == CONNECT_TIMEOUT_CAP + 10
+    client.exchanges_per_send = 3
+    assert client.max_send_seconds() == 3 * (CONNECT_TIMEOUT_CAP + 10)
+    assert HttpClient('http://127.0.0.1:1', timeout=2).max_send_seconds() == 4

@@ -44,6 +44,9 @@ class Message:
     chain: tuple = ()                 # AccountHandle objects, in failover order
     marketing: bool = False
     number_error: str = ''            # why the number could not be read
+    # Seconds before a held SMS is tried again when no breaker gives a time (None: the
+    # dispatcher's ``retry_delay``); the caller may grow it with the age of the hold.
+    retry_delay: float = None
 
 
 @dataclass
@@ -56,7 +59,8 @@ class AccountHandle:
     breaker: object = None            # breakers.AccountBreaker; None: never skipped (last resort)
     max_concurrency: int = 4
     unavailable_reason: str = ''      # e.g. credit below threshold: skipped without a call
-    # Longest a request may take (s): one starts only if it can end before the deadline.
+    # Longest a request may take (s, every exchange of one send): one starts only if it can
+    # end before the deadline.
     timeout: float = 0.0
 
     def __hash__(self):
@@ -90,7 +94,7 @@ class Delivery:
 
     @property
     def accepted_by(self):
-        return self.attempts[-1].account if self.outcome.kind is Kind.SENT else None
+        return self.attempts[-1].account if self.sent else None
 
     @property
     def sent(self):
@@ -114,7 +118,7 @@ def _utcnow():
 
 class Dispatcher:
     def __init__(self, timeout_policy=AT_LEAST_ONCE, max_workers=16, on_handoff=None,
-                 deadline=None, hold=False, retry_delay=60.0, min_hold=5.0,
+                 deadline=None, time_budget=None, hold=False, retry_delay=60.0, min_hold=5.0,
                  clock=time.monotonic, wall_clock=_utcnow):
         self.timeout_policy = timeout_policy
         self.max_workers = max_workers
@@ -123,8 +127,10 @@ class Dispatcher:
         # which SMS are about to leave (see sms_router.tools.sms_api). When it raises, the
         # call is not made and its SMS come back deferred.
         self.on_handoff = on_handoff
-        # ``clock()`` value after which no request starts (None: no limit).
+        # ``clock()`` value after which no request starts (None: no limit), and the whole
+        # time a batch may take: an account whose requests take longer can never be used.
         self.deadline = deadline
+        self.time_budget = time_budget
         self.clock = clock
         self.hold = hold
         # Seconds before a held SMS is tried again when no breaker gives a time (closed
@@ -190,6 +196,12 @@ class Dispatcher:
                     self._note(deliveries, message, Attempt(account, RecipientOutcome(kind, skip_reason[1])))
                     advancing.append(message)
                 continue
+            if self.out_of_time(account):
+                # Decided before asking the breaker: a granted probe would lock the other
+                # workers out of this account for nothing.
+                for message in account_messages:
+                    deliveries[message.key].deferred = True
+                continue
             admission = account.breaker.admit() if account.breaker else None
             if admission and not admission.allowed:
                 for message in account_messages:
@@ -225,6 +237,9 @@ class Dispatcher:
         problem = account.client.check_configuration()
         if problem:
             return ('misconfigured', problem)
+        if self.time_budget is not None and account.timeout > self.time_budget:
+            return ('misconfigured', f'a request may take {account.timeout:g} s, longer than the '
+                                     f'{self.time_budget:g} s a batch may take: lower its timeout')
         if account.unavailable_reason:
             return ('skipped', account.unavailable_reason)
         return None
@@ -401,13 +416,14 @@ class Dispatcher:
             deciding.kind, f'all {len(delivery.attempts)} attempts failed: {summary}',
             failure_type=deciding.core_failure_type)
         if self.hold and any(a.outcome.kind in HOLDABLE_KINDS for a in delivery.attempts):
-            delivery.hold_until = self._retry_time(message.chain)
+            delivery.hold_until = self._retry_time(message)
 
-    def _retry_time(self, chain):
-        """The earliest moment an account of ``chain`` may take traffic again."""
+    def _retry_time(self, message):
+        """The earliest moment an account of the message's chain may take traffic again."""
         now = self.wall_clock()
+        delay = timedelta(seconds=self.retry_delay if message.retry_delay is None else message.retry_delay)
         moments = []
-        for account in chain:
+        for account in message.chain:
             known = account.breaker.next_attempt_at() if account.breaker else None
-            moments.append(known or now + timedelta(seconds=self.retry_delay))
+            moments.append(known or now + delay)
         return max(min(moments), now + timedelta(seconds=self.min_hold))

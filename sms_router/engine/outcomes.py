@@ -153,6 +153,11 @@ class ProviderClient:
         """Return a message saying what is missing, or None when the client can send."""
         return None
 
+    def max_send_seconds(self):
+        """The longest one ``send`` may take (every exchange it may make, connecting
+        included), or None when the client cannot tell."""
+        return None
+
     def send(self, request):
         """Send ``request`` (a SendRequest); return a BatchResult covering every recipient."""
         raise NotImplementedError

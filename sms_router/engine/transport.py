@@ -99,6 +99,10 @@ def classify_status(status):
 class HttpClient(ProviderClient):
     """Base for HTTP provider clients: pooled session, timeouts, failure classification."""
 
+    # HTTP exchanges one ``send`` may make (a client that may add a corrective or
+    # preparatory call says so), for ``max_send_seconds``.
+    exchanges_per_send = 1
+
     def __init__(self, base_url, timeout=DEFAULT_TIMEOUT, pool_size=8, session=None):
         self.base_url = (base_url or '').rstrip('/')
         self.timeout = float(timeout or DEFAULT_TIMEOUT)
@@ -113,6 +117,9 @@ class HttpClient(ProviderClient):
         session.mount('https://', adapter)
         session.mount('http://', adapter)
         return session
+
+    def max_send_seconds(self):
+        return self.exchanges_per_send * (min(self.timeout, CONNECT_TIMEOUT_CAP) + self.timeout)
 
     def url(self, path):
         return f'{self.base_url}/{path.lstrip("/")}'

@@ -9,7 +9,7 @@ from odoo.tools.urls import urljoin as url_join
 
 from ..engine.breakers import AccountBreaker, BreakerSettings, CLOSED
 from ..engine.dispatcher import AccountHandle
-from ..tools.sms_api import IAP_TIMEOUT, IapClient
+from ..tools.sms_api import IAP_MAX_SEND_SECONDS, IapClient
 
 _logger = logging.getLogger(__name__)
 
@@ -197,11 +197,12 @@ class SmsRouterAccount(models.Model):
             breaker = AccountBreaker(self.id, store, BreakerSettings(
                 fail_max=self.breaker_fail_max, cooldown=self.breaker_cooldown,
                 probe_lease=max(60.0, 2 * self.timeout)))
+        client = self._sms_router_client()
         return AccountHandle(
-            account_id=self.id, name=self.name, client=self._sms_router_client(),
+            account_id=self.id, name=self.name, client=client,
             breaker=breaker, max_concurrency=self.max_concurrency,
             unavailable_reason=self._sms_router_unavailable_reason(),
-            timeout=IAP_TIMEOUT if self.sms_provider == 'iap' else self.timeout)
+            timeout=client.max_send_seconds() or self.timeout)
 
     @api.model
     def _sms_router_iap_last_resort_handle(self):
@@ -209,7 +210,7 @@ class SmsRouterAccount(models.Model):
         breaker: a last resort that cools down would leave nothing to try."""
         return AccountHandle(account_id='iap-last-resort', name=_('Odoo IAP (last resort)'),
                              client=IapClient(self.env), breaker=None, max_concurrency=1,
-                             timeout=IAP_TIMEOUT)
+                             timeout=IAP_MAX_SEND_SECONDS)
 
     def _sms_router_apply_updates(self, updates):
         """Write facts learnt while sending (e.g. credit left) without touching write_date
@@ -298,17 +299,27 @@ class SmsRouterAccount(models.Model):
             'params': {'title': title, 'message': message, 'type': kind, 'sticky': False},
         }
 
+    def _sms_router_routes(self):
+        return self.env['sms.router.route'].sudo().search([('step_ids.account_id', 'in', self.ids)])
+
     def write(self, vals):
+        routes = self._sms_router_routes() if 'active' in vals and not vals['active'] else None
         result = super().write(vals)
         # write_date is the cache key, but it does not change twice within one transaction.
         with _CLIENT_CACHE_LOCK:
             _drop_cached_clients(self.env.cr.dbname, self.ids)
+        if routes:
+            # Archiving the last active account of an active route would leave the route
+            # catching its destinations with nothing to send them.
+            routes._check_chain()
         return result
 
     def unlink(self):
         ids = self.ids
+        routes = self._sms_router_routes()
         with _CLIENT_CACHE_LOCK:
             _drop_cached_clients(self.env.cr.dbname, ids)
         result = super().unlink()
+        routes.exists()._check_chain()
         self.env['sms.router.breaker'].sudo().search([('account_id', 'in', ids)]).unlink()
         return result

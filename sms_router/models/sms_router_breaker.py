@@ -74,10 +74,12 @@ class PostgresBreakerStore(BreakerStore):
 
     @contextlib.contextmanager
     def _cursor(self):
-        """The cursor of the current session, or a new one committed on exit."""
-        shared = getattr(self._local, 'cr', None)
-        if shared is not None:
-            yield shared
+        """The cursor of the current session (opened on its first use), or a new one
+        committed on exit."""
+        if getattr(self._local, 'in_session', False):
+            if self._local.cr is None:
+                self._local.cr = self._new_cursor()
+            yield self._local.cr
             return
         with self._new_cursor() as cr:
             yield cr
@@ -85,16 +87,25 @@ class PostgresBreakerStore(BreakerStore):
     @contextlib.contextmanager
     def session(self):
         # The breaker's writes for one outcome (count, reason, state, opening time) go in
-        # one transaction: one connection from the pool and one commit, not one per write.
-        if getattr(self._local, 'cr', None) is not None:
+        # one transaction: one connection from the pool and one commit, not one per write;
+        # an outcome that writes nothing (a success on a healthy breaker) opens none.
+        if getattr(self._local, 'in_session', False):
             yield
             return
-        with self._new_cursor() as cr:
-            self._local.cr = cr
-            try:
-                yield
-            finally:
-                self._local.cr = None
+        self._local.in_session, self._local.cr = True, None
+        try:
+            yield
+        except BaseException:
+            if self._local.cr is not None:
+                self._local.cr.rollback()
+            raise
+        else:
+            if self._local.cr is not None:
+                self._local.cr.commit()
+        finally:
+            if self._local.cr is not None:
+                self._local.cr.close()
+            self._local.in_session, self._local.cr = False, None
 
     def _row(self, cr, account_id):
         cr.execute(f"SELECT {', '.join(_COLUMNS)} FROM sms_router_breaker WHERE account_id = %s",

@@ -53,12 +53,16 @@ class SmsSms(models.Model):
         # env.company before this override runs) and reads the message's company first, as
         # this rule does: both fields name the same company, so the two addons agree.
         twin_field = 'record_company_id' if 'record_company_id' in self._fields else None
+        mailing_companies = {}
         for vals in vals_list:
             company = companies.get(vals.get('mail_message_id'))
             if company:
                 vals['sms_router_company_id'] = company.id
             elif not vals.get('sms_router_company_id'):
-                company = self._sms_router_mailing_company(vals.get('mailing_id'))
+                mailing_id = vals.get('mailing_id')
+                if mailing_id not in mailing_companies:
+                    mailing_companies[mailing_id] = self._sms_router_mailing_company(mailing_id)
+                company = mailing_companies[mailing_id]
                 vals['sms_router_company_id'] = (
                     company.id if company else (twin_field and vals.get(twin_field)) or self.env.company.id)
             if twin_field:
@@ -160,8 +164,13 @@ class SmsSms(models.Model):
         if not records:
             return
         records._send(unlink_failed=False, unlink_sent=True, raise_exception=False)
-        self.env['ir.cron']._commit_progress(
-            len(records), remaining=self.search_count(domain) if len(records) == batch_size else 0)
+        # Only SMS that left the queue count as done: held and deferred ones stay. When none
+        # did, report nothing left, so that Odoo does not run the job again at once; the
+        # router has scheduled the next run (see SmsRouterApi._keep_queued).
+        still_queued = records.exists().filtered(lambda sms: sms.state == 'outgoing')
+        done = len(records) - len(still_queued)
+        remaining = self.search_count(domain) if done and (len(records) == batch_size or still_queued) else 0
+        self.env['ir.cron']._commit_progress(done, remaining=remaining)
 
     @api.model
     def _sms_router_cron_time_left(self):

@@ -9,8 +9,11 @@ import itertools
 from contextlib import contextmanager
 from unittest.mock import patch
 
+from odoo import SUPERUSER_ID, api
 from odoo.addons.sms.tests.common import SMSCase
+from odoo.modules.neutralize import get_installed_modules, get_neutralization_queries
 from odoo.tests import common
+from odoo.tools import SQL
 
 from ..engine.outcomes import BatchResult, Kind, ProviderClient, RecipientOutcome
 from ..models.sms_router_account import _CLIENT_CACHE, _CLIENT_CACHE_LOCK, SmsRouterAccount
@@ -125,6 +128,33 @@ class SmsRouterCase(SMSCase):
             "UPDATE sms_router_breaker SET opened_at = opened_at - make_interval(secs => %s) "
             "WHERE account_id = %s", [seconds, account.id])
         account.invalidate_recordset()
+
+    def _router_account_row(self, account):
+        """The database row of ``account`` as a dict, every column (secrets included)."""
+        self.env.cr.execute(SQL('SELECT * FROM sms_router_account WHERE id = %s', account.id))
+        return self.env.cr.dictfetchone()
+
+    def _router_neutralize(self, modules=None):
+        """Run the neutralization queries in the test transaction, as ``odoo-bin
+        neutralize`` does (those of every installed module unless ``modules`` is given)."""
+        self.env.flush_all()
+        if modules is None:
+            modules = get_installed_modules(self.env.cr)
+        for query in get_neutralization_queries(modules):
+            self.env.cr.execute(query)
+        self.env.invalidate_all()
+        # The per-process client cache is keyed by write_date, which SQL leaves alone; a
+        # neutralized copy is never served by the process that sent from the original.
+        self.forgetRouterClients()
+
+    def _router_process_queue(self):
+        """Run the SMS queue cron's method as the scheduled action does: as superuser, on a
+        cursor of its own (it commits its progress; in tests that cursor shares the test
+        transaction)."""
+        self.env.flush_all()
+        with self.env.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {})['sms.sms']._process_queue()
+        self.env.invalidate_all()
 
     def _router_attempts(self, sms):
         return self.env['sms.router.attempt'].search([('sms_uuid', 'in', sms.mapped('uuid'))], order='id')

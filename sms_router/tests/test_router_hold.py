@@ -1,19 +1,20 @@
 """The sending path never sticks and never repeats: hold and retry through outages, a
 deadline per batch, fail-open bookkeeping."""
+import threading
 import time
 from datetime import timedelta
 from unittest.mock import patch
 
 import psycopg2
 
-from odoo import SUPERUSER_ID, api, fields
+from odoo import fields
 from odoo.tests import tagged
 from odoo.tools import config
 
 from ..engine.outcomes import BatchResult, Kind, RecipientOutcome
 from ..models.sms_router_breaker import PostgresBreakerStore
 from ..models.sms_router_handoff import HandoffJournal
-from ..tools.sms_api import IAP_TIMEOUT, SmsRouterApi
+from ..tools.sms_api import SmsRouterApi
 from .common import ScriptedClient, SmsRouterCase
 
 
@@ -29,14 +30,6 @@ class TestRouterHold(SmsRouterCase):
         cls.fallback = cls._router_account(cls, cls.company_fr, 'Fallback FR', breaker_cooldown=300)
         cls._router_route(cls, cls.company_fr, cls.primary | cls.fallback, name='Default FR')
         cls.queue_cron = cls.env.ref('sms.ir_cron_sms_scheduler_action')
-
-    def _process_queue(self):
-        """Run the queue cron's method on a cursor of its own, as the cron does (it commits
-        its progress; in tests that cursor shares the test transaction)."""
-        self.env.flush_all()
-        with self.env.registry.cursor() as cr:
-            api.Environment(cr, SUPERUSER_ID, {})['sms.sms']._process_queue()
-        self.env.invalidate_all()
 
     def _triggers(self):
         return self.env['ir.cron.trigger'].search([('cron_id', '=', self.queue_cron.id)])
@@ -63,14 +56,14 @@ class TestRouterHold(SmsRouterCase):
 
         # Not due yet: the queue cron leaves it alone.
         with self.mockRouterClients({self.primary: Kind.SENT}):
-            self._process_queue()
+            self._router_process_queue()
         self.assertEqual(self.router_calls, [])
         self.assertEqual(sms.state, 'outgoing')
 
         # Due, provider back: the queue sends it, nobody pressed Resend.
         sms.sms_router_hold_until = fields.Datetime.now() - timedelta(seconds=1)
         with self.mockRouterClients({self.primary: Kind.SENT}):
-            self._process_queue()
+            self._router_process_queue()
         self.assertTrue(sms.exists())
         self.assertEqual(sms.state, 'pending')
         self.assertFalse(sms.sms_router_hold_until or sms.sms_router_held_since or sms.sms_router_hold_reason)
@@ -146,19 +139,21 @@ class TestRouterBoundedDispatch(SmsRouterCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.company_fr.sms_router_iap_last_resort = False
-        cls.primary = cls._router_account(cls, cls.company_fr, 'Primary FR', max_concurrency=1)
+        cls.primary = cls._router_account(cls, cls.company_fr, 'Primary FR', timeout=0.1, max_concurrency=1)
         cls.fallback = cls._router_account(cls, cls.company_fr, 'Fallback FR')
         cls._router_route(cls, cls.company_fr, cls.primary | cls.fallback, name='Default FR')
 
     def test_deadline_passed_leaves_the_batch_queued_untouched(self):
         sms = self._router_sms(self.company_fr, ['+33612345678', '+33612345679'])
-        with patch.object(SmsRouterApi, '_sms_router_deadline', lambda sms_api: time.monotonic() - 1), \
+        with patch.object(SmsRouterApi, '_sms_router_time_budget', lambda sms_api: (time.monotonic() - 1, 0.5)), \
                 self.mockRouterClients({self.primary: Kind.SENT}):
             sms.send()
         self.assertEqual(self.router_calls, [])
         self.assertEqual(sms.mapped('state'), ['outgoing', 'outgoing'])
         self.assertFalse(any(sms.mapped('failure_type')))
         self.assertFalse(self._router_attempts(sms))
+        self.assertTrue(all(sms.mapped('sms_router_held_since')), 'waiting, and since when')
+        self.assertFalse(any(sms.mapped('sms_router_hold_until')), 'due again at once')
 
     def test_deadline_mid_batch_sends_some_and_defers_the_rest(self):
         def slow(request):
@@ -168,10 +163,9 @@ class TestRouterBoundedDispatch(SmsRouterCase):
 
         numbers = [f'+3361234560{n}' for n in range(8)]
         sms = self._router_sms(self.company_fr, numbers)
-        # A request starts only if it can end (the account's timeout: these test accounts
-        # are of the Odoo IAP type) before the deadline: 0.45 s of starting, 0.2 s a call.
-        with patch.object(SmsRouterApi, '_sms_router_deadline',
-                          lambda sms_api: time.monotonic() + IAP_TIMEOUT + 0.45), \
+        # A request starts only if it can end (0.1 s, the account's timeout) before the
+        # deadline: 0.45 s of starting, 0.2 s a call, one call at a time.
+        with patch.object(SmsRouterApi, '_sms_router_time_budget', lambda sms_api: (time.monotonic(), 0.45)), \
                 self.mockRouterClients({self.primary: ScriptedClient('Primary FR', slow, max_recipients=1)}):
             sms.send()
         sent = sms.filtered(lambda s: s.state == 'pending')
@@ -182,15 +176,46 @@ class TestRouterBoundedDispatch(SmsRouterCase):
         self.assertFalse(self._router_attempts(queued), 'SMS not handed to a provider have no attempt')
         self.assertFalse(any(queued.mapped('failure_type')))
 
-    def test_deadline_comes_from_odoo_limits_and_the_parameter(self):
+    def test_deferred_too_long_ends_in_error(self):
+        sms = self._router_sms(self.company_fr, ['+33612345678'])
+        sms.sms_router_held_since = fields.Datetime.now() - timedelta(hours=5)
+        with patch.object(SmsRouterApi, '_sms_router_time_budget', lambda sms_api: (time.monotonic() - 1, 0.5)), \
+                self.mockRouterClients({self.primary: Kind.SENT}):
+            sms.send()
+        self.assertEqual(sms.state, 'error')
+        self.assertIn('Could not be handed to a provider since', sms.sms_router_failure_reason)
+
+    def test_account_slower_than_any_batch_fails_over(self):
+        self.primary.timeout = 60
+        sms = self._router_sms(self.company_fr, ['+33612345678'])
+        with patch.object(SmsRouterApi, '_sms_router_time_budget', lambda sms_api: (time.monotonic(), 30)), \
+                self.mockRouterClients({self.primary: Kind.SENT, self.fallback: Kind.SENT}):
+            sms.send()
+        self.assertEqual(sms.state, 'pending')
+        attempts = self.assertRouterTrail(sms, [(self.primary, 'misconfigured'), (self.fallback, 'sent')])
+        self.assertIn('longer than the 30 s a batch may take', attempts[0].reason)
+
+    def test_time_budget_comes_from_odoo_limits_and_the_parameter(self):
         api = SmsRouterApi(self.env)
-        with patch.dict(config._runtime_options, {'limit_time_real': 120, 'limit_time_real_cron': 20}):
+        options = {'limit_time_real': 120, 'limit_time_real_cron': 20, 'workers': 0}
+        with patch.dict(config._runtime_options, options):
             start = time.monotonic()
-            self.assertAlmostEqual(api._sms_router_deadline() - start, 120 - 12, delta=1)
+            started, budget = api._sms_router_time_budget()
+            self.assertAlmostEqual(started, start, delta=1)
+            self.assertEqual(budget, 120 - 12)
+            # A cron job, counted from its start (threaded server: no thread start time here).
             cron_api = SmsRouterApi(self.env(context={'cron_end_time': start + 10}))
-            self.assertAlmostEqual(cron_api._sms_router_deadline() - start, 20 - 5, delta=1)
+            self.assertEqual(cron_api._sms_router_time_budget(), (start, 20 - 5))
+            # A prefork cron worker sleeps before its job, on the watchdog's time.
+            with patch.dict(config._runtime_options, {'workers': 2, 'limit_time_real_cron': 180}):
+                self.assertEqual(cron_api._sms_router_time_budget(), (start, 110 - 11))
+            # The threaded server's cron and HTTP threads: from the start of the thread's work.
+            with patch.object(threading.current_thread(), 'start_time', time.time() - 30, create=True):
+                started, budget = api._sms_router_time_budget()
+                self.assertAlmostEqual(started, time.monotonic() - 30, delta=1)
             self.env['ir.config_parameter'].sudo().set_param('sms_router.dispatch_time_limit', 30)
-            self.assertAlmostEqual(api._sms_router_deadline() - time.monotonic(), 30 - 5, delta=1)
+            self.assertEqual(api._sms_router_time_budget()[1], 30 - 5)
+            self.assertAlmostEqual(api._sms_router_deadline() - time.monotonic(), 25, delta=1)
 
     def test_router_batch_size(self):
         self._router_sms(self.company_fr, ['+33612345678'])

@@ -1,5 +1,4 @@
-from odoo import SUPERUSER_ID, api
-from odoo.modules.neutralize import get_installed_modules, get_neutralization_queries
+from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import tagged
 from odoo.tools import SQL
 
@@ -26,19 +25,6 @@ class TestNeutralize(SmsRouterCase):
         # On, so that the neutralization has to turn it off for IAP to stay out of reach.
         (cls.company_fr | cls.company_gb).sms_router_iap_last_resort = True
 
-    def _neutralize(self, modules=None):
-        """Run the neutralization queries in the test transaction, as ``odoo-bin
-        neutralize`` does (those of every installed module unless ``modules`` is given)."""
-        self.env.flush_all()
-        if modules is None:
-            modules = get_installed_modules(self.env.cr)
-        for query in get_neutralization_queries(modules):
-            self.env.cr.execute(query)
-        self.env.invalidate_all()
-        # The per-process client cache is keyed by write_date, which SQL leaves alone; a
-        # neutralized copy is never served by the process that sent from the original.
-        self.forgetRouterClients()
-
     def _rows(self, table):
         self.env.cr.execute(SQL('SELECT * FROM %s ORDER BY id', SQL.identifier(table)))
         return {row['id']: row for row in self.env.cr.dictfetchall()}
@@ -49,8 +35,7 @@ class TestNeutralize(SmsRouterCase):
         self.env.flush_all()
         with self.mockSMSGateway(), self.mockRouterClients(
                 {account: Kind.SENT for account in self.acc_fr | self.backup_fr | self.acc_gb}):
-            with self.env.registry.cursor() as cr:
-                api.Environment(cr, SUPERUSER_ID, {})['sms.sms']._process_queue()
+            self._router_process_queue()
             iap_calls = self._sms_api_contact_iap_mock.call_count
         self.env.invalidate_all()
         return iap_calls
@@ -63,7 +48,7 @@ class TestNeutralize(SmsRouterCase):
         self.env.flush_all()
         before = {table: self._rows(table) for table in tables}
 
-        self._neutralize(['sms_router'])
+        self._router_neutralize(['sms_router'])
 
         Account = self.env['sms.router.account']
         self.assertFalse(Account.search([]), 'no active account is left')
@@ -82,7 +67,7 @@ class TestNeutralize(SmsRouterCase):
                                    'res_company': {'sms_router_iap_last_resort'}})
 
         # `odoo-bin neutralize` may be run twice on the same copy.
-        self._neutralize(['sms_router'])
+        self._router_neutralize(['sms_router'])
         self.assertFalse(Account.search([]))
 
     def test_neutralized_queue_reaches_no_provider(self):
@@ -93,7 +78,7 @@ class TestNeutralize(SmsRouterCase):
                          'before the neutralization, the mocks see what the router sends')
         self.assertEqual(control.state, 'pending')
 
-        self._neutralize()
+        self._router_neutralize()
         sms = self._router_sms(self.company_fr, [FR_NUMBER], body='After') \
             | self._router_sms(self.company_gb, [GB_NUMBER], body='After')
         iap_calls = self._run_queue()

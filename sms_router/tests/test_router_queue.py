@@ -73,8 +73,7 @@ class TestRouterQueue(SmsRouterCase):
         sms_ko = self._router_sms(self.company_gb, ['+447911123456'], body='Queued GB')
         self.env.flush_all()
         with self.mockRouterClients({self.acc_fr: Kind.SENT, self.acc_gb: Kind.PROVIDER}):
-            with self.env.registry.cursor() as cr:
-                api.Environment(cr, SUPERUSER_ID, {})['sms.sms']._process_queue()
+            self._router_process_queue()
         self.env.invalidate_all()
         self.assertEqual(sms_ok.state, 'pending')
         self.assertEqual(sms_ko.state, 'error')
@@ -109,8 +108,7 @@ class TestRouterQueue(SmsRouterCase):
         self.assertEqual(sms.state, 'outgoing')
         self.env.flush_all()
         with self.mockRouterClients({self.acc_fr: Kind.SENT, self.acc_gb: Kind.SENT}):
-            with self.env.registry.cursor() as cr:
-                api.Environment(cr, SUPERUSER_ID, {})['sms.sms']._process_queue()
+            self._router_process_queue()
         self.env.invalidate_all()
         self.assertEqual(sms.state, 'pending')
         self.assertFalse(self.routerCalls(self.acc_fr))

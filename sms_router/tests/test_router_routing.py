@@ -1,5 +1,6 @@
 from odoo.exceptions import ValidationError
 from odoo.tests import Form, tagged
+from odoo.tools import SQL
 
 from ..engine.outcomes import Kind
 from .common import SmsRouterCase
@@ -119,7 +120,15 @@ class TestRouterRouting(SmsRouterCase):
         self.assertIn('no country known', self._router_attempts(sms).reason)
 
     def test_inactive_account_left_out_of_chain(self):
-        self.acc_fr_mobile.active = False
+        # Archiving or deleting the last active account of an active route is refused...
+        with self.assertRaises(ValidationError):
+            self.acc_fr_mobile.active = False
+        with self.assertRaises(ValidationError):
+            self.acc_fr_mobile.unlink()
+        # ...but one archived behind the ORM's back (SQL, a neutralized copy) is left out
+        # at send time, and the SMS fails with the reason.
+        self.env.cr.execute(SQL('UPDATE sms_router_account SET active = false WHERE id = %s', self.acc_fr_mobile.id))
+        self.env.invalidate_all()
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         with self.mockRouterClients({acc: Kind.SENT for acc in self.accounts}):
             sms.send()

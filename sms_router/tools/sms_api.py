@@ -5,16 +5,18 @@ the whole failover happens inside it: records are turned into engine messages, t
 dispatches them, and the trail, the credit updates and the opt-outs are written back.
 """
 import logging
+import threading
 import time
 from collections import defaultdict
 from datetime import timedelta
 
 import requests
 
-from odoo import _, fields
+from odoo import _, fields, http
 from odoo.addons.base.models.ir_cron import MIN_TIME_PER_JOB
 from odoo.addons.iap.tools.iap_tools import InsufficientCreditError
 from odoo.addons.sms.tools.sms_api import SmsApi, SmsApiBase
+from odoo.service.server import SLEEP_INTERVAL
 from odoo.tools import config
 from odoo.tools.urls import urljoin as url_join
 
@@ -51,8 +53,16 @@ IAP_STATE_OUTCOMES = {
 }
 
 
-# Odoo IAP answers in 15 s or times out (SmsApi._contact_iap's default).
+# Odoo IAP answers in 15 s or times out (SmsApi._contact_iap's default), which requests
+# applies to connecting and to reading alike.
 IAP_TIMEOUT = 15.0
+IAP_MAX_SEND_SECONDS = 2 * IAP_TIMEOUT
+# Retry delay of a long hold, at most (see _retry_delay).
+MAX_RETRY_DELAY = 900
+# The longest an SMS may keep being deferred when the company does not hold SMS.
+DEFAULT_MAX_WAIT = timedelta(hours=4)
+# A prefork cron worker sleeps up to this long, after its watchdog ping, waiting for work.
+PREFORK_CRON_IDLE = SLEEP_INTERVAL + 10
 
 
 def iap_state_reason(env, state):
@@ -99,7 +109,15 @@ def classify_iap_error(env, error):
             return Kind.AMBIGUOUS, None, env._('The connection to Odoo IAP was lost before its answer; '
                                                'it may have sent the SMS.')
         if isinstance(cause, requests.exceptions.HTTPError):
+            status = getattr(cause.response, 'status_code', None)
+            if status in (502, 504):
+                # A gateway answered for IAP: the request may have reached it.
+                return Kind.AMBIGUOUS, None, env._('Odoo IAP\'s gateway answered HTTP %s; it may have sent the SMS.',
+                                                   status)
             return Kind.PROVIDER, None, env._('Odoo IAP answered with an HTTP error.')
+        if isinstance(cause, ValueError):
+            # requests' JSONDecodeError: IAP answered, but not with its result.
+            return Kind.AMBIGUOUS, None, env._('Odoo IAP\'s answer could not be read; it may have sent the SMS.')
     return Kind.PROVIDER, None, env._('Odoo IAP is not available (%s).', type(error).__name__)
 
 
@@ -115,6 +133,9 @@ class IapClient(ProviderClient):
 
     def __init__(self, env):
         self.env = env
+
+    def max_send_seconds(self):
+        return IAP_MAX_SEND_SECONDS
 
     def send(self, request):
         api = SmsApi(self.env)
@@ -157,7 +178,10 @@ class SmsRouterApi(SmsApiBase):
         uuids = [number['uuid'] for message in messages for number in message['numbers']]
         sms_by_uuid = {sms.uuid: sms for sms in env['sms.sms'].sudo().search([('uuid', 'in', uuids)])}
         table = env['sms.router.route']._sms_router_table(company)
-        accounts = env['sms.router.account'].sudo().search([('company_id', '=', company.id)])
+        # The sending company's environment: Odoo IAP then draws on that company's IAP
+        # account, not on one of whichever companies the cron's user belongs to.
+        company_env = env(context=dict(env.context, allowed_company_ids=company.ids))
+        accounts = company_env['sms.router.account'].sudo().search([('company_id', '=', company.id)])
         accounts_by_id = {account.id: account for account in accounts}
         store = env['sms.router.breaker']._store()
         handles = {}
@@ -169,7 +193,7 @@ class SmsRouterApi(SmsApiBase):
 
         last_resort = None
         if company.sms_router_iap_last_resort:
-            last_resort = env['sms.router.account']._sms_router_iap_last_resort_handle()
+            last_resort = company_env['sms.router.account']._sms_router_iap_last_resort_handle()
 
         # "At most once": SMS that a dead worker may already have handed to a provider are
         # flagged for review instead of being sent again, and this dispatch journals its
@@ -179,6 +203,8 @@ class SmsRouterApi(SmsApiBase):
             journal = env['sms.router.handoff']._journal()
             interrupted = env['sms.router.handoff']._interrupted(uuids)
 
+        now = fields.Datetime.now()
+        retry_delay = _int_param(env, 'sms_router.hold_retry_seconds', 60)
         engine_messages = []
         for message in messages:
             for number in message['numbers']:
@@ -198,14 +224,15 @@ class SmsRouterApi(SmsApiBase):
                 if last_resort and not any(h.client.provider == 'iap' for h in chain):
                     chain.append(last_resort)
                 engine_messages.append(Message(number['uuid'], message['content'], destination,
-                                               tuple(chain), marketing))
+                                               tuple(chain), marketing,
+                                               retry_delay=_retry_delay(sms, now, retry_delay)))
 
         max_hold = timedelta(hours=company.sms_router_max_hold_hours or 0)
+        started, budget = self._sms_router_time_budget()
         dispatcher = Dispatcher(timeout_policy=company.sms_router_timeout_policy,
                                 on_handoff=journal.record if journal else None,
-                                deadline=self._sms_router_deadline(),
-                                hold=bool(max_hold),
-                                retry_delay=_int_param(env, 'sms_router.hold_retry_seconds', 60))
+                                deadline=None if budget is None else started + budget,
+                                time_budget=budget, hold=bool(max_hold), retry_delay=retry_delay)
         deliveries = dispatcher.dispatch(engine_messages)
         tokens = dict.fromkeys(deliveries, journal.token if journal else False)
         for key, (token, account_name, handed_at) in (interrupted or {}).items():
@@ -216,26 +243,37 @@ class SmsRouterApi(SmsApiBase):
                 needs_review=True)
             tokens[key] = token  # recording this attempt settles the interrupted hand-off
 
-        now = fields.Datetime.now()
+        # Waiting has an end: past the company's maximum hold (for deferrals, which repeat
+        # only when something keeps failing, that or DEFAULT_MAX_WAIT) the SMS ends in error.
+        max_deferral = max_hold or DEFAULT_MAX_WAIT
         for key, delivery in deliveries.items():
             sms = sms_by_uuid.get(key)
-            if delivery.held and (not sms or (sms.sms_router_held_since or now) + max_hold <= now):
-                # Held long enough (or nothing to keep the hold on): end with the failure.
-                if sms and sms.sms_router_held_since:
+            since = sms.sms_router_held_since if sms else None
+            if delivery.held and (not sms or (since or now) + max_hold <= now):
+                if since:
                     delivery.outcome.reason = env._(
                         'Still failing after %(hours)s h on hold: %(reason)s',
                         hours=company.sms_router_max_hold_hours, reason=delivery.outcome.reason)
                 delivery.hold_until = None
+            elif delivery.deferred and since and since + max_deferral <= now:
+                delivery.deferred = False
+                delivery.outcome = RecipientOutcome(Kind.PROVIDER, env._(
+                    'Could not be handed to a provider since %(since)s UTC: every batch ran out of '
+                    'time or could not journal it first.', since=fields.Datetime.to_string(since)))
 
         numbers = {m.key: (m.destination.e164 if m.destination else None) for m in engine_messages}
         raw_numbers = {n['uuid']: n['number'] for message in messages for n in message['numbers']}
-        self._record_trail(deliveries, numbers, raw_numbers, accounts_by_id, tokens)
+        # The providers have answered: from here on a bookkeeping fault must not turn the
+        # batch into an exception (Odoo would fail every SMS of it, accepted ones included,
+        # and Resend would send them twice). Each step is undone alone and logged.
+        self._bookkeeping(self._record_trail, deliveries, numbers, raw_numbers, accounts_by_id, tokens)
         for account_id, updates in dispatcher.account_updates.items():
             if account_id in accounts_by_id:
-                accounts_by_id[account_id]._sms_router_apply_updates(updates)
-        self._blacklist_opt_outs(deliveries, numbers)
+                self._bookkeeping(accounts_by_id[account_id]._sms_router_apply_updates, updates)
+        self._bookkeeping(self._blacklist_opt_outs, deliveries, numbers)
         waiting = {key: delivery for key, delivery in deliveries.items() if delivery.held or delivery.deferred}
-        self._keep_queued(waiting, sms_by_uuid, now)
+        progressed = len(waiting) < len(deliveries)
+        self._bookkeeping(self._keep_queued, waiting, sms_by_uuid, now, progressed, retry_delay)
         sent = sum(1 for d in deliveries.values() if d.sent)
         held = sum(1 for d in waiting.values() if d.held)
         _logger.info('SMS router: company %s: %d SMS, %d sent, %d failed, %d held, %d deferred, '
@@ -244,33 +282,64 @@ class SmsRouterApi(SmsApiBase):
                      len(waiting) - held, dispatcher.requests_made, time.perf_counter() - started)
         return [self._result(key, delivery) for key, delivery in deliveries.items() if key not in waiting]
 
-    def _sms_router_deadline(self):
-        """The ``time.monotonic()`` moment after which no provider request may still run.
+    def _sms_router_time_budget(self):
+        """(start, seconds): when the time Odoo allows this worker began (``time.monotonic``)
+        and how long it is, less a margin for recording the batch; seconds is None when
+        nothing limits it.
 
         Odoo kills a worker that outlives its real-time limit (``limit_time_real_cron`` for
         cron workers, ``limit_time_real`` otherwise) and rolls its transaction back after
-        providers accepted SMS: the queue would send them again. The batch therefore ends,
-        with margin for recording it, before that limit, counted from the start of the cron
-        job (a job may run several batches) or of this batch elsewhere. The system parameter
-        ``sms_router.dispatch_time_limit`` (seconds) can make it shorter.
+        providers accepted SMS: the queue would send them again. The limit counts from:
+        - in the threaded server, the start of the thread's work (an HTTP request, or a cron
+          thread's pass over the database's jobs, several jobs and batches included);
+        - in a prefork cron worker, its last watchdog ping, made before it sleeps up to
+          ``SLEEP_INTERVAL`` + 10 s waiting for work: counted from the job's start, less
+          that sleep;
+        - elsewhere (a prefork HTTP worker), the request's start, unknown here: this batch's.
+        The system parameter ``sms_router.dispatch_time_limit`` (seconds) can make it shorter.
         """
         context = self.env.context
-        in_cron = 'cron_end_time' in context
+        in_cron = 'cron_end_time' in context and not http.request
         limit = config['limit_time_real']
         if in_cron and (config['limit_time_real_cron'] or 0) > 0:
             limit = config['limit_time_real_cron']
+        now = time.monotonic()
+        started = now
+        thread_started = getattr(threading.current_thread(), 'start_time', None)
+        if thread_started:
+            started = now - max(0.0, time.time() - thread_started)
+        elif in_cron:
+            started = context['cron_end_time'] - MIN_TIME_PER_JOB
+            if limit and limit > 0 and config['workers']:
+                # Beyond half the limit the idle sleep is Odoo's own problem (it kills idle
+                # cron workers); keep a usable budget rather than none.
+                limit = max(limit - PREFORK_CRON_IDLE, limit / 2)
         configured = _int_param(self.env, 'sms_router.dispatch_time_limit', 0)
         budgets = [value for value in (limit, configured) if value and value > 0]
         if not budgets:
-            return None
+            return started, None
         budget = min(budgets)
-        started = context['cron_end_time'] - MIN_TIME_PER_JOB if in_cron else time.monotonic()
         # Room for recording the batch (trail, states, commit) after the last answer.
-        return started + budget - max(5.0, budget * 0.1)
+        return started, budget - max(5.0, budget * 0.1)
 
-    def _keep_queued(self, waiting, sms_by_uuid, now):
+    def _sms_router_deadline(self):
+        """The ``time.monotonic()`` moment after which no provider request may still run."""
+        started, budget = self._sms_router_time_budget()
+        return None if budget is None else started + budget
+
+    def _bookkeeping(self, step, *args):
+        try:
+            with self.env.cr.savepoint():
+                step(*args)
+        except Exception:  # noqa: BLE001 - see _send_sms_batch
+            _logger.exception('SMS router: company %s: %s failed after the providers answered; '
+                              'the SMS keep the states the providers gave', self.company.id, step.__name__)
+
+    def _keep_queued(self, waiting, sms_by_uuid, now, progressed, retry_delay):
         """Leave held and deferred SMS queued, saying why and until when, and make sure the
-        queue runs again for them."""
+        queue runs again for them: held ones when their chain may work again, deferred ones
+        at once if this batch got anywhere (the next run has a new time budget), else after
+        the retry delay (something keeps failing: no busy loop)."""
         if not waiting:
             return
         cron = self.env.ref('sms.ir_cron_sms_scheduler_action')
@@ -285,20 +354,22 @@ class SmsRouterApi(SmsApiBase):
                 groups[until, reason].append(sms_by_uuid[key])
             else:
                 groups[None, False].append(sms_by_uuid[key])
+        moments = set()
         for (until, reason), records in groups.items():
             records = self.env['sms.sms'].union(*records)
+            records.filtered(lambda sms: not sms.sms_router_held_since).write({'sms_router_held_since': now})
             if until:
                 records.write({'sms_router_hold_until': until, 'sms_router_hold_reason': reason})
-                records.filtered(lambda sms: not sms.sms_router_held_since).write({'sms_router_held_since': now})
                 # The chatter's notification stays "ready" (queued) and says why; Odoo clears
                 # the reason when the SMS is finally sent or failed.
                 records.sms_tracker_id.mail_notification_id.sudo().filtered(
                     lambda notification: notification.notification_status == 'ready').write({'failure_reason': reason})
-                cron._trigger(at=until)
+                moments.add(until)
             else:
                 # Deferred: due again at once; a hold it was on keeps counting from its start.
                 records.filtered('sms_router_hold_until').write({'sms_router_hold_until': False})
-                cron._trigger()
+                moments.add(now if progressed else now + timedelta(seconds=retry_delay))
+        cron._trigger(sorted(moments))
 
     def _result(self, key, delivery):
         if delivery.sent:
@@ -361,6 +432,16 @@ class SmsRouterApi(SmsApiBase):
         if opted_out:
             self.env['phone.blacklist'].sudo()._add(
                 opted_out, message=_('Opted out at the SMS provider (reported while sending).'))
+
+
+def _retry_delay(sms, now, base):
+    """Seconds before a held SMS is tried again when no breaker gives a time: the base delay,
+    growing with the age of the hold (a quarter of it, at most 15 minutes), so that an
+    outage of hours costs tens of retries per SMS, not hundreds."""
+    if not sms or not sms.sms_router_held_since:
+        return base
+    held_for = (now - sms.sms_router_held_since).total_seconds()
+    return max(base, min(held_for / 4, MAX_RETRY_DELAY))
 
 
 def _int_param(env, name, default):

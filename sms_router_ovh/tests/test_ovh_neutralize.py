@@ -2,9 +2,8 @@ from datetime import timedelta
 
 import responses
 
-from odoo import SUPERUSER_ID, api, fields
+from odoo import fields
 from odoo.exceptions import UserError
-from odoo.modules.neutralize import get_installed_modules, get_neutralization_queries
 from odoo.tests import tagged
 from odoo.tools import SQL
 
@@ -28,20 +27,6 @@ class TestOvhNeutralize(SmsRouterOvhCase):
         cls.company_fr.sms_router_iap_last_resort = True
         cls._router_route(cls, cls.company_fr, cls.ovh | cls.fallback, name='France')
 
-    def _neutralize(self):
-        """Run the queries of every installed module, as ``odoo-bin neutralize`` does."""
-        self.env.flush_all()
-        for query in get_neutralization_queries(get_installed_modules(self.env.cr)):
-            self.env.cr.execute(query)
-        self.env.invalidate_all()
-        # The per-process client cache is keyed by write_date, which SQL leaves alone; a
-        # neutralized copy is never served by the process that sent from the original.
-        self.forgetRouterClients()
-
-    def _account_row(self, account):
-        self.env.cr.execute(SQL('SELECT * FROM sms_router_account WHERE id = %s', account.id))
-        return self.env.cr.dictfetchone()
-
     def _send_queue(self, numbers):
         """Send the queue as the scheduled action does, with OVH, the fallback account and
         Odoo IAP all ready to accept; return the requests that reached OVH (the clock
@@ -50,8 +35,7 @@ class TestOvhNeutralize(SmsRouterOvhCase):
         with self.mockOvhApi() as ovh_api, self.mockSMSGateway(), \
                 self.mockRouterClients({self.fallback: Kind.SENT}):
             self.addJob(payload=job_answer(numbers))
-            with self.env.registry.cursor() as cr:
-                api.Environment(cr, SUPERUSER_ID, {})['sms.sms']._process_queue()
+            self._router_process_queue()
             calls = list(ovh_api.calls)
             iap_calls = self._sms_api_contact_iap_mock.call_count
         self.env.invalidate_all()
@@ -69,13 +53,13 @@ class TestOvhNeutralize(SmsRouterOvhCase):
 
     def test_secrets_removed_and_no_request(self):
         self._send_control()
-        before = self._account_row(self.ovh)
+        before = self._router_account_row(self.ovh)
         self.assertEqual((before['ovh_application_secret'], before['ovh_consumer_key']),
                          (APP_SECRET, CONSUMER_KEY))
         self.assertTrue(before['ovh_callback_token'])
 
-        self._neutralize()
-        after = self._account_row(self.ovh)
+        self._router_neutralize()
+        after = self._router_account_row(self.ovh)
         changed = {column for column, value in before.items() if after[column] != value}
         self.assertEqual(changed, {'active', 'ovh_application_secret', 'ovh_consumer_key',
                                    'ovh_callback_token'})
@@ -102,7 +86,7 @@ class TestOvhNeutralize(SmsRouterOvhCase):
         control = self._send_control()
         attempt = self._router_attempts(control)
         self.assertEqual(attempt.delivery_state, 'pending')
-        self._neutralize()
+        self._router_neutralize()
         attempt.flush_recordset()
         self.env.cr.execute(SQL('UPDATE sms_router_attempt SET create_date = %s WHERE id = %s',
                                 fields.Datetime.now() - timedelta(minutes=30), attempt.id))
@@ -122,7 +106,7 @@ class TestOvhNeutralize(SmsRouterOvhCase):
         """An administrator who reactivates the account on the copy gets an account that is
         misconfigured, skipped without a request, not one that sends for real."""
         self._clear_outgoing_sms()
-        self._neutralize()
+        self._router_neutralize()
         self.ovh.active = True
         self.assertIn('missing application secret, consumer key', self.ovh.configuration_error)
         self.assertFalse(self.ovh.ovh_callback_url, 'no delivery report URL until a new token')

@@ -167,6 +167,9 @@ class OvhClient(HttpClient):
 
     provider = 'ovh'
     max_recipients_per_request = 500
+    # Reading OVH's clock (once per process), the signed call, and one retry after a
+    # refused timestamp.
+    exchanges_per_send = 3
 
     def __init__(self, region='ovh-eu', application_key=None, application_secret=None,
                  consumer_key=None, service_name=None, sender=None, sender_for_response=False,

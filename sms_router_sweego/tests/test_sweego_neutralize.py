@@ -1,10 +1,7 @@
 import responses
 
-from odoo import SUPERUSER_ID, api
 from odoo.exceptions import UserError
-from odoo.modules.neutralize import get_installed_modules, get_neutralization_queries
 from odoo.tests import tagged
-from odoo.tools import SQL
 
 from odoo.addons.sms_router.engine.outcomes import Kind
 from odoo.addons.sms_router.tests.common import route_requests_through_responses
@@ -26,20 +23,6 @@ class TestSweegoNeutralize(SweegoCase):
         # On, so that the neutralization has to turn it off for IAP to stay out of reach.
         cls.company_fr.sms_router_iap_last_resort = True
 
-    def _neutralize(self):
-        """Run the queries of every installed module, as ``odoo-bin neutralize`` does."""
-        self.env.flush_all()
-        for query in get_neutralization_queries(get_installed_modules(self.env.cr)):
-            self.env.cr.execute(query)
-        self.env.invalidate_all()
-        # The per-process client cache is keyed by write_date, which SQL leaves alone; a
-        # neutralized copy is never served by the process that sent from the original.
-        self.forgetRouterClients()
-
-    def _account_row(self, account):
-        self.env.cr.execute(SQL('SELECT * FROM sms_router_account WHERE id = %s', account.id))
-        return self.env.cr.dictfetchone()
-
     def _send_queue(self, sms):
         """Send the queue as the scheduled action does, with Sweego, the fallback account
         and Odoo IAP all ready to accept; return the requests that reached Sweego and the
@@ -49,8 +32,7 @@ class TestSweegoNeutralize(SweegoCase):
                 self.mockRouterClients({self.fallback: Kind.SENT}):
             mock.add(responses.POST, SEND_URL, status=200, json=accepted(
                 {number: f'uid-{number}' for number in sms.mapped('number')}))
-            with self.env.registry.cursor() as cr:
-                api.Environment(cr, SUPERUSER_ID, {})['sms.sms']._process_queue()
+            self._router_process_queue()
             iap_calls = self._sms_api_contact_iap_mock.call_count
         self.env.invalidate_all()
         return mock.calls, iap_calls
@@ -61,12 +43,12 @@ class TestSweegoNeutralize(SweegoCase):
         calls, _iap_calls = self._send_queue(control)
         self.assertEqual(len(calls), 1, 'before the neutralization, the mock sees the request')
         self.assertEqual(control.state, 'pending')
-        before = self._account_row(self.sweego)
+        before = self._router_account_row(self.sweego)
         self.assertEqual((before['sweego_api_key'], before['sweego_webhook_secret']),
                          (API_KEY, WEBHOOK_SECRET))
 
-        self._neutralize()
-        after = self._account_row(self.sweego)
+        self._router_neutralize()
+        after = self._router_account_row(self.sweego)
         changed = {column for column, value in before.items() if after[column] != value}
         self.assertEqual(changed, {'active', 'sweego_api_key', 'sweego_webhook_secret'})
         self.assertIsNone(after['sweego_api_key'])
@@ -89,7 +71,7 @@ class TestSweegoNeutralize(SweegoCase):
         """An administrator who reactivates the account on the copy gets an account that is
         misconfigured, skipped without a request, not one that sends for real."""
         self._clear_outgoing_sms()
-        self._neutralize()
+        self._router_neutralize()
         self.sweego.active = True
         self.assertEqual(self.sweego.configuration_error, 'missing API key')
 

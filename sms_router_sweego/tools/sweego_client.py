@@ -52,6 +52,8 @@ class SweegoClient(HttpClient):
     # /send takes a list of recipients. Sweego publishes no maximum; 500 keeps one request
     # well under any sensible body limit (a 413 still fails over cleanly) (unverified).
     max_recipients_per_request = 500
+    # The send, and one resend of the valid recipients of a request refused for another.
+    exchanges_per_send = 2
 
     def __init__(self, api_key, client_uuid, sender_id=None, campaign_type='transac',
                  shorten_urls=False, base_url=DEFAULT_BASE_URL, timeout=DEFAULT_TIMEOUT,

@@ -1,10 +1,7 @@
 import responses
 
-from odoo import SUPERUSER_ID, api
 from odoo.exceptions import UserError
-from odoo.modules.neutralize import get_installed_modules, get_neutralization_queries
 from odoo.tests import tagged
-from odoo.tools import SQL
 
 from odoo.addons.sms_router.tests.common import route_requests_through_responses
 
@@ -33,20 +30,6 @@ class TestTwilioNeutralize(TwilioRouterCase):
         self.env['sms.router.route'].search([('company_id', '=', self.company_fr.id)]).unlink()
         self._router_route(self.company_fr, self.twilio_key | self.twilio_token, name='Default')
 
-    def _neutralize(self):
-        """Run the queries of every installed module, as ``odoo-bin neutralize`` does."""
-        self.env.flush_all()
-        for query in get_neutralization_queries(get_installed_modules(self.env.cr)):
-            self.env.cr.execute(query)
-        self.env.invalidate_all()
-        # The per-process client cache is keyed by write_date, which SQL leaves alone; a
-        # neutralized copy is never served by the process that sent from the original.
-        self.forgetRouterClients()
-
-    def _account_row(self, account):
-        self.env.cr.execute(SQL('SELECT * FROM sms_router_account WHERE id = %s', account.id))
-        return self.env.cr.dictfetchone()
-
     def _send_queue(self):
         """Send the queue as the scheduled action does, with Twilio and Odoo IAP ready to
         accept; return the requests that reached Twilio and the number of IAP calls."""
@@ -54,8 +37,7 @@ class TestTwilioNeutralize(TwilioRouterCase):
         with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps, \
                 self.mockSMSGateway():
             self._twilio_accepts(rsps)
-            with self.env.registry.cursor() as cr:
-                api.Environment(cr, SUPERUSER_ID, {})['sms.sms']._process_queue()
+            self._router_process_queue()
             calls = list(rsps.calls)
             iap_calls = self._sms_api_contact_iap_mock.call_count
         self.env.invalidate_all()
@@ -68,11 +50,11 @@ class TestTwilioNeutralize(TwilioRouterCase):
         self.assertEqual(len(calls), 1, 'before the neutralization, the mock sees the request')
         self.assertEqual(control.state, 'pending')
         accounts = self.twilio_key | self.twilio_token
-        before = {account: self._account_row(account) for account in accounts}
+        before = {account: self._router_account_row(account) for account in accounts}
 
-        self._neutralize()
+        self._router_neutralize()
         for account in accounts:
-            after = self._account_row(account)
+            after = self._router_account_row(account)
             changed = {column for column, value in before[account].items() if after[column] != value}
             self.assertEqual(changed, {'active', 'twilio_auth_token', 'twilio_api_key_secret'}
                              if account == self.twilio_key else {'active', 'twilio_auth_token'})
@@ -80,7 +62,7 @@ class TestTwilioNeutralize(TwilioRouterCase):
             self.assertIsNone(after['twilio_api_key_secret'])
             self.assertEqual(after['twilio_account_sid'], ACCOUNT_SID, 'an identifier, not a secret')
             self.assertFalse(account.active)
-        self.assertEqual(self._account_row(self.twilio_key)['twilio_api_key_sid'], API_KEY_SID)
+        self.assertEqual(self._router_account_row(self.twilio_key)['twilio_api_key_sid'], API_KEY_SID)
         self.assertFalse(self.company_fr.sms_router_iap_last_resort)
 
         sms = self._router_sms(self.company_fr, [FR_NUMBER, GB_NUMBER], body='After')
@@ -95,7 +77,7 @@ class TestTwilioNeutralize(TwilioRouterCase):
         """An administrator who reactivates the accounts on the copy gets accounts that are
         misconfigured, skipped without a request, not accounts that send for real."""
         self._clear_outgoing_sms()
-        self._neutralize()
+        self._router_neutralize()
         accounts = self.twilio_key | self.twilio_token
         accounts.active = True
         self.assertIn('without its secret', self.twilio_key.configuration_error)
