@@ -341,11 +341,10 @@ class AccountBreaker:
 
         self._storage.failure_reason = (reason or '')[:500] or None
         try:
-            self._breaker.call(replay)
-        except (_ReplayedFailure, pybreaker.CircuitBreakerError):
             # A failure counted (its reason written with the count), or the breaker was
             # already open (another request tripped it): nothing more to do.
-            pass
+            with contextlib.suppress(_ReplayedFailure, pybreaker.CircuitBreakerError):
+                self._breaker.call(replay)
         finally:
             self._storage.failure_reason = None
 

@@ -1,6 +1,5 @@
 from . import res_company
 from . import res_config_settings
-from . import sms_composer
 from . import sms_router_account
 from . import sms_router_attempt
 from . import sms_router_breaker

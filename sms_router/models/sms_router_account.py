@@ -3,8 +3,9 @@ import threading
 
 import psycopg2
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
 from odoo.tools.urls import urljoin as url_join
 
 from ..engine.breakers import AccountBreaker, BreakerSettings, CLOSED
@@ -123,9 +124,9 @@ class SmsRouterAccount(models.Model):
     def _check_limits(self):
         for account in self:
             if account.max_concurrency < 1 or account.max_concurrency > 64:
-                raise ValidationError(_('Parallel requests must be between 1 and 64.'))
+                raise ValidationError(self.env._('Parallel requests must be between 1 and 64.'))
             if account.breaker_cooldown < 1:
-                raise ValidationError(_('The cool-down must be at least one second.'))
+                raise ValidationError(self.env._('The cool-down must be at least one second.'))
 
     # ------------------------------------------------- provider extension points
 
@@ -138,7 +139,7 @@ class SmsRouterAccount(models.Model):
         self.ensure_one()
         if self.sms_provider == 'iap':
             return IapClient(self.env)
-        raise UserError(_('No client for provider %s: is its addon installed?', self.sms_provider))
+        raise UserError(self.env._('No client for provider %s: is its addon installed?', self.sms_provider))
 
     def _sms_router_supports_credit(self):
         """Whether this account's provider reports a credit balance."""
@@ -146,7 +147,7 @@ class SmsRouterAccount(models.Model):
 
     def _sms_router_fetch_credit(self):
         """Return {'credit_balance': float, 'credit_expiry': date or None}; raise UserError."""
-        raise UserError(_('This provider does not report a credit balance.'))
+        raise UserError(self.env._('This provider does not report a credit balance.'))
 
     def _sms_router_test_connection(self):
         """Check the credentials against the provider; return a short success message or
@@ -156,10 +157,10 @@ class SmsRouterAccount(models.Model):
             if not account.exists():
                 # get() creates a missing account in a transaction of its own and commits
                 # it; this transaction's snapshot is older and cannot read that row yet.
-                return _('Odoo created the IAP account of this database for SMS. It sends once '
-                         'it has credits: buy them from Odoo IAP before relying on this account.')
-            return _('Odoo IAP account: %s', account.display_name)
-        raise UserError(_('Test connection is not available for this provider.'))
+                return self.env._('Odoo created the IAP account of this database for SMS. It sends once '
+                                  'it has credits: buy them from Odoo IAP before relying on this account.')
+            return self.env._('Odoo IAP account: %s', account.display_name)
+        raise UserError(self.env._('Test connection is not available for this provider.'))
 
     def _sms_router_callback_url(self, path):
         """Absolute URL of one of our routes, as providers must call it."""
@@ -185,8 +186,8 @@ class SmsRouterAccount(models.Model):
 
     def _sms_router_unavailable_reason(self):
         if self.credit_low:
-            return _('credit %(left).2f below the threshold %(threshold).2f',
-                     left=self.credit_balance, threshold=self.credit_low_threshold)
+            return self.env._('credit %(left).2f below the threshold %(threshold).2f',
+                              left=self.credit_balance, threshold=self.credit_low_threshold)
         return ''
 
     def _sms_router_handle(self, store, last_resort=False):
@@ -208,7 +209,7 @@ class SmsRouterAccount(models.Model):
     def _sms_router_iap_last_resort_handle(self):
         """Odoo IAP appended to every chain of a company that asks for it. It has no
         breaker: a last resort that cools down would leave nothing to try."""
-        return AccountHandle(account_id='iap-last-resort', name=_('Odoo IAP (last resort)'),
+        return AccountHandle(account_id='iap-last-resort', name=self.env._('Odoo IAP (last resort)'),
                              client=IapClient(self.env), breaker=None, max_concurrency=1,
                              timeout=IAP_MAX_SEND_SECONDS)
 
@@ -227,11 +228,11 @@ class SmsRouterAccount(models.Model):
             return
         try:
             with self.env.registry.cursor() as cr:
-                cr.execute("""
+                cr.execute(SQL("""
                     UPDATE sms_router_account SET credit_balance = %s, credit_checked_at = %s
                      WHERE id IN (SELECT id FROM sms_router_account WHERE id IN %s
                                   FOR NO KEY UPDATE SKIP LOCKED)
-                """, [float(updates['credit_balance']), fields.Datetime.now(), tuple(self.ids)])
+                """, float(updates['credit_balance']), fields.Datetime.now(), tuple(self.ids)))
         except psycopg2.Error as error:
             _logger.info('SMS router: credit of accounts %s not updated: %s', self.ids, error)
         self.invalidate_recordset(['credit_balance', 'credit_checked_at', 'credit_low'])
@@ -260,7 +261,7 @@ class SmsRouterAccount(models.Model):
         self.ensure_one()
         self.check_access('write')  # uses the credentials as superuser: administrators only
         message = self.sudo()._sms_router_test_connection()
-        return self._sms_router_notify(_('Connection OK'), message, 'success')
+        return self._sms_router_notify(self.env._('Connection OK'), message, 'success')
 
     def action_refresh_credit(self):
         self.check_access('write')
@@ -276,7 +277,7 @@ class SmsRouterAccount(models.Model):
     def action_send_test_sms(self):
         self.ensure_one()
         return {
-            'name': _('Send a Test SMS'),
+            'name': self.env._('Send a Test SMS'),
             'type': 'ir.actions.act_window',
             'res_model': 'sms.router.test.sms',
             'view_mode': 'form',

@@ -1,7 +1,8 @@
 import logging
 from datetime import timedelta
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
+from odoo.tools import SQL
 
 from ..engine.outcomes import Kind
 
@@ -152,7 +153,7 @@ class SmsRouterAttempt(models.Model):
             return {}
         delivered = state == 'sent'
         provider_error = False if delivered else iap_status
-        reason = _('Odoo IAP: %s', iap_status)
+        reason = self.env._('Odoo IAP: %s', iap_status)
         attempts = self.sudo().search([
             ('sms_uuid', 'in', list(uuids)), ('sms_provider', '=', 'iap'), ('accepted', '=', True)])
         outcomes = {}
@@ -211,7 +212,7 @@ class SmsRouterAttempt(models.Model):
             self.env['sms.sms'].sudo().search(
                 [('uuid', '=', attempt.sms_uuid), ('to_delete', '=', False)]).to_delete = True
             if opt_out and not delivered and attempt.number:
-                self.env['phone.blacklist'].sudo()._add([attempt.number], message=_(
+                self.env['phone.blacklist'].sudo()._add([attempt.number], message=self.env._(
                     'Opted out at %(account)s (reported in a delivery report).',
                     account=attempt.account_name or attempt.sms_provider))
         return changed
@@ -222,5 +223,5 @@ class SmsRouterAttempt(models.Model):
         if days <= 0:
             return
         limit_date = fields.Datetime.now() - timedelta(days=days)
-        self.env.cr.execute("DELETE FROM sms_router_attempt WHERE create_date < %s", [limit_date])
+        self.env.cr.execute(SQL("DELETE FROM sms_router_attempt WHERE create_date < %s", limit_date))
         _logger.info('SMS router: removed %d attempts older than %d days', self.env.cr.rowcount, days)

@@ -4,6 +4,7 @@ import threading
 from datetime import timezone
 
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from ..engine.breakers import BreakerState, BreakerStore, CLOSED, HALF_OPEN, OPEN
 from ..tools.side_transaction import side_cursor
@@ -54,6 +55,12 @@ def _to_aware(value):
 
 def _to_naive(value):
     return value.astimezone(timezone.utc).replace(tzinfo=None) if value is not None and value.tzinfo else value
+
+
+def _assignments(values):
+    """``column = value`` terms of an UPDATE, for breaker columns checked against _COLUMNS."""
+    return [SQL('%s = %s', SQL.identifier(name), _to_naive(value) if name in _DATETIMES else value)
+            for name, value in values.items()]
 
 
 class PostgresBreakerStore(BreakerStore):
@@ -108,8 +115,8 @@ class PostgresBreakerStore(BreakerStore):
             self._local.in_session, self._local.cr = False, None
 
     def _row(self, cr, account_id):
-        cr.execute(f"SELECT {', '.join(_COLUMNS)} FROM sms_router_breaker WHERE account_id = %s",
-                   [account_id])
+        cr.execute(SQL("SELECT %s FROM sms_router_breaker WHERE account_id = %s",
+                       SQL(', ').join(SQL.identifier(name) for name in _COLUMNS), account_id))
         row = cr.fetchone()
         if row is None:
             return BreakerState()
@@ -124,12 +131,12 @@ class PostgresBreakerStore(BreakerStore):
 
     @staticmethod
     def _ensure(cr, account_id):
-        cr.execute("""
+        cr.execute(SQL("""
             INSERT INTO sms_router_breaker (account_id, state, failure_count, success_count,
                                             open_count, forced_open, create_date, write_date)
             VALUES (%s, 'closed', 0, 0, 0, false, now() at time zone 'UTC', now() at time zone 'UTC')
             ON CONFLICT (account_id) DO NOTHING
-        """, [account_id])
+        """, account_id))
 
     def load(self, account_id):
         with self._cursor() as cr:
@@ -143,13 +150,12 @@ class PostgresBreakerStore(BreakerStore):
         unknown = set(values) - set(_COLUMNS)
         if unknown:
             raise ValueError(f'unknown breaker fields {sorted(unknown)}')
-        params = [_to_naive(value) if name in _DATETIMES else value for name, value in values.items()]
-        assignments = ', '.join(f'{name} = %s' for name in values)
+        assignments = SQL(', ').join(_assignments(values))
         with self._cursor() as cr:
             self._ensure(cr, account_id)
-            cr.execute(f"""UPDATE sms_router_breaker SET {assignments},
-                               write_date = now() at time zone 'UTC'
-                           WHERE account_id = %s""", [*params, account_id])
+            cr.execute(SQL("""UPDATE sms_router_breaker SET %s,
+                                   write_date = now() at time zone 'UTC'
+                               WHERE account_id = %s""", assignments, account_id))
             return self._row(cr, account_id)
 
     def increment(self, account_id, counter, **values):
@@ -158,25 +164,25 @@ class PostgresBreakerStore(BreakerStore):
         unknown = set(values) - set(_COLUMNS)
         if unknown:
             raise ValueError(f'unknown breaker fields {sorted(unknown)}')
-        assignments = ''.join(f', {name} = %s' for name in values)
-        params = [_to_naive(value) if name in _DATETIMES else value for name, value in values.items()]
+        column = SQL.identifier(counter)
+        assignments = SQL(', ').join([SQL('%s = %s + 1', column, column), *_assignments(values)])
         with self._cursor() as cr:
             self._ensure(cr, account_id)
-            cr.execute(f"""UPDATE sms_router_breaker SET {counter} = {counter} + 1{assignments}
-                           WHERE account_id = %s RETURNING {counter}""", [*params, account_id])
+            cr.execute(SQL("UPDATE sms_router_breaker SET %s WHERE account_id = %s RETURNING %s",
+                           assignments, account_id, column))
             return cr.fetchone()[0]
 
     def acquire_probe(self, account_id, owner, now, not_before, lease_until):
         # The WHERE clause is the compare-and-set: of two workers racing here, PostgreSQL
         # lets exactly one UPDATE match the open row; the other sees it half-open and leased.
         with self._cursor() as cr:
-            cr.execute("""
+            cr.execute(SQL("""
                 UPDATE sms_router_breaker
                    SET state = 'half-open', probe_owner = %(owner)s, probe_until = %(lease)s
                  WHERE account_id = %(account)s AND NOT forced_open
                    AND ((state = 'open' AND opened_at <= %(not_before)s)
                         OR (state = 'half-open' AND (probe_until IS NULL OR probe_until <= %(now)s)))
                 RETURNING id
-            """, {'owner': owner, 'lease': _to_naive(lease_until), 'account': account_id,
-                  'not_before': _to_naive(not_before), 'now': _to_naive(now)})
+            """, owner=owner, lease=_to_naive(lease_until), account=account_id,
+                not_before=_to_naive(not_before), now=_to_naive(now)))
             return cr.fetchone() is not None

@@ -2,9 +2,8 @@ import logging
 import uuid
 from datetime import timedelta
 
-from psycopg2.extras import execute_values
-
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from ..tools.side_transaction import side_cursor
 
@@ -40,26 +39,26 @@ class SmsRouterHandoff(models.Model):
         never recorded its attempts, i.e. may have been sent before a crash."""
         if not sms_uuids:
             return {}
-        self.env.cr.execute("""
+        self.env.cr.execute(SQL("""
             SELECT h.sms_uuid, h.dispatch_token, h.account_name, h.handed_at
               FROM sms_router_handoff h
              WHERE h.sms_uuid IN %s
                AND NOT EXISTS (SELECT 1 FROM sms_router_attempt a
                                 WHERE a.sms_uuid = h.sms_uuid AND a.dispatch_token = h.dispatch_token)
           ORDER BY h.handed_at
-        """, [tuple(sms_uuids)])
+        """, tuple(sms_uuids)))
         return {row[0]: row[1:] for row in self.env.cr.fetchall()}
 
     @api.autovacuum
     def _gc_settled_handoffs(self):
         """Hand-offs whose attempts were recorded are settled; old ones are forgotten."""
         limit = fields.Datetime.now() - timedelta(days=30)
-        self.env.cr.execute("""
+        self.env.cr.execute(SQL("""
             DELETE FROM sms_router_handoff h
              WHERE h.handed_at < %s
                 OR EXISTS (SELECT 1 FROM sms_router_attempt a
                             WHERE a.sms_uuid = h.sms_uuid AND a.dispatch_token = h.dispatch_token)
-        """, [limit])
+        """, limit))
         _logger.info('SMS router: removed %d settled hand-offs', self.env.cr.rowcount)
 
 
@@ -71,10 +70,14 @@ class HandoffJournal:
         self.token = uuid.uuid4().hex
 
     def record(self, account, request):
+        if not request.recipients:
+            return
         account_id = account.account_id if isinstance(account.account_id, int) else None
-        rows = [(self.token, recipient.key, account_id, account.name) for recipient in request.recipients]
+        rows = SQL(', ').join(
+            SQL("(%s, %s, %s, %s, now() at time zone 'UTC')", self.token, recipient.key, account_id, account.name)
+            for recipient in request.recipients)
         with side_cursor(self.registry) as cr:
-            execute_values(cr._obj, """
+            cr.execute(SQL("""
                 INSERT INTO sms_router_handoff (dispatch_token, sms_uuid, account_id, account_name, handed_at)
                 VALUES %s
-            """, rows, template="(%s, %s, %s, %s, now() at time zone 'UTC')")
+            """, rows))

@@ -1,4 +1,4 @@
-from odoo import _, api, fields, models, tools
+from odoo import api, fields, models, tools
 from odoo.exceptions import ValidationError
 
 from ..engine.routing import TRAFFIC_ALL, Route, RoutingTable, normalize_prefix
@@ -54,7 +54,7 @@ class SmsRouterRoute(models.Model):
                 try:
                     normalize_prefix(prefix)
                 except ValueError:
-                    raise ValidationError(_(
+                    raise ValidationError(self.env._(
                         'Route "%(route)s": "%(prefix)s" is not an E.164 prefix such as +33 or +336.',
                         route=route.name, prefix=prefix)) from None
 
@@ -70,7 +70,7 @@ class SmsRouterRoute(models.Model):
                 ('country_ids', '=', False),
             ]).filtered(lambda r: not r._prefix_list())[:1]
             if other:
-                raise ValidationError(_(
+                raise ValidationError(self.env._(
                     '"%(other)s" is already the default route of %(company)s for traffic "%(traffic)s". '
                     'Route "%(route)s" has neither prefixes nor countries and would be a second one: '
                     'give one of them prefixes, countries or another traffic, or archive one of them.',
@@ -83,7 +83,7 @@ class SmsRouterRoute(models.Model):
             if route.active and not route.sudo().step_ids.account_id.filtered('active'):
                 # The routing table would still pick this route for its destinations, and
                 # every SMS matching it would fail without a single provider tried.
-                raise ValidationError(_(
+                raise ValidationError(self.env._(
                     'Route "%(route)s" needs at least one active account in its failover chain: '
                     'without one, every SMS it matches would fail. Add an account to the chain, '
                     'or archive the route.', route=route.name))
@@ -112,7 +112,8 @@ class SmsRouterRoute(models.Model):
 
         Asked for every SMS batch (which API sends it, what batch size): cached per
         registry and cleared whenever routes are created, archived, moved or deleted."""
-        return frozenset(self.sudo().with_context(active_test=True).search([]).company_id.ids)
+        groups = self.sudo().with_context(active_test=True)._read_group([], groupby=['company_id'])
+        return frozenset(company.id for [company] in groups if company)
 
     @api.model
     def _sms_router_table(self, company):

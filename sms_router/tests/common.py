@@ -119,14 +119,14 @@ class SmsRouterCase(SMSCase):
 
     def _router_breaker_row(self, account):
         """The shared breaker row of ``account`` as a dict (None when never written)."""
-        self.env.cr.execute("SELECT * FROM sms_router_breaker WHERE account_id = %s", [account.id])
+        self.env.cr.execute(SQL("SELECT * FROM sms_router_breaker WHERE account_id = %s", account.id))
         return self.env.cr.dictfetchone()
 
     def _router_age_breaker(self, account, seconds):
         """Move the opening of ``account``'s breaker ``seconds`` into the past (cool-down over)."""
-        self.env.cr.execute(
+        self.env.cr.execute(SQL(
             "UPDATE sms_router_breaker SET opened_at = opened_at - make_interval(secs => %s) "
-            "WHERE account_id = %s", [seconds, account.id])
+            "WHERE account_id = %s", seconds, account.id))
         account.invalidate_recordset()
 
     def _router_account_row(self, account):

@@ -3,6 +3,7 @@ from datetime import timedelta
 
 from odoo.sql_db import db_connect
 from odoo.tests import tagged
+from odoo.tools import SQL
 
 from ..engine.breakers import CLOSED, HALF_OPEN, OPEN, utcnow
 from ..engine.outcomes import BatchResult, Kind
@@ -174,8 +175,8 @@ class TestRouterBreakers(SmsRouterCase):
         attempts = self.assertRouterTrail(sms, [(self.primary, 'skipped'), (self.fallback, 'sent')])
         self.assertIn('paused by the provider', attempts[0].reason)
         # Once the pause is over, the account is used again.
-        self.env.cr.execute("UPDATE sms_router_breaker SET paused_until = paused_until - interval '1 hour' "
-                            "WHERE account_id = %s", [self.primary.id])
+        self.env.cr.execute(SQL("UPDATE sms_router_breaker SET paused_until = paused_until - interval '1 hour' "
+                                "WHERE account_id = %s", self.primary.id))
         self._send_one({self.primary: Kind.SENT, self.fallback: Kind.SENT}, number='+33612345670')
         self.assertEqual(len(self.routerCalls(self.primary)), 1)
 
@@ -190,7 +191,7 @@ class TestRouterBreakers(SmsRouterCase):
         self.assertTrue(self._router_breaker_row(self.primary))
         account_id = self.primary.id
         self.primary.unlink()
-        self.env.cr.execute("SELECT 1 FROM sms_router_breaker WHERE account_id = %s", [account_id])
+        self.env.cr.execute(SQL("SELECT 1 FROM sms_router_breaker WHERE account_id = %s", account_id))
         self.assertFalse(self.env.cr.fetchall())
 
 
@@ -271,7 +272,7 @@ class TestPostgresBreakerStore(SmsRouterCase):
 
         def cleanup():
             with db_connect(dbname).cursor() as cr:
-                cr.execute("DELETE FROM sms_router_breaker WHERE account_id = %s", [self.ACCOUNT])
+                cr.execute(SQL("DELETE FROM sms_router_breaker WHERE account_id = %s", self.ACCOUNT))
 
         self.addCleanup(cleanup)
         return PostgresBreakerStore(Registry())

@@ -23,7 +23,7 @@ def _iap_failing_with(exception):
             raise exception
         except requests.exceptions.RequestException:
             # As iap_jsonrpc does: the original exception stays as the context.
-            raise AccessError('The request to the service timed out.')  # noqa: B904
+            raise AccessError(self.env._('The request to the service timed out.'))  # noqa: B904
     return contact
 
 

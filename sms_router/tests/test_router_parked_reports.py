@@ -5,6 +5,7 @@ from freezegun import freeze_time
 
 from odoo import fields
 from odoo.tests import tagged
+from odoo.tools import SQL
 
 from ..engine.outcomes import Kind
 from ..models.sms_router_parked_report import PARK_DELAY, RETRY_MAX_DELAY, TRIGGER_STEP_SECONDS
@@ -71,8 +72,8 @@ class TestRouterParkedReports(SmsRouterCase):
         Parked = self.env['sms.router.parked.report']
         self.env['sms.router.attempt']._sms_router_receive_report(self.primary, 'never-sent', True)
         parked = Parked.search([('message_id', '=', 'never-sent')])
-        self.env.cr.execute("UPDATE sms_router_parked_report SET create_date = %s WHERE id = %s",
-                            [fields.Datetime.now() - timedelta(hours=49), parked.id])
+        self.env.cr.execute(SQL("UPDATE sms_router_parked_report SET create_date = %s WHERE id = %s",
+                                fields.Datetime.now() - timedelta(hours=49), parked.id))
         parked.invalidate_recordset()
         # The level as a number: Odoo names its RUNBOT level (25) "INFO" too.
         with self.assertLogs(PARKED_LOGGER, logging.INFO) as logs:

@@ -52,7 +52,7 @@ class TestRouterSettings(SmsRouterCase):
     def test_wizard_sends(self):
         action = self.account.action_send_test_sms()
         self.assertEqual(action['res_model'], 'sms.router.test.sms')
-        wizard = self.env['sms.router.test.sms'].with_context(action['context']).create({'number': '06 12 34 56 78'})
+        wizard = self.env['sms.router.test.sms'].with_context(**action['context']).create({'number': '06 12 34 56 78'})
         self.assertEqual(wizard.account_id, self.account)
         self.assertTrue(wizard.body)
         with self.mockRouterClients({self.account: Kind.SENT}):

@@ -2,6 +2,7 @@ import time
 
 from odoo import fields
 from odoo.tests import tagged
+from odoo.tools import SQL
 
 from ..engine.outcomes import BatchResult, Kind, RecipientOutcome
 from .common import SmsRouterCase
@@ -105,8 +106,8 @@ class TestRouterTrail(SmsRouterCase):
             sms.send()
         old, recent = self._router_attempts(sms)
         self.env.flush_all()
-        self.env.cr.execute("UPDATE sms_router_attempt SET create_date = %s WHERE id = %s",
-                            [fields.Datetime.subtract(fields.Datetime.now(), days=40), old.id])
+        self.env.cr.execute(SQL("UPDATE sms_router_attempt SET create_date = %s WHERE id = %s",
+                                fields.Datetime.subtract(fields.Datetime.now(), days=40), old.id))
         ICP = self.env['ir.config_parameter'].sudo()
         ICP.set_param('sms_router.attempt_retention_days', '0')
         self.env['sms.router.attempt']._gc_old_attempts()
@@ -152,8 +153,8 @@ class TestRouterTrail(SmsRouterCase):
 
         self.primary.credit_low_threshold = 5.0
         self.env.flush_all()
-        self.env.cr.execute("UPDATE sms_router_account SET write_date = '2020-01-01 00:00:00' WHERE id = %s",
-                            [self.primary.id])
+        self.env.cr.execute(SQL("UPDATE sms_router_account SET write_date = '2020-01-01 00:00:00' WHERE id = %s",
+                                self.primary.id))
         self.primary.invalidate_recordset()
         write_date = self.primary.write_date
         sms = self._router_sms(self.company_fr, ['+33612345678'])

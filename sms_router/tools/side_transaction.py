@@ -7,6 +7,7 @@ migration) raises after ``LOCK_TIMEOUT``, which the caller treats as a bookkeepi
 (the breaker fails open, the hand-off is not sent).
 """
 from odoo.sql_db import Cursor
+from odoo.tools import SQL
 
 LOCK_TIMEOUT = '2s'
 STATEMENT_TIMEOUT = '5s'
@@ -17,7 +18,7 @@ def side_cursor(registry):
     manager (committed on exit)."""
     cr = registry.cursor()
     if type(cr) is Cursor:  # a test cursor shares the test's transaction: leave it alone
-        cr.execute('SET TRANSACTION ISOLATION LEVEL READ COMMITTED')
-        cr.execute('SET LOCAL lock_timeout = %s', [LOCK_TIMEOUT])
-        cr.execute('SET LOCAL statement_timeout = %s', [STATEMENT_TIMEOUT])
+        cr.execute(SQL('SET TRANSACTION ISOLATION LEVEL READ COMMITTED'))
+        cr.execute(SQL('SET LOCAL lock_timeout = %s', LOCK_TIMEOUT))
+        cr.execute(SQL('SET LOCAL statement_timeout = %s', STATEMENT_TIMEOUT))
     return cr

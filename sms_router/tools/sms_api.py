@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import requests
 
-from odoo import _, fields, http
+from odoo import fields, http
 from odoo.addons.base.models.ir_cron import MIN_TIME_PER_JOB
 from odoo.addons.iap.tools.iap_tools import InsufficientCreditError
 from odoo.addons.sms.tools.sms_api import SmsApi, SmsApiBase
@@ -431,7 +431,7 @@ class SmsRouterApi(SmsApiBase):
                             if delivery.outcome and delivery.outcome.kind is Kind.OPTED_OUT and numbers.get(key)})
         if opted_out:
             self.env['phone.blacklist'].sudo()._add(
-                opted_out, message=_('Opted out at the SMS provider (reported while sending).'))
+                opted_out, message=self.env._('Opted out at the SMS provider (reported while sending).'))
 
 
 def _retry_delay(sms, now, base):

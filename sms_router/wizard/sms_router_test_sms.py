@@ -1,4 +1,4 @@
-from odoo import _, fields, models
+from odoo import fields, models
 from odoo.exceptions import UserError
 
 from ..engine.outcomes import Kind, Recipient, SendRequest
@@ -13,7 +13,7 @@ class SmsRouterTestSms(models.TransientModel):
     account_id = fields.Many2one('sms.router.account', required=True, readonly=True)
     number = fields.Char(required=True, help='International format, e.g. +33612345678; a national '
                                              "number is read with the account's company country.")
-    body = fields.Text(required=True, default=lambda self: _('Test SMS from Odoo'))
+    body = fields.Text(required=True, default=lambda self: self.env._('Test SMS from Odoo'))
     result = fields.Text(readonly=True)
 
     def action_send(self):
@@ -27,13 +27,13 @@ class SmsRouterTestSms(models.TransientModel):
         client = account._sms_router_client()
         problem = client.check_configuration()
         if problem:
-            raise UserError(_('The account cannot send: %s', problem))
+            raise UserError(self.env._('The account cannot send: %s', problem))
         key = 'test-' + fields.Datetime.now().strftime('%Y%m%d%H%M%S')
         request = SendRequest(self.body, (Recipient(key, destination.e164, destination.region),))
         outcome = client.send(request).outcomes.get(key)
         if outcome is None or outcome.kind is not Kind.SENT:
-            reason = outcome.reason if outcome else _('no answer for this number')
-            raise UserError(_('The test SMS was not accepted: %s', reason))
-        self.result = _('Accepted by %(account)s (message id %(id)s).', account=account.name,
-                        id=outcome.message_id or '-')
-        return account._sms_router_notify(_('Test SMS sent'), self.result, 'success')
+            reason = outcome.reason if outcome else self.env._('no answer for this number')
+            raise UserError(self.env._('The test SMS was not accepted: %s', reason))
+        self.result = self.env._('Accepted by %(account)s (message id %(id)s).', account=account.name,
+                                 id=outcome.message_id or '-')
+        return account._sms_router_notify(self.env._('Test SMS sent'), self.result, 'success')

@@ -5,8 +5,9 @@ from datetime import timedelta
 
 import psycopg2
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 from ..tools.ovh_client import ENDPOINTS, OvhClient, OvhError
 
@@ -156,20 +157,20 @@ class SmsRouterAccount(models.Model):
         try:
             if not self.ovh_service_name:
                 services = client.list_services()
-                return _('OVH accepted the credentials. SMS services they can use: %s. Fill in the '
-                         'SMS service name to send.', ', '.join(services) or _('none'))
+                return self.env._('OVH accepted the credentials. SMS services they can use: %s. Fill in the '
+                                  'SMS service name to send.', ', '.join(services) or self.env._('none'))
             credit = client.fetch_credit()
         except OvhError as error:
-            raise UserError(_('OVH refused the test: %s', error)) from None
+            raise UserError(self.env._('OVH refused the test: %s', error)) from None
         finally:
             client.close()
         self.sudo().write({'credit_balance': credit['credit_balance'],
                            'credit_checked_at': fields.Datetime.now()})
-        message = _('OVH accepted the credentials: service %(service)s has %(credits)s credits '
-                    'left.', service=self.ovh_service_name, credits=credit['credit_balance'])
+        message = self.env._('OVH accepted the credentials: service %(service)s has %(credits)s credits '
+                             'left.', service=self.ovh_service_name, credits=credit['credit_balance'])
         problem = client.check_configuration()
         if problem:
-            message += ' ' + _('Still to do before sending: %s.', problem)
+            message += ' ' + self.env._('Still to do before sending: %s.', problem)
         return message
 
     def _sms_router_apply_updates(self, updates):
@@ -189,12 +190,12 @@ class SmsRouterAccount(models.Model):
         ovh.flush_recordset(['credit_balance', 'credit_checked_at'])
         try:
             with self.env.registry.cursor() as cr:
-                cr.execute("""
+                cr.execute(SQL("""
                     UPDATE sms_router_account SET credit_balance = credit_balance - %s
                      WHERE id IN (SELECT id FROM sms_router_account
                                    WHERE id IN %s AND credit_checked_at IS NOT NULL
                                      FOR NO KEY UPDATE SKIP LOCKED)
-                """, [float(removed), tuple(ovh.ids)])
+                """, float(removed), tuple(ovh.ids)))
         except psycopg2.Error as error:
             _logger.info('SMS router OVH: credit of accounts %s not decremented: %s',
                          ovh.ids, error)
@@ -212,22 +213,22 @@ class SmsRouterAccount(models.Model):
         try:
             services = client.list_services()
         except OvhError as error:
-            raise UserError(_('OVH refused to list the SMS services: %s', error)) from None
+            raise UserError(self.env._('OVH refused to list the SMS services: %s', error)) from None
         finally:
             client.close()
         if not services:
-            raise UserError(_('These credentials see no OVH SMS service. Check the consumer key '
-                              'rights (GET /sms) or order an SMS account.'))
+            raise UserError(self.env._('These credentials see no OVH SMS service. Check the consumer key '
+                                       'rights (GET /sms) or order an SMS account.'))
         if len(services) == 1 and self.ovh_service_name != services[0]:
             self.ovh_service_name = services[0]
             action = self._sms_router_notify(
-                _('OVH SMS service'), _('One SMS service found and selected: %s', services[0]),
+                self.env._('OVH SMS service'), self.env._('One SMS service found and selected: %s', services[0]),
                 'success')
             action['params']['next'] = {'type': 'ir.actions.client', 'tag': 'soft_reload'}
             return action
         return self._sms_router_notify(
-            _('OVH SMS services'),
-            _('SMS services of these credentials: %s', ', '.join(services)), 'info')
+            self.env._('OVH SMS services'),
+            self.env._('SMS services of these credentials: %s', ', '.join(services)), 'info')
 
     def action_ovh_regenerate_callback_token(self):
         for account in self:

@@ -5,7 +5,7 @@ import responses
 
 from odoo import fields
 from odoo.tests import tagged
-from odoo.tools import mute_logger
+from odoo.tools import SQL, mute_logger
 
 from odoo.addons.sms_router.controllers.webhook import REFUSAL_BODY, REFUSAL_STATUS
 from odoo.addons.sms_router_ovh.controllers.main import _RedactCallbackToken
@@ -183,9 +183,8 @@ class TestOvhDelivery(SmsRouterOvhCase):
 
     def _age(self, attempts, minutes):
         attempts.flush_recordset()
-        self.env.cr.execute('UPDATE sms_router_attempt SET create_date = %s WHERE id IN %s',
-                            [fields.Datetime.now() - timedelta(minutes=minutes),
-                             tuple(attempts.ids)])
+        self.env.cr.execute(SQL('UPDATE sms_router_attempt SET create_date = %s WHERE id IN %s',
+                                fields.Datetime.now() - timedelta(minutes=minutes), tuple(attempts.ids)))
         attempts.invalidate_recordset(['create_date'])
 
     def test_pull_pending_deliveries(self):

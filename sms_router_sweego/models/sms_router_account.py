@@ -1,6 +1,6 @@
 import logging
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools.misc import format_date, format_datetime, formatLang
 
@@ -37,7 +37,7 @@ class SmsRouterAccount(models.Model):
         help='Let Sweego replace the links of the message with short tracked links. Off: the '
              'message is sent as written.')
     sweego_webhook_secret = fields.Char(
-        'Sweego Webhook Secret', groups='base.group_system', copy=False,
+        groups='base.group_system', copy=False,
         help='Secret Sweego shows for the webhook (with or without its "whsec_" prefix). '
              'Events whose signature does not match it are refused.')
     sweego_webhook_url = fields.Char(
@@ -85,11 +85,11 @@ class SmsRouterAccount(models.Model):
             return super()._sms_router_test_connection()
         credit = self._sweego_fetch_credit()
         self._sweego_store_credit(credit)
-        message = _('Sweego accepted the API key and the client UUID. Credit left: %s.',
-                    self._sweego_credit_text(credit['credit_balance'], credit['credit_expiry']))
+        message = self.env._('Sweego accepted the API key and the client UUID. Credit left: %s.',
+                             self._sweego_credit_text(credit['credit_balance'], credit['credit_expiry']))
         if not self.sweego_webhook_secret:
-            message += ' ' + _('No webhook secret is set: delivery reports and STOP replies are '
-                               'refused until you paste it from the Sweego dashboard.')
+            message += ' ' + self.env._('No webhook secret is set: delivery reports and STOP replies are '
+                                        'refused until you paste it from the Sweego dashboard.')
         return message
 
     # ------------------------------------------------------------ Sweego
@@ -157,15 +157,15 @@ class SmsRouterAccount(models.Model):
                 continue
             except Exception as error:  # Settings must open whatever happens on the way
                 _logger.warning('Sweego: account %s: credit refresh failed: %s', account.id, error)
-                account.sweego_credit_error = _('Credit refresh failed: %s', error)
+                account.sweego_credit_error = self.env._('Credit refresh failed: %s', error)
                 continue
             account._sweego_store_credit(credit)
 
     def _sweego_credit_text(self, balance, expiry):
         text = formatLang(self.env, balance or 0.0, digits=2)
         if expiry:
-            text = _('%(credit)s, expiring on %(date)s',
-                     credit=text, date=format_date(self.env, expiry))
+            text = self.env._('%(credit)s, expiring on %(date)s',
+                              credit=text, date=format_date(self.env, expiry))
         return text
 
     def _sweego_credit_summary(self):
@@ -173,19 +173,19 @@ class SmsRouterAccount(models.Model):
         lines = []
         for account in self:
             if not account.credit_checked_at:
-                line = _('%(name)s: credit not read yet', name=account.name)
+                line = self.env._('%(name)s: credit not read yet', name=account.name)
             else:
                 credit = account._sweego_credit_text(account.credit_balance, account.credit_expiry)
                 when = format_datetime(self.env, account.credit_checked_at, dt_format='short')
-                line = _('%(name)s: %(credit)s (checked %(when)s)',
-                         name=account.name, credit=credit, when=when)
+                line = self.env._('%(name)s: %(credit)s (checked %(when)s)',
+                                  name=account.name, credit=credit, when=when)
             if account.credit_low:
-                line += ' — ' + _('below the threshold %s: skipped until topped up',
-                                  formatLang(self.env, account.credit_low_threshold, digits=2))
+                line += ' — ' + self.env._('below the threshold %s: skipped until topped up',
+                                           formatLang(self.env, account.credit_low_threshold, digits=2))
             if account.sweego_credit_error:
-                line += ' — ' + _('last refresh failed: %s', account.sweego_credit_error)
+                line += ' — ' + self.env._('last refresh failed: %s', account.sweego_credit_error)
             if account.configuration_error:
-                line += ' — ' + _('not usable: %s', account.configuration_error)
+                line += ' — ' + self.env._('not usable: %s', account.configuration_error)
             lines.append(line)
         return '\n'.join(lines)
 

@@ -1,7 +1,8 @@
 import logging
 from datetime import timedelta
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
+from odoo.tools import SQL
 
 _logger = logging.getLogger(__name__)
 
@@ -59,16 +60,16 @@ class SmsRouterSweegoEvent(models.Model):
         received (a retry or a replay).
         """
         now = fields.Datetime.now()
-        self.env.cr.execute("""
+        self.env.cr.execute(SQL("""
             INSERT INTO sms_router_sweego_event
                    (account_id, company_id, event_id, event_type, swg_uid, transaction_id,
                     phone_number, status, state, create_uid, write_uid, create_date, write_date)
             VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'ignored', %s, %s, %s, %s)
             ON CONFLICT (account_id, event_id) DO NOTHING
             RETURNING id
-        """, [account.id, account.company_id.id, event_id, event['type'], event['swg_uid'],
-              event['transaction_id'], event['phone_number'], event['status'],
-              self.env.uid, self.env.uid, now, now])
+        """, account.id, account.company_id.id, event_id, event['type'], event['swg_uid'],
+            event['transaction_id'], event['phone_number'], event['status'],
+            self.env.uid, self.env.uid, now, now))
         row = self.env.cr.fetchone()
         if not row:
             return self.browse()
@@ -91,36 +92,36 @@ class SmsRouterSweegoEvent(models.Model):
         status = self.status or self.event_type
         if self.event_type in DELIVERY_EVENTS:
             if not self.swg_uid:
-                return 'ignored', _('no Sweego message id in the event')
+                return 'ignored', self.env._('no Sweego message id in the event')
             delivered = self.event_type == EVENT_SENT
             outcome = attempts._sms_router_receive_report(
                 self.account_id, self.swg_uid, delivered,
                 provider_error=False if delivered else 'not_delivered',
-                reason=_('Sweego: %s', status), tentative=delivered)
+                reason=self.env._('Sweego: %s', status), tentative=delivered)
             if outcome == 'parked':
-                return 'parked', _('no SMS sent through this account has this Sweego id yet: '
-                                   'parked, applied when its SMS is recorded')
+                return 'parked', self.env._('no SMS sent through this account has this Sweego id yet: '
+                                            'parked, applied when its SMS is recorded')
             if outcome == 'unchanged':
                 attempt = attempts._sms_router_find(self.account_id, self.swg_uid)
                 if delivered and attempt.delivery_state == 'undelivered':
                     # Reports can arrive out of order: "undelivered" is the final word.
-                    return 'ignored', _('already reported undelivered')
-                return 'ignored', _('already recorded')
+                    return 'ignored', self.env._('already reported undelivered')
+                return 'ignored', self.env._('already recorded')
             if delivered:
-                return 'applied', _('delivered (accepted by the operator)')
-            return 'applied', _('undelivered: %s', status)
+                return 'applied', self.env._('delivered (accepted by the operator)')
+            return 'applied', self.env._('undelivered: %s', status)
         if self.event_type == EVENT_STOP:
             number = self.phone_number
             if not number and self.swg_uid:
                 number = attempts._sms_router_find(self.account_id, self.swg_uid).number
             if not number:
-                return 'ignored', _('no number in the event, and no SMS sent through this account '
-                                    'has its Sweego id')
-            message = _('STOP reply received by Sweego (account %(account)s, event %(event)s).',
-                        account=self.account_id.name, event=self.event_id)
+                return 'ignored', self.env._('no number in the event, and no SMS sent through this account '
+                                             'has its Sweego id')
+            message = self.env._('STOP reply received by Sweego (account %(account)s, event %(event)s).',
+                                 account=self.account_id.name, event=self.event_id)
             self.env['phone.blacklist'].sudo()._add([number], message=message)
-            return 'applied', _('%s added to the blacklist', number)
-        return 'ignored', _('event type not used by the router')
+            return 'applied', self.env._('%s added to the blacklist', number)
+        return 'ignored', self.env._('event type not used by the router')
 
     @api.autovacuum
     def _gc_sweego_events(self):
@@ -129,7 +130,7 @@ class SmsRouterSweegoEvent(models.Model):
             RETENTION_PARAMETER, DEFAULT_RETENTION_DAYS))
         if days <= 0:
             return
-        self.env.cr.execute("DELETE FROM sms_router_sweego_event WHERE create_date < %s",
-                            [fields.Datetime.now() - timedelta(days=days)])
+        self.env.cr.execute(SQL("DELETE FROM sms_router_sweego_event WHERE create_date < %s",
+                                fields.Datetime.now() - timedelta(days=days)))
         _logger.info('Sweego: removed %d webhook events older than %d days',
                      self.env.cr.rowcount, days)

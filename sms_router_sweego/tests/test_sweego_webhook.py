@@ -5,6 +5,7 @@ import responses
 
 from odoo import fields
 from odoo.tests import HttpCase, tagged
+from odoo.tools import SQL
 
 from odoo.addons.sms_router.controllers.webhook import REFUSAL_BODY, REFUSAL_STATUS
 from odoo.addons.sms_router.tests.common import route_requests_through_responses
@@ -251,8 +252,8 @@ class TestSweegoEvents(SweegoCase):
         old = self._receive(sweego_event('sms_clicked'))
         recent = self._receive(sweego_event('sms_clicked'))
         self.env.flush_all()
-        self.env.cr.execute("UPDATE sms_router_sweego_event SET create_date = %s WHERE id = %s",
-                            [fields.Datetime.now() - timedelta(days=31), old.id])
+        self.env.cr.execute(SQL("UPDATE sms_router_sweego_event SET create_date = %s WHERE id = %s",
+                                fields.Datetime.now() - timedelta(days=31), old.id))
         self.env.invalidate_all()
         self.env['sms.router.sweego.event']._gc_sweego_events()
         self.assertFalse(old.exists())

@@ -5,6 +5,7 @@ tests run it with plain pytest. API facts come from Sweego's public documentatio
 existing Sweego SMS module and the clients seen in the wild; the few that nothing confirmed
 are marked (unverified) and kept in one constant each so they are cheap to change.
 """
+import contextlib
 import dataclasses
 import json
 import logging
@@ -370,10 +371,8 @@ def _iso_date(value):
     if not isinstance(value, str) or not value.strip():
         return None
     value = value.strip()
-    try:
+    with contextlib.suppress(ValueError):  # not a full timestamp: try the date alone
         return datetime.fromisoformat(value.replace('Z', '+00:00')).date().isoformat()
-    except ValueError:
-        pass
     try:
         return date.fromisoformat(value[:10]).isoformat()
     except ValueError:

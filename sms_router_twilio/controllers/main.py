@@ -10,7 +10,6 @@ import unicodedata
 
 from markupsafe import Markup
 
-from odoo import _
 from odoo.tools import plaintext2html
 from odoo.http import Controller, Response, request, route
 
@@ -86,9 +85,9 @@ class SmsRouterTwilioController(Controller):
         error_code = (form.get('ErrorCode') or '').strip()
         if not delivered:
             provider_error = DELIVERY_ERRORS.get(error_code, 'not_delivered')
-            reason = _('Twilio: %s', status)
+            reason = request.env._('Twilio: %s', status)
             if error_code:
-                reason = _('Twilio: %(status)s (error %(code)s)', status=status, code=error_code)
+                reason = request.env._('Twilio: %(status)s (error %(code)s)', status=status, code=error_code)
             error_message = (form.get('ErrorMessage') or '').strip()
             if error_message:
                 reason = f'{reason}: {error_message[:200]}'
@@ -124,11 +123,12 @@ class SmsRouterTwilioController(Controller):
             keyword = normalize_keyword(body)
             blacklist = request.env['phone.blacklist'].sudo()
             if keyword in OPT_OUT_KEYWORDS:
-                blacklist._add([number], message=_('Opted out by replying "%(keyword)s" to Twilio account %(account)s.',
-                                                   keyword=keyword, account=account.name))
+                blacklist._add([number], message=request.env._(
+                    'Opted out by replying "%(keyword)s" to Twilio account %(account)s.',
+                    keyword=keyword, account=account.name))
                 _logger.info('Twilio account %s: inbound %s, number blacklisted', account_id, keyword)
             elif keyword in OPT_IN_KEYWORDS:
-                blacklist._remove([number], message=_(
+                blacklist._remove([number], message=request.env._(
                     'Opted in again by replying "%(keyword)s" to Twilio account %(account)s.',
                     keyword=keyword, account=account.name))
                 _logger.info('Twilio account %s: inbound %s, number removed from the blacklist', account_id, keyword)
@@ -179,7 +179,8 @@ class SmsRouterTwilioController(Controller):
         if not partners:
             return
         note = Markup('<p>%s</p>%s') % (
-            _('SMS received from %(number)s (Twilio account %(account)s):', number=number, account=account.name),
+            request.env._('SMS received from %(number)s (Twilio account %(account)s):',
+                          number=number, account=account.name),
             plaintext2html(body))
         for partner in partners:
             partner._message_log(body=note, author_id=partner.id)

@@ -1,7 +1,7 @@
 import logging
 import re
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..tools.twilio_client import (
@@ -31,7 +31,7 @@ class SmsRouterAccount(models.Model):
         'Twilio Account SID', groups='base.group_system', copy=False,
         help="'AC' followed by 32 hexadecimal characters, from the Twilio console.")
     twilio_auth_token = fields.Char(
-        'Twilio Auth Token', groups='base.group_system', copy=False,
+        groups='base.group_system', copy=False,
         help='Sends SMS unless an API key is set, and always verifies the signature of the '
              'delivery reports and inbound SMS Twilio posts to Odoo.')
     twilio_api_key_sid = fields.Char(
@@ -52,7 +52,7 @@ class SmsRouterAccount(models.Model):
     twilio_number_ids = fields.One2many(
         'sms.router.twilio.number', 'account_id', string='Twilio From Numbers', copy=True)
     twilio_senders = fields.Char(
-        'Twilio Senders', compute='_compute_twilio_senders', store=True,
+        compute='_compute_twilio_senders', store=True,
         help='Summary of the From numbers; stored so that editing the numbers refreshes the '
              'cached client of the account.')
     twilio_validity_period = fields.Integer(
@@ -87,8 +87,8 @@ class SmsRouterAccount(models.Model):
         for account in self:
             warning = False
             if account.sms_provider == 'twilio' and not account.sudo().twilio_auth_token:
-                warning = _('Without the Auth Token, Twilio cannot be asked for delivery reports and '
-                            'inbound SMS (STOP replies) are refused: their signature cannot be checked.')
+                warning = self.env._('Without the Auth Token, Twilio cannot be asked for delivery reports and '
+                                     'inbound SMS (STOP replies) are refused: their signature cannot be checked.')
             account.twilio_webhook_warning = warning
 
     # ------------------------------------------------------------ constraints
@@ -105,11 +105,11 @@ class SmsRouterAccount(models.Model):
             if account.twilio_messaging_service_sid or account.twilio_sender_type == 'messaging_service':
                 problems.append(check_messaging_service_sid(account.twilio_messaging_service_sid))
             if account.twilio_validity_period and not 0 < account.twilio_validity_period <= MAX_VALIDITY_PERIOD:
-                problems.append(_('the validity period must be between 1 and %s seconds', MAX_VALIDITY_PERIOD))
+                problems.append(self.env._('the validity period must be between 1 and %s seconds', MAX_VALIDITY_PERIOD))
             problems = [problem for problem in problems if problem]
             if problems:
-                raise ValidationError(_('Twilio account "%(name)s": %(problems)s.',
-                                        name=account.name, problems='; '.join(problems)))
+                raise ValidationError(self.env._('Twilio account "%(name)s": %(problems)s.',
+                                                 name=account.name, problems='; '.join(problems)))
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -175,17 +175,17 @@ class SmsRouterAccount(models.Model):
             details = client.fetch_account()
         except TwilioError as error:
             raise UserError(str(error)) from None
-        status = details['status'] or _('unknown status')
-        message = _('Twilio account %(name)s (%(sid)s): %(status)s', name=details['friendly_name'] or '-',
-                    sid=details['sid'], status=status)
+        status = details['status'] or self.env._('unknown status')
+        message = self.env._('Twilio account %(name)s (%(sid)s): %(status)s', name=details['friendly_name'] or '-',
+                             sid=details['sid'], status=status)
         if details['type']:
             message = f"{message}, {details['type']}"
         if details['status'] and details['status'] != 'active':
-            raise UserError(_('%s. Only an active account can send SMS.', message))
+            raise UserError(self.env._('%s. Only an active account can send SMS.', message))
         problem = client.check_configuration()
         if problem:
-            message = _('%(message)s. The credentials work, but the account cannot send yet: %(problem)s',
-                        message=message, problem=problem)
+            message = self.env._('%(message)s. The credentials work, but the account cannot send yet: %(problem)s',
+                                 message=message, problem=problem)
         return message
 
     # ------------------------------------------------------------ helpers
@@ -211,7 +211,7 @@ class SmsRouterAccount(models.Model):
         self.ensure_one()
         self.check_access('write')  # the call below uses the credentials as superuser
         if self.sms_provider != 'twilio':
-            raise UserError(_('Only Twilio accounts have numbers to reload.'))
+            raise UserError(self.env._('Only Twilio accounts have numbers to reload.'))
         try:
             incoming = self.sudo()._sms_router_client().list_incoming_numbers()
         except TwilioError as error:
@@ -240,8 +240,10 @@ class SmsRouterAccount(models.Model):
             self.write({'twilio_number_ids': commands})
         _logger.info('SMS router: Twilio account %s: numbers reloaded by user %s (%d added, %d removed)',
                      self.id, self.env.uid, added, len(removed))
-        message = _('%(count)s SMS-capable numbers on the Twilio account: %(added)s added, %(removed)s removed.',
-                    count=len(capable), added=added, removed=len(removed))
+        message = self.env._(
+            '%(count)s SMS-capable numbers on the Twilio account: %(added)s added, %(removed)s removed.',
+            count=len(capable), added=added, removed=len(removed))
         if len(capable) < len(incoming):
-            message += ' ' + _('%s numbers without SMS capability were left out.', len(incoming) - len(capable))
-        return self._sms_router_notify(_('Twilio numbers reloaded'), message, 'success')
+            message += ' ' + self.env._('%s numbers without SMS capability were left out.',
+                                        len(incoming) - len(capable))
+        return self._sms_router_notify(self.env._('Twilio numbers reloaded'), message, 'success')

@@ -2,7 +2,7 @@ import re
 
 import phonenumbers
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 # Twilio accepts alphanumeric sender IDs of up to 11 characters (letters, digits, spaces),
@@ -17,15 +17,14 @@ class SmsRouterTwilioNumber(models.Model):
     _order = 'account_id, sequence, id'
     _rec_name = 'number'
 
-    account_id = fields.Many2one('sms.router.account', string='Account', required=True,
-                                 ondelete='cascade', index=True)
+    account_id = fields.Many2one('sms.router.account', required=True, ondelete='cascade', index=True)
     company_id = fields.Many2one(related='account_id.company_id')
     sequence = fields.Integer(default=10)
     number = fields.Char(required=True,
                          help='E.164 number of the Twilio account (e.g. +33757000000), or an '
                               'alphanumeric sender ID where the destination country allows it.')
     country_id = fields.Many2one(
-        'res.country', string='Country',
+        'res.country',
         help='Destinations of this country are sent from this number. Leave empty for a number '
              'used only as default (the first one of the list).')
 
@@ -70,7 +69,7 @@ class SmsRouterTwilioNumber(models.Model):
                     continue
             elif ALPHANUMERIC_SENDER_RE.match(number):
                 continue
-            raise ValidationError(_(
+            raise ValidationError(self.env._(
                 '"%s" is neither a phone number in international format (e.g. +33757000000) '
                 'nor an alphanumeric sender ID (up to 11 letters, digits or spaces).', number))
 
