@@ -2,6 +2,7 @@
 
     python3 tests/harness/deps.py            # runtime dependencies
     python3 tests/harness/deps.py --test     # runtime + the `test` extra
+    python3 tests/harness/deps.py --lint     # runtime + the `lint` extra (ruff, pylint-odoo)
     python3 tests/harness/deps.py --print    # only print the requirement lines
 
 pip runs as ``<this python> -m pip``: the interpreter on PATH, so an active virtualenv is
@@ -94,11 +95,13 @@ def externally_managed():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--test', action='store_true', help='include the `test` extra')
+    parser.add_argument('--lint', action='store_true',
+                        help='include the `lint` extra (the pinned ruff and pylint-odoo)')
     parser.add_argument('--extra', action='append', default=[], help='include this extra')
     parser.add_argument('--print', action='store_true', dest='print_only',
                         help='print the requirements, one per line, and exit')
     args = parser.parse_args(argv)
-    extras = list(args.extra) + (['test'] if args.test else [])
+    extras = list(args.extra) + (['test'] if args.test else []) + (['lint'] if args.lint else [])
     reqs = requirements(extras)
     if args.print_only:
         print('\n'.join(reqs))
