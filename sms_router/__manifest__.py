@@ -3,11 +3,14 @@
     'version': '19.0.1.0.0',
     'summary': 'Route every SMS by company and destination through a failover chain of '
                'provider accounts guarded by circuit breakers',
+    'development_status': 'Beta',
     'category': 'Marketing/SMS',
+    'website': 'https://sms-router.example.org',
     'author': 'SMS Router developers',
+    'maintainers': ['sms-router-developers'],
     'license': 'LGPL-3',
     'depends': ['sms'],
-    'external_dependencies': {'python': ['requests', 'phonenumbers', 'pybreaker']},
+    'external_dependencies': {'python': ['requests>=2.25', 'phonenumbers>=8.12', 'pybreaker>=1.0']},
     'data': [
         'security/sms_router_security.xml',
         'security/ir.model.access.csv',
