@@ -12,17 +12,19 @@ HARNESS := tests/harness
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test run init-demo test test-py test-odoo drills bench pot env clean
+.PHONY: help deps deps-test run init-demo test test-py test-odoo test-wheels readme drills bench pot env clean
 
 help:
 	@echo "make run        install dependencies, create the demo database, serve http://localhost:8069 (admin/admin)"
-	@echo "make test       install dependencies, run the pytest suite then the Odoo tests, summarise both"
+	@echo "make test       install dependencies, run the pytest suite, the Odoo tests, the wheel check"
 	@echo "make test-py    only the pytest suite"
 	@echo "make test-odoo  only the Odoo tests (ARGS=\"--addons a,b --tags SPEC\" to narrow)"
+	@echo "make test-wheels build the addons' wheels, install them in a fresh venv, run Odoo from it"
 	@echo "make drills     failure drills: real Odoo workers against the provider sandbox (~2 min)"
 	@echo "make bench      routing, failover and Odoo throughput benchmarks (~6 min)"
 	@echo "make init-demo  create the demo database in a throwaway cluster, then exit"
 	@echo "make pot        refresh the translation templates (<addon>/i18n/<addon>.pot)"
+	@echo "make readme     regenerate each addon's README.rst from its readme/*.md fragments"
 	@echo "make env        show the Odoo install and the addons found"
 	@echo "make deps       install the runtime dependencies (deps-test: with the test ones)"
 	@echo "make clean      remove .run/ (logs) and caches"
@@ -60,6 +62,15 @@ pot: deps
 
 test-odoo:
 	$(PYTHON) $(HARNESS)/run_odoo_tests.py $(ARGS)
+
+# The part of `make test` that packages each addon as OCA does (whool) and runs Odoo from a venv.
+test-wheels:
+	$(PYTHON) $(HARNESS)/check_wheels.py $(ARGS)
+
+# OCA's layout: <addon>/readme/*.md -> <addon>/README.rst (pandoc from the `readme` extra).
+readme:
+	$(PYTHON) $(HARNESS)/deps.py --extra readme
+	$(PYTHON) $(HARNESS)/gen_readme.py $(ARGS)
 
 env:
 	$(PYTHON) $(HARNESS)/odoo_env.py

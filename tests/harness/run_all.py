@@ -1,10 +1,11 @@
-"""Run the whole test suite: the pytest suite, then the Odoo tests; summarise both.
+"""Run the whole test suite: the pytest suite, the Odoo tests, the wheel check; summarise them.
 
     python3 tests/harness/run_all.py [-- extra options for run_odoo_tests.py]
 
-Both parts always run. The exit status is non-zero when either failed; pytest's "no tests
+All three parts always run. The exit status is non-zero when any failed; pytest's "no tests
 collected" (exit 5) counts as a failure. The last lines are one summary line per part and a
-total, each of the form ``<part>: N passed, N failed, N skipped``.
+total, each of the form ``<part>: N passed, N failed, N skipped`` (``wheels: N passed, N failed``
+for the wheel check, whose checks are never skipped one by one).
 """
 import os
 import re
@@ -20,6 +21,7 @@ RUN_DIR = ROOT / '.run'
 PYTEST_COUNT = re.compile(r'(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected)')
 PYTEST_DURATION = re.compile(r' in [\d.]+s\b')
 ODOO_FINAL = re.compile(r'^odoo: (?:(\d+) passed, (\d+) failed, (\d+) skipped|(.*))$')
+WHEELS_FINAL = re.compile(r'^wheels: (?:(\d+) passed, (\d+) failed(?:, (\d+) skipped)?|(.*))$')
 
 
 def parse_pytest_summary(lines):
@@ -101,6 +103,21 @@ def main(argv=None):
             break
     results.append(('odoo', code == 0, odoo_line, time.monotonic() - start, odoo_counts))
 
+    # The addons packaged as wheels, installed in a fresh venv, run from there by Odoo.
+    section('wheels')
+    start = time.monotonic()
+    code, lines = stream([sys.executable, str(HERE / 'check_wheels.py')],
+                         RUN_DIR / 'wheels-output.log')
+    wheels_line, wheels_counts = 'wheels: no result line - FAILED', None
+    for line in reversed(lines):
+        match = WHEELS_FINAL.match(line.strip())
+        if match:
+            wheels_line = line.strip()
+            if match.group(1) is not None:
+                wheels_counts = (int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
+            break
+    results.append(('wheels', code == 0, wheels_line, time.monotonic() - start, wheels_counts))
+
     section('summary')
     total = [0, 0, 0]
     for name, ok, line, seconds, counts in results:
@@ -111,7 +128,7 @@ def main(argv=None):
             failed = 1  # a part that failed without a failing test (crash, no tests) counts once
         total = [total[0] + passed, total[1] + failed, total[2] + skipped]
     all_ok = all(ok for _name, ok, *_rest in results)
-    print(f'logs: {RUN_DIR}/pytest.log, {RUN_DIR}/odoo-tests.log')
+    print(f'logs: {RUN_DIR}/pytest.log, {RUN_DIR}/odoo-tests.log, {RUN_DIR}/wheels.log')
     for _name, _ok, line, _seconds, _counts in results:
         print(line)
     print(f'total: {total[0]} passed, {total[1]} failed, {total[2]} skipped', flush=True)
