@@ -2,6 +2,7 @@
 #
 #   make run     install the Python dependencies, then run Odoo with the demo database
 #   make test    install the Python and test dependencies, then run every test
+#   make lint    install the pinned lint tools, then run ruff and pylint-odoo (as CI does)
 #
 # PYTHON is the interpreter that imports odoo (an active virtualenv is honoured).
 # ARGS is passed to the script behind a target, e.g.
@@ -12,13 +13,14 @@ HARNESS := tests/harness
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test run init-demo test test-py test-odoo test-wheels readme drills bench pot env clean
+.PHONY: help deps deps-test deps-lint run init-demo test test-py test-odoo test-wheels lint readme drills bench pot env clean
 
 help:
 	@echo "make run        install dependencies, create the demo database, serve http://localhost:8069 (admin/admin)"
 	@echo "make test       install dependencies, run the pytest suite, the Odoo tests, the wheel check"
 	@echo "make test-py    only the pytest suite"
 	@echo "make test-odoo  only the Odoo tests (ARGS=\"--addons a,b --tags SPEC\" to narrow)"
+	@echo "make lint       ruff and pylint-odoo (OCA's mandatory checks) on the addons, ruff on tests/ (ARGS=--fix)"
 	@echo "make test-wheels build the addons' wheels, install them in a fresh venv, run Odoo from it"
 	@echo "make drills     failure drills: real Odoo workers against the provider sandbox (~2 min)"
 	@echo "make bench      routing, failover and Odoo throughput benchmarks (~6 min)"
@@ -26,7 +28,7 @@ help:
 	@echo "make pot        refresh the translation templates (<addon>/i18n/<addon>.pot)"
 	@echo "make readme     regenerate each addon's README.rst from its readme/*.md fragments"
 	@echo "make env        show the Odoo install and the addons found"
-	@echo "make deps       install the runtime dependencies (deps-test: with the test ones)"
+	@echo "make deps       install the runtime dependencies (deps-test: with the test ones, deps-lint: the lint tools)"
 	@echo "make clean      remove .run/ (logs) and caches"
 
 deps:
@@ -34,6 +36,9 @@ deps:
 
 deps-test:
 	$(PYTHON) $(HARNESS)/deps.py --test
+
+deps-lint:
+	$(PYTHON) $(HARNESS)/deps.py --lint
 
 run: deps
 	$(PYTHON) $(HARNESS)/run_demo.py $(ARGS)
@@ -62,6 +67,10 @@ pot: deps
 
 test-odoo:
 	$(PYTHON) $(HARNESS)/run_odoo_tests.py $(ARGS)
+
+# What CI runs before `make test`; ARGS="--fix" lets ruff fix what it can.
+lint: deps-lint
+	$(PYTHON) $(HARNESS)/run_lint.py $(ARGS)
 
 # The part of `make test` that packages each addon as OCA does (whool) and runs Odoo from a venv.
 test-wheels:

@@ -1,0 +1,71 @@
+"""Tests of the lint runner and of the lint configuration (no lint tool needed)."""
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import run_lint  # noqa: E402
+
+ROOT = HERE.parents[1]
+
+
+def test_lint_tools_are_pinned():
+    pins = run_lint.pinned_versions()
+    assert set(pins) == {'ruff', 'pylint-odoo'}
+    assert all(re.fullmatch(r'\d+(\.\d+)+', version) for version in pins.values())
+
+
+def test_pre_commit_hooks_use_the_pinned_versions():
+    """.pre-commit-config.yaml and the `lint` extra of pyproject.toml move together."""
+    config = (ROOT / '.pre-commit-config.yaml').read_text(encoding='utf-8')
+    hooked = dict(re.findall(r'additional_dependencies:\s*\["([\w-]+)==([\w.]+)"\]', config))
+    assert hooked == run_lint.pinned_versions()
+    assert '--rcfile=.pylintrc-mandatory' in config
+
+
+def test_pylintrc_is_oca_mandatory_for_odoo_19():
+    rc = run_lint.PYLINTRC.read_text(encoding='utf-8')
+    assert re.search(r'^load-plugins=pylint_odoo$', rc, re.M)
+    assert re.search(r'^valid-odoo-versions=19\.0$', rc, re.M)
+    assert re.search(r'^disable=all$', rc, re.M)
+    enabled = re.search(r'^enable=(.*?)\n\n', rc, re.M | re.S).group(1)
+    checks = {name.strip() for name in enabled.split(',')}
+    for check in ('sql-injection', 'translation-required', 'prefer-env-translation',
+                  'manifest-required-author', 'external-request-timeout', 'invalid-commit'):
+        assert check in checks
+
+
+def test_commands_cover_every_addon_and_the_tests():
+    commands = {name: command for name, _dist, _module, command in run_lint.tools(['a', 'b'])}
+    assert commands['ruff'][-3:] == ['a', 'b', 'tests']
+    assert '--fix' not in commands['ruff']
+    assert '--fix' in {name: command for name, _d, _m, command in run_lint.tools(['a'], fix=True)}['ruff']
+    assert commands['pylint-odoo'][-2:] == ['a', 'b']
+    assert f'--rcfile={run_lint.PYLINTRC}' in commands['pylint-odoo']
+
+
+def test_a_missing_tool_fails_with_a_closing_line(monkeypatch, capsys):
+    monkeypatch.setattr(run_lint.importlib.util, 'find_spec', lambda name: None)
+    assert run_lint.main([]) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == 'lint: 0 passed, 2 failed'
+    assert any('ruff: not installed - FAILED' in line for line in lines)
+
+
+def test_a_tool_reporting_problems_fails(monkeypatch, capsys):
+    monkeypatch.setattr(run_lint.importlib.util, 'find_spec', lambda name: object())
+
+    class Done:
+        def __init__(self, returncode):
+            self.returncode = returncode
+
+    codes = {'ruff': 0, 'pylint': 4}
+    monkeypatch.setattr(run_lint.subprocess, 'run',
+                        lambda command, **kwargs: Done(codes[command[2]]))
+    assert run_lint.main([]) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == 'lint: 1 passed, 1 failed'
+    assert any(line.startswith('pylint-odoo') and 'exit 4' in line for line in lines)
