@@ -1,11 +1,8 @@
 """Local provider sandbox (Sweego, Twilio, OVH) with failure injection; see README.md."""
-from .server import (  # noqa: F401
-    MODES,
-    PROVIDERS,
-    Sandbox,
-    normalize_number,
-    ovh_signature,
-    sms_parts,
-    sweego_signature,
-    twilio_signature,
-)
+from .common import normalize_number, sms_parts  # noqa: F401
+from .core import Sandbox  # noqa: F401
+from .faults import MODES  # noqa: F401
+from .providers import PROVIDERS  # noqa: F401
+from .providers.ovh import ovh_signature  # noqa: F401
+from .providers.sweego import sweego_signature  # noqa: F401
+from .providers.twilio import twilio_signature  # noqa: F401
