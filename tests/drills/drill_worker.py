@@ -12,15 +12,16 @@ sends an SMS itself.
 
 ``send`` is what the ``sms.sms`` queue cron does, in a process of its own: call
 ``sms.sms._process_queue()`` (one locked batch, committed by ``ir.cron._commit_progress``)
-until the queue is empty; with ``{"resend": [uuids]}``, call ``resend_failed()`` on those
-SMS as the *Retry* button does; with ``{"create_and_send": [{number, body}], "chunk": 5}``,
-create SMS and ``send()`` them in the same transaction, as an HTTP worker does when a user
-posts an SMS that is not queued (Odoo runs one cron job in one process at a time, so two
-processes send at once as a cron worker and an HTTP worker). After each batch it prints
-``DRILL {"event": "batch", ...}``, at the end ``DRILL {"event": "done", ...}`` with the
-uuids this process handed to the router (observed, not changed, by wrapping
-``SmsRouterApi._send_sms_batch``), so that drills running several workers can tell which
-process handled which SMS.
+until no SMS is due (SMS on hold wait for their retry time); with ``{"resend": [uuids]}``,
+call ``resend_failed()`` on those SMS as the *Retry* button does; with
+``{"create_and_send": [{number, body}], "chunk": 5}``, create SMS and ``send()`` them in
+the same transaction, as an HTTP worker does when a user posts an SMS that is not queued
+(Odoo runs one cron job in one process at a time, so two processes send at once as a cron
+worker and an HTTP worker); with ``{"run_crons": [xml ids]}``, run those scheduled actions
+as *Run Manually* does. After each batch it prints ``DRILL {"event": "batch", ...}``, at
+the end ``DRILL {"event": "done", ...}`` with the uuids this process handed to the router
+(observed, not changed, by wrapping ``SmsRouterApi._send_sms_batch``), so that drills
+running several workers can tell which process handled which SMS.
 
 Odoo's log goes to stderr; stdout carries only ``DRILL`` lines.
 """
@@ -42,7 +43,13 @@ ROUTES = (
     ('Drill Sweego first', '+33601', ('sweego', 'twilio', 'ovh')),
     ('Drill Twilio first', '+33602', ('twilio', 'ovh', 'sweego')),
     ('Drill OVH first', '+33603', ('ovh', 'sweego', 'twilio')),
+    # One provider and nothing after it but the company's IAP last resort (when on).
+    ('Drill Twilio only', '+33604', ('twilio',)),
 )
+QUEUE_CRON = 'sms.ir_cron_sms_scheduler_action'
+# The router's own scheduled action for delivery reports that beat their SMS: part of the
+# sending path, so it stays due when the drills quiet the other scheduled actions.
+PARKED_CRON = 'sms_router.ir_cron_sms_router_parked_reports'
 SANDBOX = {
     'sweego_api_key': 'sandbox-sweego-key',
     'sweego_client_uuid': '00000000-0000-4000-8000-000000000001',
@@ -135,13 +142,16 @@ def cmd_setup(env, endpoints, iap_url, base_url, account_defaults):
             'company_id': company.id, 'configuration_errors': problems}
 
 
-def cmd_configure(env, policy=None, iap_last_resort=None, accounts=None, params=None):
+def cmd_configure(env, policy=None, iap_last_resort=None, max_hold_hours=None, accounts=None,
+                  params=None):
     company = env.ref('base.main_company')
     values = {}
     if policy:
         values['sms_router_timeout_policy'] = policy
     if iap_last_resort is not None:
         values['sms_router_iap_last_resort'] = iap_last_resort
+    if max_hold_hours is not None:
+        values['sms_router_max_hold_hours'] = max_hold_hours
     if values:
         company.write(values)
     by_key = _accounts(env)
@@ -162,8 +172,72 @@ def cmd_reset(env):
     leftovers = env['sms.sms'].search([('state', 'in', ('outgoing', 'process'))])
     count = len(leftovers)
     if leftovers:
-        leftovers.write({'state': 'canceled'})
+        leftovers.write({'state': 'canceled', 'sms_router_hold_until': False,
+                         'sms_router_held_since': False})
+    # A held SMS of an earlier drill left a trigger behind: the next cron run must not
+    # happen before the drill that wants it.
+    env['ir.cron.trigger'].search([('cron_id', '=', env.ref(QUEUE_CRON).id)]).unlink()
     return {'canceled': count}
+
+
+def cmd_states(env, uuids):
+    """A light view of many SMS: counts per state, how many wait on hold, the hold times."""
+    env.cr.execute("""
+        SELECT state, count(*), count(sms_router_hold_until),
+               min(sms_router_hold_until), max(sms_router_hold_until), min(sms_router_held_since)
+          FROM sms_sms WHERE uuid IN %s GROUP BY state
+    """, [tuple(uuids)])
+    out = {'states': {}, 'held': 0, 'hold_until': [], 'held_since': None}
+    for state, count, held, first, last, since in env.cr.fetchall():
+        out['states'][state] = count
+        out['held'] += held
+        out['hold_until'] += [value for value in (first, last) if value]
+        if since:
+            out['held_since'] = min(filter(None, (out['held_since'], since)))
+    out['hold_until'] = sorted(set(out['hold_until']))
+    env.cr.execute('SELECT count(*), count(DISTINCT sms_uuid) FROM sms_router_attempt '
+                   'WHERE sms_uuid IN %s', [tuple(uuids)])
+    out['attempts'], out['tried'] = env.cr.fetchone()
+    out['exists'] = sum(out['states'].values())
+    return out
+
+
+def cmd_crons(env, trigger=None, quiet_others=False, hours=24):
+    """Schedule the scheduled actions the way a running Odoo sees them.
+
+    ``trigger``: xml ids to run as soon as a cron worker wakes up (``ir.cron._trigger``).
+    ``quiet_others``: every other active scheduled action is pushed ``hours`` ahead, so that
+    a cron worker started by a drill runs the SMS path only (a fresh database has every
+    scheduled action due at once, and one wake-up of a cron worker runs all of them).
+    """
+    keep = {env.ref(QUEUE_CRON).id, env.ref(PARKED_CRON).id}
+    pushed = 0
+    if quiet_others:
+        env.cr.execute("""UPDATE ir_cron SET nextcall = now() at time zone 'UTC' + %s * interval '1 hour'
+                          WHERE active AND id NOT IN %s""", [hours, tuple(keep)])
+        pushed = env.cr.rowcount
+        env.cr.execute('DELETE FROM ir_cron_trigger WHERE cron_id NOT IN %s', [tuple(keep)])
+    for xmlid in trigger or ():
+        env.ref(xmlid)._trigger()
+    return {'pushed': pushed}
+
+
+def cmd_neutral_facts(env):
+    """What ``odoo neutralize`` left of the router's configuration in this database."""
+    Account = env['sms.router.account'].with_context(active_test=False)
+    accounts = Account.search([])
+    secrets = ('sweego_api_key', 'sweego_webhook_secret', 'twilio_auth_token',
+               'twilio_api_key_secret', 'ovh_application_secret', 'ovh_consumer_key',
+               'ovh_callback_token')
+    return {
+        'accounts': len(accounts),
+        'active_accounts': len(accounts.filtered('active')),
+        'secrets_left': sum(1 for account in accounts for name in secrets
+                            if name in account._fields and account[name]),
+        'iap_last_resort': any(env['res.company'].search([]).mapped('sms_router_iap_last_resort')),
+        'is_neutralized': bool(env['ir.config_parameter'].get_param('database.is_neutralized')),
+        'queue_cron_active': env.ref(QUEUE_CRON).active,
+    }
 
 
 def cmd_queue(env, items, traffic='transactional'):
@@ -228,6 +302,9 @@ def cmd_inspect(env, uuids):
             'state': sms.state if sms else None,
             'failure_type': (sms.failure_type or '') if sms else '',
             'reason': (sms.sms_router_failure_reason or '') if sms else '',
+            'hold_until': sms.sms_router_hold_until if sms else None,
+            'held_since': sms.sms_router_held_since if sms else None,
+            'hold_reason': (sms.sms_router_hold_reason or '') if sms else '',
             'attempts': trail.get(uuid, []),
         }
     return {'sms': out, 'breakers': _breakers(env)}
@@ -284,6 +361,9 @@ COMMANDS = {
     'reset': cmd_reset,
     'queue': cmd_queue,
     'queue_notified': cmd_queue_notified,
+    'states': cmd_states,
+    'neutral_facts': cmd_neutral_facts,
+    'crons': cmd_crons,
     'breakers': cmd_breakers,
     'inspect': cmd_inspect,
     'webhook_refs': cmd_webhook_refs,
@@ -303,6 +383,11 @@ def serve(registry):
             with registry.cursor() as cr:
                 result = command(environment(cr), **request.get('args', {}))
                 cr.commit()
+            if request.get('release'):
+                # Give the pooled connections back to PostgreSQL, e.g. so that the database
+                # can serve as a template (CREATE DATABASE ... TEMPLATE wants it unused).
+                from odoo import sql_db  # noqa: PLC0415
+                sql_db.close_db(registry.db_name)
             emit({'ok': True, 'result': result})
         except Exception:  # noqa: BLE001 - reported to the runner, which fails the drill
             emit({'ok': False, 'error': traceback.format_exc()})
@@ -324,10 +409,23 @@ def send(registry, options):
     SmsRouterApi._send_sms_batch = observed
     started = time.monotonic()
     deadline = started + float(options.get('max_seconds', 120))
-    domain = [('state', '=', 'outgoing'), ('to_delete', '!=', True)]
     batches = 0
     created = []
-    if options.get('create_and_send'):
+    failed_crons = []
+    if options.get('run_crons'):
+        # An administrator pressing "Run Manually" on scheduled actions: the job runs as
+        # the cron runs it (its own cursor, progress, rescheduling), whether it is active
+        # or not (a neutralized database has them all inactive).
+        for xmlid in options['run_crons']:
+            with registry.cursor() as cr:
+                env = environment(cr)
+                result = env.ref(xmlid).method_direct_trigger()
+                cr.commit()
+            batches += 1
+            if result is not True:  # the job raised: Odoo returns the error to show
+                failed_crons.append(xmlid)
+            emit({'event': 'batch', 'batches': batches, 'cron': xmlid, 'handled': len(handled)})
+    elif options.get('create_and_send'):
         # What an HTTP worker does when a user posts an SMS on a record: the SMS are
         # created and sent in the request's transaction (``put_in_queue=False``).
         items = options['create_and_send']
@@ -360,7 +458,8 @@ def send(registry, options):
         while time.monotonic() < deadline:
             with registry.cursor() as cr:
                 env = environment(cr)
-                if not env['sms.sms'].search_count(domain):
+                # Due now, as the queue cron sees it: SMS on hold wait for their retry time.
+                if not env['sms.sms'].search_count(env['sms.sms']._sms_router_queue_domain()):
                     break
                 before = len(handled)
                 # The cron's job: one batch, locked with SKIP LOCKED, committed at the end.
@@ -376,7 +475,7 @@ def send(registry, options):
             emit({'event': 'batch', 'batches': batches, 'handled': len(handled),
                   'elapsed': round(time.monotonic() - started, 3)})
     emit({'event': 'done', 'pid': os.getpid(), 'batches': batches, 'handled': handled,
-          'created': created,
+          'created': created, 'failed_crons': failed_crons,
           'elapsed': round(time.monotonic() - started, 3),
           'timed_out': time.monotonic() >= deadline})
     return 0

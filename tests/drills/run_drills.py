@@ -29,8 +29,14 @@ sandbox, then compares what Odoo says about each SMS with what the providers acc
   SIGKILL drills check that only SMS of that batch are concerned.
 
 Each drill asserts its own expectations too (breaker states, request counts on the
-sandbox, trail contents, HTTP status codes). The webhook drill runs an Odoo HTTP server
-(``odoo server --workers=0``) on ``--http-port``. Each drill must end within
+sandbox, trail contents, HTTP status codes, the Odoo log). The webhook drill runs an Odoo
+HTTP server (``odoo server --workers=0``) on ``--http-port``; the slow-provider and
+total-outage drills run Odoo in prefork (HTTP workers on ``--http-port`` for the delivery
+reports, one cron worker that the drill only triggers) and read its log for killed
+workers, cron jobs and the router's batch lines. The bookkeeping drills lock or rename the
+router's tables from another connection; the neutralized-copy drill copies the database
+(``CREATE DATABASE ... TEMPLATE``), runs ``odoo neutralize`` on the copy and its scheduled
+actions by hand. Each drill must end within
 ``DRILL_LIMIT_S`` and every wait inside it is bounded. The table is printed at the end
 (and written to ``.run/drills/<time>/drills.md`` with the logs of every Odoo process); the
 exit status is 1 when any assertion failed, 2 when the drills could not run.
@@ -44,6 +50,7 @@ import base64
 import json
 import os
 import queue
+import re
 import shlex
 import shutil
 import signal
@@ -88,6 +95,7 @@ ACCOUNT_DEFAULTS = {'timeout': TIMEOUT_S, 'max_concurrency': CONCURRENCY,
                     'breaker_fail_max': FAIL_MAX, 'breaker_cooldown': COOLDOWN_S}
 BATCH_SIZE = 10            # sms.session.batch.size: SMS per _process_queue() call
 DRILL_LIMIT_S = 90         # a drill that takes longer fails (every wait inside is bounded too)
+MAX_HOLD_HOURS = 4.0       # the company's "Hold SMS During Outages" (Odoo's default)
 LATENCY_MS = 40            # every sandbox answer waits this long (faults switch mid-run)
 GROUP = {'sweego': 1, 'twilio': 2, 'ovh': 3}   # +33 6 0<group>...: the primary provider
 CHAINS = {1: ('sweego', 'twilio', 'ovh'), 2: ('twilio', 'ovh', 'sweego'),
@@ -95,6 +103,28 @@ CHAINS = {1: ('sweego', 'twilio', 'ovh'), 2: ('twilio', 'ovh', 'sweego'),
 SHORT = {'sweego': 'S', 'twilio': 'T', 'ovh': 'O', 'iap': 'IAP'}
 AT_LEAST_ONCE = 'at_least_once'
 AT_MOST_ONCE = 'at_most_once'
+GROUP_TWILIO_ONLY = 4      # +33 6 04...: Twilio alone (then Odoo IAP when the last resort is on)
+QUEUE_CRON = 'sms.ir_cron_sms_scheduler_action'
+QUEUE_CRON_NAME = 'SMS: SMS Queue Manager'
+OVH_CRON = 'sms_router_ovh.ir_cron_sms_router_ovh'
+PARKED_CRON = 'sms_router.ir_cron_sms_router_parked_reports'
+# Slow provider: Odoo in prefork with a lowered real-time limit for cron workers.
+SLOW_SMS = 500
+SLOW_LATENCY_MS = 1000
+SLOW_TIMEOUT_S = 3.0       # three times the latency: a loaded machine must not make it ambiguous
+SLOW_TIME_LIMIT_S = 20     # --limit-time-real-cron and --limit-time-real
+SLOW_DRAIN_S = 330         # 500 SMS at 4 requests of 1 s in flight need 125 s of sending
+SLOW_STALL_S = 30          # no SMS accepted for this long: the queue is not moving
+# Total outage: breakers cool down quickly, the outage outlasts a cron wake-up or two.
+OUTAGE_SMS_PER_GROUP = 10
+OUTAGE_S = 75
+OUTAGE_COOLDOWN_S = 5
+# Odoo's cron workers sleep up to SLEEP_INTERVAL (60 s) plus pid % 10 s when no trigger is
+# due now: a trigger for a future moment is seen at the next wake-up.
+CRON_POLL_S = 70
+HOLD_TINY_HOURS = 0.003    # about 11 s
+BOOKKEEPING_FAULT_S = 6    # how long the breaker table stays locked / renamed
+COPY_DB = DB_NAME + '_neutralized'
 
 
 def say(message):
@@ -114,6 +144,7 @@ class IapStandIn:
         self.mode = 'ok'
         self.requests = 0
         self.accepted = []          # (uuid, number, body)
+        self.calls = []             # per accepted call: (numbers, distinct bodies)
         self._lock = threading.Lock()
         self._server = None
 
@@ -136,12 +167,16 @@ class IapStandIn:
                     self.end_headers()
                     return
                 results = []
-                for message in payload.get('params', {}).get('messages', []):
+                messages = payload.get('params', {}).get('messages', [])
+                for message in messages:
                     for number in message.get('numbers', []):
                         with stand_in._lock:
                             stand_in.accepted.append(
                                 (number['uuid'], number['number'], message.get('content')))
                         results.append({'uuid': number['uuid'], 'state': 'success', 'credit': 1})
+                with stand_in._lock:
+                    stand_in.calls.append(
+                        (len(results), len({message.get('content') for message in messages})))
                 body = json.dumps({'jsonrpc': '2.0', 'id': payload.get('id'),
                                    'result': results}).encode()
                 self.send_response(200)
@@ -165,6 +200,7 @@ class IapStandIn:
             self.mode = 'ok'
             self.requests = 0
             self.accepted = []
+            self.calls = []
 
     def stop(self):
         if self._server:
@@ -207,32 +243,36 @@ class Odoo:
         self._count += 1
         return self.log_dir / f'{self._count:02d}-{name}.log'
 
-    def popen(self, args, name, stdout=subprocess.PIPE):
+    def popen(self, args, name, stdout=subprocess.PIPE, keep=False):
         log = open(self.log_path(name), 'w', encoding='utf-8')  # noqa: SIM115 - closed by owner
         log.write(f'# {shlex.join(args)}\n')
         log.flush()
         proc = subprocess.Popen(
-            args, stdin=subprocess.PIPE if name == 'control' else subprocess.DEVNULL,
+            args, stdin=subprocess.PIPE if keep else subprocess.DEVNULL,
             stdout=stdout, stderr=log, text=True, bufsize=1, start_new_session=True,
             cwd=str(ROOT), env=odoo_env.odoo_environ())
         proc.drill_log = log
+        # The control processes live as long as the run: a failed drill must not stop them.
+        proc.drill_keep = keep
         self.children.append((name, proc))
         return proc
 
-    def stop_all(self):
+    def stop_all(self, everything=False):
         """Stop whatever a failed drill left running (only processes started here)."""
         for name, proc in self.children:
+            if proc.drill_keep and not everything:
+                continue
             if proc.poll() is None:
                 procutil.stop_child(proc, name, first_signal=signal.SIGTERM, grace=5)
             if not proc.drill_log.closed:
                 proc.drill_log.close()
         self.children = [(n, p) for n, p in self.children if p.poll() is None]
 
-    def worker(self, role, name, options=None):
-        args = [self.python, str(WORKER), '-c', str(self.config_path), '-d', DB_NAME, role]
+    def worker(self, role, name, options=None, db=DB_NAME, keep=False):
+        args = [self.python, str(WORKER), '-c', str(self.config_path), '-d', db, role]
         if options is not None:
             args += ['--options', json.dumps(options)]
-        return self.popen(args, name)
+        return self.popen(args, name, keep=keep)
 
     def run(self, args, name, timeout):
         command = [self.python, '-m', 'odoo', '-c', str(self.config_path), *args]
@@ -248,8 +288,8 @@ class Odoo:
 class Control:
     """The long-lived control process (``drill_worker.py serve``)."""
 
-    def __init__(self, odoo):
-        self.proc = odoo.worker('serve', 'control')
+    def __init__(self, odoo, db=DB_NAME, name='control'):
+        self.proc = odoo.worker('serve', name, db=db, keep=True)
         self.reader = LineReader(self.proc.stdout)
         self._lock = threading.Lock()
         ready = self._next(120)
@@ -265,9 +305,10 @@ class Control:
             raise RuntimeError(f'control process exited ({self.proc.poll()}); see its log')
         return reply
 
-    def call(self, cmd, timeout=60, **args):
+    def call(self, cmd, timeout=60, release=False, **args):
         with self._lock:
-            self.proc.stdin.write(json.dumps({'cmd': cmd, 'args': args}) + '\n')
+            self.proc.stdin.write(json.dumps({'cmd': cmd, 'args': args, 'release': release})
+                                  + '\n')
             self.proc.stdin.flush()
             reply = self._next(timeout)
         if not reply.get('ok'):
@@ -286,9 +327,9 @@ class Control:
 class Sender:
     """One sending worker process (what the SMS queue cron does)."""
 
-    def __init__(self, odoo, name, options=None):
+    def __init__(self, odoo, name, options=None, db=DB_NAME):
         self.name = name
-        self.proc = odoo.worker('send', name, options or {})
+        self.proc = odoo.worker('send', name, options or {}, db=db)
         self.reader = LineReader(self.proc.stdout)
         self.events = []
         self.result = None
@@ -338,6 +379,145 @@ class DrillError(Exception):
     pass
 
 
+LOG_LINE = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (\d+) (\w+) (\S+) ([\w.]+): (.*)$')
+ROUTER_LINE = re.compile(r'SMS router: company \d+: (\d+) SMS, (\d+) sent, (\d+) failed, (\d+) held, '
+                         r'(\d+) deferred, (\d+) provider requests in ([\d.]+) s')
+JOB_LINE = re.compile(r"Job '(.+)' \((\d+)\) (starting|fully done|partially done|failed)"
+                      r"(?: \(#loop (\d+); done (\d+); remaining (\d+); duration ([\d.]+)s\))?")
+# What Odoo writes when it kills or loses a worker: the prefork watchdog ("WorkerCron (pid)
+# timeout after 20s", then SIGKILL), the threaded server's "virtual real time limit", the
+# memory and CPU limits, a worker dying on an exception.
+KILL_PATTERNS = re.compile(r'timeout after \d+s|virtual real time limit|SIGKILL|'
+                           r'virtual memory limit|CPU time limit|Exception occurred, exiting|'
+                           r'Critial worker error|Job .* timed out', re.IGNORECASE)
+
+
+@dataclass
+class LogLine:
+    at: float               # epoch seconds
+    pid: int
+    level: str
+    logger: str
+    message: str
+
+
+def parse_odoo_log(text):
+    """The lines of an Odoo log (continuation lines, e.g. tracebacks, are joined)."""
+    lines = []
+    for raw in text.splitlines():
+        match = LOG_LINE.match(raw)
+        if match:
+            stamp, pid, level, _db, logger, message = match.groups()
+            at = datetime.strptime(stamp, '%Y-%m-%d %H:%M:%S,%f').timestamp()
+            lines.append(LogLine(at, int(pid), level, logger, message))
+        elif lines:
+            lines[-1].message += '\n' + raw
+    return lines
+
+
+# Odoo's command line, as odoo-bin. The prefork master starts its websocket worker as
+# [sys.executable, sys.argv[0], 'gevent', ...] and starts it again whenever it exits: with
+# `python3 -m odoo`, argv[0] is odoo/__main__.py, which cannot run as a script, and gevent
+# itself may not import (zope.interface missing): either way a process every 50 ms. The
+# drills use no websocket, so the launcher stands in for that worker until it is stopped.
+LAUNCHER = '''import sys
+import time
+if sys.argv[1:2] == ['gevent']:
+    while True:
+        time.sleep(3600)
+from odoo.cli.command import main
+sys.exit(main())
+'''
+
+
+class OdooServer:
+    """``odoo server`` in prefork mode on a database: HTTP workers (webhooks, delivery
+    reports) and cron workers, each killed by the master when it outlives its real-time
+    limit, exactly as in production."""
+
+    def __init__(self, odoo, name, http_port, db=DB_NAME, workers=2, cron_workers=1,
+                 limit_time_real=None, limit_time_real_cron=None):
+        self.name = name
+        launcher = Path(odoo.config_path).parent / 'odoo-launcher.py'
+        if not launcher.exists():
+            launcher.write_text(LAUNCHER, encoding='utf-8')
+        args = [odoo.python, str(launcher), 'server', '-c', str(odoo.config_path), '-d', db,
+                f'--db-filter=^{db}$', f'--http-port={http_port}',
+                f'--gevent-port={procutil.free_port(avoid={http_port})}',
+                f'--workers={workers}', f'--max-cron-threads={cron_workers}']
+        if limit_time_real:
+            args.append(f'--limit-time-real={limit_time_real}')
+        if limit_time_real_cron:
+            args.append(f'--limit-time-real-cron={limit_time_real_cron}')
+        self.proc = odoo.popen(args, name, stdout=subprocess.DEVNULL)
+        self.log_path = Path(self.proc.drill_log.name)
+        self.started = time.time()
+        if not procutil.wait_port(http_port, timeout=90, proc=self.proc):
+            self.stop()
+            raise DrillError(f'{name}: Odoo did not start; see {self.log_path}')
+
+    def lines(self):
+        return parse_odoo_log(self.log_path.read_text(encoding='utf-8', errors='replace'))
+
+    def jobs(self, cron_name):
+        """[(LogLine, status, loops, done, remaining, duration)] of one scheduled action."""
+        out = []
+        for line in self.lines():
+            match = JOB_LINE.search(line.message)
+            if match and match.group(1) == cron_name:
+                _name, _id, status, loops, done, remaining, duration = match.groups()
+                out.append((line, status, int(loops or 0), int(done or 0), int(remaining or 0),
+                            float(duration or 0)))
+        return out
+
+    def start_job(self, cron_name, trigger, timeout=90, after=0.0):
+        """Trigger ``cron_name`` until a cron worker starts it (a start later than ``after``,
+        epoch); return when that was.
+
+        A cron worker that has just started sleeps until its first LISTEN notification or for
+        a minute: a trigger committed before it listens would wait for that minute. And the
+        prefork watchdog counts the time a cron worker slept before its wake-up in its
+        real-time limit, so the drills wake it up as soon as it listens."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise DrillError(f'{self.name} exited ({self.proc.returncode}); see {self.log_path}')
+            trigger()
+            until = time.monotonic() + 1
+            while time.monotonic() < until:
+                started = [job for job in self.jobs(cron_name)
+                           if job[1] == 'starting' and job[0].at > after]
+                if started:
+                    return started[0][0].at
+                time.sleep(0.2)
+        raise DrillError(f'{self.name}: no cron worker started {cron_name!r} within {timeout} s')
+
+    def cron_workers_alive(self):
+        """[(epoch, pid)] of the cron workers the master started, in order."""
+        return [(line.at, line.pid) for line in self.lines()
+                if line.message.startswith('Worker WorkerCron (') and line.message.rstrip().endswith('alive')]
+
+    def stop(self):
+        """Stop the server; returns the log lines written before the stop was asked for
+        (what a graceful shutdown does to its workers is not the drill's business)."""
+        lines = self.lines()
+        procutil.stop_child(self.proc, self.name, grace=30)
+        if not self.proc.drill_log.closed:
+            self.proc.drill_log.close()
+        return lines
+
+    @staticmethod
+    def kills(lines):
+        return [line for line in lines if KILL_PATTERNS.search(line.message.split('\n')[0])]
+
+
+def pg_connect(db_args, dbname):
+    import psycopg2  # noqa: PLC0415 - Odoo's dependency, present wherever Odoo runs
+    values = dict(arg[2:].split('=', 1) for arg in db_args)
+    return psycopg2.connect(host=values['db_host'], port=values['db_port'],
+                            user=values['db_user'], dbname=dbname)
+
+
 # ============================================================================ drills
 
 @dataclass
@@ -381,19 +561,21 @@ def _digits(number):
 
 
 class Drills:
-    def __init__(self, odoo, control, sandbox, iap, accounts, http_port):
+    def __init__(self, odoo, control, sandbox, iap, accounts, http_port, db_args):
         self.odoo = odoo
         self.control = control
         self.sandbox = sandbox
         self.iap = iap
         self.accounts = accounts
         self.http_port = http_port
+        self.db_args = db_args
         self.rows = []
         self._drill_no = 0
 
     # ------------------------------------------------------------------ helpers
     def begin(self, name, policy=AT_LEAST_ONCE, batch_size=BATCH_SIZE, latency_ms=LATENCY_MS,
-              accounts=None):
+              accounts=None, iap_last_resort=True, max_hold_hours=MAX_HOLD_HOURS,
+              limit=DRILL_LIMIT_S):
         """A clean slate: sandbox defaults, breakers forgotten, empty queue, settings."""
         self._drill_no += 1
         self.sandbox.reset()
@@ -404,11 +586,12 @@ class Drills:
         account_values = {key: dict(ACCOUNT_DEFAULTS) for key in PROVIDERS}
         for key, values in (accounts or {}).items():
             account_values[key].update(values)
-        self.control.call('configure', policy=policy, iap_last_resort=True,
-                          accounts=account_values,
+        self.control.call('configure', policy=policy, iap_last_resort=iap_last_resort,
+                          max_hold_hours=max_hold_hours, accounts=account_values,
                           params={'sms.session.batch.size': str(batch_size)})
         row = Row(name)
         row.policy = policy
+        row.limit = limit
         row.started = time.monotonic()
         return row
 
@@ -424,9 +607,11 @@ class Drills:
                  for i, number in enumerate(numbers)]
         return self.control.call('queue', items=items)
 
-    def send(self, name, timeout=90, **options):
-        sender = Sender(self.odoo, name, dict(options, max_seconds=timeout - 5))
-        return sender.wait(timeout)
+    def send(self, name, timeout=90, db=DB_NAME, **options):
+        sender = Sender(self.odoo, name, dict(options, max_seconds=timeout - 5), db=db)
+        result = sender.wait(timeout)
+        result['log'] = sender.proc.drill_log.name
+        return result
 
     def counters(self):
         return {provider: self.sandbox.counters(provider) for provider in PROVIDERS}
@@ -473,12 +658,12 @@ class Drills:
             found.setdefault(_digits(number), []).append(('iap', uuid, body))
         return found
 
-    def tally(self, row, queued, crash_window=(), settle=0.0):
+    def tally(self, row, queued, crash_window=(), settle=0.0, control=None):
         """Compare Odoo's view of ``queued`` with the providers'; fill ``row``."""
         if settle:
             time.sleep(settle)
         uuids = [item['uuid'] for item in queued]
-        info = self.control.call('inspect', uuids=uuids)
+        info = (control or self.control).call('inspect', uuids=uuids, timeout=120)
         accepted = self.acceptances()
         tally = Tally(info=info)
         for item in queued:
@@ -740,8 +925,13 @@ class Drills:
         return self.finish(row)
 
     def drill_all_down(self):
-        """Every provider refuses and Odoo IAP is down; a later resend completes the SMS."""
-        row = self.begin('every provider down, IAP down, then resend')
+        """Every provider refuses and Odoo IAP is down; a later resend completes the SMS.
+
+        With the company's hold on (the default) these SMS would wait in the queue and go
+        out by themselves (see the total outage drill); with the hold at 0 they end in error
+        at once and an operator resends them, which is what this drill checks."""
+        row = self.begin('every provider down, IAP down, hold off (0 h), then resend',
+                         max_hold_hours=0)
         for provider in PROVIDERS:
             self.sandbox.set_mode(provider, 'refuse')
         self.iap.mode = 'down'
@@ -773,9 +963,9 @@ class Drills:
         self.check(row, tally.duplicated == 0, f'{tally.duplicated} duplicates')
         self.check(row, all(b['state'] == 'closed' for b in tally.info['breakers'].values()),
                    f'breakers after the resend: {tally.info["breakers"]}')
-        row.notes.append(f'down: {reasons_ok}/{len(queued)} failed with sms_server and the chain '
-                         f'in the reason, IAP tried last ({iap_calls} calls, 503); requests '
-                         f'{requests_down}')
+        row.notes.append(f'company hold set to 0 h: down: {reasons_ok}/{len(queued)} failed at '
+                         f'once with sms_server and the chain in the reason, IAP tried last '
+                         f'({iap_calls} calls, 503); requests {requests_down}')
         row.notes.append('resend after recovery: sent by '
                          + ', '.join(f'{k} {v}' for k, v in sorted(tally.sent_by.items()))
                          + '; breakers closed again by their probes')
@@ -949,6 +1139,546 @@ class Drills:
         row.notes.append(f'D: provider back: the probe closed the breaker, twilio took '
                          f'{taken_d}/{len(wave_d)}; wave A sent by {tally_a.sent_by}')
         return self.finish(row)
+
+    # ================================================= bounded batches, hold, bookkeeping
+
+    def states(self, queued, control=None):
+        return (control or self.control).call('states', uuids=[item['uuid'] for item in queued])
+
+    def wait_until_none(self, queued, until, poll=2.0, state='outgoing', samples=None,
+                        stalled=None):
+        """Poll until none of ``queued`` is in ``state`` or ``until`` (epoch) passes.
+
+        Returns the moment it happened (epoch) or None; ``samples`` collects every poll.
+        ``stalled`` (provider, seconds): give up when that provider accepted nothing new for
+        that long (a queue that makes no progress would only use up the drill's time)."""
+        progress_at, accepted = time.time(), None
+        while True:
+            now = time.time()
+            current = self.states(queued)
+            if samples is not None:
+                samples.append((now, current))
+            if not current['states'].get(state):
+                return now
+            if stalled:
+                count = self.sandbox.counters(stalled[0])['recipients_accepted']
+                if count != accepted:
+                    progress_at, accepted = now, count
+                elif now - progress_at > stalled[1]:
+                    return None
+            if now >= until:
+                return None
+            time.sleep(poll)
+
+    @staticmethod
+    def router_batches(lines):
+        """[(SMS, sent, failed, held, deferred, requests, seconds)] of the router's log lines."""
+        out = []
+        for line in lines:
+            match = ROUTER_LINE.search(line.message)
+            if match:
+                values = match.groups()
+                out.append(tuple(int(v) for v in values[:6]) + (float(values[6]),))
+        return out
+
+    @staticmethod
+    def kills_by_kind(lines):
+        """(in a job, idle): the kill lines of the log, by what the cron worker was doing."""
+        running = {}
+        in_job, idle = [], []
+        for line in lines:
+            match = JOB_LINE.search(line.message)
+            if match:
+                running[line.pid] = match.group(3) == 'starting'
+            elif KILL_PATTERNS.search(line.message.split('\n')[0]):
+                pid = re.search(r'\((\d+)\) timeout after', line.message)
+                busy = running.get(int(pid.group(1)), True) if pid else True
+                (in_job if busy else idle).append(line)
+        return in_job, idle
+
+    @staticmethod
+    def job_runs(lines, cron_name=QUEUE_CRON_NAME):
+        """Starts and ends of one scheduled action in a log: ([start epochs], [(status, loops,
+        done, remaining, duration, end epoch)])."""
+        starts, ends = [], []
+        for line in lines:
+            match = JOB_LINE.search(line.message)
+            if not match or match.group(1) != cron_name:
+                continue
+            _name, _id, status, loops, done, remaining, duration = match.groups()
+            if status == 'starting':
+                starts.append(line.at)
+            else:
+                ends.append((status, int(loops or 0), int(done or 0), int(remaining or 0),
+                             float(duration or 0), line.at))
+        return starts, ends
+
+    @staticmethod
+    def slept_before(lines, start):
+        """Seconds the cron worker that started a job at ``start`` had been asleep: since its
+        previous job line (it pings Odoo's watchdog right after its previous wake-up)."""
+        pid = next((line.pid for line in lines if line.at == start), None)
+        before = [line.at for line in lines if line.pid == pid and line.at < start - 0.5
+                  and JOB_LINE.search(line.message)]
+        return start - max(before) if before else None
+
+    def drill_slow_provider(self, policy, limit=SLOW_TIME_LIMIT_S, count=SLOW_SMS):
+        """One slow provider, a long queue, Odoo in prefork with a low limit per cron worker.
+
+        Twilio takes one recipient per request, 4 in flight: at 1 s an answer, 500 SMS need
+        more than two minutes of requests, six times what a 20 s cron worker may last. Each
+        job must stop starting requests in time and leave the rest queued for the next job,
+        until the queue is empty, without Odoo killing the worker in a job (its transaction
+        would roll back after Twilio accepted SMS, and the next run would send them again).
+        """
+        row = self.begin(f'slow provider: twilio 1 s, the only account of its chain, {count} SMS, '
+                         f'prefork, --limit-time-real-cron {limit}, {policy.replace("_", " ")}',
+                         policy=policy, batch_size=500, iap_last_resort=False,
+                         accounts={'twilio': {'timeout': SLOW_TIMEOUT_S}},
+                         limit=SLOW_DRAIN_S + 90)
+        self.sandbox.configure('twilio', latency_ms=SLOW_LATENCY_MS)
+        queued = self.queue(row, GROUP_TWILIO_ONLY, count)
+        quiet = self.control.call('crons', quiet_others=True)
+        server = OdooServer(self.odoo, f'odoo-prefork-slow-{limit}-{policy}', self.http_port,
+                            limit_time_real=limit, limit_time_real_cron=limit)
+        try:
+            started = server.start_job(
+                QUEUE_CRON_NAME, lambda: self.control.call('crons', trigger=[QUEUE_CRON]))
+            drained = self.wait_until_none(queued, started + SLOW_DRAIN_S,
+                                           stalled=('twilio', SLOW_STALL_S))
+        finally:
+            lines = server.stop()
+        tally = self.tally(row, queued)
+        in_job, idle_kills = self.kills_by_kind(lines)
+        batches = self.router_batches(lines)
+        starts, ends = self.job_runs(lines)
+        deferred = [batch[4] for batch in batches]
+        longest = max((end[4] for end in ends), default=0.0)
+        statuses = {}
+        for end in ends:
+            statuses[end[0]] = statuses.get(end[0], 0) + 1
+        twilio = self.sandbox.counters('twilio')
+        empty = sum(1 for line in lines if 'processed no record' in line.message)
+        self.check(row, drained is not None,
+                   f'queue not drained (given up after {SLOW_DRAIN_S} s, or {SLOW_STALL_S} s '
+                   f'without an SMS accepted): {self.states(queued)["states"]}; {len(starts)} cron '
+                   f'jobs, {empty} of them "processed no record"')
+        self.check(row, tally.sent == len(queued) and tally.sent_by == {'twilio': len(queued)},
+                   f'{tally.sent}/{len(queued)} sent, by {tally.sent_by}')
+        self.check(row, tally.duplicated == 0, f'{tally.duplicated} duplicates')
+        self.check(row, twilio['recipients_accepted'] == tally.sent,
+                   f'twilio accepted {twilio["recipients_accepted"]} for {tally.sent} SMS sent')
+        self.check(row, not in_job, 'Odoo killed the cron worker in a job: '
+                   + ' | '.join(line.message.split('\n')[0][:120] for line in in_job[:3]))
+        self.check(row, not idle_kills, f'Odoo killed {len(idle_kills)} idle cron workers '
+                   f'(a limit below its {CRON_POLL_S - 10}-{CRON_POLL_S - 1} s sleep)')
+        self.check(row, 'failed' not in statuses, f'cron jobs: {statuses}')
+        self.check(row, longest < limit, f'a cron job lasted {longest:.1f} s (limit {limit} s)')
+        duration = (drained or time.time()) - started
+        ideal = count * SLOW_LATENCY_MS / 1000 / CONCURRENCY
+        row.notes.append(f'Odoo prefork (2 HTTP workers, which take the status callbacks, 1 cron '
+                         f'worker), --limit-time-real-cron {limit}; the other {quiet["pushed"]} '
+                         f'scheduled actions pushed a day ahead; the queue cron triggered once, '
+                         f'as soon as the cron worker listened')
+        row.notes.append((f'drained in {duration:.0f} s' if drained else
+                          f'not drained: {tally.sent} sent in {duration:.0f} s')
+                         + f' ({ideal:.0f} s of requests at {CONCURRENCY} in flight): '
+                         f'{len(starts)} cron jobs '
+                         + ', '.join(f'{n} {status}' for status, n in sorted(statuses.items()))
+                         + f' ({empty} "processed no record"), longest {longest:.1f} s; '
+                         f'{len(batches)} router batches, {sum(1 for d in deferred if d)} of them '
+                         f'cut by the deadline ({sum(deferred)} SMS deferred in all, at most '
+                         f'{max(deferred, default=0)} in one)')
+        row.notes.append(f'workers killed in a job: {len(in_job)}, idle: {len(idle_kills)} '
+                         f'("timeout after", "virtual real time limit", SIGKILL in the Odoo log); '
+                         f'twilio: {twilio["requests"]} requests, {twilio["recipients_accepted"]} '
+                         f'accepted, none twice; {twilio["callbacks"].get("sent", 0)} status '
+                         f'callbacks answered by the HTTP workers')
+        return self.finish(row)
+
+    def drill_iap_personalised(self):
+        """500 personalised SMS fall back to Odoo IAP: one IAP call per round, not per body."""
+        row = self.begin(f'IAP last resort, {SLOW_SMS} personalised bodies, primary refusing',
+                         batch_size=500, limit=180,
+                         accounts={'twilio': {'breaker_cooldown': 120}})
+        self.sandbox.set_mode('twilio', 'refuse')
+        items = [{'number': number,
+                  'body': f'[{row.name}] Dear customer {index}, your appointment #{index} '
+                          f'is confirmed for {8 + index % 10}:00'}
+                 for index, number in enumerate(self.numbers(GROUP_TWILIO_ONLY, SLOW_SMS), 1)]
+        queued = self.control.call('queue', items=items, timeout=120)
+        result = self.send('sender', timeout=170)
+        self.sandbox.set_mode('twilio', 'ok')
+        tally = self.tally(row, queued)
+        calls = list(self.iap.calls)
+        bodies = len({item['body'] for item in items})
+        self.check(row, bodies == len(items), f'{bodies} distinct bodies for {len(items)} SMS')
+        self.check(row, tally.sent_by == {'iap': len(queued)}, f'sent by {tally.sent_by}')
+        self.check(row, tally.duplicated == 0, f'{tally.duplicated} duplicates')
+        self.check(row, self.iap.requests == len(calls) == result['batches'],
+                   f'{self.iap.requests} IAP calls ({len(calls)} accepted) for '
+                   f'{result["batches"]} batches')
+        self.check(row, all(numbers == distinct for numbers, distinct in calls),
+                   f'IAP calls (SMS, bodies): {calls}')
+        self.check(row, sum(numbers for numbers, _ in calls) == len(queued),
+                   f'IAP calls carried {sum(n for n, _ in calls)} SMS')
+        twilio_calls = self.outcomes(tally, 'twilio')
+        row.notes.append(f'twilio refused connections ({twilio_calls.get("provider_error", 0)} '
+                         f'refused attempts opened its breaker, the other SMS skipped '
+                         f'it without a call; cool-down 120 s, so no probe in between); '
+                         f'{len(queued)} SMS in {result["batches"]} batches of '
+                         f'{max((n for n, _ in calls), default=0)}: {len(calls)} IAP calls, each '
+                         f'with as many bodies as SMS ({bodies} distinct bodies in all), '
+                         f'all {tally.sent_by.get("iap", 0)} sent once')
+        return self.finish(row)
+
+    def drill_total_outage(self):
+        """Every provider down for longer than cron wake-ups, IAP last resort off.
+
+        The SMS wait in the queue (none in error), the real cron worker retries them when
+        their breakers may probe again, and once the providers are back the cron sends them
+        all by itself: nobody presses Resend.
+        """
+        accounts = {provider: {'breaker_cooldown': OUTAGE_COOLDOWN_S} for provider in PROVIDERS}
+        row = self.begin(f'total outage: every provider down {OUTAGE_S} s, IAP last resort off, '
+                         f'hold 1 h, prefork cron', iap_last_resort=False, max_hold_hours=1.0,
+                         accounts=accounts, limit=OUTAGE_S + 2 * CRON_POLL_S + 100)
+        for provider in PROVIDERS:
+            self.sandbox.set_mode(provider, 'http503')
+        queued = []
+        for group in (1, 2, 3):
+            queued += self.queue(row, group, OUTAGE_SMS_PER_GROUP)
+        self.control.call('crons', quiet_others=True)
+        server = OdooServer(self.odoo, 'odoo-prefork-outage', self.http_port)
+        samples = []
+        recovered = sent = None
+        breakers = {}
+        try:
+            first = server.start_job(
+                QUEUE_CRON_NAME, lambda: self.control.call('crons', trigger=[QUEUE_CRON]))
+            while time.time() < first + OUTAGE_S:
+                samples.append((time.time(), self.states(queued)))
+                time.sleep(2)
+            during = self.counters()
+            breakers = self.control.call('breakers')
+            for provider in PROVIDERS:
+                self.sandbox.set_mode(provider, 'ok')
+            recovered = time.time()
+            in_force = max(OUTAGE_COOLDOWN_S * min(2 ** max(b['open_count'] - 1, 0), 8)
+                           for b in breakers.values())
+            bound = in_force + CRON_POLL_S + 20
+            sent = self.wait_until_none(queued, recovered + bound, poll=1.0, samples=samples)
+        finally:
+            lines = server.stop()
+        tally = self.tally(row, queued)
+        starts, ends = self.job_runs(lines)
+        kills = OdooServer.kills(lines)
+        outage = [(at, st) for at, st in samples if at < recovered]
+        errors = max((st['states'].get('error', 0) for _at, st in outage), default=0)
+        after_first = [st for at, st in outage if ends and at > starts[0] + ends[0][4] + 1]
+        # Every SMS tried so far waits with a retry time; all are still queued.
+        held_ok = all(st['held'] == st['tried'] and st['states'].get('outgoing') == len(queued)
+                      for st in after_first)
+        untried = min((len(queued) - st['tried'] for st in after_first), default=len(queued))
+        requests = {provider: during[provider]['requests'] for provider in PROVIDERS}
+        runs_down = [at for at in starts if at < recovered]
+        runs_up = [at for at in starts if at >= recovered]
+
+        # How long each due retry waited for the cron worker to wake up.
+        lags = []
+        for previous, current in zip(starts, starts[1:], strict=False):
+            due = [st['hold_until'][0] for at, st in samples
+                   if previous < at < current and st['hold_until']]
+            if due:
+                due_at = datetime.fromisoformat(due[-1]).replace(tzinfo=timezone.utc).timestamp()
+                lags.append(current - due_at)
+        self.check(row, errors == 0, f'{errors} SMS in error during the outage')
+        self.check(row, after_first and held_ok,
+                   'during the outage, SMS tried but not waiting with a retry time: '
+                   + str([(st['states'], st['held'], st['tried']) for st in after_first[:3]]))
+        self.check(row, len(runs_down) >= 2, f'{len(runs_down)} cron runs during the outage')
+        limit = FAIL_MAX + CONCURRENCY - 1 + len(runs_down)
+        self.check(row, all(count <= limit for count in requests.values()),
+                   f'requests to the providers during the outage {requests} (max {limit} each)')
+        self.check(row, sent is not None,
+                   f'not all sent within {bound} s of the recovery: {self.states(queued)["states"]}')
+        self.check(row, tally.sent == len(queued), f'{tally.sent}/{len(queued)} sent')
+        self.check(row, tally.duplicated == 0, f'{tally.duplicated} duplicates')
+        self.check(row, not kills, f'workers killed: {[k.message[:120] for k in kills]}')
+        finals = [[a['final'] for a in tally.info['sms'][item['uuid']]['attempts']]
+                  for item in queued]
+        self.check(row, all(f and f[-1] and not any(f[:-1]) for f in finals),
+                   'trails: not one final attempt at the end of each')
+        attempts = sum(len(f) for f in finals)
+        waited = sum(1 for f in finals if len(f) >= 2)
+        row.notes.append(f'{len(queued)} SMS (3 chains of 3 accounts, cool-down '
+                         f'{OUTAGE_COOLDOWN_S} s doubling per failed probe), max hold 1 h, '
+                         f'batches of {BATCH_SIZE}: during the outage 0 in error, all '
+                         f'{len(queued)} In Queue, each one tried waiting with a Retry At '
+                         f'({untried} never tried before the recovery: a run that decides nothing '
+                         f'stops after one batch); {len(runs_down)} cron runs, provider '
+                         f'requests ' + ' · '.join(f'{SHORT[p]} {n}' for p, n in requests.items())
+                         + ' (3 failures to open each breaker, then one probe per run)')
+        if sent is not None and runs_up:
+            row.notes.append(f'providers back after {OUTAGE_S} s (cool-down in force {in_force} s): '
+                             f'the cron ran {runs_up[0] - recovered:.0f} s later and all '
+                             f'{tally.sent} were sent {sent - recovered:.0f} s after the recovery, '
+                             f'by ' + ', '.join(f'{k} {v}' for k, v in sorted(tally.sent_by.items()))
+                             + f'; 0 manual resend, 0 duplicates; {attempts} attempts in the trails '
+                             f'({waited} SMS with failed attempts before their final one)')
+        slept = [self.slept_before(lines, at) for at in starts[1:]]
+        row.notes.append('cron wake-ups (Odoo polls future triggers): runs at '
+                         + ', '.join(f'+{at - starts[0]:.0f} s' for at in starts)
+                         + '; due retries waited ' + ', '.join(f'{lag:.0f} s' for lag in lags)
+                         + ' for the worker to wake up, after sleeping '
+                         + ', '.join(f'{value:.0f} s' for value in slept if value is not None)
+                         + ' (Odoo\'s prefork watchdog, 120 s here, counts that sleep)')
+        return self.finish(row)
+
+    def drill_hold_expires(self):
+        """The outage outlasts the company's hold: the SMS end in error with the whole trail."""
+        accounts = {provider: {'breaker_cooldown': 2} for provider in PROVIDERS}
+        row = self.begin(f'total outage longer than the hold ({HOLD_TINY_HOURS} h = '
+                         f'{HOLD_TINY_HOURS * 3600:.0f} s), IAP last resort off',
+                         iap_last_resort=False, max_hold_hours=HOLD_TINY_HOURS, accounts=accounts)
+        for provider in PROVIDERS:
+            self.sandbox.set_mode(provider, 'http503')
+        queued = []
+        for group in (1, 2, 3):
+            queued += self.queue(row, group, 3)
+        uuids = [item['uuid'] for item in queued]
+        self.send('sender-first', timeout=60)
+        first = self.control.call('inspect', uuids=uuids)['sms']
+        held = [record for record in first.values()
+                if record['state'] == 'outgoing' and record['hold_until'] and record['held_since']]
+        self.check(row, len(held) == len(queued), f'{len(held)}/{len(queued)} held after the first run')
+
+        def epoch(value):
+            return datetime.fromisoformat(value).replace(tzinfo=timezone.utc).timestamp()
+
+        if held:
+            ready = max(max(epoch(r['held_since']) + HOLD_TINY_HOURS * 3600,
+                            epoch(r['hold_until'])) for r in held)
+            time.sleep(max(0.0, ready - time.time() + 1.0))
+        self.send('sender-after-hold', timeout=60)
+        for provider in PROVIDERS:
+            self.sandbox.set_mode(provider, 'ok')
+        tally = self.tally(row, queued)
+        self.check(row, tally.failed == len(queued), f'{tally.failed}/{len(queued)} failed')
+        steps = []
+        for item in queued:
+            record = tally.info['sms'][item['uuid']]
+            trail = record['attempts']
+            steps.append(len(trail))
+            first_run = len(first[item['uuid']]['attempts'])
+            self.check(row, 'on hold' in record['reason'] and not record['hold_until'],
+                       f'{item["number"]}: reason {record["reason"][:80]!r}')
+            self.check(row, len(trail) > first_run and trail[-1]['final']
+                       and not any(a['final'] for a in trail[:-1]),
+                       f'{item["number"]}: trail {[(a["outcome"], a["final"]) for a in trail]}')
+        reason = next(iter(tally.info['sms'].values()))['reason']
+        row.notes.append(f'first run: all {len(held)} held (In Queue, Retry At set, no error); '
+                         f'after the hold: {tally.failed} in error '
+                         + ', '.join(f'{k} {v}' for k, v in sorted(tally.failure_types.items()))
+                         + f' with the whole trail ({min(steps, default=0)}-{max(steps, default=0)} '
+                         f'attempts over both runs, only the last final); reason: '
+                         f'"{reason[:90]}..."')
+        return self.finish(row)
+
+    def _bookkeeping_fault(self, fault, state):
+        """Make the breaker table (or the hand-off journal) unusable for a few seconds from
+        another connection, as a long manual UPDATE, a migration or a broken schema would."""
+        connection = pg_connect(self.db_args, DB_NAME)
+        try:
+            if fault != 'journal':
+                # Two failed requests for the breaker to count while it cannot: their answers
+                # come back after the sandbox's latency, when the table is out of reach.
+                self.sandbox.set_mode('twilio', 'http500', fault_count=2)
+            state['asked'] = time.time()
+            with connection.cursor() as cr:
+                if fault == 'rename':
+                    cr.execute('ALTER TABLE sms_router_breaker RENAME TO sms_router_breaker_offline')
+                    connection.commit()
+                else:
+                    table = 'sms_router_handoff' if fault == 'journal' else 'sms_router_breaker'
+                    cr.execute(f'LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE')
+                state['on'] = time.time()
+                time.sleep(BOOKKEEPING_FAULT_S)
+        finally:
+            try:
+                connection.rollback()
+                if fault == 'rename':
+                    with connection.cursor() as cr:
+                        cr.execute('ALTER TABLE sms_router_breaker_offline '
+                                   'RENAME TO sms_router_breaker')
+                    connection.commit()
+                state['off'] = time.time()
+            finally:
+                connection.close()
+
+    def drill_bookkeeping(self, fault):
+        """The breaker store or the hand-off journal fails in the middle of a batch.
+
+        ``lock``: another connection holds ``LOCK TABLE sms_router_breaker IN ACCESS
+        EXCLUSIVE MODE``; ``rename``: the table disappears (``ALTER TABLE ... RENAME``) so
+        every breaker statement fails at once; ``journal`` (at most once): the hand-off
+        journal is locked. SMS a provider accepted must end sent with their attempts,
+        nothing may go out twice, and the log must say what happened.
+        """
+        labels = {
+            'lock': 'breaker table locked (LOCK TABLE ... ACCESS EXCLUSIVE) mid-batch',
+            'rename': 'breaker table gone (ALTER TABLE ... RENAME) mid-batch',
+            'journal': 'hand-off journal locked mid-batch, at most once',
+        }
+        policy = AT_MOST_ONCE if fault == 'journal' else AT_LEAST_ONCE
+        # Batches of 20: the fault hits the outcomes and the hand-offs of the batch in
+        # flight and, while it lasts, the start of the next one.
+        row = self.begin(f'bookkeeping fault: {labels[fault]} for {BOOKKEEPING_FAULT_S} s',
+                         policy=policy, batch_size=20)
+        self.sandbox.configure('twilio', latency_ms=300)
+        queued = self.queue(row, GROUP['twilio'], 40)
+        state = {}
+        fault_thread = threading.Thread(target=self._bookkeeping_fault, args=(fault, state),
+                                        daemon=True)
+        flip = self.when_accepted('twilio', 8, fault_thread.start)
+        try:
+            result = self.send('sender', timeout=80)
+        finally:
+            flip['thread'].join(1)
+            if fault_thread.is_alive() or flip['fired']:
+                fault_thread.join(BOOKKEEPING_FAULT_S + 30)
+            self.sandbox.set_mode('twilio', 'ok')
+        tally = self.tally(row, queued)
+        log = Path(result['log']).read_text(encoding='utf-8', errors='replace')
+        closed = log.count('treated as closed')
+        unread = log.count('could not be read (')
+        unwritten = log.count('could not be written (')
+        unjournaled = log.count('could not be journaled')
+        twilio = self.sandbox.counters('twilio')
+        outcomes = self.outcomes(tally, 'twilio')
+        self.check(row, 'on' in state and 'off' in state, f'the fault never applied: {state}')
+        self.check(row, tally.sent == len(queued), f'{tally.sent}/{len(queued)} sent')
+        self.check(row, tally.duplicated == 0, f'{tally.duplicated} duplicates')
+        self.check(row, twilio['recipients_accepted'] == tally.sent_by.get('twilio', 0),
+                   f'twilio accepted {twilio["recipients_accepted"]}, the trail says '
+                   f'{tally.sent_by.get("twilio", 0)}')
+        self.check(row, tally.needs_review == 0, f'{tally.needs_review} flagged for review')
+        if fault == 'journal':
+            self.check(row, unjournaled >= 1, 'no "could not be journaled" warning in the log')
+        else:
+            self.check(row, closed >= 1, 'no "treated as closed" warning in the log')
+            self.check(row, outcomes.get('provider_error') == 2 and tally.sent_by.get('ovh') == 2,
+                       f'the 2 failed requests: twilio attempts {outcomes}, sent by {tally.sent_by}')
+        breaker = tally.info['breakers']['twilio']
+        row.notes.append(f'fault after twilio accepted 8 SMS, for {BOOKKEEPING_FAULT_S} s; '
+                         f'{result["batches"]} batches')
+        if fault == 'journal':
+            waited = state['on'] - state['asked'] if 'on' in state else 0
+            row.notes.append(f'the LOCK waited {waited:.1f} s for the sending transaction (it '
+                             f'reads the journal) and every hand-off queued behind it: '
+                             f'{unjournaled} hand-offs could not be journaled (2 s lock timeout '
+                             f'each): those SMS were not sent and stayed queued, then went out in '
+                             f'the next batch; all {tally.sent} sent once, none flagged for review')
+        else:
+            row.notes.append(f'{closed} "treated as closed" warnings (breaker could not be read: '
+                             f'{unread}, written: {unwritten}; one warning per breaker and batch); '
+                             f'twilio failed 2 requests meanwhile (500), their '
+                             f'SMS failed over to ovh; all {tally.sent} sent once with their '
+                             f'attempts (twilio {tally.sent_by.get("twilio", 0)}, ovh '
+                             f'{tally.sent_by.get("ovh", 0)}); breaker afterwards: '
+                             f'{breaker["state"]}, {breaker["failure_count"]} failures counted')
+        return self.finish(row)
+
+    def drill_neutralized_copy(self):
+        """A copy of the database, neutralized by Odoo's CLI, sends nothing anywhere."""
+        row = self.begin('neutralized copy (odoo neutralize), then the scheduled actions')
+        # The control process gives its connections back: a template must be unused.
+        self.control.call('breakers', release=True)
+        admin = pg_connect(self.db_args, 'postgres')
+        admin.autocommit = True
+        copy_control = None
+        try:
+            import psycopg2  # noqa: PLC0415
+            with admin.cursor() as cr:
+                cr.execute(f'DROP DATABASE IF EXISTS "{COPY_DB}"')
+                for attempt in range(20):
+                    try:
+                        cr.execute(f'CREATE DATABASE "{COPY_DB}" TEMPLATE "{DB_NAME}"')
+                        break
+                    except psycopg2.errors.ObjectInUse:
+                        if attempt == 19:
+                            raise
+                        time.sleep(0.5)
+            command = [self.odoo.python, '-m', 'odoo', 'neutralize', '-c',
+                       str(self.odoo.config_path), '-d', COPY_DB]
+            proc = self.odoo.popen(command, 'neutralize', stdout=subprocess.DEVNULL)
+            try:
+                code = proc.wait(timeout=180)
+            finally:
+                procutil.stop_child(proc, 'neutralize')
+                proc.drill_log.close()
+            if not self.check(row, code == 0, f'odoo neutralize exited with {code}'):
+                return self.finish(row)
+            copy_control = Control(self.odoo, db=COPY_DB, name='control-copy')
+            self._copy_control = copy_control
+            facts = copy_control.call('neutral_facts')
+            queued = []
+            for group in (1, 2, 3, GROUP_TWILIO_ONLY):
+                numbers = self.numbers(group, 3)
+                queued += copy_control.call('queue', items=[
+                    {'number': number, 'body': f'[{row.name}] staging reminder'}
+                    for number in numbers])
+            before = self.counters()
+            iap_before = self.iap.requests
+            result = self.send('crons-on-copy', timeout=120, db=COPY_DB,
+                               run_crons=[QUEUE_CRON, OVH_CRON, PARKED_CRON])
+            after = self.counters()
+            tally = self.tally(row, queued, control=copy_control)
+        finally:
+            if copy_control:
+                copy_control.stop()
+                self._copy_control = None
+            with admin.cursor() as cr:
+                cr.execute(f'DROP DATABASE IF EXISTS "{COPY_DB}"')
+            admin.close()
+        reached = {provider: after[provider]['requests'] - before[provider]['requests']
+                   for provider in PROVIDERS}
+        failed_crons = result.get('failed_crons', [])
+        self.check(row, facts['is_neutralized'] and facts['active_accounts'] == 0
+                   and facts['secrets_left'] == 0 and not facts['iap_last_resort'],
+                   f'after neutralize: {facts}')
+        self.check(row, not any(reached.values()) and self.iap.requests == iap_before,
+                   f'requests from the copy: {reached}, IAP {self.iap.requests - iap_before}')
+        self.check(row, tally.failed == len(queued),
+                   f'{tally.failed}/{len(queued)} ended in error with a reason')
+        reasons = sorted({tally.info['sms'][item['uuid']]['reason'] for item in queued})
+        row.notes.append(f'copy by CREATE DATABASE ... TEMPLATE, then python3 -m odoo neutralize: '
+                         f'{facts["active_accounts"]}/{facts["accounts"]} accounts active, '
+                         f'{facts["secrets_left"]} secrets left, IAP last resort off, queue cron '
+                         f'{"active" if facts["queue_cron_active"] else "inactive"}')
+        row.notes.append(f'{len(queued)} SMS queued on 4 routes, then the queue cron, the OVH '
+                         f'cron and the parked-reports cron run by hand: 0 requests to the '
+                         f'sandbox or the IAP stand-in; {tally.failed} in error '
+                         + ', '.join(f'{k} {v}' for k, v in sorted(tally.failure_types.items()))
+                         + f', reason "{reasons[0][:70] if reasons else ""}"'
+                         + (f'; cron failures {failed_crons}' if failed_crons else ''))
+        return self.finish(row, 'S 0 · T 0 · O 0 · IAP 0' if not any(reached.values())
+                           and self.iap.requests == iap_before else None)
+
+    def after_failure(self):
+        """A drill that failed half-way must not leave the database broken for the next."""
+        if getattr(self, '_copy_control', None):
+            self._copy_control.stop()
+            self._copy_control = None
+        connection = pg_connect(self.db_args, DB_NAME)
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cr:
+                cr.execute("SELECT to_regclass('sms_router_breaker_offline')")
+                if cr.fetchone()[0]:
+                    cr.execute('ALTER TABLE sms_router_breaker_offline RENAME TO sms_router_breaker')
+        finally:
+            connection.close()
 
     def drill_webhooks(self):
         """Forged, replayed, garbled and misdirected webhooks change nothing."""
@@ -1202,6 +1932,19 @@ def catalogue():
         ('sigkill:at_most_once', 'sigkill', lambda d: d.drill_sigkill(AT_MOST_ONCE)),
         ('two_workers', 'two_workers', lambda d: d.drill_two_workers()),
         ('webhooks', 'webhooks', lambda d: d.drill_webhooks()),
+        ('iap_personalised', 'iap_personalised', lambda d: d.drill_iap_personalised()),
+        ('bookkeeping:lock', 'bookkeeping', lambda d: d.drill_bookkeeping('lock')),
+        ('bookkeeping:rename', 'bookkeeping', lambda d: d.drill_bookkeeping('rename')),
+        ('bookkeeping:journal', 'bookkeeping', lambda d: d.drill_bookkeeping('journal')),
+        ('total_outage:hold_expires', 'total_outage', lambda d: d.drill_hold_expires()),
+        ('neutralized_copy', 'neutralized_copy', lambda d: d.drill_neutralized_copy()),
+        ('slow_provider:at_least_once', 'slow_provider',
+         lambda d: d.drill_slow_provider(AT_LEAST_ONCE)),
+        ('slow_provider:at_most_once', 'slow_provider',
+         lambda d: d.drill_slow_provider(AT_MOST_ONCE)),
+        ('slow_provider:limit_30', 'slow_provider',
+         lambda d: d.drill_slow_provider(AT_LEAST_ONCE, limit=30, count=200)),
+        ('total_outage', 'total_outage', lambda d: d.drill_total_outage()),
     ]
     return entries
 
@@ -1328,7 +2071,7 @@ def run(args, entries, log_dir):
         if setup['configuration_errors']:
             say(f'ERROR: accounts misconfigured: {setup["configuration_errors"]}')
             return 2
-        drills = Drills(odoo, control, sandbox, iap, setup['accounts'], http_port)
+        drills = Drills(odoo, control, sandbox, iap, setup['accounts'], http_port, db_args)
         for name, _label, function in entries:
             before = len(drills.rows)
             drill_started = time.monotonic()
@@ -1342,9 +2085,11 @@ def run(args, entries, log_dir):
                 if args.verbose:
                     traceback.print_exc()
                 odoo.stop_all()
+                drills.after_failure()
             for row in drills.rows[before:]:
-                if row.seconds > DRILL_LIMIT_S:
-                    row.problems.append(f'took {row.seconds:.0f} s, limit {DRILL_LIMIT_S} s')
+                limit = getattr(row, 'limit', DRILL_LIMIT_S)
+                if row.seconds > limit:
+                    row.problems.append(f'took {row.seconds:.0f} s, limit {limit} s')
                 verdict = 'ok' if row.ok else 'FAILED'
                 say(f'[drills] {name}: {verdict} in {row.seconds:.1f} s: {row.sms} SMS, '
                     f'{row.sent} sent, {row.failed} failed, {row.lost} lost, '
@@ -1369,7 +2114,7 @@ def run(args, entries, log_dir):
         if control:
             control.stop()
         if odoo:
-            odoo.stop_all()
+            odoo.stop_all(everything=True)
         if sandbox:
             sandbox.stop()
         if iap:
