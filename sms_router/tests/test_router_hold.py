@@ -14,6 +14,7 @@ from odoo.tools import config
 from ..engine.outcomes import BatchResult, Kind, RecipientOutcome
 from ..models.sms_router_breaker import PostgresBreakerStore
 from ..models.sms_router_handoff import HandoffJournal
+from ..tools import sms_api as sms_api_module
 from ..tools.sms_api import SmsRouterApi
 from .common import ScriptedClient, SmsRouterCase
 
@@ -175,6 +176,19 @@ class TestRouterBoundedDispatch(SmsRouterCase):
         self.assertEqual(len(self.router_calls), len(sent))
         self.assertFalse(self._router_attempts(queued), 'SMS not handed to a provider have no attempt')
         self.assertFalse(any(queued.mapped('failure_type')))
+
+    def test_batch_log_line_gives_the_batch_duration(self):
+        sms = self._router_sms(self.company_fr, ['+33612345678'])
+        # The time budget began long before this batch (a cron job's earlier batches).
+        with patch.object(SmsRouterApi, '_sms_router_time_budget', lambda sms_api: (time.monotonic() - 100, 200)), \
+                self.mockRouterClients({self.primary: Kind.SENT}), \
+                patch.object(sms_api_module._logger, 'info', wraps=sms_api_module._logger.info) as info:
+            sms.send()
+        self.assertEqual(sms.state, 'pending')
+        batch_lines = [call.args for call in info.call_args_list if 'provider requests in' in call.args[0]]
+        self.assertEqual(len(batch_lines), 1)
+        seconds = batch_lines[0][-1]
+        self.assertLess(seconds, 50, 'the batch took milliseconds: its log line must say so')
 
     def test_deferred_too_long_ends_in_error(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'])

@@ -228,10 +228,11 @@ class SmsRouterApi(SmsApiBase):
                                                retry_delay=_retry_delay(sms, now, retry_delay)))
 
         max_hold = timedelta(hours=company.sms_router_max_hold_hours or 0)
-        started, budget = self._sms_router_time_budget()
+        # `started` times this batch for its log line; the budget may have begun long before.
+        budget_started, budget = self._sms_router_time_budget()
         dispatcher = Dispatcher(timeout_policy=company.sms_router_timeout_policy,
                                 on_handoff=journal.record if journal else None,
-                                deadline=None if budget is None else started + budget,
+                                deadline=None if budget is None else budget_started + budget,
                                 time_budget=budget, hold=bool(max_hold), retry_delay=retry_delay)
         deliveries = dispatcher.dispatch(engine_messages)
         tokens = dict.fromkeys(deliveries, journal.token if journal else False)
