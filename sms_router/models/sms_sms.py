@@ -153,8 +153,7 @@ class SmsSms(models.Model):
         and a job whose time is nearly spent leaves the next batch to the next run (the
         batch would only be deferred by the router's deadline)."""
         domain = self._sms_router_queue_domain()
-        cron_end_time = self.env.context.get('cron_end_time')
-        if cron_end_time and self._sms_router_cron_time_left() < MIN_BATCH_SECONDS:
+        if self.env.context.get('cron_end_time') and self._sms_router_cron_too_late():
             remaining = self.search_count(domain)
             if remaining:
                 self.env['ir.cron']._commit_progress(0, remaining=remaining)
@@ -164,19 +163,23 @@ class SmsSms(models.Model):
         if not records:
             return
         records._send(unlink_failed=False, unlink_sent=True, raise_exception=False)
-        # Only SMS that left the queue count as done: held and deferred ones stay. When none
-        # did, report nothing left, so that Odoo does not run the job again at once; the
-        # router has scheduled the next run (see SmsRouterApi._keep_queued).
-        still_queued = records.exists().filtered(lambda sms: sms.state == 'outgoing')
-        done = len(records) - len(still_queued)
-        remaining = self.search_count(domain) if done and (len(records) == batch_size or still_queued) else 0
+        # Done are the SMS no longer due: sent, failed, or held until a provider may take
+        # them (an outage goes through the whole queue in one run). Deferred ones are still
+        # due. When none is done, report nothing left, so that Odoo does not run the job
+        # again at once; the router has scheduled the next run (SmsRouterApi._keep_queued).
+        still_due = records.exists().filtered_domain(self._sms_router_queue_domain())
+        done = len(records) - len(still_due)
+        remaining = self.search_count(domain) if done and (len(records) == batch_size or still_due) else 0
         self.env['ir.cron']._commit_progress(done, remaining=remaining)
 
     @api.model
-    def _sms_router_cron_time_left(self):
-        """Seconds left before the router's deadline in this cron job."""
-        deadline = SmsRouterApi(self.env)._sms_router_deadline()
-        return float('inf') if deadline is None else deadline - time.monotonic()
+    def _sms_router_cron_too_late(self):
+        """Whether this cron job has too little time left for another batch: less than
+        MIN_BATCH_SECONDS, or half its time budget when that is smaller."""
+        started, budget = SmsRouterApi(self.env)._sms_router_time_budget()
+        if budget is None:
+            return False
+        return started + budget - time.monotonic() < min(MIN_BATCH_SECONDS, budget / 2)
 
     def _get_send_batch_size(self):
         # The router sends a batch through several providers, some one request per SMS

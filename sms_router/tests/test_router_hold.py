@@ -73,6 +73,19 @@ class TestRouterHold(SmsRouterCase):
         self.assertEqual(attempts.mapped('step'), [1, 2, 3])
         self.assertEqual(attempts.mapped('final'), [False, False, True])
 
+    def test_outage_goes_through_the_whole_queue_in_one_cron_run(self):
+        """Held SMS are no longer due: the cron goes on with the next batch instead of
+        leaving the rest of the queue untried (and without a retry time) until recovery."""
+        self.env['sms.sms'].search([('state', '=', 'outgoing')]).unlink()
+        self.env['ir.config_parameter'].sudo().set_param('sms_router.batch_size', 2)
+        sms = self._router_sms(self.company_fr, [f'+3361234567{n}' for n in range(5)])
+        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.PROVIDER}):
+            result = self.queue_cron.sudo().method_direct_trigger()
+        self.assertIs(result, True, f'the cron failed: {result}')
+        self.env.invalidate_all()
+        self.assertEqual(set(sms.mapped('state')), {'outgoing'})
+        self.assertTrue(all(sms.mapped('sms_router_hold_until')), 'every SMS tried once and waiting')
+
     def test_hold_waits_for_the_earliest_breaker_probe(self):
         self.primary.breaker_fail_max = 1
         self.fallback.breaker_fail_max = 1
@@ -223,6 +236,11 @@ class TestRouterBoundedDispatch(SmsRouterCase):
             # A prefork cron worker sleeps before its job, on the watchdog's time.
             with patch.dict(config._runtime_options, {'workers': 2, 'limit_time_real_cron': 180}):
                 self.assertEqual(cron_api._sms_router_time_budget(), (start, 110 - 11))
+            with patch.dict(config._runtime_options, {'workers': 2, 'limit_time_real_cron': -1}):
+                self.assertEqual(cron_api._sms_router_time_budget(), (start, 50 - 5))
+            # Below twice that sleep, Odoo kills idle cron workers: this one was woken early.
+            with patch.dict(config._runtime_options, {'workers': 2, 'limit_time_real_cron': 20}):
+                self.assertEqual(cron_api._sms_router_time_budget(), (start, 10 - 2.5))
             # The threaded server's cron and HTTP threads: from the start of the thread's work.
             with patch.object(threading.current_thread(), 'start_time', time.time() - 30, create=True):
                 started, budget = api._sms_router_time_budget()

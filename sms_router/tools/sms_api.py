@@ -312,16 +312,21 @@ class SmsRouterApi(SmsApiBase):
         elif in_cron:
             started = context['cron_end_time'] - MIN_TIME_PER_JOB
             if limit and limit > 0 and config['workers']:
-                # Beyond half the limit the idle sleep is Odoo's own problem (it kills idle
-                # cron workers); keep a usable budget rather than none.
-                limit = max(limit - PREFORK_CRON_IDLE, limit / 2)
+                if limit > PREFORK_CRON_IDLE:
+                    limit -= PREFORK_CRON_IDLE
+                else:
+                    # A worker that slept its whole interval would have been killed by Odoo
+                    # before this job (it kills idle cron workers past the limit): this one
+                    # was woken by a trigger, assumed within the first half of the limit.
+                    limit /= 2
         configured = _int_param(self.env, 'sms_router.dispatch_time_limit', 0)
         budgets = [value for value in (limit, configured) if value and value > 0]
         if not budgets:
             return started, None
         budget = min(budgets)
-        # Room for recording the batch (trail, states, commit) after the last answer.
-        return started, budget - max(5.0, budget * 0.1)
+        # Room for recording the batch (trail, states, commit) after the last answer: 10 %,
+        # at least 5 s, at most a quarter of a small budget.
+        return started, budget - min(max(5.0, budget * 0.1), budget / 4)
 
     def _sms_router_deadline(self):
         """The ``time.monotonic()`` moment after which no provider request may still run."""
