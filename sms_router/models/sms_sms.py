@@ -211,19 +211,30 @@ class SmsSms(models.Model):
     def _handle_call_result_hook(self, results):
         router_results = [r for r in results if 'router_failure_type' in r]
         if router_results:
+            # The router gives Odoo one reason per failure type (Odoo updates its SMS, trackers
+            # and notifications once per distinct state and reason, scanning the whole batch
+            # each time) and writes each SMS's own reason here, once per distinct reason.
             by_uuid = self.grouped('uuid')
+            groups = defaultdict(list)
             for result in router_results:
                 sms = by_uuid.get(result['uuid'])
-                if not sms:
-                    continue
-                values = {'sms_router_failure_reason': result.get('failure_reason') or False}
-                if result['state'].startswith(ROUTER_STATE_PREFIX):
-                    values['failure_type'] = result['router_failure_type']
-                sms.write(values)
-                if result['router_failure_type'] in TRACE_FAILURE_TYPES:
-                    tracker = sms.sms_tracker_id.sudo()
-                    if 'mailing_trace_id' in tracker._fields and tracker.mailing_trace_id:
-                        tracker.mailing_trace_id.failure_type = result['router_failure_type']
+                if sms:
+                    groups[result['router_failure_type'], result['state'], result['router_reason']].append(sms)
+            for (failure_type, state, reason), records in groups.items():
+                records = self.browse().union(*records)
+                values = {'sms_router_failure_reason': reason or False}
+                if state.startswith(ROUTER_STATE_PREFIX):
+                    values['failure_type'] = failure_type
+                records.write(values)
+                trackers = records.sms_tracker_id.sudo()
+                trackers.mail_notification_id.filtered(
+                    lambda notification: notification.notification_status in ('exception', 'bounce')
+                ).write({'failure_reason': reason or False})
+                if 'mailing_trace_id' in trackers._fields and trackers.mailing_trace_id:
+                    trace_values = {'failure_reason': reason or False}
+                    if failure_type in TRACE_FAILURE_TYPES:
+                        trace_values['failure_type'] = failure_type
+                    trackers.mailing_trace_id.write(trace_values)
         # A resent SMS that went out keeps no failure reason, as Odoo clears its failure_type.
         sent_uuids = {r['uuid'] for r in results if r['state'] in self.IAP_TO_SMS_STATE_SUCCESS}
         self.filtered(lambda sms: sms.uuid in sent_uuids and sms.sms_router_failure_reason).write(

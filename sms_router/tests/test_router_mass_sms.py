@@ -66,3 +66,4 @@ class TestRouterMassSms(SmsRouterCase):
         self.assertEqual(sms.failure_type, 'sms_optout')
         self.assertEqual(trace.trace_status, 'error')
         self.assertEqual(trace.failure_type, 'sms_optout')
+        self.assertEqual(trace.failure_reason, sms.sms_router_failure_reason)

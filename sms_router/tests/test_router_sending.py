@@ -1,6 +1,7 @@
 from odoo.tests import tagged
 
-from ..engine.outcomes import Kind
+from ..engine.outcomes import BatchResult, Kind, RecipientOutcome
+from ..tools.sms_api import SmsRouterApi
 from .common import ScriptedClient, SmsRouterCase
 
 
@@ -230,3 +231,50 @@ class TestRouterSending(SmsRouterCase):
         self.assertEqual(len(self.routerCalls(self.primary)), 1)
         self.assertEqual(self.routerRecipients(self.fallback), ['+33612345602'])
         self.assertRouterTrail(by_number['+33612345602'], [(self.primary, 'provider_error'), (self.fallback, 'sent')])
+
+
+@tagged('post_install', '-at_install', 'sms_router')
+class TestRouterFailureReasons(SmsRouterCase):
+    """Odoo updates its SMS, trackers and notifications once per distinct (state, reason)
+    of a batch, scanning the whole batch each time: per-SMS reasons would make a failed
+    batch cost one pass per SMS. Odoo gets one reason per failure type; each SMS, its
+    notification and mailing trace still get their own."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_fr.sms_router_iap_last_resort = False
+        cls.primary = cls._router_account(cls, cls.company_fr, 'Primary FR')
+        cls._router_route(cls, cls.company_fr, cls.primary, name='Default FR')
+
+    @staticmethod
+    def _fail_with_the_number(request):
+        return BatchResult({r.key: RecipientOutcome(Kind.RECIPIENT, f'refused {r.number}')
+                            for r in request.recipients})
+
+    def test_odoo_gets_one_reason_per_failure_type(self):
+        sms = self._router_sms(self.company_fr, ['+33612345678', '+33612345679'])
+        api = SmsRouterApi(self.env)
+        api._set_company(self.company_fr)
+        messages = [{'content': sms[0].body, 'numbers': [{'uuid': one.uuid, 'number': one.number} for one in sms]}]
+        with self.mockRouterClients({self.primary: self._fail_with_the_number}):
+            results = api._send_sms_batch(messages)
+        self.assertEqual(len({result['failure_reason'] for result in results}), 1)
+        self.assertEqual({result['router_reason'] for result in results},
+                         {'refused +33612345678', 'refused +33612345679'})
+
+    def test_each_sms_and_notification_keeps_its_own_reason(self):
+        partners = self.env['res.partner'].create([
+            {'name': f'Customer {n}', 'phone': f'+3361234567{n}', 'company_id': self.company_fr.id}
+            for n in range(2)])
+        with self.mockRouterClients({self.primary: self._fail_with_the_number}):
+            for partner in partners:
+                partner._message_sms('Hello', partner_ids=partner.ids)
+            self.env['sms.sms'].search([('state', '=', 'outgoing')]).send()
+        for partner in partners:
+            sms = self.env['sms.sms'].search([('partner_id', '=', partner.id)])
+            self.assertEqual(sms.state, 'error')
+            self.assertIn(f'refused {partner.phone}', sms.sms_router_failure_reason)
+            notification = self.env['mail.notification'].search([('sms_id_int', '=', sms.id)])
+            self.assertEqual(notification.notification_status, 'exception')
+            self.assertEqual(notification.failure_reason, sms.sms_router_failure_reason)

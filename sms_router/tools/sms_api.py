@@ -390,10 +390,24 @@ class SmsRouterApi(SmsApiBase):
         reason = delivery.outcome.reason
         if delivery.needs_review:
             reason = self.env._('Needs review, the provider may have sent it: %s', reason)
-        return {'uuid': key, 'state': state, 'failure_reason': reason, 'router_failure_type': failure_type}
+        # Odoo gets a reason shared by every SMS failing the same way (see
+        # SmsSms._handle_call_result_hook, which writes each SMS's own reason).
+        return {'uuid': key, 'state': state, 'failure_reason': self._shared_reason(failure_type, delivery),
+                'router_failure_type': failure_type, 'router_reason': reason}
+
+    def _shared_reason(self, failure_type, delivery):
+        if delivery.needs_review:
+            return self.env._('Needs review: the provider may have sent it.')
+        return self.env._('SMS router: %s', dict(self._sms_failure_type_labels()).get(failure_type, failure_type))
+
+    def _sms_failure_type_labels(self):
+        # Asked for every failed SMS of a batch: read once per API object.
+        if getattr(self, '_failure_type_labels', None) is None:
+            self._failure_type_labels = self.env['sms.sms']._fields['failure_type']._description_selection(self.env)
+        return self._failure_type_labels
 
     def _sms_failure_types(self):
-        return {value for value, _label in self.env['sms.sms']._fields['failure_type'].selection}
+        return {value for value, _label in self._sms_failure_type_labels()}
 
     def _record_trail(self, deliveries, numbers, raw_numbers, accounts_by_id, tokens):
         company = self.company
