@@ -1415,8 +1415,8 @@ class Drills:
                          f'{OUTAGE_COOLDOWN_S} s doubling per failed probe), max hold 1 h, '
                          f'batches of {BATCH_SIZE}: during the outage 0 in error, all '
                          f'{len(queued)} In Queue, each one tried waiting with a Retry At '
-                         f'({untried} never tried before the recovery: a run that decides nothing '
-                         f'stops after one batch); {len(runs_down)} cron runs, provider '
+                         f'({untried} never tried before the recovery: held SMS count as done, so '
+                         f'a run goes through the whole queue); {len(runs_down)} cron runs, provider '
                          f'requests ' + ' · '.join(f'{SHORT[p]} {n}' for p, n in requests.items())
                          + ' (3 failures to open each breaker, then one probe per run)')
         if sent is not None and runs_up:
