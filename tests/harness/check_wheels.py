@@ -33,14 +33,12 @@ The outputs of pip and Odoo go to ``.run/wheels.log``. The last line printed is
 import argparse
 import json
 import os
-import queue
 import re
 import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zipfile
 from email.parser import HeaderParser
@@ -295,25 +293,12 @@ class OdooRun:
         self.recorder.note(f'\n# {shlex.join(cmd)}')
         start = time.monotonic()
         next_beat = start + 30
-        lines = queue.Queue()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, errors='replace', bufsize=1,
                                 start_new_session=True, env=env, cwd=cwd)
-
-        def reader():
-            for line in proc.stdout:
-                lines.put(line)
-            lines.put(None)
-
-        threading.Thread(target=reader, daemon=True).start()
+        output = procutil.OutputReader(proc)
         try:
-            while True:
-                try:
-                    line = lines.get(timeout=1)
-                except queue.Empty:
-                    line = ''
-                if line is None:
-                    break
+            for line in output.lines():
                 if line:
                     self._feed(line)
                 now = time.monotonic()
@@ -327,13 +312,8 @@ class OdooRun:
                     break
         finally:
             procutil.stop_child(proc, 'odoo', grace=15)
-            while True:
-                try:
-                    line = lines.get_nowait()
-                except queue.Empty:
-                    break
-                if line:
-                    self._feed(line)
+            for line in output.drain():
+                self._feed(line)
             self.log.close()
             self.returncode = proc.returncode
         return time.monotonic() - start

@@ -1,9 +1,11 @@
 """Small process helpers shared by the harness scripts: signals, free ports, child shutdown."""
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -101,3 +103,40 @@ def fmt_duration(seconds):
     seconds = int(round(seconds))
     minutes, seconds = divmod(seconds, 60)
     return f'{minutes}m{seconds:02d}s' if minutes else f'{seconds}s'
+
+
+class OutputReader:
+    """Reads a child's output in a thread of its own, so that the caller can wait for lines
+    with a timeout (to keep a heartbeat or a deadline) and collect what is left once it has
+    stopped the child."""
+
+    def __init__(self, proc):
+        self._lines = queue.Queue()
+        threading.Thread(target=self._read, args=(proc,), daemon=True).start()
+
+    def _read(self, proc):
+        for line in proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def lines(self, idle=1.0):
+        """Yield each line, or '' after ``idle`` seconds without one, until the output ends."""
+        while True:
+            try:
+                line = self._lines.get(timeout=idle)
+            except queue.Empty:
+                line = ''
+            if line is None:
+                return
+            yield line
+
+    def drain(self):
+        """The lines read and not yet taken (after the child was stopped)."""
+        rest = []
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                return rest
+            if line:
+                rest.append(line)

@@ -17,13 +17,11 @@ When ``odoo`` cannot be imported, nothing is run: a banner says so and the exit 
 """
 import argparse
 import os
-import queue
 import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime
 
@@ -204,28 +202,15 @@ class Runner:
         start = time.monotonic()
         deadline = start + self.args.timeout * 60
         next_beat = start + 30
-        lines = queue.Queue()
         with open(self.log_path, 'w', encoding='utf-8') as out:
             out.write(f'# {shlex.join(cmd)}\n')
             proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 text=True, errors='replace', bufsize=1, start_new_session=True,
                 env=odoo_env.odoo_environ(), cwd=str(odoo_env.REPO_ROOT))
-
-            def reader():
-                for line in proc.stdout:
-                    lines.put(line)
-                lines.put(None)
-
-            threading.Thread(target=reader, daemon=True).start()
+            output = procutil.OutputReader(proc)
             try:
-                while True:
-                    try:
-                        line = lines.get(timeout=1)
-                    except queue.Empty:
-                        line = ''
-                    if line is None:
-                        break
+                for line in output.lines():
                     if line:
                         out.write(line)
                         self._watch(line)
@@ -244,15 +229,9 @@ class Runner:
                 raise
             finally:
                 procutil.stop_child(proc, 'odoo', grace=15)
-                # Drain what the reader still holds.
-                while True:
-                    try:
-                        line = lines.get_nowait()
-                    except queue.Empty:
-                        break
-                    if line:
-                        out.write(line)
-                        self.log.feed(line)
+                for line in output.drain():
+                    out.write(line)
+                    self.log.feed(line)
                 self.log.close()
                 self.returncode = proc.returncode
         return time.monotonic() - start

@@ -2,7 +2,9 @@
 import os
 import shutil
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ import deps  # noqa: E402
 import odoo_env  # noqa: E402
 import odoo_log  # noqa: E402
 import pgcluster  # noqa: E402
+import procutil  # noqa: E402
 import run_all  # noqa: E402
 import run_odoo_tests  # noqa: E402
 
@@ -160,3 +163,19 @@ def test_throwaway_cluster_starts_and_is_removed():
                                  check=True, stdin=subprocess.DEVNULL)
             assert out.stdout.strip() == 't'
     assert not os.path.exists(basedir)
+
+
+def test_output_reader_gives_lines_idle_ticks_and_the_rest():
+    proc = subprocess.Popen(
+        [sys.executable, '-u', '-c', "import time; print('a'); time.sleep(0.6); print('b'); print('c')"],
+        stdout=subprocess.PIPE, text=True)
+    output = procutil.OutputReader(proc)
+    seen = []
+    for line in output.lines(idle=0.2):
+        seen.append(line)
+        if line == 'b\n':
+            break
+    proc.wait()
+    assert seen[0] == 'a\n' and '' in seen and seen[-1] == 'b\n'
+    time.sleep(0.1)
+    assert output.drain() == ['c\n']
