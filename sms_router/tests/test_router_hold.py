@@ -251,7 +251,7 @@ class TestRouterBoundedDispatch(SmsRouterCase):
 
     def test_router_batch_size(self):
         self._router_sms(self.company_fr, ['+33612345678'])
-        self.assertEqual(self.env['sms.sms']._get_send_batch_size(), 100)
+        self.assertEqual(self.env['sms.sms']._get_send_batch_size(), 500)
         self.env['ir.config_parameter'].sudo().set_param('sms_router.batch_size', 25)
         self.assertEqual(self.env['sms.sms']._get_send_batch_size(), 25)
 

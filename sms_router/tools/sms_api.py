@@ -363,7 +363,10 @@ class SmsRouterApi(SmsApiBase):
         moments = set()
         for (until, reason), records in groups.items():
             records = self.env['sms.sms'].union(*records)
-            records.filtered(lambda sms: not sms.sms_router_held_since).write({'sms_router_held_since': now})
+            if until or not progressed:
+                # Waiting starts: for held SMS, and for deferrals that are not the ordinary
+                # end of a busy batch (a batch that decided nothing: something keeps failing).
+                records.filtered(lambda sms: not sms.sms_router_held_since).write({'sms_router_held_since': now})
             if until:
                 records.write({'sms_router_hold_until': until, 'sms_router_hold_reason': reason})
                 # The chatter's notification stays "ready" (queued) and says why; Odoo clears
