@@ -419,18 +419,8 @@ def run_odoo(checks, recorder, args, install, python, addons, work_dir):
         http_port = procutil.free_port(avoid={pg.port})
         cmd = [str(c) for c in command] + [
             f'--addons-path={",".join(odoo_paths)}',
-            f'--database={DB_NAME}',
-            f'--init={",".join(a.name for a in addons)}',
-            '--test-enable',
-            f'--test-tags={",".join(tags)}',
-            '--stop-after-init',
-            f'--http-port={http_port}',
-            '--http-interface=127.0.0.1',
-            '--workers=0',
-            '--max-cron-threads=0',
-            '--log-level=test',
-            f'--data-dir={data_dir}',
-            *pg.odoo_args(),
+            *odoo_env.test_run_options(DB_NAME, [a.name for a in addons], tags, http_port, data_dir,
+                                       pg.odoo_args()),
         ]
         say(f'      {shlex.join(cmd)}')
         say(f'      (cwd {work_dir})')

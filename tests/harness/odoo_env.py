@@ -238,3 +238,23 @@ def main():
 
 if __name__ == '__main__':
     sys.exit(main())
+
+
+def test_run_options(database, modules, tags, http_port, data_dir, db_options):
+    """Odoo's command-line options for a test run that installs ``modules`` in
+    ``database``, runs the tests selected by ``tags`` and stops (threaded server, one HTTP
+    worker on 127.0.0.1 for HttpCase tests, no cron thread)."""
+    return [
+        f'--database={database}',
+        f'--init={",".join(modules)}',
+        '--test-enable',
+        f'--test-tags={",".join(tags)}',
+        '--stop-after-init',
+        f'--http-port={http_port}',
+        '--http-interface=127.0.0.1',
+        '--workers=0',
+        '--max-cron-threads=0',
+        '--log-level=test',
+        f'--data-dir={data_dir}',
+        *db_options,
+    ]

@@ -181,18 +181,7 @@ class Runner:
     def command(self, pg, modules, tags, extra_paths, http_port, data_dir):
         cmd = list(self.install.command) + [
             f'--addons-path={odoo_env.addons_path_option(self.install, extra_paths)}',
-            f'--database={DB_NAME}',
-            f'--init={",".join(modules)}',
-            '--test-enable',
-            f'--test-tags={",".join(tags)}',
-            '--stop-after-init',
-            f'--http-port={http_port}',
-            '--http-interface=127.0.0.1',
-            '--workers=0',
-            '--max-cron-threads=0',
-            '--log-level=test',
-            f'--data-dir={data_dir}',
-            *pg.odoo_args(),
+            *odoo_env.test_run_options(DB_NAME, modules, tags, http_port, data_dir, pg.odoo_args()),
         ]
         if self.args.with_demo:
             cmd.append('--with-demo')
