@@ -19,9 +19,9 @@ from addons.sms_router.engine.dispatcher import (
     AT_MOST_ONCE,
     AccountHandle,
     Dispatcher,
-    Message,
+    QueuedSms,
 )
-from addons.sms_router.engine.outcomes import BatchResult, Kind, ProviderClient, RecipientOutcome
+from addons.sms_router.engine.outcomes import BatchResult, OutcomeKind, ProviderClient, RecipientOutcome
 from addons.sms_router.engine.routing import parse_destination
 
 FR = parse_destination('+33612345678')
@@ -31,11 +31,11 @@ GB = parse_destination('+447400123456')
 class FakeClient(ProviderClient):
     """Records every call; ``script(recipient, request, call_index)`` decides each outcome.
 
-    The script may return a RecipientOutcome, a Kind, None (no outcome for that recipient)
+    The script may return a RecipientOutcome, a OutcomeKind, None (no outcome for that recipient)
     or raise.
     """
 
-    def __init__(self, name, script=Kind.SENT, max_recipients=1, main_thread=False, problem=None,
+    def __init__(self, name, script=OutcomeKind.SENT, max_recipients=1, main_thread=False, problem=None,
                  delay=0.0, updates=None, on_send=None):
         self.provider = name
         self.name = name
@@ -76,7 +76,7 @@ class FakeClient(ProviderClient):
                 outcome = self.script
                 if callable(outcome):
                     outcome = outcome(recipient, request, index)
-                if isinstance(outcome, Kind):
+                if isinstance(outcome, OutcomeKind):
                     outcome = RecipientOutcome(outcome, f'{self.name} says {outcome.value}',
                                                message_id=f'{self.name}-{recipient.key}')
                 if outcome is not None:
@@ -106,7 +106,7 @@ def breaker_for(store, account_id, fail_max=3, cooldown=60.0, clock=None):
 
 
 def messages(count, chain, body='Hello', destination=FR, marketing=False, prefix='m'):
-    return [Message(f'{prefix}{n}', body, destination, tuple(chain), marketing)
+    return [QueuedSms(f'{prefix}{n}', body, destination, tuple(chain), marketing)
             for n in range(count)]
 
 
@@ -115,8 +115,8 @@ def dispatch(msgs, policy=AT_LEAST_ONCE, **kwargs):
     return dispatcher, dispatcher.dispatch(msgs)
 
 
-def kinds(delivery):
-    return [(attempt.account.account_id, attempt.outcome.kind) for attempt in delivery.attempts]
+def kinds(verdict):
+    return [(attempt.account.account_id, attempt.outcome.kind) for attempt in verdict.attempts]
 
 
 @pytest.fixture
@@ -128,14 +128,14 @@ def store():
 
 def test_first_healthy_account_wins():
     a, b = FakeClient('A'), FakeClient('B')
-    dispatcher, deliveries = dispatch(messages(1, [handle(a), handle(b)]))
-    delivery = deliveries['m0']
-    assert delivery.sent and delivery.outcome.kind is Kind.SENT
-    assert delivery.outcome.message_id == 'A-m0'
-    assert delivery.accepted_by.account_id == 'A'
-    assert kinds(delivery) == [('A', Kind.SENT)]
-    assert delivery.attempts[0].duration >= 0
-    assert not delivery.needs_review
+    dispatcher, verdicts = dispatch(messages(1, [handle(a), handle(b)]))
+    verdict = verdicts['m0']
+    assert verdict.sent and verdict.outcome.kind is OutcomeKind.SENT
+    assert verdict.outcome.message_id == 'A-m0'
+    assert verdict.accepted_by.account_id == 'A'
+    assert kinds(verdict) == [('A', OutcomeKind.SENT)]
+    assert verdict.attempts[0].duration >= 0
+    assert not verdict.needs_review
     assert len(a.calls) == 1 and b.calls == []
     assert a.calls[0].body == 'Hello'
     recipient = a.calls[0].recipients[0]
@@ -143,73 +143,73 @@ def test_first_healthy_account_wins():
     assert dispatcher.requests_made == 1
 
 
-@pytest.mark.parametrize('failure', [Kind.PROVIDER, Kind.ACCOUNT])
+@pytest.mark.parametrize('failure', [OutcomeKind.PROVIDER, OutcomeKind.ACCOUNT])
 def test_provider_failure_fails_over(failure):
     a, b = FakeClient('A', failure), FakeClient('B')
-    dispatcher, deliveries = dispatch(messages(1, [handle(a), handle(b)]))
-    delivery = deliveries['m0']
-    assert delivery.sent and delivery.accepted_by.account_id == 'B'
-    assert kinds(delivery) == [('A', failure), ('B', Kind.SENT)]
-    assert delivery.attempts[0].outcome.reason == f'A says {failure.value}'
+    dispatcher, verdicts = dispatch(messages(1, [handle(a), handle(b)]))
+    verdict = verdicts['m0']
+    assert verdict.sent and verdict.accepted_by.account_id == 'B'
+    assert kinds(verdict) == [('A', failure), ('B', OutcomeKind.SENT)]
+    assert verdict.attempts[0].outcome.reason == f'A says {failure.value}'
     assert (len(a.calls), len(b.calls)) == (1, 1)
     assert dispatcher.requests_made == 2
 
 
 @pytest.mark.parametrize('final, failure_type', [
-    (Kind.RECIPIENT, 'sms_number_format'),
-    (Kind.OPTED_OUT, 'sms_optout'),
+    (OutcomeKind.RECIPIENT, 'sms_number_format'),
+    (OutcomeKind.OPTED_OUT, 'sms_optout'),
 ])
 def test_recipient_side_outcome_stops_the_chain(final, failure_type, store):
     a, b = FakeClient('A', final), FakeClient('B')
     breaker = breaker_for(store, 'A', fail_max=1)
-    _, deliveries = dispatch(messages(1, [handle(a, breaker), handle(b)]))
-    delivery = deliveries['m0']
-    assert not delivery.sent and delivery.accepted_by is None
-    assert delivery.outcome.kind is final
-    assert delivery.outcome.core_failure_type == failure_type
-    assert kinds(delivery) == [('A', final)]
+    _, verdicts = dispatch(messages(1, [handle(a, breaker), handle(b)]))
+    verdict = verdicts['m0']
+    assert not verdict.sent and verdict.accepted_by is None
+    assert verdict.outcome.kind is final
+    assert verdict.outcome.core_failure_type == failure_type
+    assert kinds(verdict) == [('A', final)]
     assert b.calls == []
     # The account is fine: nothing counted against it.
     assert (store.load('A').state, store.load('A').failure_count) == (CLOSED, 0)
 
 
 def test_provider_failure_type_is_kept():
-    outcome = RecipientOutcome(Kind.RECIPIENT, 'landline', failure_type='sms_number_missing')
+    outcome = RecipientOutcome(OutcomeKind.RECIPIENT, 'landline', failure_type='sms_number_missing')
     a = FakeClient('A', lambda r, q, i: outcome)
-    _, deliveries = dispatch(messages(1, [handle(a)]))
-    assert deliveries['m0'].outcome.core_failure_type == 'sms_number_missing'
+    _, verdicts = dispatch(messages(1, [handle(a)]))
+    assert verdicts['m0'].outcome.core_failure_type == 'sms_number_missing'
 
 
 def test_destination_unsupported_fails_over_without_counting(store):
-    a, b = FakeClient('A', Kind.DESTINATION), FakeClient('B')
+    a, b = FakeClient('A', OutcomeKind.DESTINATION), FakeClient('B')
     breaker = breaker_for(store, 'A', fail_max=1)
-    _, deliveries = dispatch(messages(3, [handle(a, breaker, max_concurrency=1), handle(b)]))
-    for delivery in deliveries.values():
-        assert delivery.sent and kinds(delivery) == [('A', Kind.DESTINATION), ('B', Kind.SENT)]
+    _, verdicts = dispatch(messages(3, [handle(a, breaker, max_concurrency=1), handle(b)]))
+    for verdict in verdicts.values():
+        assert verdict.sent and kinds(verdict) == [('A', OutcomeKind.DESTINATION), ('B', OutcomeKind.SENT)]
     # Every request went to A: one failure would have opened a breaker with fail_max=1.
     assert len(a.calls) == 3
     assert (store.load('A').state, store.load('A').failure_count) == (CLOSED, 0)
 
 
 def test_destination_unsupported_at_the_end_keeps_its_failure_type():
-    a = FakeClient('A', Kind.DESTINATION)
+    a = FakeClient('A', OutcomeKind.DESTINATION)
     b = FakeClient('B')
-    _, deliveries = dispatch(messages(1, [handle(a), handle(b, unavailable_reason='low credit')]))
-    delivery = deliveries['m0']
-    assert kinds(delivery) == [('A', Kind.DESTINATION), ('B', Kind.SKIPPED)]
-    assert delivery.outcome.kind is Kind.DESTINATION
-    assert delivery.outcome.core_failure_type == 'sms_country_not_supported'
+    _, verdicts = dispatch(messages(1, [handle(a), handle(b, unavailable_reason='low credit')]))
+    verdict = verdicts['m0']
+    assert kinds(verdict) == [('A', OutcomeKind.DESTINATION), ('B', OutcomeKind.SKIPPED)]
+    assert verdict.outcome.kind is OutcomeKind.DESTINATION
+    assert verdict.outcome.core_failure_type == 'sms_country_not_supported'
 
 
 def test_misconfigured_account_makes_no_call_and_fails_over(store):
     a, b = FakeClient('A', problem='API key missing'), FakeClient('B')
     breaker = breaker_for(store, 'A', fail_max=1)
-    dispatcher, deliveries = dispatch(messages(2, [handle(a, breaker), handle(b)]))
+    dispatcher, verdicts = dispatch(messages(2, [handle(a, breaker), handle(b)]))
     assert a.calls == []
-    for delivery in deliveries.values():
-        assert delivery.sent and kinds(delivery) == [('A', Kind.MISCONFIGURED), ('B', Kind.SENT)]
-        assert delivery.attempts[0].outcome.reason == 'API key missing'
-        assert delivery.attempts[0].duration == 0
+    for verdict in verdicts.values():
+        assert verdict.sent and kinds(verdict) == [('A', OutcomeKind.MISCONFIGURED), ('B', OutcomeKind.SENT)]
+        assert verdict.attempts[0].outcome.reason == 'API key missing'
+        assert verdict.attempts[0].duration == 0
     assert store.load('A').failure_count == 0
     assert dispatcher.requests_made == len(b.calls) == 2
 
@@ -217,26 +217,26 @@ def test_misconfigured_account_makes_no_call_and_fails_over(store):
 def test_unavailable_account_is_skipped_without_a_call():
     a, b = FakeClient('A'), FakeClient('B')
     chain = [handle(a, unavailable_reason='credit 1.00 below 5.00'), handle(b)]
-    _, deliveries = dispatch(messages(1, chain))
-    delivery = deliveries['m0']
-    assert a.calls == [] and delivery.sent
-    assert kinds(delivery) == [('A', Kind.SKIPPED), ('B', Kind.SENT)]
-    assert delivery.attempts[0].outcome.reason == 'credit 1.00 below 5.00'
+    _, verdicts = dispatch(messages(1, chain))
+    verdict = verdicts['m0']
+    assert a.calls == [] and verdict.sent
+    assert kinds(verdict) == [('A', OutcomeKind.SKIPPED), ('B', OutcomeKind.SENT)]
+    assert verdict.attempts[0].outcome.reason == 'credit 1.00 below 5.00'
 
 
 def test_exhausted_chain_names_every_attempt_in_order():
-    a = FakeClient('A', lambda r, q, i: RecipientOutcome(Kind.PROVIDER, 'HTTP 503'))
+    a = FakeClient('A', lambda r, q, i: RecipientOutcome(OutcomeKind.PROVIDER, 'HTTP 503'))
     b = FakeClient('B')
-    c = FakeClient('C', lambda r, q, i: RecipientOutcome(Kind.ACCOUNT, 'HTTP 401 bad token'))
+    c = FakeClient('C', lambda r, q, i: RecipientOutcome(OutcomeKind.ACCOUNT, 'HTTP 401 bad token'))
     d = FakeClient('D', problem='no sender id')
     chain = [handle(a), handle(b, unavailable_reason='credit low'), handle(c), handle(d)]
-    _, deliveries = dispatch(messages(1, chain))
-    delivery = deliveries['m0']
-    assert not delivery.sent
+    _, verdicts = dispatch(messages(1, chain))
+    verdict = verdicts['m0']
+    assert not verdict.sent
     # The last real attempt decides, not the skipped or misconfigured ones after it.
-    assert delivery.outcome.kind is Kind.ACCOUNT
-    assert delivery.outcome.core_failure_type == 'sms_acc'
-    assert delivery.outcome.reason == (
+    assert verdict.outcome.kind is OutcomeKind.ACCOUNT
+    assert verdict.outcome.core_failure_type == 'sms_acc'
+    assert verdict.outcome.reason == (
         'all 4 attempts failed: '
         '1. A: provider_error: HTTP 503; '
         '2. B: skipped: credit low; '
@@ -249,83 +249,83 @@ def test_exhausted_chain_names_every_attempt_in_order():
 def test_exhausted_chain_without_real_attempt():
     a = FakeClient('A', problem='no key')
     b = FakeClient('B')
-    _, deliveries = dispatch(messages(1, [handle(a), handle(b, unavailable_reason='paused')]))
-    outcome = deliveries['m0'].outcome
-    assert outcome.kind is Kind.SKIPPED
+    _, verdicts = dispatch(messages(1, [handle(a), handle(b, unavailable_reason='paused')]))
+    outcome = verdicts['m0'].outcome
+    assert outcome.kind is OutcomeKind.SKIPPED
     assert outcome.reason == ('all 2 attempts failed: '
                               '1. A: misconfigured: no key; 2. B: skipped: paused')
 
 
 def test_provider_failure_type_of_last_attempt_kept_on_exhaustion():
-    outcome = RecipientOutcome(Kind.PROVIDER, 'no credit', failure_type='sms_credit')
+    outcome = RecipientOutcome(OutcomeKind.PROVIDER, 'no credit', failure_type='sms_credit')
     a = FakeClient('A', lambda r, q, i: outcome)
-    _, deliveries = dispatch(messages(1, [handle(a)]))
-    assert deliveries['m0'].outcome.core_failure_type == 'sms_credit'
-    assert deliveries['m0'].outcome.reason == \
+    _, verdicts = dispatch(messages(1, [handle(a)]))
+    assert verdicts['m0'].outcome.core_failure_type == 'sms_credit'
+    assert verdicts['m0'].outcome.reason == \
         'all 1 attempts failed: 1. A: provider_error: no credit'
 
 
 def test_ambiguous_fails_over_under_at_least_once():
-    a, b = FakeClient('A', Kind.AMBIGUOUS), FakeClient('B')
-    _, deliveries = dispatch(messages(1, [handle(a), handle(b)]), AT_LEAST_ONCE)
-    delivery = deliveries['m0']
-    assert delivery.sent and not delivery.needs_review
-    assert kinds(delivery) == [('A', Kind.AMBIGUOUS), ('B', Kind.SENT)]
+    a, b = FakeClient('A', OutcomeKind.AMBIGUOUS), FakeClient('B')
+    _, verdicts = dispatch(messages(1, [handle(a), handle(b)]), AT_LEAST_ONCE)
+    verdict = verdicts['m0']
+    assert verdict.sent and not verdict.needs_review
+    assert kinds(verdict) == [('A', OutcomeKind.AMBIGUOUS), ('B', OutcomeKind.SENT)]
 
 
 def test_ambiguous_stops_under_at_most_once(store):
-    a, b = FakeClient('A', Kind.AMBIGUOUS), FakeClient('B')
+    a, b = FakeClient('A', OutcomeKind.AMBIGUOUS), FakeClient('B')
     breaker = breaker_for(store, 'A', fail_max=5)
-    _, deliveries = dispatch(messages(1, [handle(a, breaker), handle(b)]), AT_MOST_ONCE)
-    delivery = deliveries['m0']
-    assert not delivery.sent and delivery.needs_review
-    assert delivery.outcome.kind is Kind.AMBIGUOUS
-    assert delivery.outcome.core_failure_type == 'sms_server'
-    assert kinds(delivery) == [('A', Kind.AMBIGUOUS)]
+    _, verdicts = dispatch(messages(1, [handle(a, breaker), handle(b)]), AT_MOST_ONCE)
+    verdict = verdicts['m0']
+    assert not verdict.sent and verdict.needs_review
+    assert verdict.outcome.kind is OutcomeKind.AMBIGUOUS
+    assert verdict.outcome.core_failure_type == 'sms_server'
+    assert kinds(verdict) == [('A', OutcomeKind.AMBIGUOUS)]
     assert b.calls == []
     # A timeout still says the provider is unwell.
     assert store.load('A').failure_count == 1
 
 
 def test_ambiguous_at_the_end_of_the_chain_under_at_least_once():
-    _, deliveries = dispatch(messages(1, [handle(FakeClient('A', Kind.AMBIGUOUS))]), AT_LEAST_ONCE)
-    delivery = deliveries['m0']
-    assert delivery.outcome.kind is Kind.AMBIGUOUS and not delivery.needs_review
+    _, verdicts = dispatch(messages(1, [handle(FakeClient('A', OutcomeKind.AMBIGUOUS))]), AT_LEAST_ONCE)
+    verdict = verdicts['m0']
+    assert verdict.outcome.kind is OutcomeKind.AMBIGUOUS and not verdict.needs_review
 
 
 def test_unreadable_number_and_missing_chain_make_no_call():
     a = FakeClient('A')
     msgs = [
-        Message('bad', 'Hi', None, (handle(a),), number_error='cannot read "abc"'),
-        Message('bad2', 'Hi', None, (handle(a),)),
-        Message('nochain', 'Hi', FR, ()),
-        Message('ok', 'Hi', FR, (handle(a),)),
+        QueuedSms('bad', 'Hi', None, (handle(a),), number_error='cannot read "abc"'),
+        QueuedSms('bad2', 'Hi', None, (handle(a),)),
+        QueuedSms('nochain', 'Hi', FR, ()),
+        QueuedSms('ok', 'Hi', FR, (handle(a),)),
     ]
-    _, deliveries = dispatch(msgs)
-    assert set(deliveries) == {'bad', 'bad2', 'nochain', 'ok'}
-    assert deliveries['bad'].outcome.kind is Kind.RECIPIENT
-    assert deliveries['bad'].outcome.reason == 'cannot read "abc"'
-    assert deliveries['bad'].outcome.core_failure_type == 'sms_number_format'
-    assert deliveries['bad2'].outcome.reason == 'unreadable phone number'
-    assert deliveries['nochain'].outcome.kind is Kind.MISCONFIGURED
-    assert deliveries['nochain'].outcome.core_failure_type == 'sms_acc'
-    assert all(deliveries[k].attempts == [] for k in ('bad', 'bad2', 'nochain'))
-    assert a.keys == ['ok'] and deliveries['ok'].sent
+    _, verdicts = dispatch(msgs)
+    assert set(verdicts) == {'bad', 'bad2', 'nochain', 'ok'}
+    assert verdicts['bad'].outcome.kind is OutcomeKind.RECIPIENT
+    assert verdicts['bad'].outcome.reason == 'cannot read "abc"'
+    assert verdicts['bad'].outcome.core_failure_type == 'sms_number_format'
+    assert verdicts['bad2'].outcome.reason == 'unreadable phone number'
+    assert verdicts['nochain'].outcome.kind is OutcomeKind.MISCONFIGURED
+    assert verdicts['nochain'].outcome.core_failure_type == 'sms_acc'
+    assert all(verdicts[k].attempts == [] for k in ('bad', 'bad2', 'nochain'))
+    assert a.keys == ['ok'] and verdicts['ok'].sent
 
 
 def test_empty_dispatch():
-    dispatcher, deliveries = dispatch([])
-    assert deliveries == {} and dispatcher.requests_made == 0
+    dispatcher, verdicts = dispatch([])
+    assert verdicts == {} and dispatcher.requests_made == 0
 
 
 def test_missing_outcome_counts_as_provider_failure(store):
-    a = FakeClient('A', lambda r, q, i: None if r.key == 'm1' else Kind.SENT, max_recipients=10)
+    a = FakeClient('A', lambda r, q, i: None if r.key == 'm1' else OutcomeKind.SENT, max_recipients=10)
     b = FakeClient('B')
     breaker = breaker_for(store, 'A', fail_max=5)
-    _, deliveries = dispatch(messages(3, [handle(a, breaker), handle(b)]))
-    assert all(d.sent for d in deliveries.values())
-    assert kinds(deliveries['m1']) == [('A', Kind.PROVIDER), ('B', Kind.SENT)]
-    assert 'no result' in deliveries['m1'].attempts[0].outcome.reason
+    _, verdicts = dispatch(messages(3, [handle(a, breaker), handle(b)]))
+    assert all(d.sent for d in verdicts.values())
+    assert kinds(verdicts['m1']) == [('A', OutcomeKind.PROVIDER), ('B', OutcomeKind.SENT)]
+    assert 'no result' in verdicts['m1'].attempts[0].outcome.reason
     assert b.keys == ['m1']
     assert store.load('A').failure_count == 1
 
@@ -336,12 +336,12 @@ def test_client_exception_gives_provider_outcomes_for_its_recipients(store):
 
     a, b = FakeClient('A', explode, max_recipients=5), FakeClient('B', max_recipients=5)
     breaker = breaker_for(store, 'A', fail_max=5)
-    _, deliveries = dispatch(messages(4, [handle(a, breaker), handle(b)]))
-    assert set(deliveries) == {'m0', 'm1', 'm2', 'm3'}
-    for delivery in deliveries.values():
-        assert delivery.sent
-        assert kinds(delivery) == [('A', Kind.PROVIDER), ('B', Kind.SENT)]
-        assert 'RuntimeError: bug in the client' in delivery.attempts[0].outcome.reason
+    _, verdicts = dispatch(messages(4, [handle(a, breaker), handle(b)]))
+    assert set(verdicts) == {'m0', 'm1', 'm2', 'm3'}
+    for verdict in verdicts.values():
+        assert verdict.sent
+        assert kinds(verdict) == [('A', OutcomeKind.PROVIDER), ('B', OutcomeKind.SENT)]
+        assert 'RuntimeError: bug in the client' in verdict.attempts[0].outcome.reason
     assert sorted(b.keys) == ['m0', 'm1', 'm2', 'm3']
     assert store.load('A').failure_count == 1
 
@@ -351,10 +351,10 @@ def test_client_exception_in_main_thread_client():
         raise ValueError('boom')
 
     a = FakeClient('A', explode, main_thread=True)
-    _, deliveries = dispatch(messages(2, [handle(a)]))
-    for delivery in deliveries.values():
-        assert delivery.outcome.kind is Kind.PROVIDER
-        assert 'ValueError: boom' in delivery.outcome.reason
+    _, verdicts = dispatch(messages(2, [handle(a)]))
+    for verdict in verdicts.values():
+        assert verdict.outcome.kind is OutcomeKind.PROVIDER
+        assert 'ValueError: boom' in verdict.outcome.reason
 
 
 def test_account_updates_are_collected():
@@ -363,8 +363,8 @@ def test_account_updates_are_collected():
     c = FakeClient('C', updates={})
     msgs = (messages(3, [handle(a)]) + messages(1, [handle(b)], prefix='b')
             + messages(1, [handle(c)], prefix='c'))
-    dispatcher, deliveries = dispatch(msgs)
-    assert all(d.sent for d in deliveries.values())
+    dispatcher, verdicts = dispatch(msgs)
+    assert all(d.sent for d in verdicts.values())
     assert dispatcher.account_updates == {'A': {'credit_balance': 19.84},
                                           'B': {'credit_balance': 3.0, 'currency': 'EUR'}}
 
@@ -388,10 +388,10 @@ def test_additive_account_updates_add_up():
 
 def test_same_body_same_account_batched_up_to_the_limit():
     a = FakeClient('A', max_recipients=3)
-    _, deliveries = dispatch(messages(7, [handle(a)]))
+    _, verdicts = dispatch(messages(7, [handle(a)]))
     assert sorted(len(request.recipients) for request in a.calls) == [1, 3, 3]
-    assert sorted(a.keys) == sorted(deliveries)
-    assert all(d.sent for d in deliveries.values())
+    assert sorted(a.keys) == sorted(verdicts)
+    assert all(d.sent for d in verdicts.values())
 
 
 def test_different_bodies_and_marketing_flag_are_separate_requests():
@@ -401,8 +401,8 @@ def test_different_bodies_and_marketing_flag_are_separate_requests():
             + messages(2, chain, body='Bye', prefix='b')
             + messages(2, chain, body='Hello', marketing=True, prefix='mk')
             + messages(1, chain, body='Hello', destination=GB, prefix='gb'))
-    _, deliveries = dispatch(msgs)
-    assert len(deliveries) == 8 and all(d.sent for d in deliveries.values())
+    _, verdicts = dispatch(msgs)
+    assert len(verdicts) == 8 and all(d.sent for d in verdicts.values())
     requests = {(q.body, q.marketing): sorted(r.key for r in q.recipients) for q in a.calls}
     assert len(a.calls) == 3
     assert requests == {
@@ -415,22 +415,22 @@ def test_different_bodies_and_marketing_flag_are_separate_requests():
 
 
 def test_failed_over_sms_are_batched_again_on_the_next_account():
-    a = FakeClient('A', Kind.PROVIDER, max_recipients=10)
+    a = FakeClient('A', OutcomeKind.PROVIDER, max_recipients=10)
     b = FakeClient('B', max_recipients=10)
-    dispatcher, deliveries = dispatch(messages(6, [handle(a), handle(b)]))
+    dispatcher, verdicts = dispatch(messages(6, [handle(a), handle(b)]))
     assert len(a.calls) == 1 and len(b.calls) == 1
     assert len(b.calls[0].recipients) == 6
     assert dispatcher.requests_made == 2
-    assert all(d.accepted_by.account_id == 'B' for d in deliveries.values())
+    assert all(d.accepted_by.account_id == 'B' for d in verdicts.values())
 
 
 def test_sms_on_different_chains_share_account_requests():
-    a = FakeClient('A', Kind.PROVIDER, max_recipients=10)
+    a = FakeClient('A', OutcomeKind.PROVIDER, max_recipients=10)
     b, c = FakeClient('B', max_recipients=10), FakeClient('C', max_recipients=10)
     msgs = (messages(2, [handle(a), handle(c)], prefix='x')
             + messages(2, [handle(b), handle(c)], prefix='y'))
-    _, deliveries = dispatch(msgs)
-    assert all(d.sent for d in deliveries.values())
+    _, verdicts = dispatch(msgs)
+    assert all(d.sent for d in verdicts.values())
     assert [sorted(r.key for r in q.recipients) for q in c.calls] == [['x0', 'x1']]
     assert sorted(b.keys) == ['y0', 'y1'] and len(b.calls) == 1
 
@@ -439,18 +439,18 @@ def test_sms_on_different_chains_share_account_requests():
 
 @pytest.mark.parametrize('main_thread', [False, True])
 def test_breaker_opening_mid_batch_skips_later_requests(store, main_thread):
-    a = FakeClient('A', lambda r, q, i: RecipientOutcome(Kind.PROVIDER, f'HTTP 503 #{i}'),
+    a = FakeClient('A', lambda r, q, i: RecipientOutcome(OutcomeKind.PROVIDER, f'HTTP 503 #{i}'),
                    main_thread=main_thread)
     b = FakeClient('B')
     breaker = breaker_for(store, 'A', fail_max=2)
     chain = [handle(a, breaker, max_concurrency=1), handle(b)]
-    dispatcher, deliveries = dispatch(messages(6, chain))
+    dispatcher, verdicts = dispatch(messages(6, chain))
     assert len(a.calls) == 2
-    assert all(d.sent and d.accepted_by.account_id == 'B' for d in deliveries.values())
-    skipped = [d for d in deliveries.values() if d.attempts[0].outcome.kind is Kind.SKIPPED]
+    assert all(d.sent and d.accepted_by.account_id == 'B' for d in verdicts.values())
+    skipped = [d for d in verdicts.values() if d.attempts[0].outcome.kind is OutcomeKind.SKIPPED]
     assert len(skipped) == 4
-    for delivery in skipped:
-        reason = delivery.attempts[0].outcome.reason
+    for verdict in skipped:
+        reason = verdict.attempts[0].outcome.reason
         assert reason == 'breaker opened during the batch (HTTP 503 #1)'
     assert dispatcher.requests_made == 2 + 6
     state = store.load('A')
@@ -458,14 +458,14 @@ def test_breaker_opening_mid_batch_skips_later_requests(store, main_thread):
 
 
 def test_breaker_opening_mid_batch_with_concurrency(store):
-    a = FakeClient('A', Kind.PROVIDER, delay=0.01)
+    a = FakeClient('A', OutcomeKind.PROVIDER, delay=0.01)
     breaker = breaker_for(store, 'A', fail_max=2)
     chain = [handle(a, breaker, max_concurrency=3), handle(FakeClient('B'))]
-    _, deliveries = dispatch(messages(20, chain))
+    _, verdicts = dispatch(messages(20, chain))
     # Calls already in flight may finish, nothing more is sent once it opened.
     assert 2 <= len(a.calls) <= 2 + 3 - 1
-    assert all(d.sent for d in deliveries.values())
-    skipped = sum(d.attempts[0].outcome.kind is Kind.SKIPPED for d in deliveries.values())
+    assert all(d.sent for d in verdicts.values())
+    skipped = sum(d.attempts[0].outcome.kind is OutcomeKind.SKIPPED for d in verdicts.values())
     assert skipped == 20 - len(a.calls)
 
 
@@ -474,27 +474,27 @@ def test_open_breaker_skips_the_account(store):
     opener.record(False, 'HTTP 500')
     a, b = FakeClient('A'), FakeClient('B')
     chain = [handle(a, breaker_for(store, 'A', fail_max=1)), handle(b)]
-    _, deliveries = dispatch(messages(3, chain))
+    _, verdicts = dispatch(messages(3, chain))
     assert a.calls == []
-    for delivery in deliveries.values():
-        assert kinds(delivery) == [('A', Kind.SKIPPED), ('B', Kind.SENT)]
-        assert 'open' in delivery.attempts[0].outcome.reason
+    for verdict in verdicts.values():
+        assert kinds(verdict) == [('A', OutcomeKind.SKIPPED), ('B', OutcomeKind.SENT)]
+        assert 'open' in verdict.attempts[0].outcome.reason
 
 
 def test_account_without_breaker_is_never_skipped():
-    a = FakeClient('A', Kind.PROVIDER)
-    _, deliveries = dispatch(messages(10, [handle(a, None, max_concurrency=1)]))
+    a = FakeClient('A', OutcomeKind.PROVIDER)
+    _, verdicts = dispatch(messages(10, [handle(a, None, max_concurrency=1)]))
     assert len(a.calls) == 10
-    assert all(d.outcome.kind is Kind.PROVIDER for d in deliveries.values())
+    assert all(d.outcome.kind is OutcomeKind.PROVIDER for d in verdicts.values())
 
 
 def test_retry_after_pauses_the_account_mid_batch(store):
-    a = FakeClient('A', lambda r, q, i: RecipientOutcome(Kind.PROVIDER, 'HTTP 429', retry_after=30))
+    a = FakeClient('A', lambda r, q, i: RecipientOutcome(OutcomeKind.PROVIDER, 'HTTP 429', retry_after=30))
     breaker = breaker_for(store, 'A', fail_max=10)
     chain = [handle(a, breaker, max_concurrency=1), handle(FakeClient('B'))]
-    _, deliveries = dispatch(messages(4, chain))
+    _, verdicts = dispatch(messages(4, chain))
     assert len(a.calls) == 1
-    assert all(d.sent for d in deliveries.values())
+    assert all(d.sent for d in verdicts.values())
     state = store.load('A')
     assert state.state == CLOSED
     assert state.paused_until > datetime.now(timezone.utc) + timedelta(seconds=20)
@@ -513,40 +513,40 @@ def test_half_open_probe_then_the_rest_follow(store):
     clock = _open_for_probe(store)
     breaker = breaker_for(store, 'A', fail_max=1, clock=clock)
     b = FakeClient('B')
-    _, deliveries = dispatch(messages(5, [handle(a, breaker, max_concurrency=4), handle(b)]))
+    _, verdicts = dispatch(messages(5, [handle(a, breaker, max_concurrency=4), handle(b)]))
     assert seen_states == [HALF_OPEN, CLOSED, CLOSED, CLOSED, CLOSED]
     assert b.calls == []
-    assert all(kinds(d) == [('A', Kind.SENT)] for d in deliveries.values())
+    assert all(kinds(d) == [('A', OutcomeKind.SENT)] for d in verdicts.values())
     state = store.load('A')
     assert (state.state, state.open_count, state.probe_owner) == (CLOSED, 0, None)
 
 
 def test_half_open_probe_failure_fails_the_rest_over(store):
-    a = FakeClient('A', Kind.PROVIDER)
+    a = FakeClient('A', OutcomeKind.PROVIDER)
     clock = _open_for_probe(store)
     breaker = breaker_for(store, 'A', fail_max=1, clock=clock)
     breaker.settings.cooldown = 3000.0     # a failed probe doubles it beyond the clock's skew
     b = FakeClient('B')
-    _, deliveries = dispatch(messages(5, [handle(a, breaker), handle(b)]))
+    _, verdicts = dispatch(messages(5, [handle(a, breaker), handle(b)]))
     assert len(a.calls) == 1
-    assert sorted(b.keys) == sorted(deliveries)
-    probe = [d for d in deliveries.values() if d.attempts[0].outcome.kind is Kind.PROVIDER]
+    assert sorted(b.keys) == sorted(verdicts)
+    probe = [d for d in verdicts.values() if d.attempts[0].outcome.kind is OutcomeKind.PROVIDER]
     assert len(probe) == 1
-    others = [d for d in deliveries.values() if d is not probe[0]]
-    assert all(kinds(d) == [('A', Kind.SKIPPED), ('B', Kind.SENT)] for d in others)
+    others = [d for d in verdicts.values() if d is not probe[0]]
+    assert all(kinds(d) == [('A', OutcomeKind.SKIPPED), ('B', OutcomeKind.SENT)] for d in others)
     state = store.load('A')
     assert (state.state, state.open_count) == (OPEN, 2)
 
 
 def test_half_open_probe_answered_destination_unsupported_closes(store):
     # The account answered (it cannot reach this country): it is healthy again.
-    a = FakeClient('A', lambda r, q, i: Kind.DESTINATION if r.region == 'GB' else Kind.SENT)
+    a = FakeClient('A', lambda r, q, i: OutcomeKind.DESTINATION if r.region == 'GB' else OutcomeKind.SENT)
     clock = _open_for_probe(store)
     breaker = breaker_for(store, 'A', fail_max=1, clock=clock)
     msgs = (messages(1, [handle(a, breaker), handle(FakeClient('B'))], destination=GB, prefix='gb')
             + messages(3, [handle(a, breaker)], body='Other', prefix='fr'))
-    _, deliveries = dispatch(msgs)
-    assert all(d.sent for d in deliveries.values())
+    _, verdicts = dispatch(msgs)
+    assert all(d.sent for d in verdicts.values())
     assert store.load('A').state == CLOSED
     assert len(a.calls) == 4
 
@@ -556,18 +556,18 @@ def test_probe_held_by_another_process_skips_the_account(store):
     assert breaker_for(store, 'A', clock=clock).admit().probe      # the other process probes
     a, b = FakeClient('A'), FakeClient('B')
     chain = [handle(a, breaker_for(store, 'A', clock=clock)), handle(b)]
-    _, deliveries = dispatch(messages(2, chain))
+    _, verdicts = dispatch(messages(2, chain))
     assert a.calls == []
-    assert all(kinds(d) == [('A', Kind.SKIPPED), ('B', Kind.SENT)] for d in deliveries.values())
+    assert all(kinds(d) == [('A', OutcomeKind.SKIPPED), ('B', OutcomeKind.SENT)] for d in verdicts.values())
 
 
 def test_main_thread_probe(store):
     a = FakeClient('A', main_thread=True, max_recipients=2)
     clock = _open_for_probe(store)
-    _, deliveries = dispatch(messages(5, [handle(a, breaker_for(store, 'A', clock=clock))]))
+    _, verdicts = dispatch(messages(5, [handle(a, breaker_for(store, 'A', clock=clock))]))
     # The probe carries one SMS; the others follow once it closed the breaker.
     assert [len(q.recipients) for q in a.calls] == [1, 2, 2]
-    assert all(d.sent for d in deliveries.values())
+    assert all(d.sent for d in verdicts.values())
     assert store.load('A').state == CLOSED
 
 
@@ -577,8 +577,8 @@ def test_main_thread_client_runs_in_the_calling_thread():
     local = FakeClient('L', main_thread=True)
     threaded = FakeClient('T')
     msgs = messages(3, [handle(local)], prefix='l') + messages(3, [handle(threaded)], prefix='t')
-    _, deliveries = dispatch(msgs)
-    assert all(d.sent for d in deliveries.values())
+    _, verdicts = dispatch(msgs)
+    assert all(d.sent for d in verdicts.values())
     me = threading.get_ident()
     assert local.threads == [me] * 3
     assert len(threaded.threads) == 3 and me not in threaded.threads
@@ -589,8 +589,8 @@ def test_concurrency_bound_per_account():
     slow_b = FakeClient('B', delay=0.03)
     msgs = messages(12, [handle(slow_a, max_concurrency=3)], prefix='a') + \
         messages(12, [handle(slow_b, max_concurrency=2)], prefix='b')
-    _, deliveries = dispatch(msgs, max_workers=16)
-    assert all(d.sent for d in deliveries.values())
+    _, verdicts = dispatch(msgs, max_workers=16)
+    assert all(d.sent for d in verdicts.values())
     assert len(slow_a.calls) == len(slow_b.calls) == 12
     assert 2 <= slow_a.peak <= 3      # calls did overlap, never beyond the bound
     assert slow_b.peak <= 2
@@ -598,14 +598,15 @@ def test_concurrency_bound_per_account():
 
 def test_max_concurrency_of_zero_still_sends_one_at_a_time():
     a = FakeClient('A', delay=0.005)
-    _, deliveries = dispatch(messages(4, [handle(a, max_concurrency=0)]))
-    assert all(d.sent for d in deliveries.values()) and a.peak == 1
+    _, verdicts = dispatch(messages(4, [handle(a, max_concurrency=0)]))
+    assert all(d.sent for d in verdicts.values()) and a.peak == 1
 
 
 # ------------------------------------------------------------------ property
 
-CLIENT_KINDS = [Kind.SENT, Kind.SENT, Kind.RECIPIENT, Kind.OPTED_OUT, Kind.PROVIDER, Kind.PROVIDER,
-                Kind.ACCOUNT, Kind.DESTINATION, Kind.AMBIGUOUS, 'missing', 'raise']
+CLIENT_KINDS = [OutcomeKind.SENT, OutcomeKind.SENT, OutcomeKind.RECIPIENT, OutcomeKind.OPTED_OUT,
+                OutcomeKind.PROVIDER, OutcomeKind.PROVIDER, OutcomeKind.ACCOUNT, OutcomeKind.DESTINATION,
+                OutcomeKind.AMBIGUOUS, 'missing', 'raise']
 
 
 def _random_script(rng):
@@ -620,7 +621,7 @@ def _random_script(rng):
         if choice == 'missing':
             return None
         retry_after = None
-        if choice is Kind.PROVIDER:
+        if choice is OutcomeKind.PROVIDER:
             retry_after = rng.choice([None, None, None, 0.01])
         return RecipientOutcome(choice, f'random {choice.value}', retry_after=retry_after)
 
@@ -652,48 +653,48 @@ def test_every_key_gets_exactly_one_final_delivery(seed):
         chain = tuple(rng.sample(handles, rng.randint(0, 4)))
         destination = None if rng.random() < 0.05 else rng.choice([FR, GB])
         body, marketing = rng.choice(['A', 'B']), rng.random() < 0.3
-        msgs.append(Message(f'k{n}', body, destination, chain, marketing))
+        msgs.append(QueuedSms(f'k{n}', body, destination, chain, marketing))
 
-    dispatcher, deliveries = dispatch(msgs, policy)
+    dispatcher, verdicts = dispatch(msgs, policy)
 
-    assert set(deliveries) == {m.key for m in msgs}
+    assert set(verdicts) == {m.key for m in msgs}
     calls = [(r.key, h.account_id) for h in handles for q in h.client.calls for r in q.recipients]
     assert len(calls) == len(set(calls)), 'an SMS went twice to the same account'
     assert dispatcher.requests_made == sum(len(h.client.calls) for h in handles)
     for message in msgs:
-        delivery = deliveries[message.key]
-        assert delivery.key == message.key
-        assert delivery.outcome is not None and delivery.outcome.kind is not None
+        verdict = verdicts[message.key]
+        assert verdict.key == message.key
+        assert verdict.outcome is not None and verdict.outcome.kind is not None
         if message.destination is None or not message.chain:
-            assert delivery.attempts == [] and not delivery.sent
+            assert verdict.attempts == [] and not verdict.sent
             continue
         # Attempts follow the chain, one account after the other.
-        accounts = [a.account for a in delivery.attempts]
+        accounts = [a.account for a in verdict.attempts]
         assert accounts == list(message.chain[:len(accounts)])
         called = {account for key, account in calls if key == message.key}
-        tried = {a.account.account_id for a in delivery.attempts
-                 if a.outcome.kind not in (Kind.SKIPPED, Kind.MISCONFIGURED)}
+        tried = {a.account.account_id for a in verdict.attempts
+                 if a.outcome.kind not in (OutcomeKind.SKIPPED, OutcomeKind.MISCONFIGURED)}
         assert called == tried
-        last = delivery.attempts[-1].outcome
-        for attempt in delivery.attempts[:-1]:
+        last = verdict.attempts[-1].outcome
+        for attempt in verdict.attempts[:-1]:
             assert not attempt.outcome.kind.is_final
             if policy == AT_MOST_ONCE:
-                assert attempt.outcome.kind is not Kind.AMBIGUOUS
-        if delivery.sent:
-            assert last.kind is Kind.SENT and delivery.outcome is last
-            assert delivery.accepted_by is message.chain[len(delivery.attempts) - 1]
-        elif delivery.outcome.kind in (Kind.RECIPIENT, Kind.OPTED_OUT):
-            assert delivery.outcome is last
-        elif delivery.needs_review:
-            assert policy == AT_MOST_ONCE and last.kind is Kind.AMBIGUOUS
-            assert delivery.outcome is last
+                assert attempt.outcome.kind is not OutcomeKind.AMBIGUOUS
+        if verdict.sent:
+            assert last.kind is OutcomeKind.SENT and verdict.outcome is last
+            assert verdict.accepted_by is message.chain[len(verdict.attempts) - 1]
+        elif verdict.outcome.kind in (OutcomeKind.RECIPIENT, OutcomeKind.OPTED_OUT):
+            assert verdict.outcome is last
+        elif verdict.needs_review:
+            assert policy == AT_MOST_ONCE and last.kind is OutcomeKind.AMBIGUOUS
+            assert verdict.outcome is last
         else:
-            assert len(delivery.attempts) == len(message.chain)
+            assert len(verdict.attempts) == len(message.chain)
             expected = f'all {len(message.chain)} attempts failed: 1. '
-            assert delivery.outcome.reason.startswith(expected)
-            real = [a.outcome for a in delivery.attempts
-                    if a.outcome.kind not in (Kind.SKIPPED, Kind.MISCONFIGURED)]
-            assert delivery.outcome.kind is (real or [last])[-1].kind
+            assert verdict.outcome.reason.startswith(expected)
+            real = [a.outcome for a in verdict.attempts
+                    if a.outcome.kind not in (OutcomeKind.SKIPPED, OutcomeKind.MISCONFIGURED)]
+            assert verdict.outcome.kind is (real or [last])[-1].kind
 
 
 def test_after_a_failure_an_account_gets_one_request_at_a_time(store):
@@ -704,11 +705,11 @@ def test_after_a_failure_an_account_gets_one_request_at_a_time(store):
     def note_entry(client, request):
         entries.append(client.active)
 
-    primary = FakeClient('P', script=Kind.PROVIDER, delay=0.02, on_send=note_entry)
+    primary = FakeClient('P', script=OutcomeKind.PROVIDER, delay=0.02, on_send=note_entry)
     fallback = FakeClient('F')
     chain = [handle(primary, breaker_for(store, 'P', fail_max=50), max_concurrency=4), handle(fallback)]
-    _, deliveries = dispatch(messages(12, chain))
-    assert all(d.sent for d in deliveries.values())
+    _, verdicts = dispatch(messages(12, chain))
+    assert all(d.sent for d in verdicts.values())
     assert len(primary.calls) == 12
     assert max(entries[:4]) >= 1
     # Once a failure came back, every later request found nobody else in flight.
@@ -725,12 +726,12 @@ def test_handoff_is_called_in_the_calling_thread_before_every_provider_call(stor
         assert not any(request is sent for sent in account.client.calls)
         journal.append((account.account_id, tuple(r.key for r in request.recipients)))
 
-    primary = FakeClient('P', script=Kind.PROVIDER)
+    primary = FakeClient('P', script=OutcomeKind.PROVIDER)
     fallback = FakeClient('F', main_thread=True)
     chain = [handle(primary, breaker_for(store, 'P', fail_max=50)), handle(fallback)]
     dispatcher = Dispatcher(on_handoff=on_handoff)
-    deliveries = dispatcher.dispatch(messages(3, chain))
-    assert all(d.sent for d in deliveries.values())
+    verdicts = dispatcher.dispatch(messages(3, chain))
+    assert all(d.sent for d in verdicts.values())
     assert sorted(journal) == sorted(
         [('P', (f'm{n}',)) for n in range(3)] + [('F', (f'm{n}',)) for n in range(3)])
     assert len(journal) == dispatcher.requests_made
@@ -747,14 +748,14 @@ def test_handoff_failure_defers_without_calling(store, main_thread):
     client = FakeClient('P', main_thread=main_thread)
     chain = [handle(client, breaker_for(store, 'P'))]
     dispatcher = Dispatcher(on_handoff=on_handoff)
-    deliveries = dispatcher.dispatch(messages(2, chain, body='Journal down', prefix='down')
+    verdicts = dispatcher.dispatch(messages(2, chain, body='Journal down', prefix='down')
                                      + messages(2, chain, body='Fine', prefix='fine'))
     assert sorted(client.keys) == ['fine0', 'fine1']
     assert dispatcher.handoff_failures == 2
     for key in ('down0', 'down1'):
-        assert deliveries[key].deferred and deliveries[key].outcome is None
-        assert deliveries[key].attempts == []
-    assert all(deliveries[key].sent and not deliveries[key].deferred for key in ('fine0', 'fine1'))
+        assert verdicts[key].deferred and verdicts[key].outcome is None
+        assert verdicts[key].attempts == []
+    assert all(verdicts[key].sent and not verdicts[key].deferred for key in ('fine0', 'fine1'))
 
 
 # ------------------------------------------------------- deadline (bounded dispatch)
@@ -778,55 +779,55 @@ def test_deadline_stops_new_requests_and_defers_the_rest(store, main_thread):
     # Each call moves the clock by 1 s: with a deadline at 2.5 s, three calls start at
     # most (one at a time, so the test does not depend on thread timing).
     a = FakeClient('A', main_thread=main_thread, on_send=lambda client, request: clock.advance(1))
-    dispatcher, deliveries = dispatch(messages(6, [handle(a, breaker_for(store, 'A'), max_concurrency=1)]),
+    dispatcher, verdicts = dispatch(messages(6, [handle(a, breaker_for(store, 'A'), max_concurrency=1)]),
                                       deadline=2.5, clock=clock)
     assert len(a.calls) == 3
-    sent = [key for key, d in deliveries.items() if d.sent]
-    deferred = [key for key, d in deliveries.items() if d.deferred]
+    sent = [key for key, d in verdicts.items() if d.sent]
+    deferred = [key for key, d in verdicts.items() if d.deferred]
     assert sorted(sent) == sorted(a.keys)
     assert len(deferred) == 3 and not set(deferred) & set(sent)
-    assert all(d.outcome is None and d.attempts == [] for key, d in deliveries.items() if key in deferred)
+    assert all(d.outcome is None and d.attempts == [] for key, d in verdicts.items() if key in deferred)
 
 
 def test_deadline_between_rounds_keeps_the_attempts_made(store):
     clock = StepClock()
-    a = FakeClient('A', Kind.PROVIDER, max_recipients=2, on_send=lambda client, request: clock.advance(10))
+    a = FakeClient('A', OutcomeKind.PROVIDER, max_recipients=2, on_send=lambda client, request: clock.advance(10))
     b = FakeClient('B')
-    dispatcher, deliveries = dispatch(messages(2, [handle(a, breaker_for(store, 'A', fail_max=50)), handle(b)]),
+    dispatcher, verdicts = dispatch(messages(2, [handle(a, breaker_for(store, 'A', fail_max=50)), handle(b)]),
                                       deadline=5, clock=clock)
     assert b.calls == []
-    for delivery in deliveries.values():
-        assert delivery.deferred and delivery.outcome is None
-        assert kinds(delivery) == [('A', Kind.PROVIDER)]
+    for verdict in verdicts.values():
+        assert verdict.deferred and verdict.outcome is None
+        assert kinds(verdict) == [('A', OutcomeKind.PROVIDER)]
 
 
 def test_deadline_already_passed_makes_no_call():
     a = FakeClient('A')
-    dispatcher, deliveries = dispatch(messages(3, [handle(a)]), deadline=0, clock=lambda: 1.0)
+    dispatcher, verdicts = dispatch(messages(3, [handle(a)]), deadline=0, clock=lambda: 1.0)
     assert a.calls == [] and dispatcher.requests_made == 0
-    assert all(d.deferred for d in deliveries.values())
+    assert all(d.deferred for d in verdicts.values())
 
 
 def test_no_deadline_no_deferral():
     a = FakeClient('A')
-    _, deliveries = dispatch(messages(3, [handle(a)]))
-    assert not any(d.deferred for d in deliveries.values())
+    _, verdicts = dispatch(messages(3, [handle(a)]))
+    assert not any(d.deferred for d in verdicts.values())
 
 
 # ----------------------------------------------------------- one-SMS probe
 
 def test_hung_probe_leaves_one_sms_in_doubt(store):
     """A probe that gets no answer makes one SMS ambiguous, not a whole request."""
-    a = FakeClient('A', Kind.AMBIGUOUS, max_recipients=500)
+    a = FakeClient('A', OutcomeKind.AMBIGUOUS, max_recipients=500)
     clock = _open_for_probe(store)
     breaker = breaker_for(store, 'A', fail_max=1, clock=clock)
     breaker.settings.cooldown = 3000.0
     b = FakeClient('B', max_recipients=500)
-    _, deliveries = dispatch(messages(50, [handle(a, breaker), handle(b)]), policy=AT_MOST_ONCE)
+    _, verdicts = dispatch(messages(50, [handle(a, breaker), handle(b)]), policy=AT_MOST_ONCE)
     assert [len(call.recipients) for call in a.calls] == [1]
-    review = [d for d in deliveries.values() if d.needs_review]
+    review = [d for d in verdicts.values() if d.needs_review]
     assert len(review) == 1
-    assert sum(1 for d in deliveries.values() if d.sent) == 49
+    assert sum(1 for d in verdicts.values() if d.sent) == 49
     assert len(b.keys) == 49
 
 
@@ -835,10 +836,10 @@ def test_hung_probe_leaves_one_sms_in_doubt(store):
 def test_mixed_body_client_gets_every_body_in_one_call():
     iap = FakeClient('IAP', max_recipients=500, main_thread=True)
     iap.accepts_mixed_bodies = True
-    msgs = [Message(f'm{n}', f'Hello {n}', FR, (handle(iap),)) for n in range(40)]
-    msgs += [Message('promo', 'Promo', FR, (handle(iap),), marketing=True)]
-    _, deliveries = dispatch(msgs)
-    assert all(d.sent for d in deliveries.values())
+    msgs = [QueuedSms(f'm{n}', f'Hello {n}', FR, (handle(iap),)) for n in range(40)]
+    msgs += [QueuedSms('promo', 'Promo', FR, (handle(iap),), marketing=True)]
+    _, verdicts = dispatch(msgs)
+    assert all(d.sent for d in verdicts.values())
     assert len(iap.calls) == 2                      # transactional and marketing apart
     transactional = next(call for call in iap.calls if not call.marketing)
     assert transactional.body is None
@@ -848,7 +849,7 @@ def test_mixed_body_client_gets_every_body_in_one_call():
 
 def test_single_body_clients_still_get_one_body_per_request():
     a = FakeClient('A', max_recipients=500)
-    msgs = [Message(f'm{n}', f'Hello {n % 3}', FR, (handle(a),)) for n in range(9)]
+    msgs = [QueuedSms(f'm{n}', f'Hello {n % 3}', FR, (handle(a),)) for n in range(9)]
     dispatch(msgs)
     assert len(a.calls) == 3
     assert all(call.body is not None and all(r.body is None for r in call.recipients) for call in a.calls)
@@ -857,51 +858,51 @@ def test_single_body_clients_still_get_one_body_per_request():
 # --------------------------------------------------------------- hold and retry
 
 def test_chain_down_on_provider_side_is_held_until_the_earliest_probe(store):
-    a = FakeClient('A', Kind.PROVIDER)
-    b = FakeClient('B', Kind.ACCOUNT)
+    a = FakeClient('A', OutcomeKind.PROVIDER)
+    b = FakeClient('B', OutcomeKind.ACCOUNT)
     breaker_a = breaker_for(store, 'A', fail_max=1, cooldown=120)
     breaker_b = breaker_for(store, 'B', fail_max=1, cooldown=30)
-    _, deliveries = dispatch(messages(3, [handle(a, breaker_a), handle(b, breaker_b)]), hold=True)
-    for delivery in deliveries.values():
-        assert not delivery.sent and delivery.held
-        assert delivery.outcome.reason.startswith('all 2 attempts failed')
+    _, verdicts = dispatch(messages(3, [handle(a, breaker_a), handle(b, breaker_b)]), hold=True)
+    for verdict in verdicts.values():
+        assert not verdict.sent and verdict.held
+        assert verdict.outcome.reason.startswith('all 2 attempts failed')
     # Both breakers opened on the first SMS; B's cool-down ends first.
     assert store.load('A').state == store.load('B').state == OPEN
     expected = store.load('B').opened_at + timedelta(seconds=30)
-    assert {d.hold_until for d in deliveries.values()} == {expected}
+    assert {d.hold_until for d in verdicts.values()} == {expected}
 
 
 def test_hold_without_breaker_time_uses_the_retry_delay():
     now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
     a = FakeClient('A', problem='no API key')
-    _, deliveries = dispatch(messages(1, [handle(a)]), hold=True, retry_delay=90, wall_clock=lambda: now)
-    assert deliveries['m0'].hold_until == now + timedelta(seconds=90)
+    _, verdicts = dispatch(messages(1, [handle(a)]), hold=True, retry_delay=90, wall_clock=lambda: now)
+    assert verdicts['m0'].hold_until == now + timedelta(seconds=90)
     assert a.calls == []
 
 
-@pytest.mark.parametrize('final', [Kind.RECIPIENT, Kind.OPTED_OUT])
+@pytest.mark.parametrize('final', [OutcomeKind.RECIPIENT, OutcomeKind.OPTED_OUT])
 def test_recipient_side_failures_are_never_held(final):
     a = FakeClient('A', final)
-    _, deliveries = dispatch(messages(1, [handle(a), handle(FakeClient('B'))]), hold=True)
-    assert not deliveries['m0'].held and deliveries['m0'].outcome.kind is final
+    _, verdicts = dispatch(messages(1, [handle(a), handle(FakeClient('B'))]), hold=True)
+    assert not verdicts['m0'].held and verdicts['m0'].outcome.kind is final
 
 
 def test_destination_unsupported_everywhere_is_not_held():
-    a, b = FakeClient('A', Kind.DESTINATION), FakeClient('B', Kind.DESTINATION)
-    _, deliveries = dispatch(messages(1, [handle(a), handle(b)]), hold=True)
-    assert not deliveries['m0'].held
-    assert deliveries['m0'].outcome.kind is Kind.DESTINATION
+    a, b = FakeClient('A', OutcomeKind.DESTINATION), FakeClient('B', OutcomeKind.DESTINATION)
+    _, verdicts = dispatch(messages(1, [handle(a), handle(b)]), hold=True)
+    assert not verdicts['m0'].held
+    assert verdicts['m0'].outcome.kind is OutcomeKind.DESTINATION
 
 
 def test_ambiguous_under_at_most_once_is_not_held():
-    a = FakeClient('A', Kind.AMBIGUOUS)
-    _, deliveries = dispatch(messages(1, [handle(a), handle(FakeClient('B'))]), policy=AT_MOST_ONCE, hold=True)
-    assert deliveries['m0'].needs_review and not deliveries['m0'].held
+    a = FakeClient('A', OutcomeKind.AMBIGUOUS)
+    _, verdicts = dispatch(messages(1, [handle(a), handle(FakeClient('B'))]), policy=AT_MOST_ONCE, hold=True)
+    assert verdicts['m0'].needs_review and not verdicts['m0'].held
 
 
 def test_without_hold_the_chain_end_is_final():
-    _, deliveries = dispatch(messages(1, [handle(FakeClient('A', Kind.PROVIDER))]))
-    assert not deliveries['m0'].held and deliveries['m0'].outcome.kind is Kind.PROVIDER
+    _, verdicts = dispatch(messages(1, [handle(FakeClient('A', OutcomeKind.PROVIDER))]))
+    assert not verdicts['m0'].held and verdicts['m0'].outcome.kind is OutcomeKind.PROVIDER
 
 
 def test_hold_is_never_shorter_than_the_minimum(store):
@@ -909,9 +910,9 @@ def test_hold_is_never_shorter_than_the_minimum(store):
     breaker = breaker_for(store, 'A', clock=lambda: now)
     store.update('A', paused_until=now - timedelta(seconds=5))     # a pause that just ended
     breaker.refresh()
-    a = FakeClient('A', Kind.PROVIDER)
-    _, deliveries = dispatch(messages(1, [handle(a, breaker)]), hold=True, min_hold=7, wall_clock=lambda: now)
-    assert deliveries['m0'].hold_until == now + timedelta(seconds=7)
+    a = FakeClient('A', OutcomeKind.PROVIDER)
+    _, verdicts = dispatch(messages(1, [handle(a, breaker)]), hold=True, min_hold=7, wall_clock=lambda: now)
+    assert verdicts['m0'].hold_until == now + timedelta(seconds=7)
 
 
 def test_request_starts_only_if_it_can_end_before_the_deadline(store):
@@ -920,9 +921,9 @@ def test_request_starts_only_if_it_can_end_before_the_deadline(store):
     fast = FakeClient('F')
     msgs = (messages(1, [AccountHandle('S', 'S', slow, timeout=15)], prefix='slow')
             + messages(1, [AccountHandle('F', 'F', fast, timeout=2)], prefix='fast'))
-    _, deliveries = dispatch(msgs, deadline=10, clock=clock)
-    assert slow.calls == [] and deliveries['slow0'].deferred
-    assert deliveries['fast0'].sent
+    _, verdicts = dispatch(msgs, deadline=10, clock=clock)
+    assert slow.calls == [] and verdicts['slow0'].deferred
+    assert verdicts['fast0'].sent
 
 
 def test_account_slower_than_the_whole_budget_is_skipped_not_deferred_forever():
@@ -930,12 +931,12 @@ def test_account_slower_than_the_whole_budget_is_skipped_not_deferred_forever():
     at every run; it is skipped as misconfigured, so failover (and holding) apply."""
     slow, fast = FakeClient('S'), FakeClient('F')
     chain = [AccountHandle('S', 'S', slow, timeout=30), AccountHandle('F', 'F', fast, timeout=2)]
-    _, deliveries = dispatch(messages(2, chain), deadline=100, time_budget=20, clock=lambda: 0.0)
+    _, verdicts = dispatch(messages(2, chain), deadline=100, time_budget=20, clock=lambda: 0.0)
     assert slow.calls == []
-    for delivery in deliveries.values():
-        assert delivery.sent and not delivery.deferred
-        assert kinds(delivery) == [('S', Kind.MISCONFIGURED), ('F', Kind.SENT)]
-        assert 'longer than the 20 s a batch may take' in delivery.attempts[0].outcome.reason
+    for verdict in verdicts.values():
+        assert verdict.sent and not verdict.deferred
+        assert kinds(verdict) == [('S', OutcomeKind.MISCONFIGURED), ('F', OutcomeKind.SENT)]
+        assert 'longer than the 20 s a batch may take' in verdict.attempts[0].outcome.reason
 
 
 def test_no_probe_is_taken_when_the_deadline_leaves_no_time(store):
@@ -943,16 +944,16 @@ def test_no_probe_is_taken_when_the_deadline_leaves_no_time(store):
     breaker = breaker_for(store, 'A', fail_max=1, clock=clock)
     a = FakeClient('A')
     chain = [AccountHandle('A', 'A', a, breaker=breaker, timeout=10)]
-    _, deliveries = dispatch(messages(3, chain), deadline=5, clock=lambda: 0.0)
+    _, verdicts = dispatch(messages(3, chain), deadline=5, clock=lambda: 0.0)
     assert a.calls == []
-    assert all(d.deferred for d in deliveries.values())
+    assert all(d.deferred for d in verdicts.values())
     state = store.load('A')
     assert state.state == OPEN and state.probe_owner is None, 'the probe lease was not taken'
 
 
 def test_message_retry_delay_overrides_the_default():
     now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
-    a = FakeClient('A', Kind.PROVIDER)
-    msg = Message('m0', 'Hello', FR, (handle(a),), retry_delay=600)
-    _, deliveries = dispatch([msg], hold=True, retry_delay=60, wall_clock=lambda: now)
-    assert deliveries['m0'].hold_until == now + timedelta(seconds=600)
+    a = FakeClient('A', OutcomeKind.PROVIDER)
+    msg = QueuedSms('m0', 'Hello', FR, (handle(a),), retry_delay=600)
+    _, verdicts = dispatch([msg], hold=True, retry_delay=60, wall_clock=lambda: now)
+    assert verdicts['m0'].hold_until == now + timedelta(seconds=600)

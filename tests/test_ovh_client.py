@@ -11,7 +11,7 @@ import pytest
 import requests
 import responses
 
-from addons.sms_router.engine.outcomes import Kind, Recipient, SendRequest
+from addons.sms_router.engine.outcomes import OutcomeKind, Recipient, SendRequest
 from addons.sms_router_ovh.tools import ovh_client as module
 from addons.sms_router_ovh.tools.ovh_client import OvhClient, OvhError, sign
 
@@ -157,8 +157,8 @@ def test_time_offset_is_read_once_and_shared_by_clients(api):
     add_time(api)
     add_job(api, payload=job_answer(['+33612345678']))
     first, second = make_client(), make_client(sender='OTHER')
-    assert first.send(make_request()).outcomes['uuid-0'].kind is Kind.SENT
-    assert second.send(make_request()).outcomes['uuid-0'].kind is Kind.SENT
+    assert first.send(make_request()).outcomes['uuid-0'].kind is OutcomeKind.SENT
+    assert second.send(make_request()).outcomes['uuid-0'].kind is OutcomeKind.SENT
     assert len(calls_to(api, TIME_URL)) == 1
     time_request = calls_to(api, TIME_URL)[0].request
     assert 'X-Ovh-Signature' not in time_request.headers       # /auth/time is unsigned
@@ -191,7 +191,7 @@ def test_clock_error_reads_time_again_and_retries_once(api, status, error):
     add_job(api, status=status, payload=error)
     add_job(api, payload=job_answer(['+33612345678']))
     result = make_client().send(make_request())
-    assert result.outcomes['uuid-0'].kind is Kind.SENT
+    assert result.outcomes['uuid-0'].kind is OutcomeKind.SENT
     jobs = calls_to(api, JOBS_URL)
     assert len(jobs) == 2 and len(calls_to(api, TIME_URL)) == 2
     assert jobs[1].request.headers['X-Ovh-Timestamp'] == str(NOW + 600)
@@ -207,7 +207,7 @@ def test_clock_error_twice_is_an_account_error_after_one_retry(api):
     error = {'errorCode': 'INVALID_SIGNATURE', 'message': 'Invalid signature'}
     api.add(responses.POST, JOBS_URL, status=400, json=error, headers={'X-OVH-QUERYID': 'EU.q1'})
     outcome = make_client().send(make_request()).outcomes['uuid-0']
-    assert outcome.kind is Kind.ACCOUNT
+    assert outcome.kind is OutcomeKind.ACCOUNT
     assert len(calls_to(api, JOBS_URL)) == 2
     assert outcome.reason.startswith('OVH: HTTP 400 INVALID_SIGNATURE: Invalid signature')
     assert 'query id EU.q1' in outcome.reason and 'API time again' in outcome.reason
@@ -217,14 +217,14 @@ def test_no_retry_for_ordinary_credential_errors(api):
     add_time(api)
     add_job(api, status=403, payload={'errorCode': 'INVALID_CREDENTIAL',
                                       'message': 'This credential is not valid'})
-    assert make_client().send(make_request()).outcomes['uuid-0'].kind is Kind.ACCOUNT
+    assert make_client().send(make_request()).outcomes['uuid-0'].kind is OutcomeKind.ACCOUNT
     assert len(calls_to(api, JOBS_URL)) == 1 and len(calls_to(api, TIME_URL)) == 1
 
 
 def test_unreadable_time_fails_over_without_sending(api):
     api.add(responses.GET, TIME_URL, status=503, body='maintenance')
     outcome = make_client().send(make_request()).outcomes['uuid-0']
-    assert outcome.kind is Kind.PROVIDER
+    assert outcome.kind is OutcomeKind.PROVIDER
     assert 'API time' in outcome.reason and 'nothing was sent' in outcome.reason
     assert not calls_to(api, JOBS_URL)
 
@@ -232,7 +232,7 @@ def test_unreadable_time_fails_over_without_sending(api):
 def test_time_read_timeout_is_a_clean_provider_failure(api):
     api.add(responses.GET, TIME_URL, body=requests.exceptions.ReadTimeout())
     outcome = make_client().send(make_request()).outcomes['uuid-0']
-    assert outcome.kind is Kind.PROVIDER        # not ambiguous: the SMS never left
+    assert outcome.kind is OutcomeKind.PROVIDER        # not ambiguous: the SMS never left
     assert not calls_to(api, JOBS_URL)
 
 
@@ -255,7 +255,7 @@ def test_several_receivers_share_one_job(api):
     assert payload['charset'] == 'UTF-8'
     assert [result.outcomes[f'uuid-{i}'].message_id for i in range(3)] == ['11', '12', '13']
     assert {outcome.batch_id for outcome in result.outcomes.values()} == {'11,12,13'}
-    assert all(outcome.kind is Kind.SENT for outcome in result.outcomes.values())
+    assert all(outcome.kind is OutcomeKind.SENT for outcome in result.outcomes.values())
     assert 'query id EU.ext-3.abc' in result.outcomes['uuid-0'].reason
     assert result.account_updates == {'credits_removed': 3.0}
     assert OvhClient.max_recipients_per_request > 1
@@ -263,7 +263,7 @@ def test_several_receivers_share_one_job(api):
 
 def test_credits_of_several_jobs_add_up_in_one_dispatch(api):
     """Two bodies make two jobs; the router must see the credits of both."""
-    from addons.sms_router.engine.dispatcher import AccountHandle, Dispatcher, Message
+    from addons.sms_router.engine.dispatcher import AccountHandle, Dispatcher, QueuedSms
     from addons.sms_router.engine.routing import Destination
 
     add_time(api)
@@ -277,13 +277,13 @@ def test_credits_of_several_jobs_add_up_in_one_dispatch(api):
     api.add_callback(responses.POST, JOBS_URL, callback=answer, content_type='application/json')
     handle = AccountHandle(account_id=7, name='OVH', client=make_client())
     messages = [
-        Message(f'k{index}', body, Destination(number, 'FR', 33), (handle,))
+        QueuedSms(f'k{index}', body, Destination(number, 'FR', 33), (handle,))
         for index, (number, body) in enumerate([
             ('+33612345678', 'Hello'), ('+33698765432', 'Hello'), ('+33611111111', 'Bye')])
     ]
     dispatcher = Dispatcher()
-    deliveries = dispatcher.dispatch(messages)
-    assert all(delivery.sent for delivery in deliveries.values())
+    verdicts = dispatcher.dispatch(messages)
+    assert all(verdict.sent for verdict in verdicts.values())
     assert len(calls_to(api, JOBS_URL)) == 2
     assert dispatcher.account_updates[7] == {'credits_removed': 3.5}
 
@@ -293,7 +293,7 @@ def test_unaligned_ids_leave_message_ids_empty(api):
     add_job(api, payload=job_answer(['+33612345678', '+33698765432'], ids=[77]))
     result = make_client().send(make_request('+33612345678', '+33698765432'))
     for outcome in result.outcomes.values():
-        assert outcome.kind is Kind.SENT
+        assert outcome.kind is OutcomeKind.SENT
         assert outcome.message_id is None and outcome.batch_id == '77'
 
 
@@ -302,8 +302,8 @@ def test_invalid_receivers_are_recipient_errors_matched_by_digits(api):
     add_job(api, payload=job_answer(['0033612345678'], invalid=['0033100000000'], ids=[5]))
     result = make_client().send(make_request('+33612345678', '+33 1 00 00 00 00'))
     sent, refused = result.outcomes['uuid-0'], result.outcomes['uuid-1']
-    assert sent.kind is Kind.SENT and sent.message_id == '5'
-    assert refused.kind is Kind.RECIPIENT
+    assert sent.kind is OutcomeKind.SENT and sent.message_id == '5'
+    assert refused.kind is OutcomeKind.RECIPIENT
     assert refused.failure_type == 'sms_number_format' == refused.core_failure_type
     assert refused.message_id is None and refused.reason.startswith('OVH: ')
 
@@ -313,7 +313,7 @@ def test_all_invalid_receivers_sent_nothing(api):
     add_job(api, payload=job_answer([], invalid=['+33100000000', '+33100000001'], ids=[],
                                     credits=0))
     result = make_client().send(make_request('+33100000000', '+33100000001'))
-    assert {outcome.kind for outcome in result.outcomes.values()} == {Kind.RECIPIENT}
+    assert {outcome.kind for outcome in result.outcomes.values()} == {OutcomeKind.RECIPIENT}
     assert all(outcome.batch_id is None for outcome in result.outcomes.values())
 
 
@@ -321,7 +321,7 @@ def test_receiver_missing_from_the_answer_is_ambiguous(api):
     add_time(api)
     add_job(api, payload=job_answer(['+33612345678'], ids=[1]))
     result = make_client().send(make_request('+33612345678', '+33698765432'))
-    assert result.outcomes['uuid-1'].kind is Kind.AMBIGUOUS
+    assert result.outcomes['uuid-1'].kind is OutcomeKind.AMBIGUOUS
 
 
 def test_same_number_twice_gets_ids_in_order(api):
@@ -372,17 +372,17 @@ def test_coding_follows_the_alphabet(api, body, coding):
 
 
 @pytest.mark.parametrize('status, error, kind', [
-    (400, {'class': 'Client::BadRequest', 'message': 'Invalid sender'}, Kind.MISCONFIGURED),
-    (401, {'class': 'Client::Unauthorized', 'message': 'You must login first'}, Kind.ACCOUNT),
+    (400, {'class': 'Client::BadRequest', 'message': 'Invalid sender'}, OutcomeKind.MISCONFIGURED),
+    (401, {'class': 'Client::Unauthorized', 'message': 'You must login first'}, OutcomeKind.ACCOUNT),
     (403, {'errorCode': 'NOT_GRANTED_CALL', 'message': 'This call has not been granted'},
-     Kind.ACCOUNT),
+     OutcomeKind.ACCOUNT),
     (403, {'errorCode': 'NOT_CREDENTIAL', 'message': 'This credential does not exist'},
-     Kind.ACCOUNT),
+     OutcomeKind.ACCOUNT),
     (404, {'class': 'Client::NotFound', 'message': 'The requested object (serviceName = '
-                                                   'sms-ab12345-1) does not exist'}, Kind.ACCOUNT),
-    (409, {'class': 'Client::Conflict', 'message': 'Conflict'}, Kind.PROVIDER),
+                                                   'sms-ab12345-1) does not exist'}, OutcomeKind.ACCOUNT),
+    (409, {'class': 'Client::Conflict', 'message': 'Conflict'}, OutcomeKind.PROVIDER),
     (500, {'class': 'Server::InternalServerError', 'message': 'Internal server error'},
-     Kind.PROVIDER),
+     OutcomeKind.PROVIDER),
 ])
 def test_error_statuses(api, status, error, kind):
     add_time(api)
@@ -406,7 +406,7 @@ def test_credit_shortage_gets_the_credit_failure_type(api, error, failure_type):
     add_time(api)
     add_job(api, status=403, payload=error)
     outcome = make_client().send(make_request()).outcomes['uuid-0']
-    assert outcome.kind is Kind.ACCOUNT and outcome.failure_type == failure_type
+    assert outcome.kind is OutcomeKind.ACCOUNT and outcome.failure_type == failure_type
 
 
 def test_bad_request_is_a_configuration_failure_with_the_message(api):
@@ -415,7 +415,7 @@ def test_bad_request_is_a_configuration_failure_with_the_message(api):
                                       'message': 'Sender ACME does not exist'},
             headers={'X-OVH-QUERYID': 'EU.q400'})
     outcome = make_client().send(make_request()).outcomes['uuid-0']
-    assert outcome.kind is Kind.MISCONFIGURED and outcome.core_failure_type == 'sms_acc'
+    assert outcome.kind is OutcomeKind.MISCONFIGURED and outcome.core_failure_type == 'sms_acc'
     assert 'Sender ACME does not exist' in outcome.reason
     assert outcome.reason.endswith('(query id EU.q400)')
 
@@ -425,7 +425,7 @@ def test_bad_request_about_credit_is_an_account_error(api):
     add_job(api, status=400, payload={'class': 'Client::BadRequest',
                                       'message': 'Not enough credit'})
     outcome = make_client().send(make_request()).outcomes['uuid-0']
-    assert outcome.kind is Kind.ACCOUNT and outcome.failure_type == 'sms_credit'
+    assert outcome.kind is OutcomeKind.ACCOUNT and outcome.failure_type == 'sms_credit'
 
 
 def test_rate_limit_carries_retry_after(api):
@@ -434,7 +434,7 @@ def test_rate_limit_carries_retry_after(api):
                                       'message': 'Too many requests'},
             headers={'Retry-After': '17'})
     outcome = make_client().send(make_request()).outcomes['uuid-0']
-    assert outcome.kind is Kind.PROVIDER and outcome.retry_after == 17.0
+    assert outcome.kind is OutcomeKind.PROVIDER and outcome.retry_after == 17.0
     assert 'HTTP 429' in outcome.reason
 
 
@@ -443,7 +443,7 @@ def test_server_error_without_json_is_a_provider_error(api):
     add_job(api, status=502, body='<html><body>Bad gateway</body></html>',
             headers={'Retry-After': '5'})
     outcome = make_client().send(make_request()).outcomes['uuid-0']
-    assert outcome.kind is Kind.PROVIDER and outcome.retry_after == 5.0
+    assert outcome.kind is OutcomeKind.PROVIDER and outcome.retry_after == 5.0
     assert outcome.reason.startswith('OVH: HTTP 502 ') and 'Bad gateway' in outcome.reason
 
 
@@ -451,21 +451,21 @@ def test_broken_json_on_success_is_ambiguous(api):
     add_time(api)
     add_job(api, body='{"ids": [1], "validRecei', headers={'X-OVH-QUERYID': 'EU.q7'})
     outcome = make_client().send(make_request()).outcomes['uuid-0']
-    assert outcome.kind is Kind.AMBIGUOUS
+    assert outcome.kind is OutcomeKind.AMBIGUOUS
     assert 'invalid JSON' in outcome.reason and 'query id EU.q7' in outcome.reason
 
 
 def test_success_without_receiver_lists_is_ambiguous(api):
     add_time(api)
     add_job(api, payload={'ids': [1]})
-    assert make_client().send(make_request()).outcomes['uuid-0'].kind is Kind.AMBIGUOUS
+    assert make_client().send(make_request()).outcomes['uuid-0'].kind is OutcomeKind.AMBIGUOUS
 
 
 def test_read_timeout_after_sending_is_ambiguous(api):
     add_time(api)
     api.add(responses.POST, JOBS_URL, body=requests.exceptions.ReadTimeout())
     outcome = make_client(timeout=3).send(make_request()).outcomes['uuid-0']
-    assert outcome.kind is Kind.AMBIGUOUS and outcome.reason.startswith('OVH: ')
+    assert outcome.kind is OutcomeKind.AMBIGUOUS and outcome.reason.startswith('OVH: ')
 
 
 def test_connection_refused_is_a_provider_error(api):
@@ -473,7 +473,7 @@ def test_connection_refused_is_a_provider_error(api):
     add_time(api, url=f'{closed}/auth/time')
     api.add_passthru(f'{closed}/sms')
     outcome = make_client(base_url=closed).send(make_request()).outcomes['uuid-0']
-    assert outcome.kind is Kind.PROVIDER
+    assert outcome.kind is OutcomeKind.PROVIDER
     assert outcome.reason == 'OVH: connection refused or host unreachable'
 
 
@@ -481,7 +481,7 @@ def test_connection_refused_while_reading_the_time(api):
     closed = 'http://127.0.0.1:9/1.0'
     api.add_passthru(closed)
     outcome = make_client(base_url=closed).send(make_request()).outcomes['uuid-0']
-    assert outcome.kind is Kind.PROVIDER and 'nothing was sent' in outcome.reason
+    assert outcome.kind is OutcomeKind.PROVIDER and 'nothing was sent' in outcome.reason
 
 
 # Configuration ---------------------------------------------------------------------------
@@ -501,7 +501,7 @@ def test_misconfiguration_makes_no_call(api, values, fragment):
     result = client.send(make_request('+33612345678', '+33698765432'))
     assert len(api.calls) == 0
     for outcome in result.outcomes.values():
-        assert outcome.kind is Kind.MISCONFIGURED
+        assert outcome.kind is OutcomeKind.MISCONFIGURED
         assert outcome.reason.startswith('OVH: ') and fragment in outcome.reason
 
 

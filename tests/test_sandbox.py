@@ -39,7 +39,7 @@ from sandbox.server import (  # noqa: E402
     twilio_signature,
 )
 
-from addons.sms_router.engine.outcomes import Kind  # noqa: E402
+from addons.sms_router.engine.outcomes import OutcomeKind  # noqa: E402
 from addons.sms_router.engine.transport import HttpClient, TransportFailure  # noqa: E402
 
 GOOD = '+33612345678'
@@ -480,10 +480,10 @@ def test_refuse_as_our_transport_sees_it(sandbox):
     path = f'/Accounts/{TWILIO_ACCOUNT_SID}/Messages.json'
     with pytest.raises(TransportFailure) as caught:
         dedicated.request('POST', path, data={'To': GOOD})
-    assert caught.value.kind is Kind.PROVIDER          # never connected: clean failover
+    assert caught.value.kind is OutcomeKind.PROVIDER          # never connected: clean failover
     with pytest.raises(TransportFailure) as caught:
         shared.request('POST', path, data={'To': GOOD})
-    assert caught.value.kind is Kind.AMBIGUOUS         # connection dropped after the request
+    assert caught.value.kind is OutcomeKind.AMBIGUOUS         # connection dropped after the request
 
 
 @pytest.mark.parametrize('provider', PROVIDER_NAMES)

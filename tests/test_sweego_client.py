@@ -8,7 +8,7 @@ import requests
 import responses
 import urllib3.exceptions
 
-from addons.sms_router.engine.outcomes import Kind, Recipient, SendRequest
+from addons.sms_router.engine.outcomes import OutcomeKind, Recipient, SendRequest
 from addons.sms_router_sweego.tools.sweego_client import SweegoClient, SweegoError
 
 BASE = 'https://api.sweego.io'
@@ -73,9 +73,9 @@ def test_batch_is_one_call_with_the_documented_body_and_headers():
         'shorten-urls': False,
     }
     assert {key: (o.kind, o.message_id, o.batch_id) for key, o in result.outcomes.items()} == {
-        'sms-fr': (Kind.SENT, '03-fr-uid', 'tx-1'),
-        'sms-be': (Kind.SENT, '03-be-uid', 'tx-1'),
-        'sms-ch': (Kind.SENT, '03-ch-uid', 'tx-1'),
+        'sms-fr': (OutcomeKind.SENT, '03-fr-uid', 'tx-1'),
+        'sms-be': (OutcomeKind.SENT, '03-be-uid', 'tx-1'),
+        'sms-ch': (OutcomeKind.SENT, '03-ch-uid', 'tx-1'),
     }
     assert result.account_updates == {'credit_balance': 19.84}
 
@@ -116,9 +116,9 @@ def test_unknown_region_is_left_out_rather_than_guessed():
 @responses.activate
 def test_number_without_an_id_in_a_200_is_a_provider_failure():
     result = send_with(200, accepted({'0033674185708': '03-fr-uid'}), recipients=(FRANCE, BELGIUM))
-    assert result.outcomes['sms-fr'].kind is Kind.SENT
+    assert result.outcomes['sms-fr'].kind is OutcomeKind.SENT
     missing = result.outcomes['sms-be']
-    assert missing.kind is Kind.PROVIDER
+    assert missing.kind is OutcomeKind.PROVIDER
     assert missing.reason == ('Sweego: HTTP 200: accepted the request but returned no id '
                               'for this number')
 
@@ -128,8 +128,8 @@ def test_ids_we_cannot_attribute_make_the_missing_number_ambiguous():
     # An id under an unexpected number means something was sent that we cannot place.
     result = send_with(200, accepted({'0033674185708': 'fr', '0099999999': 'stray'}),
                        recipients=(FRANCE, BELGIUM))
-    assert result.outcomes['sms-fr'].kind is Kind.SENT
-    assert result.outcomes['sms-be'].kind is Kind.AMBIGUOUS
+    assert result.outcomes['sms-fr'].kind is OutcomeKind.SENT
+    assert result.outcomes['sms-be'].kind is OutcomeKind.AMBIGUOUS
 
 
 @responses.activate
@@ -147,7 +147,7 @@ def test_accepted_send_is_logged_with_transaction_and_uids(caplog):
 def test_rejected_credentials_are_an_account_failure(status):
     result = send_with(status, {'detail': 'Invalid API key'}, recipients=(FRANCE, BELGIUM))
     for outcome in result.outcomes.values():
-        assert outcome.kind is Kind.ACCOUNT
+        assert outcome.kind is OutcomeKind.ACCOUNT
         assert outcome.reason == f'Sweego: HTTP {status}: Invalid API key'
         assert outcome.core_failure_type == 'sms_acc'
 
@@ -160,7 +160,7 @@ def test_rejected_credentials_are_an_account_failure(status):
 ])
 def test_credit_shortage_is_an_account_failure_typed_sms_credit(status, payload):
     outcome = send_with(status, payload).outcomes['sms-fr']
-    assert outcome.kind is Kind.ACCOUNT
+    assert outcome.kind is OutcomeKind.ACCOUNT
     assert outcome.failure_type == 'sms_credit'
     assert outcome.reason.startswith(f'Sweego: HTTP {status}: ')
 
@@ -180,11 +180,11 @@ def test_422_on_one_recipient_fails_it_and_resends_the_others_once():
     assert [entry['num'] for entry in sent_body(1)['recipients']] == ['+33674185708',
                                                                       '+41791234567']
     rejected = result.outcomes['sms-be']
-    assert rejected.kind is Kind.RECIPIENT
+    assert rejected.kind is OutcomeKind.RECIPIENT
     assert rejected.failure_type == 'sms_number_format'
     assert rejected.reason == ('Sweego: HTTP 422: body.recipients.1.num: '
                                'value is not a valid phone number')
-    assert (result.outcomes['sms-fr'].kind, result.outcomes['sms-fr'].message_id) == (Kind.SENT,
+    assert (result.outcomes['sms-fr'].kind, result.outcomes['sms-fr'].message_id) == (OutcomeKind.SENT,
                                                                                       'fr-uid')
     assert result.outcomes['sms-ch'].batch_id == 'tx-2'
     assert result.account_updates == {'credit_balance': 18.5}
@@ -201,10 +201,10 @@ def test_422_resend_happens_once_and_never_loops():
     result = make_client().send(make_request(FRANCE, BELGIUM, SWITZERLAND))
 
     assert len(responses.calls) == 2
-    assert result.outcomes['sms-fr'].kind is Kind.RECIPIENT
-    assert result.outcomes['sms-be'].kind is Kind.RECIPIENT   # index 0 of the resend
+    assert result.outcomes['sms-fr'].kind is OutcomeKind.RECIPIENT
+    assert result.outcomes['sms-be'].kind is OutcomeKind.RECIPIENT   # index 0 of the resend
     left = result.outcomes['sms-ch']
-    assert left.kind is Kind.ACCOUNT
+    assert left.kind is OutcomeKind.ACCOUNT
     assert 'rejected because of another recipient' in left.reason
 
 
@@ -215,7 +215,7 @@ def test_422_on_every_recipient_makes_no_resend():
         {'loc': ['body', 'recipients', 1], 'msg': 'invalid region', 'type': 'value_error'},
     ]}, recipients=(FRANCE, BELGIUM))
     assert len(responses.calls) == 1
-    assert {o.kind for o in result.outcomes.values()} == {Kind.RECIPIENT}
+    assert {o.kind for o in result.outcomes.values()} == {OutcomeKind.RECIPIENT}
 
 
 @responses.activate
@@ -225,7 +225,7 @@ def test_422_on_the_request_itself_fails_every_recipient_on_the_account():
     ]}, recipients=(FRANCE, BELGIUM))
     assert len(responses.calls) == 1
     for outcome in result.outcomes.values():
-        assert outcome.kind is Kind.ACCOUNT
+        assert outcome.kind is OutcomeKind.ACCOUNT
         assert outcome.reason == 'Sweego: HTTP 422: body.sender-id: sender id not allowed'
 
 
@@ -236,21 +236,21 @@ def test_422_mixing_request_and_recipient_errors_makes_no_resend():
         {'loc': ['body', 'campaign-type'], 'msg': 'bad type', 'type': 'value_error'},
     ]}, recipients=(FRANCE, BELGIUM))
     assert len(responses.calls) == 1
-    assert result.outcomes['sms-fr'].kind is Kind.RECIPIENT
-    assert result.outcomes['sms-be'].kind is Kind.ACCOUNT
+    assert result.outcomes['sms-fr'].kind is OutcomeKind.RECIPIENT
+    assert result.outcomes['sms-be'].kind is OutcomeKind.ACCOUNT
     assert 'bad type' in result.outcomes['sms-be'].reason
 
 
 @responses.activate
 def test_413_is_a_provider_failure():
-    assert send_with(413, body='too large').outcomes['sms-fr'].kind is Kind.PROVIDER
+    assert send_with(413, body='too large').outcomes['sms-fr'].kind is OutcomeKind.PROVIDER
 
 
 @responses.activate
 def test_429_is_a_provider_failure_carrying_retry_after():
     outcome = send_with(429, {'detail': 'Too many requests'},
                         headers={'Retry-After': '30'}).outcomes['sms-fr']
-    assert outcome.kind is Kind.PROVIDER
+    assert outcome.kind is OutcomeKind.PROVIDER
     assert outcome.retry_after == 30.0
     assert outcome.reason == 'Sweego: HTTP 429: Too many requests'
 
@@ -259,13 +259,13 @@ def test_429_is_a_provider_failure_carrying_retry_after():
 @pytest.mark.parametrize('status', [500, 502, 503])
 def test_server_errors_are_provider_failures(status):
     outcome = send_with(status, body='<html>Service Unavailable</html>').outcomes['sms-fr']
-    assert outcome.kind is Kind.PROVIDER
+    assert outcome.kind is OutcomeKind.PROVIDER
     assert outcome.reason == f'Sweego: HTTP {status}'
 
 
 @responses.activate
-@pytest.mark.parametrize('status, kind', [(200, Kind.AMBIGUOUS), (500, Kind.PROVIDER),
-                                          (401, Kind.ACCOUNT)])
+@pytest.mark.parametrize('status, kind', [(200, OutcomeKind.AMBIGUOUS), (500, OutcomeKind.PROVIDER),
+                                          (401, OutcomeKind.ACCOUNT)])
 def test_broken_json_is_ambiguous_on_success_and_classified_by_status_otherwise(status, kind):
     outcome = send_with(status, body='{"transaction_id": "tx-1", "swg_').outcomes['sms-fr']
     assert outcome.kind is kind
@@ -277,7 +277,7 @@ def test_broken_json_is_ambiguous_on_success_and_classified_by_status_otherwise(
 @responses.activate
 def test_success_without_swg_uids_is_ambiguous():
     outcome = send_with(200, {'transaction_id': 'tx-1', 'credit_left': '3'}).outcomes['sms-fr']
-    assert outcome.kind is Kind.AMBIGUOUS
+    assert outcome.kind is OutcomeKind.AMBIGUOUS
     assert outcome.reason == ('Sweego: HTTP 200 with no swg_uids in the answer; '
                               'the request may have been processed')
 
@@ -290,7 +290,7 @@ def test_connection_refused_is_a_clean_provider_failure():
         port = probe.getsockname()[1]
     client = make_client(base_url=f'http://127.0.0.1:{port}', timeout=2)
     outcome = client.send(make_request()).outcomes['sms-fr']
-    assert outcome.kind is Kind.PROVIDER
+    assert outcome.kind is OutcomeKind.PROVIDER
     assert outcome.reason == 'Sweego: connection refused or host unreachable'
 
 
@@ -299,14 +299,14 @@ def test_connection_error_before_connecting_is_a_provider_failure():
     never_connected = requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(
         None, SEND_URL, urllib3.exceptions.NewConnectionError(None, 'refused')))
     responses.add(responses.POST, SEND_URL, body=never_connected)
-    assert make_client().send(make_request()).outcomes['sms-fr'].kind is Kind.PROVIDER
+    assert make_client().send(make_request()).outcomes['sms-fr'].kind is OutcomeKind.PROVIDER
 
 
 @responses.activate
 def test_read_timeout_after_sending_is_ambiguous():
     responses.add(responses.POST, SEND_URL, body=requests.exceptions.ReadTimeout())
     outcome = make_client(timeout=3).send(make_request()).outcomes['sms-fr']
-    assert outcome.kind is Kind.AMBIGUOUS
+    assert outcome.kind is OutcomeKind.AMBIGUOUS
     assert outcome.reason == 'Sweego: no answer within 3 s after the request was sent'
 
 
@@ -324,7 +324,7 @@ def test_missing_configuration_fails_every_recipient_without_any_call(api_key, c
     result = client.send(make_request(FRANCE, BELGIUM))
     assert len(responses.calls) == 0
     for outcome in result.outcomes.values():
-        assert outcome.kind is Kind.MISCONFIGURED
+        assert outcome.kind is OutcomeKind.MISCONFIGURED
         assert outcome.reason == f'Sweego: {named}'
 
 

@@ -12,7 +12,7 @@ import requests
 import responses
 import urllib3.exceptions
 
-from addons.sms_router.engine.outcomes import Kind
+from addons.sms_router.engine.outcomes import OutcomeKind
 from addons.sms_router.engine.transport import (
     CONNECT_TIMEOUT_CAP,
     DEFAULT_TIMEOUT,
@@ -108,25 +108,25 @@ def _retries_exhausted(reason):
 
 @responses.activate
 @pytest.mark.parametrize('error, kind, words', [
-    (requests.exceptions.ReadTimeout('read timed out'), Kind.AMBIGUOUS, 'no answer within 10 s'),
-    (requests.exceptions.ConnectTimeout('connect timed out'), Kind.PROVIDER, 'nothing was sent'),
+    (requests.exceptions.ReadTimeout('read timed out'), OutcomeKind.AMBIGUOUS, 'no answer within 10 s'),
+    (requests.exceptions.ConnectTimeout('connect timed out'), OutcomeKind.PROVIDER, 'nothing was sent'),
     (requests.exceptions.ConnectionError(_retries_exhausted(
-        urllib3.exceptions.NewConnectionError(None, 'refused'))), Kind.PROVIDER, 'refused'),
+        urllib3.exceptions.NewConnectionError(None, 'refused'))), OutcomeKind.PROVIDER, 'refused'),
     (requests.exceptions.ConnectionError(_retries_exhausted(
-        ConnectionRefusedError(111, 'refused'))), Kind.PROVIDER, 'refused'),
+        ConnectionRefusedError(111, 'refused'))), OutcomeKind.PROVIDER, 'refused'),
     (requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
         'Connection aborted.', ConnectionResetError(104, 'reset'))),
-     Kind.AMBIGUOUS, 'connection lost'),
+     OutcomeKind.AMBIGUOUS, 'connection lost'),
     # A TLS error while reading the answer: the request may have been handled.
     (requests.exceptions.SSLError(_retries_exhausted(
         urllib3.exceptions.SSLError(ssl.SSLError(1, 'bad record mac')))),
-     Kind.AMBIGUOUS, 'connection lost'),
+     OutcomeKind.AMBIGUOUS, 'connection lost'),
     (requests.exceptions.SSLError(_retries_exhausted(urllib3.exceptions.SSLError(
         ssl.SSLCertVerificationError(1, 'certificate verify failed')))),
-     Kind.PROVIDER, 'certificate'),
-    (requests.exceptions.TooManyRedirects('30 redirects'), Kind.PROVIDER, 'TooManyRedirects'),
+     OutcomeKind.PROVIDER, 'certificate'),
+    (requests.exceptions.TooManyRedirects('30 redirects'), OutcomeKind.PROVIDER, 'TooManyRedirects'),
     (requests.exceptions.ChunkedEncodingError('broken body'),
-     Kind.PROVIDER, 'ChunkedEncodingError'),
+     OutcomeKind.PROVIDER, 'ChunkedEncodingError'),
 ])
 def test_failure_classification(error, kind, words):
     responses.add(responses.POST, f'{BASE}/send', body=error)
@@ -143,7 +143,7 @@ def test_refused_connection_is_a_clean_provider_failure():
             pytest.skip('something listens on 127.0.0.1:9')
     client = HttpClient('http://127.0.0.1:9', timeout=2)
     failure = failure_of(client)
-    assert failure.kind is Kind.PROVIDER
+    assert failure.kind is OutcomeKind.PROVIDER
     assert 'refused' in failure.reason
 
 
@@ -180,7 +180,7 @@ def test_real_read_timeout_is_ambiguous(server):
         failure = failure_of(HttpClient(server['url'], timeout=0.2), json={'to': '+33612345678'})
     finally:
         release.set()
-    assert failure.kind is Kind.AMBIGUOUS
+    assert failure.kind is OutcomeKind.AMBIGUOUS
     assert failure.reason == 'no answer within 0.2 s after the request was sent'
     assert server['requests'] == 1
 
@@ -192,7 +192,7 @@ def test_connection_dropped_after_the_request_is_ambiguous_and_not_retried(serve
 
     server['handler'] = drop
     failure = failure_of(HttpClient(server['url'], timeout=2), json={'to': '+33612345678'})
-    assert failure.kind is Kind.AMBIGUOUS
+    assert failure.kind is OutcomeKind.AMBIGUOUS
     # No silent retry: a second POST could send the SMS twice.
     assert server['requests'] == 1
 
@@ -258,7 +258,7 @@ def test_untrusted_certificate_is_a_clean_provider_failure(server, tmp_path):
     client = HttpClient(server['url'].replace('http://', 'https://'), timeout=2)
     failure = failure_of(client, json={'to': '+33612345678'})
     # The handshake failed: the provider never saw the request, failing over is safe.
-    assert failure.kind is Kind.PROVIDER
+    assert failure.kind is OutcomeKind.PROVIDER
     assert 'certificate' in failure.reason
     assert server['requests'] == 0
 
@@ -314,10 +314,10 @@ def test_parse_retry_after_defaults_to_the_current_time():
 # ------------------------------------------------------------------ statuses
 
 @pytest.mark.parametrize('status, kind', [
-    (401, Kind.ACCOUNT), (403, Kind.ACCOUNT), (402, Kind.ACCOUNT),
-    (400, Kind.ACCOUNT), (404, Kind.ACCOUNT), (422, Kind.ACCOUNT),
-    (429, Kind.PROVIDER), (500, Kind.PROVIDER), (502, Kind.PROVIDER), (503, Kind.PROVIDER),
-    (504, Kind.PROVIDER), (599, Kind.PROVIDER),
+    (401, OutcomeKind.ACCOUNT), (403, OutcomeKind.ACCOUNT), (402, OutcomeKind.ACCOUNT),
+    (400, OutcomeKind.ACCOUNT), (404, OutcomeKind.ACCOUNT), (422, OutcomeKind.ACCOUNT),
+    (429, OutcomeKind.PROVIDER), (500, OutcomeKind.PROVIDER), (502, OutcomeKind.PROVIDER), (503, OutcomeKind.PROVIDER),
+    (504, OutcomeKind.PROVIDER), (599, OutcomeKind.PROVIDER),
 ])
 def test_classify_status(status, kind):
     assert classify_status(status) is kind

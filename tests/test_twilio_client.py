@@ -8,7 +8,7 @@ import requests
 import responses
 from responses import matchers
 
-from addons.sms_router.engine.outcomes import Kind, Recipient, SendRequest
+from addons.sms_router.engine.outcomes import OutcomeKind, Recipient, SendRequest
 from addons.sms_router_twilio.tools import twilio_client
 from addons.sms_router_twilio.tools.twilio_client import (
     MAX_BODY_LENGTH,
@@ -82,7 +82,7 @@ def test_send_posts_one_form_encoded_message_with_basic_auth():
 
     outcome = send_one(client)
 
-    assert outcome.kind is Kind.SENT
+    assert outcome.kind is OutcomeKind.SENT
     assert outcome.message_id == MESSAGE_SID
     assert len(responses.calls) == 1
     request = responses.calls[0].request
@@ -104,14 +104,14 @@ def test_optional_fields_are_left_out_when_not_configured():
     responses.post(MESSAGES_URL, json=created(), status=201)
     client = make_client(status_callback=lambda key: None)
 
-    assert send_one(client).kind is Kind.SENT
+    assert send_one(client).kind is OutcomeKind.SENT
     assert set(sent_form()) == {'To', 'Body', 'From'}
 
 
 @responses.activate
 def test_200_is_a_success_too():
     responses.post(MESSAGES_URL, json=created(), status=200)
-    assert send_one(make_client()).kind is Kind.SENT
+    assert send_one(make_client()).kind is OutcomeKind.SENT
 
 
 @responses.activate
@@ -128,7 +128,7 @@ def test_200_is_a_success_too():
 def test_from_number_is_chosen_by_recipient_region(recipient, expected_from):
     responses.post(MESSAGES_URL, json=created(), status=201)
 
-    assert send_one(make_client(), recipient).kind is Kind.SENT
+    assert send_one(make_client(), recipient).kind is OutcomeKind.SENT
     assert sent_form()['From'] == expected_from
 
 
@@ -150,7 +150,7 @@ def test_messaging_service_replaces_from():
 
     outcome = send_one(client)
 
-    assert outcome.kind is Kind.SENT
+    assert outcome.kind is OutcomeKind.SENT
     form = sent_form()
     assert form['MessagingServiceSid'] == MESSAGING_SERVICE_SID
     assert 'From' not in form
@@ -161,7 +161,7 @@ def test_api_key_pair_is_used_for_basic_auth():
     responses.post(MESSAGES_URL, json=created(), status=201)
     client = make_client(auth_token=None, api_key_sid=API_KEY_SID, api_key_secret=API_KEY_SECRET)
 
-    assert send_one(client).kind is Kind.SENT
+    assert send_one(client).kind is OutcomeKind.SENT
     # The URL keeps the account SID; only the credentials change.
     assert responses.calls[0].request.url == MESSAGES_URL
     assert responses.calls[0].request.headers['Authorization'] == basic(API_KEY_SID, API_KEY_SECRET)
@@ -172,7 +172,7 @@ def test_credentials_are_stripped_of_pasted_whitespace():
     responses.post(MESSAGES_URL, json=created(), status=201)
     client = make_client(account_sid=f' {ACCOUNT_SID}\n', auth_token=f'{AUTH_TOKEN} ')
 
-    assert send_one(client).kind is Kind.SENT
+    assert send_one(client).kind is OutcomeKind.SENT
     assert responses.calls[0].request.headers['Authorization'] == basic(ACCOUNT_SID, AUTH_TOKEN)
 
 
@@ -181,7 +181,7 @@ def test_custom_base_url_is_honoured():
     edge = 'https://api.dublin.ie1.twilio.com/2010-04-01/'
     responses.post(f'{edge}Accounts/{ACCOUNT_SID}/Messages.json', json=created(), status=201)
 
-    assert send_one(make_client(base_url=edge)).kind is Kind.SENT
+    assert send_one(make_client(base_url=edge)).kind is OutcomeKind.SENT
 
 
 def test_one_recipient_per_request():
@@ -204,7 +204,7 @@ def test_no_recipient_no_call():
 @responses.activate
 def test_body_of_1600_characters_is_sent():
     responses.post(MESSAGES_URL, json=created(), status=201)
-    assert send_one(make_client(), body='x' * MAX_BODY_LENGTH).kind is Kind.SENT
+    assert send_one(make_client(), body='x' * MAX_BODY_LENGTH).kind is OutcomeKind.SENT
 
 
 @responses.activate
@@ -212,7 +212,7 @@ def test_body_over_1600_characters_ends_the_chain_without_a_call():
     outcome = send_one(make_client(), body='x' * (MAX_BODY_LENGTH + 1))
 
     assert len(responses.calls) == 0
-    assert outcome.kind is Kind.RECIPIENT
+    assert outcome.kind is OutcomeKind.RECIPIENT
     assert outcome.kind.is_final
     assert outcome.core_failure_type == 'unknown'
     assert outcome.reason == 'Twilio: message longer than 1600 characters (1601); shorten it'
@@ -224,7 +224,7 @@ def test_empty_body_is_refused_without_a_call(body):
     outcome = send_one(make_client(), body=body)
 
     assert len(responses.calls) == 0
-    assert outcome.kind is Kind.RECIPIENT
+    assert outcome.kind is OutcomeKind.RECIPIENT
     assert outcome.core_failure_type == 'unknown'
     assert 'empty' in outcome.reason
 
@@ -234,7 +234,7 @@ def test_missing_number_is_refused_without_a_call():
     outcome = send_one(make_client(), Recipient('key-none', '', ''))
 
     assert len(responses.calls) == 0
-    assert outcome.kind is Kind.RECIPIENT
+    assert outcome.kind is OutcomeKind.RECIPIENT
     assert outcome.core_failure_type == 'sms_number_missing'
 
 
@@ -243,25 +243,25 @@ def test_missing_number_is_refused_without_a_call():
 
 @responses.activate
 @pytest.mark.parametrize('status, code, message, kind, failure_type', [
-    (400, 21211, "The 'To' number +336 is not a valid phone number.", Kind.RECIPIENT, 'sms_number_format'),
-    (400, 21614, "'To' number is not a valid mobile number", Kind.RECIPIENT, 'sms_number_format'),
-    (400, 21265, "'To' number cannot be a Short Code", Kind.RECIPIENT, 'sms_number_format'),
-    (400, 21604, "A 'To' phone number is required.", Kind.RECIPIENT, 'sms_number_missing'),
-    (400, 21610, 'Attempt to send to unsubscribed recipient', Kind.OPTED_OUT, 'sms_optout'),
-    (401, 20003, 'Authenticate', Kind.ACCOUNT, 'sms_acc'),
-    (403, 20003, 'Permission Denied', Kind.ACCOUNT, 'sms_acc'),
-    (400, 21408, 'Permission to send an SMS has not been enabled for the region', Kind.DESTINATION,
+    (400, 21211, "The 'To' number +336 is not a valid phone number.", OutcomeKind.RECIPIENT, 'sms_number_format'),
+    (400, 21614, "'To' number is not a valid mobile number", OutcomeKind.RECIPIENT, 'sms_number_format'),
+    (400, 21265, "'To' number cannot be a Short Code", OutcomeKind.RECIPIENT, 'sms_number_format'),
+    (400, 21604, "A 'To' phone number is required.", OutcomeKind.RECIPIENT, 'sms_number_missing'),
+    (400, 21610, 'Attempt to send to unsubscribed recipient', OutcomeKind.OPTED_OUT, 'sms_optout'),
+    (401, 20003, 'Authenticate', OutcomeKind.ACCOUNT, 'sms_acc'),
+    (403, 20003, 'Permission Denied', OutcomeKind.ACCOUNT, 'sms_acc'),
+    (400, 21408, 'Permission to send an SMS has not been enabled for the region', OutcomeKind.DESTINATION,
      'sms_country_not_supported'),
-    (400, 21612, 'The To/From combination is not routable', Kind.DESTINATION, 'sms_country_not_supported'),
-    (400, 21606, "The 'From' number is not SMS-capable for this destination", Kind.DESTINATION,
+    (400, 21612, 'The To/From combination is not routable', OutcomeKind.DESTINATION, 'sms_country_not_supported'),
+    (400, 21606, "The 'From' number is not SMS-capable for this destination", OutcomeKind.DESTINATION,
      'sms_country_not_supported'),
     (400, 21608, 'The number is unverified. Trial accounts cannot send to unverified numbers',
-     Kind.DESTINATION, 'sms_country_not_supported'),
-    (400, 21617, 'The concatenated message body exceeds the 1600 character limit', Kind.RECIPIENT,
+     OutcomeKind.DESTINATION, 'sms_country_not_supported'),
+    (400, 21617, 'The concatenated message body exceeds the 1600 character limit', OutcomeKind.RECIPIENT,
      'unknown'),
-    (400, 21212, "The 'From' number is not a valid phone number", Kind.ACCOUNT, 'sms_acc'),
-    (404, 20404, 'The requested resource was not found', Kind.ACCOUNT, 'sms_acc'),
-    (500, 20500, 'Internal Server Error', Kind.PROVIDER, 'sms_server'),
+    (400, 21212, "The 'From' number is not a valid phone number", OutcomeKind.ACCOUNT, 'sms_acc'),
+    (404, 20404, 'The requested resource was not found', OutcomeKind.ACCOUNT, 'sms_acc'),
+    (500, 20500, 'Internal Server Error', OutcomeKind.PROVIDER, 'sms_server'),
 ])
 def test_twilio_error_codes_are_classified(status, code, message, kind, failure_type):
     responses.post(MESSAGES_URL, json=twilio_error(code, message, status), status=status)
@@ -288,7 +288,7 @@ def test_401_without_a_body_is_an_account_error():
 
     outcome = send_one(make_client())
 
-    assert outcome.kind is Kind.ACCOUNT
+    assert outcome.kind is OutcomeKind.ACCOUNT
     assert outcome.core_failure_type == 'sms_acc'
     assert outcome.reason == 'Twilio: error (HTTP 401)'
 
@@ -300,7 +300,7 @@ def test_rate_limit_code_with_retry_after_seconds():
 
     outcome = send_one(make_client())
 
-    assert outcome.kind is Kind.PROVIDER
+    assert outcome.kind is OutcomeKind.PROVIDER
     assert outcome.retry_after == 30.0
     assert outcome.reason == 'Twilio: error 20429 (HTTP 429): Too Many Requests'
 
@@ -314,7 +314,7 @@ def test_http_429_without_json_uses_retry_after_date(monkeypatch):
 
     outcome = send_one(make_client())
 
-    assert outcome.kind is Kind.PROVIDER
+    assert outcome.kind is OutcomeKind.PROVIDER
     assert outcome.retry_after == pytest.approx(7.0)
 
 
@@ -324,7 +324,7 @@ def test_rate_limit_code_without_retry_after():
 
     outcome = send_one(make_client())
 
-    assert outcome.kind is Kind.PROVIDER
+    assert outcome.kind is OutcomeKind.PROVIDER
     assert outcome.retry_after is None
 
 
@@ -339,7 +339,7 @@ def test_5xx_is_a_provider_failure(status, body):
 
     outcome = send_one(make_client())
 
-    assert outcome.kind is Kind.PROVIDER
+    assert outcome.kind is OutcomeKind.PROVIDER
     assert outcome.reason.startswith('Twilio: error')
     assert f'(HTTP {status})' in outcome.reason
     assert '<html>' not in outcome.reason
@@ -351,7 +351,7 @@ def test_broken_json_on_success_is_ambiguous():
 
     outcome = send_one(make_client())
 
-    assert outcome.kind is Kind.AMBIGUOUS
+    assert outcome.kind is OutcomeKind.AMBIGUOUS
     assert 'invalid JSON' in outcome.reason
     assert outcome.reason.startswith('Twilio: ')
 
@@ -363,7 +363,7 @@ def test_success_without_a_message_sid_is_ambiguous(payload):
 
     outcome = send_one(make_client())
 
-    assert outcome.kind is Kind.AMBIGUOUS
+    assert outcome.kind is OutcomeKind.AMBIGUOUS
 
 
 @responses.activate
@@ -372,7 +372,7 @@ def test_broken_json_on_error_is_classified_by_status():
 
     outcome = send_one(make_client())
 
-    assert outcome.kind is Kind.ACCOUNT
+    assert outcome.kind is OutcomeKind.ACCOUNT
     assert outcome.reason == 'Twilio: error (HTTP 400)'
 
 
@@ -395,16 +395,16 @@ def test_connection_refused_is_a_clean_provider_failure():
 
     outcome = send_one(client)
 
-    assert outcome.kind is Kind.PROVIDER
+    assert outcome.kind is OutcomeKind.PROVIDER
     assert outcome.reason == 'Twilio: connection refused or host unreachable'
 
 
 @responses.activate
 @pytest.mark.parametrize('error, kind', [
-    (requests.exceptions.ReadTimeout('read timed out'), Kind.AMBIGUOUS),
-    (requests.exceptions.ConnectTimeout('connect timed out'), Kind.PROVIDER),
+    (requests.exceptions.ReadTimeout('read timed out'), OutcomeKind.AMBIGUOUS),
+    (requests.exceptions.ConnectTimeout('connect timed out'), OutcomeKind.PROVIDER),
     # A connection dropped after the request left: Twilio may have queued the SMS.
-    (requests.exceptions.ConnectionError('Connection reset by peer'), Kind.AMBIGUOUS),
+    (requests.exceptions.ConnectionError('Connection reset by peer'), OutcomeKind.AMBIGUOUS),
 ])
 def test_transport_failures(error, kind):
     responses.post(MESSAGES_URL, body=error)
@@ -440,7 +440,7 @@ def test_misconfiguration_fails_every_recipient_without_a_call(overrides, expect
     outcome = send_one(client)
 
     assert problem and expected in problem
-    assert outcome.kind is Kind.MISCONFIGURED
+    assert outcome.kind is OutcomeKind.MISCONFIGURED
     assert outcome.reason == f'Twilio: misconfigured: {problem}'
     assert len(responses.calls) == 0
 
@@ -548,13 +548,14 @@ def test_fetch_account():
 
 @responses.activate
 @pytest.mark.parametrize('answer, kind, expected', [
-    (dict(json=twilio_error(20003, 'Authenticate', 401), status=401), Kind.ACCOUNT,
+    (dict(json=twilio_error(20003, 'Authenticate', 401), status=401), OutcomeKind.ACCOUNT,
      'Twilio: error 20003 (HTTP 401): Authenticate while fetching the account'),
     (dict(json=twilio_error(20404, 'The requested resource was not found', 404), status=404),
-     Kind.ACCOUNT, 'error 20404 (HTTP 404)'),
-    (dict(body='<html/>', status=500), Kind.PROVIDER, 'Twilio: error (HTTP 500) while fetching the account'),
-    (dict(body='{"sid"', status=200), Kind.PROVIDER, 'invalid JSON'),
-    (dict(body=requests.exceptions.ReadTimeout('slow')), Kind.AMBIGUOUS, 'fetching the account failed: no answer'),
+     OutcomeKind.ACCOUNT, 'error 20404 (HTTP 404)'),
+    (dict(body='<html/>', status=500), OutcomeKind.PROVIDER, 'Twilio: error (HTTP 500) while fetching the account'),
+    (dict(body='{"sid"', status=200), OutcomeKind.PROVIDER, 'invalid JSON'),
+    (dict(body=requests.exceptions.ReadTimeout('slow')), OutcomeKind.AMBIGUOUS,
+     'fetching the account failed: no answer'),
 ])
 def test_fetch_account_failures_raise_a_clear_error(answer, kind, expected):
     responses.get(ACCOUNT_URL, **answer)
@@ -577,7 +578,7 @@ def test_fetch_account_connection_refused():
     client = make_client(base_url='http://127.0.0.1:9/2010-04-01', timeout=2)
     with pytest.raises(TwilioError, match='connection refused') as raised:
         client.fetch_account()
-    assert raised.value.kind is Kind.PROVIDER
+    assert raised.value.kind is OutcomeKind.PROVIDER
 
 
 def incoming(number, sms=True):

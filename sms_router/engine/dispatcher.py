@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from .outcomes import (
-    BatchResult, Kind, Recipient, RecipientOutcome, SendRequest, merge_account_updates,
+    BatchResult, OutcomeKind, Recipient, RecipientOutcome, SendRequest, merge_account_updates,
 )
 
 _logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ AT_MOST_ONCE = 'at_most_once'
 
 
 @dataclass
-class Message:
+class QueuedSms:
     """One SMS to dispatch; ``chain`` is filled in by the caller's routing."""
 
     key: str
@@ -78,7 +78,7 @@ class Attempt:
 
 
 @dataclass
-class Delivery:
+class SmsVerdict:
     """The final word on one SMS."""
 
     key: str
@@ -98,7 +98,7 @@ class Delivery:
 
     @property
     def sent(self):
-        return self.outcome is not None and self.outcome.kind is Kind.SENT
+        return self.outcome is not None and self.outcome.kind is OutcomeKind.SENT
 
     @property
     def held(self):
@@ -107,7 +107,8 @@ class Delivery:
 
 # Outcomes after which a later try may succeed without anything changing on the recipient's
 # side: the provider, the account or its configuration was the problem.
-HOLDABLE_KINDS = frozenset({Kind.PROVIDER, Kind.ACCOUNT, Kind.AMBIGUOUS, Kind.MISCONFIGURED, Kind.SKIPPED})
+HOLDABLE_KINDS = frozenset({OutcomeKind.PROVIDER, OutcomeKind.ACCOUNT, OutcomeKind.AMBIGUOUS,
+                            OutcomeKind.MISCONFIGURED, OutcomeKind.SKIPPED})
 # A result standing for "this request was not made": the deadline passed before its turn.
 _NOT_STARTED = object()
 
@@ -146,20 +147,20 @@ class Dispatcher:
         self.account_updates = defaultdict(dict)
 
     def dispatch(self, messages):
-        """Send ``messages``; return {key: Delivery} with one final Delivery for every key."""
-        deliveries = {}
+        """Send ``messages``; return {key: SmsVerdict} with one final SmsVerdict for every key."""
+        verdicts = {}
         position = {}
         pending = []
         for message in messages:
             if message.destination is None:
-                deliveries[message.key] = Delivery(message.key, RecipientOutcome(
-                    Kind.RECIPIENT, message.number_error or 'unreadable phone number',
+                verdicts[message.key] = SmsVerdict(message.key, RecipientOutcome(
+                    OutcomeKind.RECIPIENT, message.number_error or 'unreadable phone number',
                     failure_type='sms_number_format'))
             elif not message.chain:
-                deliveries[message.key] = Delivery(message.key, RecipientOutcome(
-                    Kind.MISCONFIGURED, 'no provider account is configured for this destination'))
+                verdicts[message.key] = SmsVerdict(message.key, RecipientOutcome(
+                    OutcomeKind.MISCONFIGURED, 'no provider account is configured for this destination'))
             else:
-                deliveries[message.key] = Delivery(message.key, None)
+                verdicts[message.key] = SmsVerdict(message.key, None)
                 position[message.key] = 0
                 pending.append(message)
 
@@ -167,10 +168,10 @@ class Dispatcher:
             while pending:
                 if self.out_of_time():
                     for message in pending:
-                        deliveries[message.key].deferred = True
+                        verdicts[message.key].deferred = True
                     break
-                pending = self._run_round(pool, pending, position, deliveries)
-        return deliveries
+                pending = self._run_round(pool, pending, position, verdicts)
+        return verdicts
 
     def out_of_time(self, account=None):
         """Whether the deadline has passed, or would pass during a request to ``account``."""
@@ -180,7 +181,7 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ rounds
 
-    def _run_round(self, pool, pending, position, deliveries):
+    def _run_round(self, pool, pending, position, verdicts):
         by_account = defaultdict(list)
         for message in pending:
             by_account[message.chain[position[message.key]]].append(message)
@@ -191,21 +192,22 @@ class Dispatcher:
         for account, account_messages in by_account.items():
             skip_reason = self._skip_reason(account)
             if skip_reason:
-                kind = Kind.MISCONFIGURED if skip_reason[0] == 'misconfigured' else Kind.SKIPPED
+                kind = OutcomeKind.MISCONFIGURED if skip_reason[0] == 'misconfigured' else OutcomeKind.SKIPPED
                 for message in account_messages:
-                    self._note(deliveries, message, Attempt(account, RecipientOutcome(kind, skip_reason[1])))
+                    self._note(verdicts, message, Attempt(account, RecipientOutcome(kind, skip_reason[1])))
                     advancing.append(message)
                 continue
             if self.out_of_time(account):
                 # Decided before asking the breaker: a granted probe would lock the other
                 # workers out of this account for nothing.
                 for message in account_messages:
-                    deliveries[message.key].deferred = True
+                    verdicts[message.key].deferred = True
                 continue
             admission = account.breaker.admit() if account.breaker else None
             if admission and not admission.allowed:
                 for message in account_messages:
-                    self._note(deliveries, message, Attempt(account, RecipientOutcome(Kind.SKIPPED, admission.reason)))
+                    skipped = RecipientOutcome(OutcomeKind.SKIPPED, admission.reason)
+                    self._note(verdicts, message, Attempt(account, skipped))
                     advancing.append(message)
                 continue
             requests = self._build_requests(account, account_messages)
@@ -220,15 +222,15 @@ class Dispatcher:
 
         by_key = {message.key: message for message in pending}
         for account, request, result, duration in self._execute(pool, queues):
-            self._absorb(account, request, result, duration, by_key, deliveries, advancing)
+            self._absorb(account, request, result, duration, by_key, verdicts, advancing)
 
         next_pending = list(waiting)
         for message in advancing:
-            if deliveries[message.key].outcome is not None:
+            if verdicts[message.key].outcome is not None:
                 continue
             position[message.key] += 1
             if position[message.key] >= len(message.chain):
-                self._exhaust(deliveries[message.key], message)
+                self._exhaust(verdicts[message.key], message)
             else:
                 next_pending.append(message)
         return next_pending
@@ -351,31 +353,32 @@ class Dispatcher:
         try:
             result = account.client.send(request)
         except Exception as error:  # a client bug must not lose the batch
-            result = BatchResult.for_all(request, Kind.PROVIDER,
+            result = BatchResult.for_all(request, OutcomeKind.PROVIDER,
                                          f'{account.name}: unexpected error {type(error).__name__}: {error}')
         return result, time.perf_counter() - started
 
     # ------------------------------------------------------------ bookkeeping
 
-    def _absorb(self, account, request, result, duration, by_key, deliveries, advancing):
+    def _absorb(self, account, request, result, duration, by_key, verdicts, advancing):
         if result is _NOT_STARTED:
             for recipient in request.recipients:
-                deliveries[recipient.key].deferred = True
+                verdicts[recipient.key].deferred = True
             return
         if result is None:  # not sent: the breaker opened while it waited
             for recipient in request.recipients:
                 message = by_key[recipient.key]
                 reason = account.breaker.state.last_failure if account.breaker else ''
-                self._note(deliveries, message, Attempt(account, RecipientOutcome(
-                    Kind.SKIPPED,
+                self._note(verdicts, message, Attempt(account, RecipientOutcome(
+                    OutcomeKind.SKIPPED,
                     f'breaker opened during the batch ({reason})' if reason else 'breaker opened during the batch')))
                 advancing.append(message)
             return
         outcomes = result.outcomes
-        kinds = [outcomes[r.key].kind if r.key in outcomes else Kind.PROVIDER for r in request.recipients]
-        if account.breaker and any(k is not Kind.MISCONFIGURED for k in kinds):
+        kinds = [outcomes[r.key].kind if r.key in outcomes else OutcomeKind.PROVIDER for r in request.recipients]
+        if account.breaker and any(k is not OutcomeKind.MISCONFIGURED for k in kinds):
             unhealthy = [k for k in kinds if k.counts_against_breaker]
-            healthy = any(k in (Kind.SENT, Kind.RECIPIENT, Kind.OPTED_OUT, Kind.DESTINATION) for k in kinds)
+            healthy = any(k in (OutcomeKind.SENT, OutcomeKind.RECIPIENT, OutcomeKind.OPTED_OUT,
+                                OutcomeKind.DESTINATION) for k in kinds)
             retry_after = max((o.retry_after or 0 for o in outcomes.values()), default=0)
             first_failure = next((o.reason for o in outcomes.values() if o.kind.counts_against_breaker), '')
             if unhealthy or healthy:
@@ -389,34 +392,34 @@ class Dispatcher:
         for recipient in request.recipients:
             message = by_key[recipient.key]
             outcome = outcomes.get(recipient.key) or RecipientOutcome(
-                Kind.PROVIDER, f'{account.name}: the provider returned no result for this number')
-            self._note(deliveries, message, Attempt(account, outcome, duration))
-            delivery = deliveries[message.key]
+                OutcomeKind.PROVIDER, f'{account.name}: the provider returned no result for this number')
+            self._note(verdicts, message, Attempt(account, outcome, duration))
+            verdict = verdicts[message.key]
             if outcome.kind.is_final:
-                delivery.outcome = outcome
-            elif outcome.kind is Kind.AMBIGUOUS and self.timeout_policy == AT_MOST_ONCE:
-                delivery.outcome = outcome
-                delivery.needs_review = True
+                verdict.outcome = outcome
+            elif outcome.kind is OutcomeKind.AMBIGUOUS and self.timeout_policy == AT_MOST_ONCE:
+                verdict.outcome = outcome
+                verdict.needs_review = True
             else:
                 advancing.append(message)
 
     @staticmethod
-    def _note(deliveries, message, attempt):
-        deliveries[message.key].attempts.append(attempt)
+    def _note(verdicts, message, attempt):
+        verdicts[message.key].attempts.append(attempt)
 
-    def _exhaust(self, delivery, message):
+    def _exhaust(self, verdict, message):
         """The chain ended without success: keep the most telling failure, name them all,
         and hold the SMS when only the providers' side failed."""
-        tried = [a for a in delivery.attempts if a.outcome.kind not in (Kind.SKIPPED, Kind.MISCONFIGURED)]
-        deciding = (tried or delivery.attempts)[-1].outcome
+        tried = [a for a in verdict.attempts if a.outcome.kind not in (OutcomeKind.SKIPPED, OutcomeKind.MISCONFIGURED)]
+        deciding = (tried or verdict.attempts)[-1].outcome
         summary = '; '.join(
             f'{number}. {attempt.account.name}: {attempt.outcome.kind.value}: {attempt.outcome.reason}'
-            for number, attempt in enumerate(delivery.attempts, start=1))
-        delivery.outcome = RecipientOutcome(
-            deciding.kind, f'all {len(delivery.attempts)} attempts failed: {summary}',
+            for number, attempt in enumerate(verdict.attempts, start=1))
+        verdict.outcome = RecipientOutcome(
+            deciding.kind, f'all {len(verdict.attempts)} attempts failed: {summary}',
             failure_type=deciding.core_failure_type)
-        if self.hold and any(a.outcome.kind in HOLDABLE_KINDS for a in delivery.attempts):
-            delivery.hold_until = self._retry_time(message)
+        if self.hold and any(a.outcome.kind in HOLDABLE_KINDS for a in verdict.attempts):
+            verdict.hold_until = self._retry_time(message)
 
     def _retry_time(self, message):
         """The earliest moment an account of the message's chain may take traffic again."""

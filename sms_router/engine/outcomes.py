@@ -1,7 +1,7 @@
 """The vocabulary shared by the router and every provider client.
 
 A provider client turns one HTTP exchange into one :class:`RecipientOutcome` per recipient.
-The outcome's :class:`Kind` is what the failover engine acts on: stop, fail over, count
+The outcome's :class:`OutcomeKind` is what the failover engine acts on: stop, fail over, count
 against the account's breaker, or apply the company's policy for ambiguous timeouts.
 Nothing here imports Odoo, so provider clients stay plain, fast-to-test libraries.
 """
@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass, field
 
 
-class Kind(enum.Enum):
+class OutcomeKind(enum.Enum):
     """How an attempt ended, from the failover engine's point of view."""
 
     SENT = 'sent'
@@ -33,25 +33,25 @@ class Kind(enum.Enum):
     @property
     def is_final(self):
         """Whether the chain stops here, whatever comes after this account."""
-        return self in (Kind.SENT, Kind.RECIPIENT, Kind.OPTED_OUT)
+        return self in (OutcomeKind.SENT, OutcomeKind.RECIPIENT, OutcomeKind.OPTED_OUT)
 
     @property
     def counts_against_breaker(self):
         """Whether the outcome says the account or its provider is unhealthy."""
-        return self in (Kind.PROVIDER, Kind.ACCOUNT, Kind.AMBIGUOUS)
+        return self in (OutcomeKind.PROVIDER, OutcomeKind.ACCOUNT, OutcomeKind.AMBIGUOUS)
 
 
 # Core Odoo `sms.sms.failure_type` keys used when a chain ends on this kind. They exist on
 # sms.sms, mail.notification and mailing.trace alike, so downstream flows never crash.
 DEFAULT_FAILURE_TYPE = {
-    Kind.RECIPIENT: 'sms_number_format',
-    Kind.OPTED_OUT: 'sms_optout',
-    Kind.PROVIDER: 'sms_server',
-    Kind.ACCOUNT: 'sms_acc',
-    Kind.DESTINATION: 'sms_country_not_supported',
-    Kind.AMBIGUOUS: 'sms_server',
-    Kind.MISCONFIGURED: 'sms_acc',
-    Kind.SKIPPED: 'sms_server',
+    OutcomeKind.RECIPIENT: 'sms_number_format',
+    OutcomeKind.OPTED_OUT: 'sms_optout',
+    OutcomeKind.PROVIDER: 'sms_server',
+    OutcomeKind.ACCOUNT: 'sms_acc',
+    OutcomeKind.DESTINATION: 'sms_country_not_supported',
+    OutcomeKind.AMBIGUOUS: 'sms_server',
+    OutcomeKind.MISCONFIGURED: 'sms_acc',
+    OutcomeKind.SKIPPED: 'sms_server',
 }
 
 
@@ -81,7 +81,7 @@ class SendRequest:
 
 @dataclass
 class RecipientOutcome:
-    kind: Kind
+    kind: OutcomeKind
     reason: str = ''
     # Core failure type when this outcome ends the chain; DEFAULT_FAILURE_TYPE otherwise.
     failure_type: str = None

@@ -16,7 +16,7 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
-from .outcomes import Kind, ProviderClient
+from .outcomes import OutcomeKind, ProviderClient
 
 DEFAULT_TIMEOUT = 10.0
 CONNECT_TIMEOUT_CAP = 5.0
@@ -88,12 +88,12 @@ def parse_retry_after(value, now=None):
 def classify_status(status):
     """The kind implied by an HTTP status alone, for answers a provider did not explain."""
     if status in (401, 403):
-        return Kind.ACCOUNT
+        return OutcomeKind.ACCOUNT
     if status == 402:
-        return Kind.ACCOUNT
+        return OutcomeKind.ACCOUNT
     if status == 429 or status >= 500:
-        return Kind.PROVIDER
-    return Kind.ACCOUNT
+        return OutcomeKind.PROVIDER
+    return OutcomeKind.ACCOUNT
 
 
 class HttpClient(ProviderClient):
@@ -134,21 +134,21 @@ class HttpClient(ProviderClient):
         try:
             response = self.session.request(method, url, **kwargs)
         except requests.exceptions.ConnectTimeout:
-            raise TransportFailure(Kind.PROVIDER, 'connection timed out (nothing was sent)') from None
+            raise TransportFailure(OutcomeKind.PROVIDER, 'connection timed out (nothing was sent)') from None
         except requests.exceptions.ReadTimeout:
             raise TransportFailure(
-                Kind.AMBIGUOUS,
+                OutcomeKind.AMBIGUOUS,
                 f'no answer within {self.timeout:g} s after the request was sent',
             ) from None
         except requests.exceptions.ConnectionError as error:
             if _certificate_refused(error):
                 raise TransportFailure(
-                    Kind.PROVIDER, 'TLS certificate refused (nothing was sent)') from None
+                    OutcomeKind.PROVIDER, 'TLS certificate refused (nothing was sent)') from None
             if never_connected(error):
-                raise TransportFailure(Kind.PROVIDER, 'connection refused or host unreachable') from None
-            raise TransportFailure(Kind.AMBIGUOUS, 'connection lost before the answer') from None
+                raise TransportFailure(OutcomeKind.PROVIDER, 'connection refused or host unreachable') from None
+            raise TransportFailure(OutcomeKind.AMBIGUOUS, 'connection lost before the answer') from None
         except requests.exceptions.RequestException as error:
-            raise TransportFailure(Kind.PROVIDER, f'request failed: {type(error).__name__}') from None
+            raise TransportFailure(OutcomeKind.PROVIDER, f'request failed: {type(error).__name__}') from None
         return HttpReply(response.status_code, dict(response.headers), response.text)
 
     def close(self):

@@ -4,20 +4,20 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from ..engine.outcomes import Kind
+from ..engine.outcomes import OutcomeKind
 
 _logger = logging.getLogger(__name__)
 
 OUTCOMES = [
-    (Kind.SENT.value, 'Sent'),
-    (Kind.RECIPIENT.value, 'Recipient error'),
-    (Kind.OPTED_OUT.value, 'Opted out'),
-    (Kind.PROVIDER.value, 'Provider error'),
-    (Kind.ACCOUNT.value, 'Account error'),
-    (Kind.DESTINATION.value, 'Destination not supported'),
-    (Kind.AMBIGUOUS.value, 'No answer (ambiguous)'),
-    (Kind.MISCONFIGURED.value, 'Account misconfigured'),
-    (Kind.SKIPPED.value, 'Skipped'),
+    (OutcomeKind.SENT.value, 'Sent'),
+    (OutcomeKind.RECIPIENT.value, 'Recipient error'),
+    (OutcomeKind.OPTED_OUT.value, 'Opted out'),
+    (OutcomeKind.PROVIDER.value, 'Provider error'),
+    (OutcomeKind.ACCOUNT.value, 'Account error'),
+    (OutcomeKind.DESTINATION.value, 'Destination not supported'),
+    (OutcomeKind.AMBIGUOUS.value, 'No answer (ambiguous)'),
+    (OutcomeKind.MISCONFIGURED.value, 'Account misconfigured'),
+    (OutcomeKind.SKIPPED.value, 'Skipped'),
 ]
 DELIVERY_STATES = [('pending', 'Pending'), ('delivered', 'Delivered'), ('undelivered', 'Undelivered')]
 

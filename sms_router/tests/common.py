@@ -15,20 +15,20 @@ from odoo.modules.neutralize import get_installed_modules, get_neutralization_qu
 from odoo.tests import common
 from odoo.tools import SQL
 
-from ..engine.outcomes import BatchResult, Kind, ProviderClient, RecipientOutcome
+from ..engine.outcomes import BatchResult, OutcomeKind, ProviderClient, RecipientOutcome
 from ..models.sms_router_account import _CLIENT_CACHE, _CLIENT_CACHE_LOCK, SmsRouterAccount
 
 
 class ScriptedClient(ProviderClient):
     """A provider that answers every request with ``behaviour``.
 
-    ``behaviour`` is a Kind (same outcome for every recipient), a dict {E.164 number: Kind}
+    ``behaviour`` is a OutcomeKind (same outcome for every recipient), a dict {E.164 number: OutcomeKind}
     (others are sent), or a callable(request) -> BatchResult.
     """
 
     _ids = itertools.count(1)
 
-    def __init__(self, name, behaviour=Kind.SENT, max_recipients=100, calls=None, configuration_error=None):
+    def __init__(self, name, behaviour=OutcomeKind.SENT, max_recipients=100, calls=None, configuration_error=None):
         self.provider = 'scripted'
         self.name = name
         self.behaviour = behaviour
@@ -42,16 +42,16 @@ class ScriptedClient(ProviderClient):
 
     def send(self, request):
         self.calls.append((self.name, request))
-        if callable(self.behaviour) and not isinstance(self.behaviour, Kind):
+        if callable(self.behaviour) and not isinstance(self.behaviour, OutcomeKind):
             return self.behaviour(request)
         outcomes = {}
         for recipient in request.recipients:
             kind = self.behaviour
             if isinstance(kind, dict):
-                kind = kind.get(recipient.number, Kind.SENT)
+                kind = kind.get(recipient.number, OutcomeKind.SENT)
             outcomes[recipient.key] = RecipientOutcome(
-                kind, '' if kind is Kind.SENT else f'{self.name}: scripted {kind.value}',
-                message_id=f'{self.name}-{next(self._ids)}' if kind is Kind.SENT else None)
+                kind, '' if kind is OutcomeKind.SENT else f'{self.name}: scripted {kind.value}',
+                message_id=f'{self.name}-{next(self._ids)}' if kind is OutcomeKind.SENT else None)
         return BatchResult(outcomes)
 
 

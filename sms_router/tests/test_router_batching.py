@@ -1,6 +1,6 @@
 from odoo.tests import tagged
 
-from ..engine.outcomes import Kind
+from ..engine.outcomes import OutcomeKind
 from .common import ScriptedClient, SmsRouterCase
 
 
@@ -19,7 +19,7 @@ class TestRouterBatching(SmsRouterCase):
 
     def test_same_body_one_request(self):
         sms = self._router_sms(self.company_fr, self.numbers[:3], body='Reminder: tomorrow 10:00')
-        with self.mockRouterClients({self.primary: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             sms.send()
         calls = self.routerCalls(self.primary)
         self.assertEqual(len(calls), 1, 'one body, one account: one request')
@@ -33,7 +33,7 @@ class TestRouterBatching(SmsRouterCase):
 
     def test_max_recipients_splits_requests(self):
         sms = self._router_sms(self.company_fr, self.numbers, body='Same body')
-        client = ScriptedClient(self.primary.name, Kind.SENT, max_recipients=2)
+        client = ScriptedClient(self.primary.name, OutcomeKind.SENT, max_recipients=2)
         with self.mockRouterClients({self.primary: client}):
             sms.send()
         calls = self.routerCalls(self.primary)
@@ -44,7 +44,7 @@ class TestRouterBatching(SmsRouterCase):
     def test_different_bodies_separate_requests(self):
         sms = self._router_sms(self.company_fr, self.numbers[:2], body='First body')
         sms |= self._router_sms(self.company_fr, self.numbers[2:4], body='Second body')
-        with self.mockRouterClients({self.primary: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             sms.send()
         calls = self.routerCalls(self.primary)
         self.assertEqual(len(calls), 2)
@@ -54,8 +54,8 @@ class TestRouterBatching(SmsRouterCase):
     def test_failover_regroups_on_next_account(self):
         """Recipients failing on the first account travel together to the next one."""
         sms = self._router_sms(self.company_fr, self.numbers[:4], body='Regrouped')
-        behaviour = {self.numbers[0]: Kind.PROVIDER, self.numbers[2]: Kind.PROVIDER}
-        with self.mockRouterClients({self.primary: behaviour, self.fallback: Kind.SENT}):
+        behaviour = {self.numbers[0]: OutcomeKind.PROVIDER, self.numbers[2]: OutcomeKind.PROVIDER}
+        with self.mockRouterClients({self.primary: behaviour, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(len(self.routerCalls(self.primary)), 1)
         fallback_calls = self.routerCalls(self.fallback)
@@ -68,7 +68,7 @@ class TestRouterBatching(SmsRouterCase):
         sms = self._router_sms(self.company_fr, self.numbers[:2], body='Same text')
         sms |= self._router_sms(self.company_fr, self.numbers[2:4], body='Same text',
                                 sms_router_traffic='marketing')
-        with self.mockRouterClients({self.primary: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             sms.send()
         calls = self.routerCalls(self.primary)
         self.assertEqual(len(calls), 2)

@@ -6,7 +6,7 @@ from odoo.tests import tagged
 from odoo.tools import SQL
 
 from ..engine.breakers import CLOSED, HALF_OPEN, OPEN, utcnow
-from ..engine.outcomes import BatchResult, Kind
+from ..engine.outcomes import BatchResult, OutcomeKind
 from ..models.sms_router_breaker import PostgresBreakerStore
 from .common import SmsRouterCase
 
@@ -32,16 +32,16 @@ class TestRouterBreakers(SmsRouterCase):
 
     def _trip(self):
         for index in range(self.primary.breaker_fail_max):
-            self._send_one({self.primary: Kind.PROVIDER, self.fallback: Kind.SENT},
+            self._send_one({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT},
                            number=f'+3361234560{index}')
         self.assertEqual(self.primary.breaker_state, 'open')
 
     def test_opens_after_fail_max_and_skips(self):
         self.assertEqual(self.primary.breaker_state, 'closed')
-        self._send_one({self.primary: Kind.PROVIDER, self.fallback: Kind.SENT})
+        self._send_one({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT})
         self.assertEqual(self.primary.breaker_state, 'closed')
         self.assertEqual(self.primary.breaker_failure_count, 1)
-        self._send_one({self.primary: Kind.PROVIDER, self.fallback: Kind.SENT}, number='+33612345679')
+        self._send_one({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT}, number='+33612345679')
         self.assertEqual(self.primary.breaker_state, 'open')
         self.assertTrue(self.primary.breaker_opened_at)
         self.assertIn('scripted provider_error', self.primary.breaker_last_failure)
@@ -50,23 +50,23 @@ class TestRouterBreakers(SmsRouterCase):
         step.invalidate_recordset()
         self.assertEqual(step.breaker_state, 'open')
 
-        sms = self._send_one({self.primary: Kind.SENT, self.fallback: Kind.SENT}, number='+33612345670')
+        sms = self._send_one({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}, number='+33612345670')
         self.assertEqual(sms.state, 'pending')
         self.assertFalse(self.routerCalls(self.primary), 'an open breaker means no call')
         attempts = self.assertRouterTrail(sms, [(self.primary, 'skipped'), (self.fallback, 'sent')])
         self.assertIn('breaker open', attempts[0].reason)
 
     def test_success_resets_failure_count(self):
-        self._send_one({self.primary: Kind.PROVIDER, self.fallback: Kind.SENT})
+        self._send_one({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT})
         self.assertEqual(self.primary.breaker_failure_count, 1)
-        self._send_one({self.primary: Kind.SENT}, number='+33612345679')
+        self._send_one({self.primary: OutcomeKind.SENT}, number='+33612345679')
         self.assertEqual(self.primary.breaker_failure_count, 0)
-        self._send_one({self.primary: Kind.PROVIDER, self.fallback: Kind.SENT}, number='+33612345670')
+        self._send_one({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT}, number='+33612345670')
         self.assertEqual(self.primary.breaker_state, 'closed')
 
     def test_recipient_errors_do_not_count(self):
         for index in range(3):
-            self._send_one({self.primary: Kind.RECIPIENT}, number=f'+3361234560{index}')
+            self._send_one({self.primary: OutcomeKind.RECIPIENT}, number=f'+3361234560{index}')
         self.assertEqual(self.primary.breaker_state, 'closed')
         self.assertEqual(self.primary.breaker_failure_count, 0)
 
@@ -77,7 +77,7 @@ class TestRouterBreakers(SmsRouterCase):
         for index in range(4):
             sms |= self._router_sms(self.company_fr, [f'+3361234560{index}'], body=f'Body {index}')
         self.primary.max_concurrency = 1
-        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.primary.invalidate_recordset()
         self.assertEqual(self.primary.breaker_state, 'open')
@@ -94,21 +94,21 @@ class TestRouterBreakers(SmsRouterCase):
         self.assertEqual(self.primary.breaker_state, 'closed')
         self.assertEqual(self.primary.breaker_failure_count, 0)
         self.assertFalse(self.primary.breaker_last_failure)
-        sms = self._send_one({self.primary: Kind.SENT}, number='+33612345670')
+        sms = self._send_one({self.primary: OutcomeKind.SENT}, number='+33612345670')
         self.assertRouterTrail(sms, [(self.primary, 'sent')])
 
     def test_force_open_skips(self):
         self.primary.action_force_open_breaker()
         self.primary.invalidate_recordset()
         self.assertEqual(self.primary.breaker_state, 'forced')
-        sms = self._send_one({self.primary: Kind.SENT, self.fallback: Kind.SENT})
+        sms = self._send_one({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT})
         self.assertEqual(sms.state, 'pending')
         self.assertFalse(self.routerCalls(self.primary))
         attempts = self.assertRouterTrail(sms, [(self.primary, 'skipped'), (self.fallback, 'sent')])
         self.assertIn('forced open', attempts[0].reason)
         # A forced breaker is never probed, whatever the cool-down.
         self._router_age_breaker(self.primary, 3600)
-        self._send_one({self.primary: Kind.SENT, self.fallback: Kind.SENT}, number='+33612345679')
+        self._send_one({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}, number='+33612345679')
         self.assertFalse(self.routerCalls(self.primary))
         self.primary.action_reset_breaker()
         self.primary.invalidate_recordset()
@@ -117,11 +117,11 @@ class TestRouterBreakers(SmsRouterCase):
     def test_probe_after_cooldown_closes_on_success(self):
         self._trip()
         # Still cooling down: skipped.
-        self._send_one({self.primary: Kind.SENT, self.fallback: Kind.SENT}, number='+33612345670')
+        self._send_one({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}, number='+33612345670')
         self.assertFalse(self.routerCalls(self.primary))
         # Cool-down over: one probe request goes out and closes the breaker.
         self._router_age_breaker(self.primary, self.primary.breaker_cooldown + 1)
-        sms = self._send_one({self.primary: Kind.SENT, self.fallback: Kind.SENT}, number='+33612345671')
+        sms = self._send_one({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}, number='+33612345671')
         self.assertEqual(len(self.routerCalls(self.primary)), 1)
         self.assertFalse(self.routerCalls(self.fallback))
         self.assertRouterTrail(sms, [(self.primary, 'sent')])
@@ -136,7 +136,7 @@ class TestRouterBreakers(SmsRouterCase):
         sms = self.env['sms.sms']
         for index in range(3):
             sms |= self._router_sms(self.company_fr, [f'+3361234567{index}'], body=f'Probe body {index}')
-        with self.mockRouterClients({self.primary: Kind.SENT, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(len(self.routerCalls(self.primary)), 3)
         self.assertFalse(self.routerCalls(self.fallback))
@@ -147,7 +147,8 @@ class TestRouterBreakers(SmsRouterCase):
     def test_failed_probe_reopens_with_longer_cooldown(self):
         self._trip()
         self._router_age_breaker(self.primary, self.primary.breaker_cooldown + 1)
-        sms = self._send_one({self.primary: Kind.PROVIDER, self.fallback: Kind.SENT}, number='+33612345671')
+        sms = self._send_one({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT},
+                             number='+33612345671')
         self.assertEqual(len(self.routerCalls(self.primary)), 1)
         self.assertEqual(sms.state, 'pending')
         self.assertEqual(self.primary.breaker_state, 'open')
@@ -155,29 +156,29 @@ class TestRouterBreakers(SmsRouterCase):
         self.assertEqual(row['open_count'], 2)
         # One cool-down is not enough any more: the second one is twice as long.
         self._router_age_breaker(self.primary, self.primary.breaker_cooldown + 1)
-        self._send_one({self.primary: Kind.SENT, self.fallback: Kind.SENT}, number='+33612345672')
+        self._send_one({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}, number='+33612345672')
         self.assertFalse(self.routerCalls(self.primary))
         self._router_age_breaker(self.primary, self.primary.breaker_cooldown + 1)
-        self._send_one({self.primary: Kind.SENT, self.fallback: Kind.SENT}, number='+33612345673')
+        self._send_one({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}, number='+33612345673')
         self.assertEqual(len(self.routerCalls(self.primary)), 1)
         self.assertEqual(self.primary.breaker_state, 'closed')
 
     def test_retry_after_pauses(self):
         def throttled(request):
-            return BatchResult.for_all(request, Kind.PROVIDER, 'HTTP 429 too many requests', retry_after=120)
+            return BatchResult.for_all(request, OutcomeKind.PROVIDER, 'HTTP 429 too many requests', retry_after=120)
 
-        sms = self._send_one({self.primary: throttled, self.fallback: Kind.SENT})
+        sms = self._send_one({self.primary: throttled, self.fallback: OutcomeKind.SENT})
         self.assertEqual(sms.state, 'pending')
         self.assertTrue(self.primary.breaker_paused_until)
         self.assertEqual(self.primary.breaker_state, 'closed', 'one 429 pauses without opening')
-        sms = self._send_one({self.primary: Kind.SENT, self.fallback: Kind.SENT}, number='+33612345679')
+        sms = self._send_one({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}, number='+33612345679')
         self.assertFalse(self.routerCalls(self.primary), 'paused: no call until Retry-After')
         attempts = self.assertRouterTrail(sms, [(self.primary, 'skipped'), (self.fallback, 'sent')])
         self.assertIn('paused by the provider', attempts[0].reason)
         # Once the pause is over, the account is used again.
         self.env.cr.execute(SQL("UPDATE sms_router_breaker SET paused_until = paused_until - interval '1 hour' "
                                 "WHERE account_id = %s", self.primary.id))
-        self._send_one({self.primary: Kind.SENT, self.fallback: Kind.SENT}, number='+33612345670')
+        self._send_one({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}, number='+33612345670')
         self.assertEqual(len(self.routerCalls(self.primary)), 1)
 
     def test_breakers_are_per_account(self):

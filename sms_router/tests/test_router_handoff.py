@@ -1,6 +1,6 @@
 from odoo.tests import tagged
 
-from ..engine.outcomes import Kind
+from ..engine.outcomes import OutcomeKind
 from .common import SmsRouterCase
 
 
@@ -34,7 +34,7 @@ class TestRouterHandoff(SmsRouterCase):
 
     def test_each_provider_call_is_journaled_and_settled_by_its_attempts(self):
         sms = self._router_sms(self.company_fr, ['+33612345678', '+33698765432'])
-        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(set(sms.mapped('state')), {'pending'})
         handoffs = self._handoffs(sms)
@@ -50,7 +50,7 @@ class TestRouterHandoff(SmsRouterCase):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         self._crashed_handoff(sms, self.primary)
         self.assertEqual(list(self.env['sms.router.handoff']._interrupted(sms.mapped('uuid'))), [sms.uuid])
-        with self.mockRouterClients({self.primary: Kind.SENT, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertFalse(self.router_calls, 'an SMS that may have left must not be sent again')
         self.assertEqual((sms.state, sms.failure_type), ('error', 'sms_server'))
@@ -62,7 +62,7 @@ class TestRouterHandoff(SmsRouterCase):
         # Recording the review attempt settles the hand-off: a deliberate resend goes out.
         self.assertFalse(self.env['sms.router.handoff']._interrupted(sms.mapped('uuid')))
         sms.action_set_outgoing()
-        with self.mockRouterClients({self.primary: Kind.SENT, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(sms.state, 'pending')
         self.assertEqual(len(self.routerCalls(self.primary)), 1)
@@ -71,7 +71,7 @@ class TestRouterHandoff(SmsRouterCase):
         self.company_fr.sms_router_timeout_policy = 'at_least_once'
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         self._crashed_handoff(sms, self.primary)
-        with self.mockRouterClients({self.primary: Kind.SENT, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}):
             sms.send()
         # At least once: the SMS is sent again, and no new hand-off is written.
         self.assertEqual(sms.state, 'pending')
@@ -80,7 +80,7 @@ class TestRouterHandoff(SmsRouterCase):
 
     def test_gc_removes_settled_handoffs(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.SENT, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}):
             sms.send()
         other = self._router_sms(self.company_fr, ['+33698765432'])
         self._crashed_handoff(other, self.primary)

@@ -11,7 +11,7 @@ from odoo import fields
 from odoo.tests import tagged
 from odoo.tools import config
 
-from ..engine.outcomes import BatchResult, Kind, RecipientOutcome
+from ..engine.outcomes import BatchResult, OutcomeKind, RecipientOutcome
 from ..models.sms_router_breaker import PostgresBreakerStore
 from ..models.sms_router_handoff import HandoffJournal
 from ..tools import sms_api as sms_api_module
@@ -39,7 +39,7 @@ class TestRouterHold(SmsRouterCase):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         triggers_before = self._triggers()
         before = fields.Datetime.now()
-        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.ACCOUNT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.ACCOUNT}):
             sms.send()
         self.assertEqual(sms.state, 'outgoing', 'held in the queue, not failed')
         self.assertFalse(sms.failure_type)
@@ -56,14 +56,14 @@ class TestRouterHold(SmsRouterCase):
         self.assertIn(sms.sms_router_hold_until, new_triggers.mapped('call_at'))
 
         # Not due yet: the queue cron leaves it alone.
-        with self.mockRouterClients({self.primary: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             self._router_process_queue()
         self.assertEqual(self.router_calls, [])
         self.assertEqual(sms.state, 'outgoing')
 
         # Due, provider back: the queue sends it, nobody pressed Resend.
         sms.sms_router_hold_until = fields.Datetime.now() - timedelta(seconds=1)
-        with self.mockRouterClients({self.primary: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             self._router_process_queue()
         self.assertTrue(sms.exists())
         self.assertEqual(sms.state, 'pending')
@@ -79,7 +79,7 @@ class TestRouterHold(SmsRouterCase):
         self.env['sms.sms'].search([('state', '=', 'outgoing')]).unlink()
         self.env['ir.config_parameter'].sudo().set_param('sms_router.batch_size', 2)
         sms = self._router_sms(self.company_fr, [f'+3361234567{n}' for n in range(5)])
-        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.PROVIDER}):
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.PROVIDER}):
             result = self.queue_cron.sudo().method_direct_trigger()
         self.assertIs(result, True, f'the cron failed: {result}')
         self.env.invalidate_all()
@@ -90,7 +90,7 @@ class TestRouterHold(SmsRouterCase):
         self.primary.breaker_fail_max = 1
         self.fallback.breaker_fail_max = 1
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.PROVIDER}):
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.PROVIDER}):
             sms.send()
         opened = self._router_breaker_row(self.primary)['opened_at']
         self.assertEqual(self._router_breaker_row(self.primary)['state'], 'open')
@@ -102,7 +102,7 @@ class TestRouterHold(SmsRouterCase):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         sms.write({'sms_router_held_since': fields.Datetime.now() - timedelta(hours=5),
                    'sms_router_hold_until': fields.Datetime.now() - timedelta(seconds=1)})
-        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.PROVIDER}):
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.PROVIDER}):
             sms.send()
         self.assertEqual(sms.state, 'error')
         self.assertEqual(sms.failure_type, 'sms_server')
@@ -113,7 +113,7 @@ class TestRouterHold(SmsRouterCase):
 
     def test_recipient_side_failure_is_not_held(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.RECIPIENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.RECIPIENT}):
             sms.send()
         self.assertEqual(sms.state, 'error')
         self.assertFalse(sms.sms_router_hold_until)
@@ -121,7 +121,7 @@ class TestRouterHold(SmsRouterCase):
     def test_hold_off_fails_at_once(self):
         self.company_fr.sms_router_max_hold_hours = 0
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.PROVIDER}):
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.PROVIDER}):
             sms.send()
         self.assertEqual(sms.state, 'error')
         self.assertFalse(sms.sms_router_hold_until)
@@ -129,7 +129,7 @@ class TestRouterHold(SmsRouterCase):
     def test_notification_of_a_held_sms_stays_ready(self):
         partner = self.env['res.partner'].create({'name': 'Camille', 'phone': '+33612345678',
                                                   'company_id': self.company_fr.id})
-        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.PROVIDER}):
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.PROVIDER}):
             partner._message_sms('Your appointment', partner_ids=partner.ids)
             self.env['sms.sms'].search([('number', '=', '+33612345678')]).send()
         sms = self.env['sms.sms'].search([('number', '=', '+33612345678')])
@@ -140,7 +140,7 @@ class TestRouterHold(SmsRouterCase):
         self.assertIn('Waiting for a provider until', notification.failure_reason)
         # Sent later: the notification moves on and the waiting reason goes.
         sms.sms_router_hold_until = fields.Datetime.now() - timedelta(seconds=1)
-        with self.mockRouterClients({self.primary: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(notification.notification_status, 'pending')
         self.assertFalse(notification.failure_reason)
@@ -160,7 +160,7 @@ class TestRouterBoundedDispatch(SmsRouterCase):
     def test_deadline_passed_leaves_the_batch_queued_untouched(self):
         sms = self._router_sms(self.company_fr, ['+33612345678', '+33612345679'])
         with patch.object(SmsRouterApi, '_sms_router_time_budget', lambda sms_api: (time.monotonic() - 1, 0.5)), \
-                self.mockRouterClients({self.primary: Kind.SENT}):
+                self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(self.router_calls, [])
         self.assertEqual(sms.mapped('state'), ['outgoing', 'outgoing'])
@@ -172,7 +172,7 @@ class TestRouterBoundedDispatch(SmsRouterCase):
     def test_deadline_mid_batch_sends_some_and_defers_the_rest(self):
         def slow(request):
             time.sleep(0.2)
-            return BatchResult({r.key: RecipientOutcome(Kind.SENT, message_id=f'id-{r.key}')
+            return BatchResult({r.key: RecipientOutcome(OutcomeKind.SENT, message_id=f'id-{r.key}')
                                 for r in request.recipients})
 
         numbers = [f'+3361234560{n}' for n in range(8)]
@@ -194,7 +194,7 @@ class TestRouterBoundedDispatch(SmsRouterCase):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         # The time budget began long before this batch (a cron job's earlier batches).
         with patch.object(SmsRouterApi, '_sms_router_time_budget', lambda sms_api: (time.monotonic() - 100, 200)), \
-                self.mockRouterClients({self.primary: Kind.SENT}), \
+                self.mockRouterClients({self.primary: OutcomeKind.SENT}), \
                 patch.object(sms_api_module._logger, 'info', wraps=sms_api_module._logger.info) as info:
             sms.send()
         self.assertEqual(sms.state, 'pending')
@@ -207,7 +207,7 @@ class TestRouterBoundedDispatch(SmsRouterCase):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         sms.sms_router_held_since = fields.Datetime.now() - timedelta(hours=5)
         with patch.object(SmsRouterApi, '_sms_router_time_budget', lambda sms_api: (time.monotonic() - 1, 0.5)), \
-                self.mockRouterClients({self.primary: Kind.SENT}):
+                self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(sms.state, 'error')
         self.assertIn('Could not be handed to a provider since', sms.sms_router_failure_reason)
@@ -216,7 +216,7 @@ class TestRouterBoundedDispatch(SmsRouterCase):
         self.primary.timeout = 60
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         with patch.object(SmsRouterApi, '_sms_router_time_budget', lambda sms_api: (time.monotonic(), 30)), \
-                self.mockRouterClients({self.primary: Kind.SENT, self.fallback: Kind.SENT}):
+                self.mockRouterClients({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(sms.state, 'pending')
         attempts = self.assertRouterTrail(sms, [(self.primary, 'misconfigured'), (self.fallback, 'sent')])
@@ -277,7 +277,7 @@ class TestRouterFailOpenBookkeeping(SmsRouterCase):
                 patch.object(PostgresBreakerStore, 'increment', down), \
                 patch.object(PostgresBreakerStore, 'acquire_probe', down), \
                 self.assertLogs('odoo.addons.sms_router.engine.breakers', 'WARNING') as logs, \
-                self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.SENT}):
+                self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(sms.mapped('state'), ['pending', 'pending'])
         for one in sms:
@@ -293,7 +293,7 @@ class TestRouterFailOpenBookkeeping(SmsRouterCase):
 
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         with patch.object(HandoffJournal, 'record', down), \
-                self.mockRouterClients({self.primary: Kind.SENT, self.fallback: Kind.SENT}):
+                self.mockRouterClients({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(self.router_calls, [], 'no request leaves without its hand-off record')
         self.assertEqual(sms.state, 'outgoing')

@@ -3,7 +3,7 @@ from unittest.mock import patch
 from odoo.modules import module
 from odoo.tests import tagged
 
-from ..engine.outcomes import Kind
+from ..engine.outcomes import OutcomeKind
 from .common import SmsRouterCase
 
 LAST_RESORT = 'Odoo IAP (last resort)'
@@ -26,7 +26,7 @@ class TestRouterIap(SmsRouterCase):
         self.company_fr.sms_router_iap_last_resort = True
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         with self.mockSMSGateway(), \
-                self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.ACCOUNT}):
+                self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.ACCOUNT}):
             sms.send()
         self.assertEqual(sms.state, 'pending')
         self.assertFalse(sms.failure_type)
@@ -45,7 +45,7 @@ class TestRouterIap(SmsRouterCase):
         self.company_fr.sms_router_iap_last_resort = True
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         with self.mockSMSGateway(moderated=True), \
-                self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.PROVIDER}):
+                self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.PROVIDER}):
             sms.send()
         self.assertEqual(sms.state, 'process')
         self.assertFalse(sms.failure_type)
@@ -58,7 +58,7 @@ class TestRouterIap(SmsRouterCase):
         self.company_fr.sms_router_iap_last_resort = True
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         with self.mockSMSGateway(), \
-                self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.PROVIDER}):
+                self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.PROVIDER}):
             sms.send()
         self.assertEqual(sms.state, 'pending')
         endpoint, params = self._sms_api_contact_iap_mock.call_args.args
@@ -68,7 +68,7 @@ class TestRouterIap(SmsRouterCase):
     def test_last_resort_not_used_when_chain_sends(self):
         self.company_fr.sms_router_iap_last_resort = True
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockSMSGateway(), self.mockRouterClients({self.primary: Kind.SENT}):
+        with self.mockSMSGateway(), self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(sms.state, 'pending')
         self.assertEqual(self._sms, [])
@@ -78,7 +78,7 @@ class TestRouterIap(SmsRouterCase):
         self.company_fr.sms_router_iap_last_resort = False
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         with self.mockSMSGateway(), \
-                self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.PROVIDER}):
+                self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.PROVIDER}):
             sms.send()
         self.assertEqual(sms.state, 'error')
         self.assertEqual(sms.failure_type, 'sms_server')
@@ -89,7 +89,7 @@ class TestRouterIap(SmsRouterCase):
         self.company_fr.sms_router_iap_last_resort = True
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         with self.mockSMSGateway(sim_error='credit'), \
-                self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.PROVIDER}):
+                self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.PROVIDER}):
             sms.send()
         self.assertEqual(sms.state, 'error')
         self.assertEqual(sms.failure_type, 'sms_credit')
@@ -104,7 +104,7 @@ class TestRouterIap(SmsRouterCase):
         self.company_fr.sms_router_iap_last_resort = True
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         with self.mockSMSGateway(sim_error='wrong_number_format'), \
-                self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.PROVIDER}):
+                self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.PROVIDER}):
             sms.send()
         self.assertEqual(sms.state, 'error')
         self.assertEqual(sms.failure_type, 'sms_number_format')
@@ -113,7 +113,7 @@ class TestRouterIap(SmsRouterCase):
         self.company_fr.sms_router_iap_last_resort = True
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         with self.mockSMSGateway(sim_error='jsonrpc_exception'), \
-                self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.PROVIDER}):
+                self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.PROVIDER}):
             sms.send()
         self.assertEqual(sms.state, 'error')
         self.assertEqual(sms.failure_type, 'sms_server')
@@ -131,14 +131,14 @@ class TestRouterIap(SmsRouterCase):
             'account_id': iap.id, 'sequence': 50})
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         with self.mockSMSGateway(sim_error='server_error'), \
-                self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.PROVIDER}):
+                self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.PROVIDER}):
             sms.send()
         self.assertEqual(sms.state, 'error')
         self.assertEqual(sms.failure_type, 'sms_server')
         self.assertRouterTrail(sms, [(self.primary, 'provider_error'), (self.fallback, 'provider_error'),
                                      (iap, 'provider_error')])
         with self.mockSMSGateway(), \
-                self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.PROVIDER}):
+                self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.PROVIDER}):
             sms = self._router_sms(self.company_fr, ['+33612345679'])
             sms.send()
         self.assertEqual(sms.state, 'pending')
@@ -177,7 +177,7 @@ class TestRouterIap(SmsRouterCase):
         self.assertIn(iap_account.display_name, action['params']['message'])
 
     def test_company_without_routes_keeps_odoo_behaviour(self):
-        with self.mockSMSGateway(), self.mockRouterClients({self.primary: Kind.SENT}):
+        with self.mockSMSGateway(), self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             sms = self.env['sms.sms'].with_company(self.company_plain).create({
                 'number': '+32470123456', 'body': 'Plain Odoo SMS'})
             self.assertEqual(sms.sms_router_company_id, self.company_plain)
@@ -199,7 +199,7 @@ class TestRouterIap(SmsRouterCase):
     def test_company_without_routes_chatter(self):
         partner = self.env['res.partner'].create({
             'name': 'Plain partner', 'phone': '+32470123456', 'company_id': self.company_plain.id})
-        with self.mockSMSGateway(), self.mockRouterClients({self.primary: Kind.SENT}):
+        with self.mockSMSGateway(), self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             message = partner._message_sms('Plain chatter SMS')
         self.assertSMSNotification([{'partner': partner, 'number': '+32470123456'}],
                                    'Plain chatter SMS', message)
@@ -208,7 +208,7 @@ class TestRouterIap(SmsRouterCase):
 
     def test_archived_routes_disable_router(self):
         self.env['sms.router.route'].search([('company_id', '=', self.company_fr.id)]).active = False
-        with self.mockSMSGateway(), self.mockRouterClients({self.primary: Kind.SENT}):
+        with self.mockSMSGateway(), self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             sms = self._router_sms(self.company_fr, ['+33612345678'])
             sms.send()
         self.assertEqual(sms.state, 'pending')

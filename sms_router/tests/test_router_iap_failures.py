@@ -8,7 +8,7 @@ from odoo.addons.sms.tools.sms_api import SmsApi
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
-from ..engine.outcomes import Kind
+from ..engine.outcomes import OutcomeKind
 from .common import SmsRouterCase
 
 LAST_RESORT = 'Odoo IAP (last resort)'
@@ -41,7 +41,7 @@ class TestRouterIapFailures(SmsRouterCase):
         self.company_fr.sms_router_timeout_policy = policy
         sms = self._router_sms(self.company_fr, list(numbers))
         with patch.object(SmsApi, '_contact_iap', contact_iap), \
-                self.mockRouterClients({self.primary: Kind.PROVIDER}):
+                self.mockRouterClients({self.primary: OutcomeKind.PROVIDER}):
             sms.send()
         return sms
 
@@ -75,7 +75,7 @@ class TestRouterIapFailures(SmsRouterCase):
         partner = self.env['res.partner'].create({'name': 'Camille', 'phone': '+33612345678',
                                                   'company_id': self.company_fr.id})
         with patch.object(SmsApi, '_contact_iap', contact), \
-                self.mockRouterClients({self.primary: Kind.PROVIDER}):
+                self.mockRouterClients({self.primary: OutcomeKind.PROVIDER}):
             message = partner._message_sms('Hello', partner_ids=partner.ids)
             sms = self.env['sms.sms'].search([('mail_message_id', '=', message.id)])
             sms.send()  # in case the chatter only queued it
@@ -100,7 +100,7 @@ class TestRouterIapFailures(SmsRouterCase):
             {'number': f'+3361234560{n}', 'body': f'Hello {n}, see you at {n}:00',
              'sms_router_company_id': self.company_fr.id} for n in range(6)])
         with patch.object(SmsApi, '_contact_iap', contact), \
-                self.mockRouterClients({self.primary: Kind.PROVIDER}):
+                self.mockRouterClients({self.primary: OutcomeKind.PROVIDER}):
             sms.send()
         self.assertEqual(set(sms.mapped('state')), {'pending'})
         self.assertEqual(len(calls), 1, 'one IAP call for the round, not one per body')

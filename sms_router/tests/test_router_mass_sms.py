@@ -2,7 +2,7 @@
 on mailing traces."""
 from odoo.tests import tagged
 
-from ..engine.outcomes import Kind
+from ..engine.outcomes import OutcomeKind
 from .common import SmsRouterCase
 
 
@@ -38,7 +38,7 @@ class TestRouterMassSms(SmsRouterCase):
             'number': '+447911123456', 'body': 'Spring offers', 'mailing_id': self.mailing.id})
         self.assertEqual(sms.sms_router_company_id, self.company_gb)
         self.assertEqual(sms.sms_router_traffic, 'marketing')
-        with self.mockRouterClients({self.acc_fr: Kind.SENT, self.acc_gb: Kind.SENT}):
+        with self.mockRouterClients({self.acc_fr: OutcomeKind.SENT, self.acc_gb: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(self.routerRecipients(self.acc_gb), ['+447911123456'])
         self.assertEqual(self.routerRecipients(self.acc_fr), [])
@@ -60,7 +60,7 @@ class TestRouterMassSms(SmsRouterCase):
             'trace_type': 'sms', 'model': 'res.partner', 'res_id': partner.id,
             'mass_mailing_id': self.mailing.id, 'sms_number': '+447911123456',
             'sms_id_int': sms.id, 'sms_tracker_ids': [(0, 0, {'sms_uuid': sms.uuid})]})
-        with self.mockRouterClients({self.acc_gb: Kind.OPTED_OUT}):
+        with self.mockRouterClients({self.acc_gb: OutcomeKind.OPTED_OUT}):
             sms.send()
         self.assertEqual(sms.state, 'error')
         self.assertEqual(sms.failure_type, 'sms_optout')

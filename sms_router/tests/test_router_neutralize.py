@@ -2,7 +2,7 @@ from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import tagged
 from odoo.tools import SQL
 
-from ..engine.outcomes import Kind
+from ..engine.outcomes import OutcomeKind
 from .common import SmsRouterCase
 
 FR_NUMBER = '+33612345678'
@@ -34,7 +34,7 @@ class TestNeutralize(SmsRouterCase):
         shares the test transaction); every account answers "sent" if it is ever asked."""
         self.env.flush_all()
         with self.mockSMSGateway(), self.mockRouterClients(
-                {account: Kind.SENT for account in self.acc_fr | self.backup_fr | self.acc_gb}):
+                {account: OutcomeKind.SENT for account in self.acc_fr | self.backup_fr | self.acc_gb}):
             self._router_process_queue()
             iap_calls = self._sms_api_contact_iap_mock.call_count
         self.env.invalidate_all()

@@ -7,7 +7,7 @@ from odoo import fields
 from odoo.tests import tagged
 from odoo.tools import SQL
 
-from ..engine.outcomes import Kind
+from ..engine.outcomes import OutcomeKind
 from ..models.sms_router_parked_report import PARK_DELAY, RETRY_MAX_DELAY, TRIGGER_STEP_SECONDS
 from .common import SmsRouterCase
 
@@ -28,7 +28,7 @@ class TestRouterParkedReports(SmsRouterCase):
 
     def _send_one(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             sms.send()
         return sms, self._router_attempts(sms)
 
@@ -219,7 +219,7 @@ class TestRouterIapDeliveryReports(SmsRouterCase):
 
     def _send_through_iap(self):
         """An SMS posted on the partner, refused by the primary and sent by the last resort."""
-        with self.mockSMSGateway(), self.mockRouterClients({self.primary: Kind.PROVIDER}):
+        with self.mockSMSGateway(), self.mockRouterClients({self.primary: OutcomeKind.PROVIDER}):
             self.partner._message_sms('Your parcel is on its way', partner_ids=self.partner.ids)
         attempt = self.env['sms.router.attempt'].search(
             [('number', '=', '+33612345678'), ('accepted', '=', True)], order='id desc', limit=1)
@@ -264,7 +264,7 @@ class TestRouterIapDeliveryReports(SmsRouterCase):
             'route_id': self.env['sms.router.route'].search([('company_id', '=', self.company_fr.id)]).id,
             'account_id': iap.id, 'sequence': 50})
         sms = self._router_sms(self.company_fr, ['+33612345679'])
-        with self.mockSMSGateway(), self.mockRouterClients({self.primary: Kind.PROVIDER}):
+        with self.mockSMSGateway(), self.mockRouterClients({self.primary: OutcomeKind.PROVIDER}):
             sms.send()
         attempt = self._router_attempts(sms).filtered('accepted')
         self.assertEqual(attempt.account_id, iap)
@@ -273,7 +273,7 @@ class TestRouterIapDeliveryReports(SmsRouterCase):
 
     def test_report_about_an_sms_sent_by_another_provider_changes_nothing(self):
         sms = self._router_sms(self.company_fr, ['+33612345679'])
-        with self.mockRouterClients({self.primary: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             sms.send()
         attempt = self._router_attempts(sms)
         self._post_status('not_delivered', [sms.uuid])
@@ -291,7 +291,7 @@ class TestRouterIapDeliveryReports(SmsRouterCase):
         # The sending transaction had taken the SMS before Odoo's handling of the report
         # marked it for deletion.
         sms.to_delete = False
-        with self.mockSMSGateway(), self.mockRouterClients({self.primary: Kind.PROVIDER}):
+        with self.mockSMSGateway(), self.mockRouterClients({self.primary: OutcomeKind.PROVIDER}):
             sms.send()
         attempt = self._router_attempts(sms).filtered('accepted')
         self.assertEqual(attempt.delivery_state, 'pending')

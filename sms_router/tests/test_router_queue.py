@@ -1,7 +1,7 @@
 from odoo import api, SUPERUSER_ID
 from odoo.tests import tagged
 
-from ..engine.outcomes import Kind
+from ..engine.outcomes import OutcomeKind
 from .common import SmsRouterCase
 
 
@@ -46,7 +46,7 @@ class TestRouterQueue(SmsRouterCase):
         sms_fr, sms_gb, sms_plain = self._queue_three_companies()
         self.env.flush_all()
         with self.mockSMSGateway(), \
-                self.mockRouterClients({self.acc_fr: Kind.SENT, self.acc_gb: Kind.SENT}):
+                self.mockRouterClients({self.acc_fr: OutcomeKind.SENT, self.acc_gb: OutcomeKind.SENT}):
             # The queue commits its progress: run it on a cursor of its own, as the cron
             # does (in tests it shares the test transaction and commits to a savepoint).
             with self.env.registry.cursor() as cr:
@@ -61,7 +61,7 @@ class TestRouterQueue(SmsRouterCase):
         sms_fr, sms_gb, sms_plain = self._queue_three_companies()
         cron = self.env.ref('sms.ir_cron_sms_scheduler_action')
         with self.mockSMSGateway(), \
-                self.mockRouterClients({self.acc_fr: Kind.SENT, self.acc_gb: Kind.SENT}):
+                self.mockRouterClients({self.acc_fr: OutcomeKind.SENT, self.acc_gb: OutcomeKind.SENT}):
             result = cron.sudo().method_direct_trigger()
         self.assertIs(result, True, f'the cron failed: {result}')
         self.env.invalidate_all()
@@ -72,7 +72,7 @@ class TestRouterQueue(SmsRouterCase):
         sms_ok = self._router_sms(self.company_fr, ['+33612345678'], body='Queued FR')
         sms_ko = self._router_sms(self.company_gb, ['+447911123456'], body='Queued GB')
         self.env.flush_all()
-        with self.mockRouterClients({self.acc_fr: Kind.SENT, self.acc_gb: Kind.PROVIDER}):
+        with self.mockRouterClients({self.acc_fr: OutcomeKind.SENT, self.acc_gb: OutcomeKind.PROVIDER}):
             self._router_process_queue()
         self.env.invalidate_all()
         self.assertEqual(sms_ok.state, 'pending')
@@ -85,7 +85,7 @@ class TestRouterQueue(SmsRouterCase):
         through GB's routes."""
         partner_gb = self.env['res.partner'].create({
             'name': 'Oliver Smith', 'phone': '+44 7911 123456', 'company_id': self.company_gb.id})
-        with self.mockRouterClients({self.acc_fr: Kind.SENT, self.acc_gb: Kind.SENT}):
+        with self.mockRouterClients({self.acc_fr: OutcomeKind.SENT, self.acc_gb: OutcomeKind.SENT}):
             message = partner_gb.with_company(self.company_fr)._message_sms('Hello from GB')
         self.assertEqual(message.record_company_id, self.company_gb)
         sms = self.env['sms.sms'].search([('mail_message_id', '=', message.id)])
@@ -107,7 +107,7 @@ class TestRouterQueue(SmsRouterCase):
         sms = self.env['sms.sms'].search([('mail_message_id', '=', message.id)])
         self.assertEqual(sms.state, 'outgoing')
         self.env.flush_all()
-        with self.mockRouterClients({self.acc_fr: Kind.SENT, self.acc_gb: Kind.SENT}):
+        with self.mockRouterClients({self.acc_fr: OutcomeKind.SENT, self.acc_gb: OutcomeKind.SENT}):
             self._router_process_queue()
         self.env.invalidate_all()
         self.assertEqual(sms.state, 'pending')
@@ -125,7 +125,7 @@ class TestRouterQueue(SmsRouterCase):
             active_model='res.partner', active_ids=partners.ids, default_composition_mode='mass',
         ).create({'body': 'Mass reminder', 'mass_keep_log': True, 'mass_force_send': True})
         self.assertEqual(composer.composition_mode, 'mass')
-        with self.mockRouterClients({self.acc_fr: Kind.SENT, self.acc_gb: Kind.SENT}):
+        with self.mockRouterClients({self.acc_fr: OutcomeKind.SENT, self.acc_gb: OutcomeKind.SENT}):
             sms = composer._action_send_sms()
         self.assertEqual(len(sms), 2)
         self.assertEqual(set(sms.mapped('state')), {'pending'})
@@ -158,7 +158,7 @@ class TestRouterQueue(SmsRouterCase):
         sms = self.env['sms.sms'].with_company(self.company_gb).create({
             'number': '+447911123456', 'body': 'From the GB environment'})
         self.assertEqual(sms.sms_router_company_id, self.company_gb)
-        with self.mockRouterClients({self.acc_fr: Kind.SENT, self.acc_gb: Kind.SENT}):
+        with self.mockRouterClients({self.acc_fr: OutcomeKind.SENT, self.acc_gb: OutcomeKind.SENT}):
             sms.with_company(self.company_fr).send()
         self.assertEqual(self.routerRecipients(self.acc_gb), ['+447911123456'])
         self.assertFalse(self.routerCalls(self.acc_fr))

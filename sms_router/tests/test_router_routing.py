@@ -2,7 +2,7 @@ from odoo.exceptions import ValidationError
 from odoo.tests import Form, tagged
 from odoo.tools import SQL
 
-from ..engine.outcomes import Kind
+from ..engine.outcomes import OutcomeKind
 from .common import SmsRouterCase
 
 
@@ -41,7 +41,7 @@ class TestRouterRouting(SmsRouterCase):
 
     def _send_and_check(self, company, number, account, expected_e164=None, **sms_values):
         sms = self._router_sms(company, [number], **sms_values)
-        with self.mockRouterClients({acc: Kind.SENT for acc in self.accounts}):
+        with self.mockRouterClients({acc: OutcomeKind.SENT for acc in self.accounts}):
             sms.send()
         self.assertEqual(sms.state, 'pending', sms.sms_router_failure_reason)
         self.assertEqual(len(self.router_calls), 1)
@@ -93,7 +93,7 @@ class TestRouterRouting(SmsRouterCase):
     def test_unparseable_number(self):
         sms = self._router_sms(self.company_fr, ['not a number'])
         sms |= self._router_sms(self.company_fr, ['+3361234'])
-        with self.mockRouterClients({acc: Kind.SENT for acc in self.accounts}):
+        with self.mockRouterClients({acc: OutcomeKind.SENT for acc in self.accounts}):
             sms.send()
         self.assertFalse(self.router_calls, 'no provider is called for an unreadable number')
         for one in sms:
@@ -113,7 +113,7 @@ class TestRouterRouting(SmsRouterCase):
         account = self._router_account(company, 'Nowhere')
         self._router_route(company, account, name='Default')
         sms = self._router_sms(company, ['0612345678'])
-        with self.mockRouterClients({account: Kind.SENT}):
+        with self.mockRouterClients({account: OutcomeKind.SENT}):
             sms.send()
         self.assertFalse(self.router_calls)
         self.assertEqual(sms.failure_type, 'sms_number_format')
@@ -130,7 +130,7 @@ class TestRouterRouting(SmsRouterCase):
         self.env.cr.execute(SQL('UPDATE sms_router_account SET active = false WHERE id = %s', self.acc_fr_mobile.id))
         self.env.invalidate_all()
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({acc: Kind.SENT for acc in self.accounts}):
+        with self.mockRouterClients({acc: OutcomeKind.SENT for acc in self.accounts}):
             sms.send()
         self.assertEqual(sms.state, 'error')
         self.assertFalse(self.router_calls)

@@ -2,7 +2,7 @@ from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
-from ..engine.outcomes import Kind
+from ..engine.outcomes import OutcomeKind
 from .common import SmsRouterCase
 
 
@@ -33,7 +33,7 @@ class TestRouterSecurity(SmsRouterCase):
     def _send_both(self):
         sms_fr = self._router_sms(self.company_fr, ['+33612345678'])
         sms_gb = self._router_sms(self.company_gb, ['+447911123456'])
-        with self.mockRouterClients({self.acc_fr: Kind.SENT, self.acc_gb: Kind.SENT}):
+        with self.mockRouterClients({self.acc_fr: OutcomeKind.SENT, self.acc_gb: OutcomeKind.SENT}):
             (sms_fr | sms_gb).send()
         return sms_fr, sms_gb
 
@@ -142,7 +142,7 @@ class TestRouterSecurity(SmsRouterCase):
     def test_test_sms_wizard_other_company(self):
         wizard = self.env['sms.router.test.sms'].with_user(self.admin_fr).create({
             'account_id': self.acc_gb.id, 'number': '+447911123456', 'body': 'Not mine'})
-        with self.mockRouterClients({self.acc_gb: Kind.SENT}), self.assertRaises(AccessError):
+        with self.mockRouterClients({self.acc_gb: OutcomeKind.SENT}), self.assertRaises(AccessError):
             wizard.action_send()
         self.assertFalse(self.router_calls)
 

@@ -1,6 +1,6 @@
 from odoo.tests import tagged
 
-from ..engine.outcomes import BatchResult, Kind, RecipientOutcome
+from ..engine.outcomes import BatchResult, OutcomeKind, RecipientOutcome
 from ..tools.sms_api import SmsRouterApi
 from .common import ScriptedClient, SmsRouterCase
 
@@ -24,7 +24,7 @@ class TestRouterSending(SmsRouterCase):
 
     def test_first_healthy_account_sends(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.SENT, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(sms.state, 'pending')
         self.assertFalse(sms.failure_type)
@@ -41,7 +41,7 @@ class TestRouterSending(SmsRouterCase):
 
     def test_provider_failure_fails_over(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(sms.state, 'pending')
         self.assertFalse(sms.failure_type)
@@ -54,14 +54,14 @@ class TestRouterSending(SmsRouterCase):
 
     def test_account_error_fails_over(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.ACCOUNT, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.ACCOUNT, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(sms.state, 'pending')
         self.assertRouterTrail(sms, [(self.primary, 'account_error'), (self.fallback, 'sent')])
 
     def test_recipient_error_stops(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.RECIPIENT, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.RECIPIENT, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(sms.state, 'error')
         self.assertEqual(sms.failure_type, 'sms_number_format')
@@ -73,7 +73,7 @@ class TestRouterSending(SmsRouterCase):
 
     def test_opted_out_stops_and_blacklists(self):
         sms = self._router_sms(self.company_fr, ['+33 6 12 34 56 78'])
-        with self.mockRouterClients({self.primary: Kind.OPTED_OUT, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.OPTED_OUT, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(sms.state, 'error')
         self.assertEqual(sms.failure_type, 'sms_optout')
@@ -85,7 +85,7 @@ class TestRouterSending(SmsRouterCase):
     def test_opted_out_from_chatter_notification(self):
         """The opt-out failure type is not known by mail.notification: the flow must not
         crash and the notification keeps the provider's reason."""
-        with self.mockRouterClients({self.primary: Kind.OPTED_OUT, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.OPTED_OUT, self.fallback: OutcomeKind.SENT}):
             message = self.partner_fr._message_sms('Your appointment is confirmed')
         sms = self.env['sms.sms'].search([('mail_message_id', '=', message.id)])
         self.assertEqual(sms.state, 'error')
@@ -99,7 +99,7 @@ class TestRouterSending(SmsRouterCase):
 
     def test_destination_unsupported_fails_over(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.DESTINATION, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.DESTINATION, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(sms.state, 'pending')
         self.assertRouterTrail(sms, [(self.primary, 'destination_unsupported'), (self.fallback, 'sent')])
@@ -109,8 +109,8 @@ class TestRouterSending(SmsRouterCase):
 
     def test_misconfigured_account_skipped_without_call(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        broken = ScriptedClient(self.primary.name, Kind.SENT, configuration_error='no API key')
-        with self.mockRouterClients({self.primary: broken, self.fallback: Kind.SENT}):
+        broken = ScriptedClient(self.primary.name, OutcomeKind.SENT, configuration_error='no API key')
+        with self.mockRouterClients({self.primary: broken, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(sms.state, 'pending')
         self.assertFalse(self.routerCalls(self.primary), 'a misconfigured account must not be called')
@@ -120,7 +120,7 @@ class TestRouterSending(SmsRouterCase):
 
     def test_exhausted_chain(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.DESTINATION}):
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.DESTINATION}):
             sms.send()
         self.assertEqual(sms.state, 'error')
         # The failure type is the last real attempt's, not a generic server error.
@@ -141,7 +141,8 @@ class TestRouterSending(SmsRouterCase):
                                      credit_low_threshold=10.0, credit_checked_at='2020-01-01 00:00:00')
         self.env['sms.router.route.step'].create({'route_id': self.route.id, 'account_id': third.id, 'sequence': 99})
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.ACCOUNT, third: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.ACCOUNT,
+                                     third: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(sms.state, 'error')
         self.assertEqual(sms.failure_type, 'sms_acc')
@@ -152,7 +153,7 @@ class TestRouterSending(SmsRouterCase):
                       sms.sms_router_failure_reason)
 
     def test_exhausted_chain_chatter_notification(self):
-        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.ACCOUNT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.ACCOUNT}):
             message = self.partner_fr.with_company(self.company_gb)._message_sms('Your results are ready')
         sms = self.env['sms.sms'].search([('mail_message_id', '=', message.id)])
         self.assertEqual(sms.partner_id, self.partner_fr)
@@ -169,7 +170,7 @@ class TestRouterSending(SmsRouterCase):
     def test_no_route_for_destination(self):
         """A routed company without a route for the number and without the IAP last resort."""
         sms = self._router_sms(self.company_fr, ['+447911123456'])
-        with self.mockRouterClients({self.primary: Kind.SENT, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(sms.state, 'error')
         self.assertEqual(sms.failure_type, 'sms_acc')
@@ -183,7 +184,7 @@ class TestRouterSending(SmsRouterCase):
     def test_ambiguous_at_most_once_stops(self):
         self.company_fr.sms_router_timeout_policy = 'at_most_once'
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.AMBIGUOUS, self.fallback: Kind.SENT}), \
+        with self.mockRouterClients({self.primary: OutcomeKind.AMBIGUOUS, self.fallback: OutcomeKind.SENT}), \
                 self.assertNoLogs('odoo.tools.translate', 'WARNING'):
             sms.send()
         self.assertEqual(sms.state, 'error')
@@ -197,7 +198,7 @@ class TestRouterSending(SmsRouterCase):
     def test_ambiguous_at_least_once_fails_over(self):
         self.company_fr.sms_router_timeout_policy = 'at_least_once'
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.AMBIGUOUS, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.AMBIGUOUS, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(sms.state, 'pending')
         attempts = self.assertRouterTrail(sms, [(self.primary, 'ambiguous'), (self.fallback, 'sent')])
@@ -205,11 +206,11 @@ class TestRouterSending(SmsRouterCase):
 
     def test_resend_after_failure_clears_reason(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.PROVIDER}):
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.PROVIDER}):
             sms.send(unlink_sent=False)
         self.assertEqual(sms.state, 'error')
         self.assertTrue(sms.sms_router_failure_reason)
-        with self.mockRouterClients({self.primary: Kind.SENT, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}):
             sms.resend_failed()
         self.assertEqual(sms.state, 'pending')
         self.assertFalse(sms.failure_type)
@@ -220,8 +221,8 @@ class TestRouterSending(SmsRouterCase):
         """One request, several recipients, each with its own fate."""
         numbers = ['+33612345601', '+33612345602', '+33612345603']
         sms = self._router_sms(self.company_fr, numbers)
-        behaviour = {'+33612345602': Kind.PROVIDER, '+33612345603': Kind.RECIPIENT}
-        with self.mockRouterClients({self.primary: behaviour, self.fallback: Kind.SENT}):
+        behaviour = {'+33612345602': OutcomeKind.PROVIDER, '+33612345603': OutcomeKind.RECIPIENT}
+        with self.mockRouterClients({self.primary: behaviour, self.fallback: OutcomeKind.SENT}):
             sms.send()
         by_number = {s.number: s for s in sms}
         self.assertEqual(by_number['+33612345601'].state, 'pending')
@@ -249,7 +250,7 @@ class TestRouterFailureReasons(SmsRouterCase):
 
     @staticmethod
     def _fail_with_the_number(request):
-        return BatchResult({r.key: RecipientOutcome(Kind.RECIPIENT, f'refused {r.number}')
+        return BatchResult({r.key: RecipientOutcome(OutcomeKind.RECIPIENT, f'refused {r.number}')
                             for r in request.recipients})
 
     def test_odoo_gets_one_reason_per_failure_type(self):

@@ -2,7 +2,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tests import Form, tagged
 from odoo.tools import mute_logger
 
-from ..engine.outcomes import Kind
+from ..engine.outcomes import OutcomeKind
 from .common import ScriptedClient, SmsRouterCase
 
 
@@ -55,7 +55,7 @@ class TestRouterSettings(SmsRouterCase):
         wizard = self.env['sms.router.test.sms'].with_context(**action['context']).create({'number': '06 12 34 56 78'})
         self.assertEqual(wizard.account_id, self.account)
         self.assertTrue(wizard.body)
-        with self.mockRouterClients({self.account: Kind.SENT}):
+        with self.mockRouterClients({self.account: OutcomeKind.SENT}):
             result = wizard.action_send()
         calls = self.routerCalls(self.account)
         self.assertEqual(len(calls), 1)
@@ -72,7 +72,7 @@ class TestRouterSettings(SmsRouterCase):
     def test_wizard_failure(self):
         wizard = self.env['sms.router.test.sms'].create({
             'account_id': self.account.id, 'number': '+33612345678', 'body': 'Test'})
-        with self.mockRouterClients({self.account: Kind.ACCOUNT}), \
+        with self.mockRouterClients({self.account: OutcomeKind.ACCOUNT}), \
                 self.assertRaisesRegex(UserError, 'not accepted: Wizard FR: scripted account_error'):
             wizard.action_send()
         self.assertFalse(wizard.result)
@@ -80,14 +80,14 @@ class TestRouterSettings(SmsRouterCase):
     def test_wizard_bad_number(self):
         wizard = self.env['sms.router.test.sms'].create({
             'account_id': self.account.id, 'number': '12', 'body': 'Test'})
-        with self.mockRouterClients({self.account: Kind.SENT}), self.assertRaises(UserError):
+        with self.mockRouterClients({self.account: OutcomeKind.SENT}), self.assertRaises(UserError):
             wizard.action_send()
         self.assertFalse(self.router_calls)
 
     def test_wizard_misconfigured(self):
         wizard = self.env['sms.router.test.sms'].create({
             'account_id': self.account.id, 'number': '+33612345678', 'body': 'Test'})
-        broken = ScriptedClient(self.account.name, Kind.SENT, configuration_error='missing API key')
+        broken = ScriptedClient(self.account.name, OutcomeKind.SENT, configuration_error='missing API key')
         with self.mockRouterClients({self.account: broken}), \
                 self.assertRaisesRegex(UserError, 'missing API key'):
             wizard.action_send()

@@ -4,7 +4,7 @@ from odoo import fields
 from odoo.tests import tagged
 from odoo.tools import SQL
 
-from ..engine.outcomes import BatchResult, Kind, RecipientOutcome
+from ..engine.outcomes import BatchResult, OutcomeKind, RecipientOutcome
 from .common import SmsRouterCase
 
 
@@ -24,13 +24,13 @@ class TestRouterTrail(SmsRouterCase):
     def _slow_sender(request):
         time.sleep(0.03)
         return BatchResult({
-            r.key: RecipientOutcome(Kind.SENT, message_id=f'msg-{r.number}', batch_id='batch-42')
+            r.key: RecipientOutcome(OutcomeKind.SENT, message_id=f'msg-{r.number}', batch_id='batch-42')
             for r in request.recipients})
 
     def test_attempt_fields(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         uuid = sms.uuid
-        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: self._slow_sender}):
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: self._slow_sender}):
             sms.send()
         attempts = self.assertRouterTrail(sms, [(self.primary, 'provider_error'), (self.fallback, 'sent')])
         failed, sent = attempts
@@ -53,7 +53,7 @@ class TestRouterTrail(SmsRouterCase):
     def test_trail_survives_sms_gc(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         uuid = sms.uuid
-        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT}):
             sms.send()   # sent SMS are marked for deletion
         self.assertTrue(sms.to_delete)
         self.env.flush_all()
@@ -71,7 +71,7 @@ class TestRouterTrail(SmsRouterCase):
 
     def test_reachable_from_account_and_sms(self):
         sms = self._router_sms(self.company_fr, ['+33612345678', '+33612345679'])
-        with self.mockRouterClients({self.primary: Kind.PROVIDER, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.primary.invalidate_recordset()
         self.fallback.invalidate_recordset()
@@ -90,7 +90,7 @@ class TestRouterTrail(SmsRouterCase):
     def test_delivery_report_updates_notification(self):
         partner = self.env['res.partner'].create({
             'name': 'Camille', 'phone': '+33612345678', 'company_id': self.company_fr.id})
-        with self.mockRouterClients({self.primary: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             message = partner._message_sms('Tracked SMS')
         notification = message.notification_ids.filtered(lambda n: n.notification_type == 'sms')
         self.assertEqual(notification.notification_status, 'pending')
@@ -102,7 +102,7 @@ class TestRouterTrail(SmsRouterCase):
 
     def test_autovacuum_by_retention(self):
         sms = self._router_sms(self.company_fr, ['+33612345678', '+33612345679'])
-        with self.mockRouterClients({self.primary: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             sms.send()
         old, recent = self._router_attempts(sms)
         self.env.flush_all()
@@ -130,7 +130,7 @@ class TestRouterTrail(SmsRouterCase):
                             'credit_checked_at': fields.Datetime.now()})
         self.assertTrue(self.primary.credit_low)
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.SENT, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertEqual(sms.state, 'pending')
         self.assertFalse(self.routerCalls(self.primary))
@@ -141,13 +141,13 @@ class TestRouterTrail(SmsRouterCase):
         self.primary.write({'credit_balance': 0.0, 'credit_low_threshold': 10.0, 'credit_checked_at': False})
         self.assertFalse(self.primary.credit_low)
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.SENT}):
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             sms.send()
         self.assertRouterTrail(sms, [(self.primary, 'sent')])
 
     def test_credit_learnt_while_sending(self):
         def answer_with_credit(request):
-            result = BatchResult.for_all(request, Kind.SENT, '')
+            result = BatchResult.for_all(request, OutcomeKind.SENT, '')
             result.account_updates['credit_balance'] = 3.0
             return result
 
@@ -158,7 +158,7 @@ class TestRouterTrail(SmsRouterCase):
         self.primary.invalidate_recordset()
         write_date = self.primary.write_date
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: answer_with_credit, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: answer_with_credit, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.env.flush_all()
         self.primary.invalidate_recordset()
@@ -169,6 +169,6 @@ class TestRouterTrail(SmsRouterCase):
         self.assertTrue(self.primary.credit_checked_at)
         self.assertTrue(self.primary.credit_low)
         sms = self._router_sms(self.company_fr, ['+33612345679'])
-        with self.mockRouterClients({self.primary: answer_with_credit, self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.primary: answer_with_credit, self.fallback: OutcomeKind.SENT}):
             sms.send()
         self.assertRouterTrail(sms, [(self.primary, 'skipped'), (self.fallback, 'sent')])

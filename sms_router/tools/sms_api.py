@@ -20,8 +20,8 @@ from odoo.service.server import SLEEP_INTERVAL
 from odoo.tools import config
 from odoo.tools.urls import urljoin as url_join
 
-from ..engine.dispatcher import AT_MOST_ONCE, Delivery, Dispatcher, Message
-from ..engine.outcomes import BatchResult, Kind, ProviderClient, RecipientOutcome
+from ..engine.dispatcher import AT_MOST_ONCE, SmsVerdict, Dispatcher, QueuedSms
+from ..engine.outcomes import BatchResult, OutcomeKind, ProviderClient, RecipientOutcome
 from ..engine.routing import TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL, NumberError
 from ..engine.transport import never_connected
 
@@ -40,16 +40,16 @@ TRACE_FAILURE_TYPES = ('sms_optout', 'sms_duplicate')
 ROUTER_STATE_PREFIX = 'router_'
 
 IAP_STATE_OUTCOMES = {
-    'success': (Kind.SENT, None),
-    'processing': (Kind.SENT, None),  # accepted, held for moderation: see `held` below
-    'wrong_number_format': (Kind.RECIPIENT, 'sms_number_format'),
-    'duplicate_message': (Kind.RECIPIENT, 'sms_duplicate'),
-    'incompatible_content': (Kind.RECIPIENT, 'unknown'),
-    'insufficient_credit': (Kind.ACCOUNT, 'sms_credit'),
-    'unregistered': (Kind.ACCOUNT, 'sms_acc'),
-    'country_not_supported': (Kind.DESTINATION, 'sms_country_not_supported'),
-    'registration_needed': (Kind.DESTINATION, 'sms_registration_needed'),
-    'server_error': (Kind.PROVIDER, 'sms_server'),
+    'success': (OutcomeKind.SENT, None),
+    'processing': (OutcomeKind.SENT, None),  # accepted, held for moderation: see `held` below
+    'wrong_number_format': (OutcomeKind.RECIPIENT, 'sms_number_format'),
+    'duplicate_message': (OutcomeKind.RECIPIENT, 'sms_duplicate'),
+    'incompatible_content': (OutcomeKind.RECIPIENT, 'unknown'),
+    'insufficient_credit': (OutcomeKind.ACCOUNT, 'sms_credit'),
+    'unregistered': (OutcomeKind.ACCOUNT, 'sms_acc'),
+    'country_not_supported': (OutcomeKind.DESTINATION, 'sms_country_not_supported'),
+    'registration_needed': (OutcomeKind.DESTINATION, 'sms_registration_needed'),
+    'server_error': (OutcomeKind.PROVIDER, 'sms_server'),
 }
 
 
@@ -85,7 +85,7 @@ def iap_state_reason(env, state):
 
 
 def classify_iap_error(env, error):
-    """(Kind, failure type, reason) for an exception of Odoo's IAP call.
+    """(OutcomeKind, failure type, reason) for an exception of Odoo's IAP call.
 
     ``iap_jsonrpc`` turns every transport problem into an AccessError raised while handling
     the original ``requests`` exception, which stays reachable as its context: a timeout
@@ -98,27 +98,28 @@ def classify_iap_error(env, error):
         current = current.__cause__ or current.__context__
     for cause in causes:
         if isinstance(cause, InsufficientCreditError):
-            return Kind.ACCOUNT, 'sms_credit', env._('Odoo IAP: not enough credit to send this SMS.')
+            return OutcomeKind.ACCOUNT, 'sms_credit', env._('Odoo IAP: not enough credit to send this SMS.')
         if isinstance(cause, requests.exceptions.ConnectTimeout):
-            return Kind.PROVIDER, None, env._('Odoo IAP could not be reached (connection timed out; nothing was sent).')
+            return OutcomeKind.PROVIDER, None, env._(
+                'Odoo IAP could not be reached (connection timed out; nothing was sent).')
         if isinstance(cause, requests.exceptions.Timeout):
-            return Kind.AMBIGUOUS, None, env._('Odoo IAP did not answer in time; it may have sent the SMS.')
+            return OutcomeKind.AMBIGUOUS, None, env._('Odoo IAP did not answer in time; it may have sent the SMS.')
         if isinstance(cause, requests.exceptions.ConnectionError):
             if never_connected(cause):
-                return Kind.PROVIDER, None, env._('Odoo IAP could not be reached (nothing was sent).')
-            return Kind.AMBIGUOUS, None, env._('The connection to Odoo IAP was lost before its answer; '
+                return OutcomeKind.PROVIDER, None, env._('Odoo IAP could not be reached (nothing was sent).')
+            return OutcomeKind.AMBIGUOUS, None, env._('The connection to Odoo IAP was lost before its answer; '
                                                'it may have sent the SMS.')
         if isinstance(cause, requests.exceptions.HTTPError):
             status = getattr(cause.response, 'status_code', None)
             if status in (502, 504):
                 # A gateway answered for IAP: the request may have reached it.
-                return Kind.AMBIGUOUS, None, env._('Odoo IAP\'s gateway answered HTTP %s; it may have sent the SMS.',
-                                                   status)
-            return Kind.PROVIDER, None, env._('Odoo IAP answered with an HTTP error.')
+                return OutcomeKind.AMBIGUOUS, None, env._(
+                    "Odoo IAP's gateway answered HTTP %s; it may have sent the SMS.", status)
+            return OutcomeKind.PROVIDER, None, env._('Odoo IAP answered with an HTTP error.')
         if isinstance(cause, ValueError):
             # requests' JSONDecodeError: IAP answered, but not with its result.
-            return Kind.AMBIGUOUS, None, env._('Odoo IAP\'s answer could not be read; it may have sent the SMS.')
-    return Kind.PROVIDER, None, env._('Odoo IAP is not available (%s).', type(error).__name__)
+            return OutcomeKind.AMBIGUOUS, None, env._('Odoo IAP\'s answer could not be read; it may have sent the SMS.')
+    return OutcomeKind.PROVIDER, None, env._('Odoo IAP is not available (%s).', type(error).__name__)
 
 
 class IapClient(ProviderClient):
@@ -153,8 +154,8 @@ class IapClient(ProviderClient):
         outcomes = {}
         for result in results or []:
             state = result.get('state')
-            kind, failure_type = IAP_STATE_OUTCOMES.get(state, (Kind.PROVIDER, 'unknown'))
-            reason = '' if kind is Kind.SENT else iap_state_reason(self.env, state)
+            kind, failure_type = IAP_STATE_OUTCOMES.get(state, (OutcomeKind.PROVIDER, 'unknown'))
+            reason = '' if kind is OutcomeKind.SENT else iap_state_reason(self.env, state)
             outcomes[result.get('uuid')] = RecipientOutcome(
                 kind, reason, failure_type=failure_type, held=state == 'processing')
         return BatchResult(outcomes)
@@ -217,13 +218,13 @@ class SmsRouterApi(SmsApiBase):
                     destination, route = table.resolve(
                         number['number'], region, TRAFFIC_MARKETING if marketing else TRAFFIC_TRANSACTIONAL)
                 except NumberError as error:
-                    engine_messages.append(Message(number['uuid'], message['content'], number_error=str(error)))
+                    engine_messages.append(QueuedSms(number['uuid'], message['content'], number_error=str(error)))
                     continue
                 chain = [handle(account_id) for account_id in (route.chain if route else ())
                          if account_id in accounts_by_id]
                 if last_resort and not any(h.client.provider == 'iap' for h in chain):
                     chain.append(last_resort)
-                engine_messages.append(Message(number['uuid'], message['content'], destination,
+                engine_messages.append(QueuedSms(number['uuid'], message['content'], destination,
                                                tuple(chain), marketing,
                                                retry_delay=_retry_delay(sms, now, retry_delay)))
 
@@ -234,10 +235,10 @@ class SmsRouterApi(SmsApiBase):
                                 on_handoff=journal.record if journal else None,
                                 deadline=None if budget is None else budget_started + budget,
                                 time_budget=budget, hold=bool(max_hold), retry_delay=retry_delay)
-        deliveries = dispatcher.dispatch(engine_messages)
-        tokens = dict.fromkeys(deliveries, journal.token if journal else False)
+        verdicts = dispatcher.dispatch(engine_messages)
+        tokens = dict.fromkeys(verdicts, journal.token if journal else False)
         for key, (token, account_name, handed_at) in (interrupted or {}).items():
-            deliveries[key] = Delivery(key, RecipientOutcome(Kind.AMBIGUOUS, env._(
+            verdicts[key] = SmsVerdict(key, RecipientOutcome(OutcomeKind.AMBIGUOUS, env._(
                 'interrupted: handed to %(account)s at %(when)s UTC by a worker that stopped before '
                 'recording the answer; it may have been sent',
                 account=account_name or '?', when=handed_at.strftime('%Y-%m-%d %H:%M:%S'))),
@@ -247,18 +248,18 @@ class SmsRouterApi(SmsApiBase):
         # Waiting has an end: past the company's maximum hold (for deferrals, which repeat
         # only when something keeps failing, that or DEFAULT_MAX_WAIT) the SMS ends in error.
         max_deferral = max_hold or DEFAULT_MAX_WAIT
-        for key, delivery in deliveries.items():
+        for key, verdict in verdicts.items():
             sms = sms_by_uuid.get(key)
             since = sms.sms_router_held_since if sms else None
-            if delivery.held and (not sms or (since or now) + max_hold <= now):
+            if verdict.held and (not sms or (since or now) + max_hold <= now):
                 if since:
-                    delivery.outcome.reason = env._(
+                    verdict.outcome.reason = env._(
                         'Still failing after %(hours)s h on hold: %(reason)s',
-                        hours=company.sms_router_max_hold_hours, reason=delivery.outcome.reason)
-                delivery.hold_until = None
-            elif delivery.deferred and since and since + max_deferral <= now:
-                delivery.deferred = False
-                delivery.outcome = RecipientOutcome(Kind.PROVIDER, env._(
+                        hours=company.sms_router_max_hold_hours, reason=verdict.outcome.reason)
+                verdict.hold_until = None
+            elif verdict.deferred and since and since + max_deferral <= now:
+                verdict.deferred = False
+                verdict.outcome = RecipientOutcome(OutcomeKind.PROVIDER, env._(
                     'Could not be handed to a provider since %(since)s UTC: every batch ran out of '
                     'time or could not journal it first.', since=fields.Datetime.to_string(since)))
 
@@ -267,21 +268,21 @@ class SmsRouterApi(SmsApiBase):
         # The providers have answered: from here on a bookkeeping fault must not turn the
         # batch into an exception (Odoo would fail every SMS of it, accepted ones included,
         # and Resend would send them twice). Each step is undone alone and logged.
-        self._bookkeeping(self._record_trail, deliveries, numbers, raw_numbers, accounts_by_id, tokens)
+        self._bookkeeping(self._record_trail, verdicts, numbers, raw_numbers, accounts_by_id, tokens)
         for account_id, updates in dispatcher.account_updates.items():
             if account_id in accounts_by_id:
                 self._bookkeeping(accounts_by_id[account_id]._sms_router_apply_updates, updates)
-        self._bookkeeping(self._blacklist_opt_outs, deliveries, numbers)
-        waiting = {key: delivery for key, delivery in deliveries.items() if delivery.held or delivery.deferred}
-        progressed = len(waiting) < len(deliveries)
+        self._bookkeeping(self._blacklist_opt_outs, verdicts, numbers)
+        waiting = {key: verdict for key, verdict in verdicts.items() if verdict.held or verdict.deferred}
+        progressed = len(waiting) < len(verdicts)
         self._bookkeeping(self._keep_queued, waiting, sms_by_uuid, now, progressed, retry_delay)
-        sent = sum(1 for d in deliveries.values() if d.sent)
+        sent = sum(1 for d in verdicts.values() if d.sent)
         held = sum(1 for d in waiting.values() if d.held)
         _logger.info('SMS router: company %s: %d SMS, %d sent, %d failed, %d held, %d deferred, '
                      '%d provider requests in %.2f s',
-                     company.id, len(deliveries), sent, len(deliveries) - sent - len(waiting), held,
+                     company.id, len(verdicts), sent, len(verdicts) - sent - len(waiting), held,
                      len(waiting) - held, dispatcher.requests_made, time.perf_counter() - started)
-        return [self._result(key, delivery) for key, delivery in deliveries.items() if key not in waiting]
+        return [self._result(key, verdict) for key, verdict in verdicts.items() if key not in waiting]
 
     def _sms_router_time_budget(self):
         """(start, seconds): when the time Odoo allows this worker began (``time.monotonic``)
@@ -350,13 +351,13 @@ class SmsRouterApi(SmsApiBase):
             return
         cron = self.env.ref('sms.ir_cron_sms_scheduler_action')
         groups = defaultdict(list)
-        for key, delivery in waiting.items():
+        for key, verdict in waiting.items():
             if key not in sms_by_uuid:
                 continue
-            if delivery.held:
-                until = fields.Datetime.to_datetime(delivery.hold_until.replace(tzinfo=None))
+            if verdict.held:
+                until = fields.Datetime.to_datetime(verdict.hold_until.replace(tzinfo=None))
                 reason = self.env._('Waiting for a provider until %(when)s UTC: %(reason)s',
-                                    when=fields.Datetime.to_string(until), reason=delivery.outcome.reason)
+                                    when=fields.Datetime.to_string(until), reason=verdict.outcome.reason)
                 groups[until, reason].append(sms_by_uuid[key])
             else:
                 groups[None, False].append(sms_by_uuid[key])
@@ -380,26 +381,26 @@ class SmsRouterApi(SmsApiBase):
                 moments.add(now if progressed else now + timedelta(seconds=retry_delay))
         cron._trigger(sorted(moments))
 
-    def _result(self, key, delivery):
-        if delivery.sent:
+    def _result(self, key, verdict):
+        if verdict.sent:
             # Odoo's own states: 'processing' -> Processing, 'sent' -> Sent (pending delivery).
-            return {'uuid': key, 'state': 'processing' if delivery.outcome.held else 'sent'}
-        failure_type = delivery.outcome.core_failure_type
+            return {'uuid': key, 'state': 'processing' if verdict.outcome.held else 'sent'}
+        failure_type = verdict.outcome.core_failure_type
         if failure_type not in self._sms_failure_types():
             # A provider addon's own failure type that sms.sms does not know: writing it
             # would fail after the provider calls; the reason keeps the detail.
             failure_type = 'unknown'
         state = failure_type if failure_type in SHARED_FAILURE_TYPES else ROUTER_STATE_PREFIX + failure_type
-        reason = delivery.outcome.reason
-        if delivery.needs_review:
+        reason = verdict.outcome.reason
+        if verdict.needs_review:
             reason = self.env._('Needs review, the provider may have sent it: %s', reason)
         # Odoo gets a reason shared by every SMS failing the same way (see
         # SmsSms._handle_call_result_hook, which writes each SMS's own reason).
-        return {'uuid': key, 'state': state, 'failure_reason': self._shared_reason(failure_type, delivery),
+        return {'uuid': key, 'state': state, 'failure_reason': self._shared_reason(failure_type, verdict),
                 'router_failure_type': failure_type, 'router_reason': reason}
 
-    def _shared_reason(self, failure_type, delivery):
-        if delivery.needs_review:
+    def _shared_reason(self, failure_type, verdict):
+        if verdict.needs_review:
             return self.env._('Needs review: the provider may have sent it.')
         return self.env._('SMS router: %s', dict(self._sms_failure_type_labels()).get(failure_type, failure_type))
 
@@ -412,20 +413,20 @@ class SmsRouterApi(SmsApiBase):
     def _sms_failure_types(self):
         return {value for value, _label in self._sms_failure_type_labels()}
 
-    def _record_trail(self, deliveries, numbers, raw_numbers, accounts_by_id, tokens):
+    def _record_trail(self, verdicts, numbers, raw_numbers, accounts_by_id, tokens):
         company = self.company
         values = []
         # An SMS held or deferred before has attempts already: number the new ones after.
         previous = dict(self.env['sms.router.attempt'].sudo()._read_group(
-            [('sms_uuid', 'in', list(deliveries))], ['sms_uuid'], ['__count']))
-        for key, delivery in deliveries.items():
-            if delivery.outcome is None and not delivery.attempts:
+            [('sms_uuid', 'in', list(verdicts))], ['sms_uuid'], ['__count']))
+        for key, verdict in verdicts.items():
+            if verdict.outcome is None and not verdict.attempts:
                 continue  # deferred before any attempt: nothing happened to it
-            attempts = delivery.attempts or [None]
+            attempts = verdict.attempts or [None]
             # A held or deferred SMS is tried again later: its last attempt is not final.
-            decided = not (delivery.held or delivery.deferred)
+            decided = not (verdict.held or verdict.deferred)
             for step, attempt in enumerate(attempts, start=1):
-                outcome = attempt.outcome if attempt else delivery.outcome
+                outcome = attempt.outcome if attempt else verdict.outcome
                 account = accounts_by_id.get(attempt.account.account_id) if attempt else None
                 last = step == len(attempts) and decided
                 values.append({
@@ -437,21 +438,22 @@ class SmsRouterApi(SmsApiBase):
                     'number': numbers.get(key) or raw_numbers.get(key),
                     'step': previous.get(key, 0) + step,
                     'outcome': outcome.kind.value,
-                    'accepted': outcome.kind is Kind.SENT,
+                    'accepted': outcome.kind is OutcomeKind.SENT,
                     'final': last,
-                    'needs_review': last and delivery.needs_review,
+                    'needs_review': last and verdict.needs_review,
                     'reason': outcome.reason or False,
                     'duration_ms': int(attempt.duration * 1000) if attempt else 0,
                     'message_id': outcome.message_id or False,
                     'batch_id': outcome.batch_id or False,
-                    'delivery_state': 'pending' if outcome.kind is Kind.SENT else False,
+                    'delivery_state': 'pending' if outcome.kind is OutcomeKind.SENT else False,
                     'dispatch_token': tokens.get(key) or False,
                 })
         self.env['sms.router.attempt'].sudo().create(values)
 
-    def _blacklist_opt_outs(self, deliveries, numbers):
-        opted_out = sorted({numbers[key] for key, delivery in deliveries.items()
-                            if delivery.outcome and delivery.outcome.kind is Kind.OPTED_OUT and numbers.get(key)})
+    def _blacklist_opt_outs(self, verdicts, numbers):
+        opted_out = sorted({numbers[key] for key, verdict in verdicts.items()
+                            if verdict.outcome and verdict.outcome.kind is OutcomeKind.OPTED_OUT
+                            and numbers.get(key)})
         if opted_out:
             self.env['phone.blacklist'].sudo()._add(
                 opted_out, message=self.env._('Opted out at the SMS provider (reported while sending).'))

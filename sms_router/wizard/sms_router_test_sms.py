@@ -1,7 +1,7 @@
 from odoo import fields, models
 from odoo.exceptions import UserError
 
-from ..engine.outcomes import Kind, Recipient, SendRequest
+from ..engine.outcomes import OutcomeKind, Recipient, SendRequest
 from ..engine.routing import NumberError, parse_destination
 
 
@@ -31,7 +31,7 @@ class SmsRouterTestSms(models.TransientModel):
         key = 'test-' + fields.Datetime.now().strftime('%Y%m%d%H%M%S')
         request = SendRequest(self.body, (Recipient(key, destination.e164, destination.region),))
         outcome = client.send(request).outcomes.get(key)
-        if outcome is None or outcome.kind is not Kind.SENT:
+        if outcome is None or outcome.kind is not OutcomeKind.SENT:
             reason = outcome.reason if outcome else self.env._('no answer for this number')
             raise UserError(self.env._('The test SMS was not accepted: %s', reason))
         self.result = self.env._('Accepted by %(account)s (message id %(id)s).', account=account.name,

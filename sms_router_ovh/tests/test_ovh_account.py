@@ -84,8 +84,8 @@ class TestOvhAccount(SmsRouterOvhCase):
         self.assertTrue(self.ovh.credit_low)
         self._router_route(self.company_fr, self.ovh | self.fallback, prefixes='+33')
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        from odoo.addons.sms_router.engine.outcomes import Kind
-        with self.mockRouterClients({self.fallback: Kind.SENT}), self.mockOvhApi():
+        from odoo.addons.sms_router.engine.outcomes import OutcomeKind
+        with self.mockRouterClients({self.fallback: OutcomeKind.SENT}), self.mockOvhApi():
             sms.send()
             self.assertFalse(self.jobCalls())
         self.assertRouterTrail(sms, [(self.ovh, 'skipped'), (self.fallback, 'sent')])

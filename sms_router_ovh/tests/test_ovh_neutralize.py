@@ -7,7 +7,7 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import SQL
 
-from odoo.addons.sms_router.engine.outcomes import Kind
+from odoo.addons.sms_router.engine.outcomes import OutcomeKind
 
 from .common import APP_SECRET, BASE, CONSUMER_KEY, JOBS_URL, SERVICE, SmsRouterOvhCase, job_answer
 
@@ -33,7 +33,7 @@ class TestOvhNeutralize(SmsRouterOvhCase):
         included) and the number of IAP calls."""
         self.env.flush_all()
         with self.mockOvhApi() as ovh_api, self.mockSMSGateway(), \
-                self.mockRouterClients({self.fallback: Kind.SENT}):
+                self.mockRouterClients({self.fallback: OutcomeKind.SENT}):
             self.addJob(payload=job_answer(numbers))
             self._router_process_queue()
             calls = list(ovh_api.calls)

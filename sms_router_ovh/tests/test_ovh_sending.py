@@ -6,7 +6,7 @@ import responses
 from odoo import fields
 from odoo.tests import tagged
 
-from odoo.addons.sms_router.engine.outcomes import Kind
+from odoo.addons.sms_router.engine.outcomes import OutcomeKind
 from .common import APP_SECRET, CONSUMER_KEY, JOBS_URL, SmsRouterOvhCase, job_answer
 
 
@@ -18,7 +18,7 @@ class TestOvhSending(SmsRouterOvhCase):
     def test_failover_into_ovh(self):
         self._router_route(self.company_fr, self.primary | self.ovh, prefixes='+33')
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: Kind.PROVIDER}), self.mockOvhApi():
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER}), self.mockOvhApi():
             self.addJob(payload=job_answer(['+33612345678'], ids=[4242]),
                         headers={'X-OVH-QUERYID': 'EU.ext-1.q1'})
             sms.send()
@@ -47,7 +47,7 @@ class TestOvhSending(SmsRouterOvhCase):
     def test_failover_out_of_ovh(self):
         self._router_route(self.company_fr, self.ovh | self.fallback, prefixes='+33')
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.fallback: Kind.SENT}), self.mockOvhApi():
+        with self.mockRouterClients({self.fallback: OutcomeKind.SENT}), self.mockOvhApi():
             self.addJob(status=503, payload={'class': 'Server::ServiceUnavailable',
                                              'message': 'Service unavailable'},
                         headers={'X-OVH-QUERYID': 'EU.ext-2.q503'})
@@ -126,7 +126,7 @@ class TestOvhSending(SmsRouterOvhCase):
     def test_invalid_receivers_fail_only_those_numbers(self):
         self._router_route(self.company_fr, self.ovh | self.fallback, prefixes='+33')
         good, bad = self._router_sms(self.company_fr, ['+33612345678', '+33698765432'])
-        with self.mockRouterClients({self.fallback: Kind.SENT}), self.mockOvhApi():
+        with self.mockRouterClients({self.fallback: OutcomeKind.SENT}), self.mockOvhApi():
             self.addJob(payload=job_answer(['+33612345678'], invalid=['0033698765432'], ids=[77]))
             (good | bad).send()
             self.assertEqual(len(self.jobCalls()), 1)
@@ -154,7 +154,7 @@ class TestOvhSending(SmsRouterOvhCase):
     def _send_through_ovh_then_fallback(self, **job):
         self._router_route(self.company_fr, self.ovh | self.fallback, prefixes='+33')
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.fallback: Kind.SENT}), self.mockOvhApi():
+        with self.mockRouterClients({self.fallback: OutcomeKind.SENT}), self.mockOvhApi():
             self.addJob(**job)
             sms.send()
         self.assertEqual(sms.state, 'pending')
@@ -202,7 +202,7 @@ class TestOvhSending(SmsRouterOvhCase):
     def test_read_timeout_fails_over(self):
         self._router_route(self.company_fr, self.ovh | self.fallback, prefixes='+33')
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.fallback: Kind.SENT}), self.mockOvhApi() as api:
+        with self.mockRouterClients({self.fallback: OutcomeKind.SENT}), self.mockOvhApi() as api:
             api.add(responses.POST, JOBS_URL, body=requests.exceptions.ReadTimeout())
             sms.send()
         self.assertRouterTrail(sms, [(self.ovh, 'ambiguous'), (self.fallback, 'sent')])
@@ -211,14 +211,14 @@ class TestOvhSending(SmsRouterOvhCase):
         self.writeAccount(self.ovh, {'breaker_fail_max': 2})
         self._router_route(self.company_fr, self.ovh | self.fallback, prefixes='+33')
         error = {'errorCode': 'NOT_GRANTED_CALL', 'message': 'This call has not been granted'}
-        with self.mockRouterClients({self.fallback: Kind.SENT}), self.mockOvhApi():
+        with self.mockRouterClients({self.fallback: OutcomeKind.SENT}), self.mockOvhApi():
             for number in ('+33612345678', '+33698765432', '+33611111111'):
                 self.addJob(status=403, payload=error)
                 self._router_sms(self.company_fr, [number]).send()
             self.assertEqual(len(self.jobCalls()), 2)
         self.assertEqual(self.ovh.breaker_state, 'open')
         last = self._router_sms(self.company_fr, ['+33622222222'])
-        with self.mockRouterClients({self.fallback: Kind.SENT}), self.mockOvhApi():
+        with self.mockRouterClients({self.fallback: OutcomeKind.SENT}), self.mockOvhApi():
             last.send()
             self.assertFalse(self.jobCalls())
         self.assertRouterTrail(last, [(self.ovh, 'skipped'), (self.fallback, 'sent')])

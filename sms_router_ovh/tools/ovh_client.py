@@ -53,7 +53,7 @@ import time
 from collections import defaultdict, deque
 from urllib.parse import quote
 
-from ...sms_router.engine.outcomes import BatchResult, Kind, RecipientOutcome
+from ...sms_router.engine.outcomes import BatchResult, OutcomeKind, RecipientOutcome
 from ...sms_router.engine.routing import international_digits
 from ...sms_router.engine.transport import (
     ProviderError,
@@ -219,12 +219,12 @@ class OvhClient(HttpClient):
             return BatchResult({})
         problem = self.check_configuration()
         if problem:
-            return BatchResult.for_all(request, Kind.MISCONFIGURED, f'OVH: {problem}')
+            return BatchResult.for_all(request, OutcomeKind.MISCONFIGURED, f'OVH: {problem}')
         path = f'sms/{quote(self.service_name, safe="")}/jobs'
         try:
             reply, retried = self._signed_call('POST', path, self._job_payload(request))
         except _ClockUnavailable as error:
-            return self._fail(request, Kind.PROVIDER, str(error))
+            return self._fail(request, OutcomeKind.PROVIDER, str(error))
         except TransportFailure as failure:
             return self._fail(request, failure.kind, f'OVH: {failure.reason}')
         if not reply.ok:
@@ -257,10 +257,10 @@ class OvhClient(HttpClient):
         data = reply.json()
         if data is None:
             reason = f'OVH: HTTP {reply.status} with invalid JSON in the answer{query}'
-            return self._fail(request, Kind.AMBIGUOUS, reason)
+            return self._fail(request, OutcomeKind.AMBIGUOUS, reason)
         if not isinstance(data, dict) or not ({'validReceivers', 'invalidReceivers'} & set(data)):
             reason = f'OVH: HTTP {reply.status} with an unexpected answer (no receivers){query}'
-            return self._fail(request, Kind.AMBIGUOUS, reason)
+            return self._fail(request, OutcomeKind.AMBIGUOUS, reason)
 
         ids = [str(job_id) for job_id in (data.get('ids') or [])]
         valid = [international_digits(number) for number in (data.get('validReceivers') or [])]
@@ -280,17 +280,17 @@ class OvhClient(HttpClient):
                 # A number listed once for two recipients was still sent to that phone.
                 message_id = queue.popleft() if queue else None
                 outcomes[recipient.key] = RecipientOutcome(
-                    Kind.SENT, f'OVH: job accepted{query}',
+                    OutcomeKind.SENT, f'OVH: job accepted{query}',
                     message_id=message_id, batch_id=batch_id,
                 )
             elif digits in invalid:
                 outcomes[recipient.key] = RecipientOutcome(
-                    Kind.RECIPIENT, f'OVH: receiver refused as invalid{query}',
+                    OutcomeKind.RECIPIENT, f'OVH: receiver refused as invalid{query}',
                     failure_type='sms_number_format',
                 )
             else:
                 outcomes[recipient.key] = RecipientOutcome(
-                    Kind.AMBIGUOUS,
+                    OutcomeKind.AMBIGUOUS,
                     f'OVH: receiver missing from both valid and invalid lists{query}',
                     batch_id=batch_id,
                 )
@@ -311,7 +311,7 @@ class OvhClient(HttpClient):
         if retried and _is_clock_error(reply):
             reason += ' (after reading the API time again)'
         values = {}
-        if kind is Kind.PROVIDER:
+        if kind is OutcomeKind.PROVIDER:
             values['retry_after'] = parse_retry_after(reply.header('Retry-After'))
         elif _says_credit_is_short(reply):
             values['failure_type'] = 'sms_credit'
@@ -325,13 +325,13 @@ class OvhClient(HttpClient):
             # the account's settings need fixing. Not a sign that OVH or the credentials are
             # unhealthy, and possibly due to this one message: fail over without counting it
             # against the breaker.
-            return Kind.MISCONFIGURED
+            return OutcomeKind.MISCONFIGURED
         if status in (400, 401, 403, 404):
             # Credentials, rights, parameters or an unknown service: this account, as
             # configured, cannot send until someone fixes it.
-            return Kind.ACCOUNT
+            return OutcomeKind.ACCOUNT
         if status == 409 or status == 429 or status >= 500:
-            return Kind.PROVIDER
+            return OutcomeKind.PROVIDER
         return classify_status(status)
 
     def _fail(self, request, kind, reason, **values):

@@ -3,7 +3,7 @@ import responses
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from odoo.addons.sms_router.engine.outcomes import Kind
+from odoo.addons.sms_router.engine.outcomes import OutcomeKind
 from odoo.addons.sms_router.tests.common import route_requests_through_responses
 
 from .common import (
@@ -29,7 +29,7 @@ class TestSweegoNeutralize(SweegoCase):
         number of IAP calls."""
         self.env.flush_all()
         with self.mockSweego(assert_all=False) as mock, self.mockSMSGateway(), \
-                self.mockRouterClients({self.fallback: Kind.SENT}):
+                self.mockRouterClients({self.fallback: OutcomeKind.SENT}):
             mock.add(responses.POST, SEND_URL, status=200, json=accepted(
                 {number: f'uid-{number}' for number in sms.mapped('number')}))
             self._router_process_queue()

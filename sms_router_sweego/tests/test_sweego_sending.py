@@ -6,7 +6,7 @@ import responses
 
 from odoo.tests import tagged
 
-from odoo.addons.sms_router.engine.outcomes import Kind
+from odoo.addons.sms_router.engine.outcomes import OutcomeKind
 from odoo.addons.sms_router.tests.common import route_requests_through_responses
 
 from .common import BE_NUMBER, FR_NUMBER, SEND_URL, SweegoCase, accepted
@@ -24,7 +24,7 @@ class TestSweegoSending(SweegoCase):
 
     def test_batch_goes_in_one_request_and_ids_come_back_per_number(self):
         sms = self._router_sms(self.company_fr, [FR_NUMBER, BE_NUMBER])
-        with self.mockSweego() as mock, self.mockRouterClients({self.fallback: Kind.SENT}), \
+        with self.mockSweego() as mock, self.mockRouterClients({self.fallback: OutcomeKind.SENT}), \
                 self.assertLogs(CLIENT_LOGGER, logging.INFO) as logs:
             # Sweego answers with its own number format and order.
             mock.add(responses.POST, SEND_URL, status=200, json=accepted(
@@ -62,7 +62,7 @@ class TestSweegoSending(SweegoCase):
         transactional = self._router_sms(self.company_fr, [FR_NUMBER], body='Reminder')
         marketing = self._router_sms(self.company_fr, [BE_NUMBER], body='Sale!',
                                      sms_router_traffic='marketing')
-        with self.mockSweego() as mock, self.mockRouterClients({self.fallback: Kind.SENT}):
+        with self.mockSweego() as mock, self.mockRouterClients({self.fallback: OutcomeKind.SENT}):
             mock.add(responses.POST, SEND_URL, status=200,
                      json=accepted({FR_NUMBER: '03-a', BE_NUMBER: '03-b'}))
             (transactional | marketing).send()
@@ -82,7 +82,7 @@ class TestSweegoSending(SweegoCase):
 
     def test_outage_fails_over_to_the_next_account(self):
         sms = self._router_sms(self.company_fr, [FR_NUMBER])
-        with self.mockSweego() as mock, self.mockRouterClients({self.fallback: Kind.SENT}):
+        with self.mockSweego() as mock, self.mockRouterClients({self.fallback: OutcomeKind.SENT}):
             mock.add(responses.POST, SEND_URL, status=503, json={'detail': 'Service Unavailable'})
             sms.send()
         self.assertEqual(len(mock.calls), 1)
@@ -116,7 +116,7 @@ class TestSweegoSending(SweegoCase):
         ]
         for name, answer, outcome, reason in cases:
             with self.subTest(name), self.mockSweego() as mock, \
-                    self.mockRouterClients({self.fallback: Kind.SENT}):
+                    self.mockRouterClients({self.fallback: OutcomeKind.SENT}):
                 mock.add(responses.POST, SEND_URL, **answer)
                 sms = self._router_sms(self.company_fr, [FR_NUMBER])
                 sms.send()
@@ -149,7 +149,7 @@ class TestSweegoSending(SweegoCase):
 
     def test_invalid_recipient_stops_there_and_the_others_still_go(self):
         bad, good = self._router_sms(self.company_fr, ['+33699999999', FR_NUMBER])
-        with self.mockSweego() as mock, self.mockRouterClients({self.fallback: Kind.SENT}):
+        with self.mockSweego() as mock, self.mockRouterClients({self.fallback: OutcomeKind.SENT}):
             mock.add(responses.POST, SEND_URL, status=422, json={'detail': [{
                 'loc': ['body', 'recipients', 0, 'num'], 'msg': 'value is not a valid phone number',
                 'type': 'value_error.phone_number'}]})
@@ -185,7 +185,7 @@ class TestSweegoSending(SweegoCase):
 
         sms = self._router_sms(self.company_fr, [FR_NUMBER])
         with self.mockSweego(assert_all=False) as mock, \
-                self.mockRouterClients({self.sweego: Kind.PROVIDER, self.fallback: Kind.SENT}):
+                self.mockRouterClients({self.sweego: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT}):
             mock.add(responses.POST, SEND_URL, status=200, json=accepted({FR_NUMBER: '03-a'}))
             sms.send()
         self.assertFalse(mock.calls, 'no request without credentials')
@@ -203,7 +203,7 @@ class TestSweegoSending(SweegoCase):
         self.assertTrue(self.sweego.credit_low)
         sms = self._router_sms(self.company_fr, [FR_NUMBER])
         with self.mockSweego(assert_all=False) as mock, \
-                self.mockRouterClients({self.fallback: Kind.SENT}):
+                self.mockRouterClients({self.fallback: OutcomeKind.SENT}):
             mock.add(responses.POST, SEND_URL, status=200, json=accepted({FR_NUMBER: '03-a'}))
             sms.send()
         self.assertFalse(mock.calls)
@@ -222,7 +222,7 @@ class TestSweegoSending(SweegoCase):
         self.assertEqual(first.state, 'pending')
         self.assertTrue(self.sweego.credit_low)
         second = self._router_sms(self.company_fr, [FR_NUMBER])
-        with self.mockRouterClients({self.fallback: Kind.SENT}):
+        with self.mockRouterClients({self.fallback: OutcomeKind.SENT}):
             second.send()
         self.assertRouterTrail(second, [(self.sweego, 'skipped'), (self.fallback, 'sent')])
 

@@ -14,7 +14,7 @@ import re
 from datetime import date, datetime
 from urllib.parse import quote
 
-from ...sms_router.engine.outcomes import BatchResult, Kind, RecipientOutcome
+from ...sms_router.engine.outcomes import BatchResult, OutcomeKind, RecipientOutcome
 from ...sms_router.engine.routing import international_digits
 from ...sms_router.engine.transport import (
     ProviderError,
@@ -90,7 +90,7 @@ class SweegoClient(HttpClient):
     def send(self, request):
         problem = self.check_configuration()
         if problem:
-            return BatchResult.for_all(request, Kind.MISCONFIGURED, REASON_PREFIX + problem)
+            return BatchResult.for_all(request, OutcomeKind.MISCONFIGURED, REASON_PREFIX + problem)
         result, bystanders = self._attempt(request)
         if bystanders:
             # A 422 on some numbers rejects the whole request, so the other recipients were
@@ -163,7 +163,7 @@ class SweegoClient(HttpClient):
             # must not look like a clean failure that the router would send again elsewhere.
             problem = 'invalid JSON' if not isinstance(payload, dict) else 'no swg_uids'
             return BatchResult.for_all(
-                request, Kind.AMBIGUOUS,
+                request, OutcomeKind.AMBIGUOUS,
                 f'{REASON_PREFIX}HTTP {reply.status} with {problem} in the answer; '
                 'the request may have been processed',
             )
@@ -174,7 +174,7 @@ class SweegoClient(HttpClient):
             uid = uids.get(international_digits(recipient.number))
             if uid:
                 outcomes[recipient.key] = RecipientOutcome(
-                    Kind.SENT, message_id=uid, batch_id=transaction_id)
+                    OutcomeKind.SENT, message_id=uid, batch_id=transaction_id)
             else:
                 unmatched.append(recipient)
         if unmatched:
@@ -214,7 +214,7 @@ class SweegoClient(HttpClient):
         outcomes = {}
         for index, messages in per_recipient.items():
             outcomes[request.recipients[index].key] = RecipientOutcome(
-                Kind.RECIPIENT, f'{REASON_PREFIX}HTTP 422: {"; ".join(messages)}',
+                OutcomeKind.RECIPIENT, f'{REASON_PREFIX}HTTP 422: {"; ".join(messages)}',
                 failure_type='sms_number_format')
         others = [r for i, r in enumerate(request.recipients) if i not in per_recipient]
         if general or not per_recipient:
@@ -223,7 +223,7 @@ class SweegoClient(HttpClient):
             template = _refusal(422, '; '.join(general) or None)
             bystanders = ()
         else:
-            template = dict(kind=Kind.ACCOUNT, reason=f'{REASON_PREFIX}HTTP 422: request '
+            template = dict(kind=OutcomeKind.ACCOUNT, reason=f'{REASON_PREFIX}HTTP 422: request '
                                                       'rejected because of another recipient')
             bystanders = others
         for recipient in others:
@@ -310,13 +310,13 @@ def _missing_id(unattributed_ids):
         # Ids under numbers that match none of ours mean Sweego sent something under a form
         # of number we did not expect: this one may be among them, so sending it again
         # elsewhere could deliver it twice.
-        return Kind.AMBIGUOUS, 'returned ids that match none of our numbers; ' \
+        return OutcomeKind.AMBIGUOUS, 'returned ids that match none of our numbers; ' \
                                'this number may have been sent'
     # Sweego answers number by number and gave nothing for this one: it did not take it.
     # Not RECIPIENT (no reason given, another provider may well deliver it), not AMBIGUOUS
     # (nothing says it left; the ambiguity policy could hold back a deliverable SMS), not
     # ACCOUNT (the account sent the others): Sweego failed this number, so fail it over.
-    return Kind.PROVIDER, 'accepted the request but returned no id for this number'
+    return OutcomeKind.PROVIDER, 'accepted the request but returned no id for this number'
 
 
 def _recipient_index(entry, count):
@@ -332,13 +332,13 @@ def _recipient_index(entry, count):
 
 
 def _refusal(status, message):
-    """Kind, reason and failure type of a refused request, from its status and message."""
+    """OutcomeKind, reason and failure type of a refused request, from its status and message."""
     reason = f'{REASON_PREFIX}HTTP {status}' + (f': {message}' if message else '')
     if status == 402 or (status < 500 and status != 429 and _says_credit_is_short(message)):
-        return dict(kind=Kind.ACCOUNT, reason=reason, failure_type='sms_credit')
+        return dict(kind=OutcomeKind.ACCOUNT, reason=reason, failure_type='sms_credit')
     if status == 413:
         # Too large for Sweego, not wrong: another provider may take it.
-        return dict(kind=Kind.PROVIDER, reason=reason)
+        return dict(kind=OutcomeKind.PROVIDER, reason=reason)
     # 401/403 -> ACCOUNT, 429/5xx -> PROVIDER, any other refusal -> ACCOUNT: our request or
     # our account is what Sweego objects to.
     return dict(kind=classify_status(status), reason=reason)

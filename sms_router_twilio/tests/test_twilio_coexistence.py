@@ -4,7 +4,7 @@ import responses
 
 from odoo.tests import tagged
 
-from odoo.addons.sms_router.engine.outcomes import Kind
+from odoo.addons.sms_router.engine.outcomes import OutcomeKind
 from odoo.addons.sms_router.tests.common import route_requests_through_responses
 
 from .common import MESSAGES_URL, PUBLIC_BASE, TWILIO_BASE, TwilioRouterCase
@@ -38,7 +38,7 @@ class TestTwilioCoexistence(TwilioRouterCase):
         sms_fr = self._router_sms(self.company_fr, ['+33612345678'], record_company_id=self.company_fr.id)
         sms_gb = self._router_sms(self.company_gb, ['+447400123456'], record_company_id=self.company_gb.id)
 
-        with responses.RequestsMock() as rsps, self.mockRouterClients({fallback: Kind.SENT}):
+        with responses.RequestsMock() as rsps, self.mockRouterClients({fallback: OutcomeKind.SENT}):
             self._twilio_accepts(rsps)
             rsps.add(responses.POST, ODOO_TWILIO_MESSAGES_URL, json={'sid': 'SModoo', 'status': 'queued'}, status=201)
             (sms_fr | sms_gb).send()

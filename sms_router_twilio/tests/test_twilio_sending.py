@@ -6,7 +6,7 @@ import responses
 
 from odoo.tests import tagged
 
-from odoo.addons.sms_router.engine.outcomes import Kind
+from odoo.addons.sms_router.engine.outcomes import OutcomeKind
 from odoo.addons.sms_router.tests.common import route_requests_through_responses
 
 from .common import (
@@ -54,7 +54,7 @@ class TestTwilioSending(TwilioRouterCase):
     def test_one_request_per_recipient_with_sender_callback_and_sid(self):
         self._route(self.twilio, self.fallback)
         sms = self._router_sms(self.company_fr, [FR_NUMBER, FR_NUMBER_2, GB_NUMBER])
-        with responses.RequestsMock() as rsps, self.mockRouterClients({self.fallback: Kind.SENT}):
+        with responses.RequestsMock() as rsps, self.mockRouterClients({self.fallback: OutcomeKind.SENT}):
             self._twilio_accepts(rsps)
             sms.send()
             forms = {form['To']: form for form in self._sent_forms(rsps)}
@@ -144,7 +144,7 @@ class TestTwilioSending(TwilioRouterCase):
         self._route(primary, self.twilio, self.fallback)
         sms = self._router_sms(self.company_fr, [FR_NUMBER, GB_NUMBER])
         with responses.RequestsMock() as rsps, \
-                self.mockRouterClients({primary: Kind.PROVIDER, self.fallback: Kind.SENT}):
+                self.mockRouterClients({primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT}):
             self._twilio_accepts(rsps)
             sms.send()
             self.assertEqual(len(self._sent_forms(rsps)), 2)
@@ -159,7 +159,7 @@ class TestTwilioSending(TwilioRouterCase):
         primary = self._router_account(self.company_fr, 'OVH FR')
         self._route(primary, self.twilio)
         sms = self._router_sms(self.company_fr, [FR_NUMBER])
-        with responses.RequestsMock() as rsps, self.mockRouterClients({primary: Kind.ACCOUNT}):
+        with responses.RequestsMock() as rsps, self.mockRouterClients({primary: OutcomeKind.ACCOUNT}):
             self._twilio_accepts(rsps)
             sms.send()
         self.assertRouterTrail(sms, [(primary, 'account_error'), (self.twilio, 'sent')])
@@ -172,7 +172,7 @@ class TestTwilioSending(TwilioRouterCase):
             with self.subTest(code=code):
                 self._route(self.twilio, self.fallback)
                 sms = self._router_sms(self.company_fr, [FR_NUMBER])
-                with responses.RequestsMock() as rsps, self.mockRouterClients({self.fallback: Kind.SENT}):
+                with responses.RequestsMock() as rsps, self.mockRouterClients({self.fallback: OutcomeKind.SENT}):
                     self._twilio_refuses(rsps, code, "The 'To' number is not a valid phone number.")
                     sms.send()
                 self.assertEqual(sms.state, 'error')
@@ -184,7 +184,7 @@ class TestTwilioSending(TwilioRouterCase):
     def test_opted_out_recipient_is_blacklisted_without_failover(self):
         self._route(self.twilio, self.fallback)
         sms = self._router_sms(self.company_fr, [FR_NUMBER])
-        with responses.RequestsMock() as rsps, self.mockRouterClients({self.fallback: Kind.SENT}):
+        with responses.RequestsMock() as rsps, self.mockRouterClients({self.fallback: OutcomeKind.SENT}):
             self._twilio_refuses(rsps, 21610, 'Attempt to send to unsubscribed recipient')
             sms.send()
         self.assertEqual(sms.state, 'error')
@@ -199,7 +199,7 @@ class TestTwilioSending(TwilioRouterCase):
     def _send_with_failover(self, prepare):
         self._route(self.twilio, self.fallback)
         sms = self._router_sms(self.company_fr, [FR_NUMBER])
-        with responses.RequestsMock() as rsps, self.mockRouterClients({self.fallback: Kind.SENT}):
+        with responses.RequestsMock() as rsps, self.mockRouterClients({self.fallback: OutcomeKind.SENT}):
             prepare(rsps)
             sms.send()
         self.assertEqual(sms.state, 'pending', 'the fallback account sent it')
@@ -272,7 +272,7 @@ class TestTwilioSending(TwilioRouterCase):
                                body='Same body, three requests')
         self.twilio.max_concurrency = 1
         with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps, \
-                self.mockRouterClients({self.fallback: Kind.SENT}):
+                self.mockRouterClients({self.fallback: OutcomeKind.SENT}):
             rsps.add(responses.POST, MESSAGES_URL, body='', status=503)
             sms.send()
             twilio_calls = len(rsps.calls)
@@ -299,7 +299,7 @@ class TestTwilioSending(TwilioRouterCase):
         self.assertIn('no sender', self.twilio.configuration_error)
         self._route(self.twilio, self.fallback)
         sms = self._router_sms(self.company_fr, [FR_NUMBER])
-        with responses.RequestsMock() as rsps, self.mockRouterClients({self.fallback: Kind.SENT}):
+        with responses.RequestsMock() as rsps, self.mockRouterClients({self.fallback: OutcomeKind.SENT}):
             sms.send()
             self.assertFalse(rsps.calls)
         self.assertRouterTrail(sms, [(self.twilio, 'misconfigured'), (self.fallback, 'sent')])

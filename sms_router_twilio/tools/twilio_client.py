@@ -30,7 +30,7 @@ from urllib.parse import urljoin, urlsplit
 
 import phonenumbers
 
-from ...sms_router.engine.outcomes import BatchResult, Kind, RecipientOutcome
+from ...sms_router.engine.outcomes import BatchResult, OutcomeKind, RecipientOutcome
 from ...sms_router.engine.transport import (
     ProviderError,
     DEFAULT_TIMEOUT,
@@ -86,7 +86,7 @@ MESSAGE_REJECTED_ERRORS = frozenset({
 # is 'unknown' (known to sms.sms, mail.notification and mailing.trace alike) rather than the
 # RECIPIENT default 'sms_number_format', which would blame a number that is fine. The reason
 # says what is wrong. Change this one constant if the router grows a better kind.
-MESSAGE_REJECTED_KIND = Kind.RECIPIENT
+MESSAGE_REJECTED_KIND = OutcomeKind.RECIPIENT
 MESSAGE_REJECTED_FAILURE_TYPE = 'unknown'
 
 
@@ -223,9 +223,9 @@ class TwilioClient(HttpClient):
 
         problem = self.check_configuration()
         if problem:
-            return self._result(request, Kind.MISCONFIGURED, f'misconfigured: {problem}')
+            return self._result(request, OutcomeKind.MISCONFIGURED, f'misconfigured: {problem}')
         if not recipient.number:
-            return self._result(request, Kind.RECIPIENT, 'no recipient number',
+            return self._result(request, OutcomeKind.RECIPIENT, 'no recipient number',
                                 failure_type='sms_number_missing')
         body = request.body or ''
         if not body.strip():
@@ -275,13 +275,13 @@ class TwilioClient(HttpClient):
     def _accepted_outcome(self, reply):
         data = reply.json()
         if not isinstance(data, dict):
-            return RecipientOutcome(Kind.AMBIGUOUS, self._reason(
+            return RecipientOutcome(OutcomeKind.AMBIGUOUS, self._reason(
                 f'invalid JSON in the answer (HTTP {reply.status}); the SMS may have been sent'))
         sid = data.get('sid')
         if not sid or not isinstance(sid, str):
-            return RecipientOutcome(Kind.AMBIGUOUS, self._reason(
+            return RecipientOutcome(OutcomeKind.AMBIGUOUS, self._reason(
                 f'answer without a message SID (HTTP {reply.status}); the SMS may have been sent'))
-        return RecipientOutcome(Kind.SENT, message_id=sid)
+        return RecipientOutcome(OutcomeKind.SENT, message_id=sid)
 
     def _error_outcome(self, reply):
         data = reply.json()
@@ -296,28 +296,28 @@ class TwilioClient(HttpClient):
         if code in MESSAGE_REJECTED_ERRORS:
             kind, failure_type = MESSAGE_REJECTED_KIND, MESSAGE_REJECTED_FAILURE_TYPE
         elif code in NUMBER_FORMAT_ERRORS:
-            kind, failure_type = Kind.RECIPIENT, 'sms_number_format'
+            kind, failure_type = OutcomeKind.RECIPIENT, 'sms_number_format'
         elif code in NUMBER_MISSING_ERRORS:
-            kind, failure_type = Kind.RECIPIENT, 'sms_number_missing'
+            kind, failure_type = OutcomeKind.RECIPIENT, 'sms_number_missing'
         elif code in OPT_OUT_ERRORS:
-            kind, failure_type = Kind.OPTED_OUT, 'sms_optout'
+            kind, failure_type = OutcomeKind.OPTED_OUT, 'sms_optout'
         elif code in AUTHENTICATION_ERRORS or status == 401:
-            kind, failure_type = Kind.ACCOUNT, 'sms_acc'
+            kind, failure_type = OutcomeKind.ACCOUNT, 'sms_acc'
         elif code in RATE_LIMIT_ERRORS or status == 429:
-            kind, failure_type = Kind.PROVIDER, 'sms_server'
+            kind, failure_type = OutcomeKind.PROVIDER, 'sms_server'
         elif code in DESTINATION_ERRORS:
-            kind, failure_type = Kind.DESTINATION, 'sms_country_not_supported'
+            kind, failure_type = OutcomeKind.DESTINATION, 'sms_country_not_supported'
         elif status >= 500:
-            kind, failure_type = Kind.PROVIDER, None
+            kind, failure_type = OutcomeKind.PROVIDER, None
         elif code is not None and 400 <= status < 500:
-            kind, failure_type = Kind.ACCOUNT, None
+            kind, failure_type = OutcomeKind.ACCOUNT, None
         else:
             kind, failure_type = classify_status(status), None
 
         outcome = RecipientOutcome(kind, described, failure_type=failure_type)
-        if kind is Kind.PROVIDER and retry_after is not None:
+        if kind is OutcomeKind.PROVIDER and retry_after is not None:
             outcome.retry_after = retry_after
-        log = _logger.warning if kind is Kind.ACCOUNT else _logger.info
+        log = _logger.warning if kind is OutcomeKind.ACCOUNT else _logger.info
         log('Twilio account %s: %s', self.account_sid, described)
         return outcome
 
@@ -333,7 +333,7 @@ class TwilioClient(HttpClient):
 
     def _result(self, request, kind, reason, **outcome_values):
         reason = self._reason(reason)
-        if kind is Kind.MISCONFIGURED:
+        if kind is OutcomeKind.MISCONFIGURED:
             _logger.warning('Twilio account %s: %s', self.account_sid, reason)
         return BatchResult.for_all(request, kind, reason, **outcome_values)
 
@@ -417,7 +417,7 @@ class TwilioClient(HttpClient):
     def _get_json(self, path, action):
         problem = self._credentials_problem()
         if problem:
-            raise TwilioError(self._reason(f'cannot start {action}: {problem}'), Kind.MISCONFIGURED)
+            raise TwilioError(self._reason(f'cannot start {action}: {problem}'), OutcomeKind.MISCONFIGURED)
         try:
             reply = self.request('GET', path, auth=self.auth)
         except TransportFailure as failure:
@@ -426,12 +426,13 @@ class TwilioClient(HttpClient):
         if not reply.ok:
             data = data if isinstance(data, dict) else {}
             code = _as_int(data.get('code'))
-            kind = Kind.ACCOUNT if reply.status in (401, 403, 404) or code == 20003 else classify_status(reply.status)
+            kind = (OutcomeKind.ACCOUNT if reply.status in (401, 403, 404) or code == 20003
+                    else classify_status(reply.status))
             described = self._describe(code, reply.status, data.get('message'))
             raise TwilioError(f'{described} while {action}', kind, code=code, status=reply.status)
         if not isinstance(data, dict):
             raise TwilioError(self._reason(f'{action} failed: invalid JSON in the answer (HTTP {reply.status})'),
-                              Kind.PROVIDER, status=reply.status)
+                              OutcomeKind.PROVIDER, status=reply.status)
         return data
 
 

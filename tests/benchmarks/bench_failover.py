@@ -42,8 +42,8 @@ from addons.sms_router.engine.breakers import (  # noqa: E402
     BreakerSettings,
     MemoryBreakerStore,
 )
-from addons.sms_router.engine.dispatcher import AccountHandle, Dispatcher, Message  # noqa: E402
-from addons.sms_router.engine.outcomes import Kind  # noqa: E402
+from addons.sms_router.engine.dispatcher import AccountHandle, Dispatcher, QueuedSms  # noqa: E402
+from addons.sms_router.engine.outcomes import OutcomeKind  # noqa: E402
 from addons.sms_router.engine.routing import parse_destination  # noqa: E402
 from addons.sms_router_sweego.tools.sweego_client import SweegoClient  # noqa: E402
 from addons.sms_router_twilio.tools.twilio_client import TwilioClient  # noqa: E402
@@ -130,7 +130,7 @@ def handles(store, primary_client, fallback_client):
 
 
 def messages_for(destinations, chain, start):
-    return [Message(f'sms-{start + index}', BODIES[(start + index) % len(BODIES)], destination,
+    return [QueuedSms(f'sms-{start + index}', BODIES[(start + index) % len(BODIES)], destination,
                     chain) for index, destination in enumerate(destinations)]
 
 
@@ -154,11 +154,11 @@ def run_stream(sandbox, fault, destinations, primary_client, fallback_client, st
         chain = (primary, fallback) if fault else (fallback,)
         batch = messages_for(destinations[first:first + BATCH], chain, first)
         dispatch_started = time.monotonic()
-        deliveries = Dispatcher(max_workers=2 * CONCURRENCY).dispatch(batch)
+        verdicts = Dispatcher(max_workers=2 * CONCURRENCY).dispatch(batch)
         elapsed = time.monotonic() - dispatch_started
         busy += elapsed
         batch_times.append((dispatch_started, elapsed))
-        sent += sum(1 for delivery in deliveries.values() if delivery.sent)
+        sent += sum(1 for verdict in verdicts.values() if verdict.sent)
     wall = time.monotonic() - started
     return {
         'wall': wall, 'busy': busy, 'sent': sent, 'batch_times': batch_times,
@@ -216,11 +216,11 @@ def measure_skip_path(sandbox, primary_client, fallback_client, count, repeat=7)
         def run():
             primary, fallback = handles(store, primary_client, fallback_client)
             chain = (primary, fallback) if with_primary else (fallback,)
-            deliveries = Dispatcher(max_workers=2 * CONCURRENCY).dispatch(
+            verdicts = Dispatcher(max_workers=2 * CONCURRENCY).dispatch(
                 messages_for(destinations, chain, 0))
-            assert all(d.sent for d in deliveries.values())
+            assert all(d.sent for d in verdicts.values())
             if with_primary:
-                assert all(d.attempts[0].outcome.kind is Kind.SKIPPED for d in deliveries.values())
+                assert all(d.attempts[0].outcome.kind is OutcomeKind.SKIPPED for d in verdicts.values())
         return run
 
     best = benchlib.interleaved_best({'fallback alone': dispatch(False),
@@ -242,7 +242,7 @@ def measure_recovery(sandbox, fault, primary_client, fallback_client, store, lim
         Dispatcher().dispatch(messages_for(destinations[index:index + 1], (primary, fallback),
                                            100000 + index))
         index = (index + 1) % len(destinations)
-        accepted = [end for _s, end, kinds in primary_client.calls if Kind.SENT in kinds]
+        accepted = [end for _s, end, kinds in primary_client.calls if OutcomeKind.SENT in kinds]
         if accepted:
             return accepted[0] - recovered, in_force, state.open_count
         time.sleep(0.05)
