@@ -17,6 +17,7 @@ When ``odoo`` cannot be imported, nothing is run: a banner says so and the exit 
 """
 import argparse
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -92,6 +93,10 @@ def parse_args(argv):
     parser.add_argument('--with-demo', action='store_true', help='install demo data')
     parser.add_argument('--include-known-failures', action='store_true',
                         help='do not exclude the Odoo tests known to fail in this environment')
+    parser.add_argument('--prove-exclusions', action='store_true',
+                        help='run only the Odoo tests excluded here, once on stock Odoo (none of our '
+                             'addons on the addons path) and once with our addons installed; '
+                             'succeed only when each fails on stock Odoo the same way as with ours')
     parser.add_argument('--python', default=os.environ.get('ODOO_PYTHON', sys.executable),
                         help='Python that imports odoo (default: this one; env ODOO_PYTHON)')
     parser.add_argument('--timeout', type=float,
@@ -178,9 +183,12 @@ class Runner:
         self.timed_out = False
         self.interrupted = False
 
-    def command(self, pg, modules, tags, extra_paths, http_port, data_dir):
+    def command(self, pg, modules, tags, extra_paths, http_port, data_dir, stock=False):
+        # Stock Odoo: only Odoo's own addons directories, so nothing of ours can load.
+        addons_path = (','.join(self.install.addons_paths) if stock
+                       else odoo_env.addons_path_option(self.install, extra_paths))
         cmd = list(self.install.command) + [
-            f'--addons-path={odoo_env.addons_path_option(self.install, extra_paths)}',
+            f'--addons-path={addons_path}',
             *odoo_env.test_run_options(DB_NAME, modules, tags, http_port, data_dir, pg.odoo_args()),
         ]
         if self.args.with_demo:
@@ -268,6 +276,118 @@ def tail(path, count=40):
         return []
 
 
+def run_odoo(args, install, modules, tags, extra_paths, stock=False, label='odoo-tests'):
+    """One Odoo test run in a throwaway cluster: (runner, seconds, log path)."""
+    odoo_env.RUN_DIR.mkdir(exist_ok=True)
+    stamp = datetime.now().strftime('%Y%m%d-%H%M%S')
+    log_path = odoo_env.RUN_DIR / f'{label}-{stamp}.log'
+    latest = odoo_env.RUN_DIR / f'{label}.log'
+    say(f'   log:     {log_path}')
+    runner = Runner(args, install, log_path)
+    data_dir = tempfile.mkdtemp(prefix='sms-router-odoo-')
+    try:
+        with pgcluster.PgCluster() as pg:
+            http_port = procutil.free_port(avoid={pg.port})
+            cmd = runner.command(pg, modules, tags, extra_paths, http_port, data_dir, stock=stock)
+            say(f'[odoo] {shlex.join(cmd)}')
+            elapsed = runner.run(cmd)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        try:
+            if latest.is_symlink() or latest.exists():
+                latest.unlink()
+            latest.symlink_to(log_path.name)
+        except OSError:
+            pass
+    return runner, elapsed, log_path
+
+
+EXCEPTION_LINE = re.compile(r'^(?:[\w.]+\.)?(?P<name>\w*(?:Error|Exception|Failure))\b:?(?P<rest>.*)$')
+
+
+def failure_signature(problem):
+    """How a test failed, comparable between two runs: the exception line of its traceback
+    (name and first line of the message), without paths, line numbers or record ids."""
+    lines = problem.record.extra
+    for index, line in enumerate(lines):
+        match = EXCEPTION_LINE.match(line.strip())
+        if match and not line.startswith(' '):
+            rest = match['rest'].strip()
+            if not rest and index + 1 < len(lines):
+                rest = lines[index + 1].strip()
+            rest = re.sub(r'\d+', 'N', rest)[:160]
+            return f'{match["name"]}: {rest}'.rstrip(': ')
+    return f'{problem.kind} (no traceback)'
+
+
+def failures_by_test(log):
+    """{Class.method: [signature, ...]} of a run's failing tests (sub-tests merged)."""
+    failures = {}
+    for problem in log.problems:
+        test = problem.test.split(' ', 1)[0]
+        signature = failure_signature(problem)
+        failures.setdefault(test, [])
+        if signature not in failures[test]:
+            failures[test].append(signature)
+    return failures
+
+
+def prove_exclusions(args, install, modules, tags, extra_paths):
+    """Run the excluded Odoo tests on stock Odoo and with our addons; 0 when every one fails
+    on stock Odoo, and fails the same way with ours (then excluding it hides nothing of ours)."""
+    excluded = [tag[1:] for tag in tags if tag.startswith('-')]
+    say('== Proving the exclusions of Odoo tests: each must fail on stock Odoo as it fails with '
+        'the router')
+    if not excluded:
+        say(f'   no exclusion applies here (libxml2 {".".join(map(str, install.libxml2))}): '
+            'nothing to prove')
+        say('exclusions: 0 excluded, nothing to prove')
+        return 0
+    odoo_modules = sorted({tag.split('/', 1)[1].split(':', 1)[0] for tag in excluded})
+    runs = {}
+    for label, stock, run_modules in (
+            ('stock Odoo', True, odoo_modules),
+            ('with the router', False, modules)):
+        say(f'-- {label}: install {", ".join(run_modules)}; tests {",".join(excluded)}')
+        try:
+            runner, elapsed, _log_path = run_odoo(args, install, run_modules, excluded, extra_paths,
+                                                  stock=stock, label='odoo-exclusions')
+        except pgcluster.PgClusterError as err:
+            say(f'ERROR: {err}')
+            say('exclusions: not proven (no PostgreSQL)')
+            return 2
+        log = runner.log
+        say(f'   {label}: {log.tests_run} test(s) run in {procutil.fmt_duration(elapsed)}, '
+            f'{len(log.failed_tests)} failing')
+        runs[label] = (log, failures_by_test(log))
+
+    unproven = []
+    say('')
+    for tag in excluded:
+        test = tag.split(':', 1)[1]
+        stock_failures = runs['stock Odoo'][1].get(test)
+        ours_failures = runs['with the router'][1].get(test)
+        started = all(any(desc.split(' ', 1)[0] == test for _m, desc in log.started)
+                      for log, _f in runs.values())
+        if not started:
+            verdict = 'NOT PROVEN: the test did not run in both setups'
+        elif not stock_failures:
+            verdict = 'NOT PROVEN: it passes on stock Odoo, so the router breaks it'
+        elif stock_failures != ours_failures:
+            verdict = 'NOT PROVEN: it fails differently with the router'
+        else:
+            verdict = 'proven: same failure on stock Odoo and with the router'
+        if not verdict.startswith('proven'):
+            unproven.append(test)
+        say(f'{test}: {verdict}')
+        say(f'    stock Odoo:      {"; ".join(stock_failures or ["passed"])}')
+        say(f'    with the router: {"; ".join(ours_failures or ["passed"])}')
+    say('')
+    say(f'exclusions: {len(excluded) - len(unproven)} of {len(excluded)} proven'
+        + (f'; not proven: {", ".join(unproven)}' if unproven else ''))
+    return 1 if unproven else 0
+
+
 def main(argv=None):
     args = parse_args(argv)
     procutil.install_signal_handlers()
@@ -285,10 +405,8 @@ def main(argv=None):
         say('odoo: 0 tests run (configuration error)')
         return 2
 
-    odoo_env.RUN_DIR.mkdir(exist_ok=True)
-    stamp = datetime.now().strftime('%Y%m%d-%H%M%S')
-    log_path = odoo_env.RUN_DIR / f'odoo-tests-{stamp}.log'
-    latest = odoo_env.RUN_DIR / 'odoo-tests.log'
+    if args.prove_exclusions:
+        return prove_exclusions(args, install, modules, tags, extra_paths)
 
     say(f'== Odoo tests: Odoo {install.version} ({", ".join(install.package_dirs)})')
     if install.reason:
@@ -297,17 +415,8 @@ def main(argv=None):
     say(f'   tags:    {",".join(tags)}')
     for notice in notices:
         say(f'   notice:  {notice}')
-    say(f'   log:     {log_path}')
-
-    runner = Runner(args, install, log_path)
-    data_dir = tempfile.mkdtemp(prefix='sms-router-odoo-')
-    elapsed = 0.0
     try:
-        with pgcluster.PgCluster() as pg:
-            http_port = procutil.free_port(avoid={pg.port})
-            cmd = runner.command(pg, modules, tags, extra_paths, http_port, data_dir)
-            say(f'[odoo] {shlex.join(cmd)}')
-            elapsed = runner.run(cmd)
+        runner, elapsed, log_path = run_odoo(args, install, modules, tags, extra_paths)
     except pgcluster.PgClusterError as err:
         say(f'ERROR: {err}')
         say('odoo: 0 tests run (no PostgreSQL)')
@@ -315,14 +424,6 @@ def main(argv=None):
     except (KeyboardInterrupt, procutil.Terminated):
         say('odoo: interrupted')
         return 130
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
-        try:
-            if latest.is_symlink() or latest.exists():
-                latest.unlink()
-            latest.symlink_to(log_path.name)
-        except OSError:
-            pass
 
     log = runner.log
     passed, failed, skipped = log.counts()

@@ -179,3 +179,51 @@ def test_output_reader_gives_lines_idle_ticks_and_the_rest():
     assert seen[0] == 'a\n' and '' in seen and seen[-1] == 'b\n'
     time.sleep(0.1)
     assert output.drain() == ['c\n']
+
+
+def _fake_log(failure):
+    """A parsed Odoo log where TestC.test_html ran and failed with ``failure`` (or passed)."""
+    lines = [f'{P} INFO db odoo.addons.sms.tests.test_c: Starting TestC.test_html ...']
+    if failure:
+        lines += [f'{P} ERROR db odoo.addons.sms.tests.test_c: FAIL: TestC.test_html',
+                  'Traceback (most recent call last):',
+                  '  File "/x/test_c.py", line 12, in test_html',
+                  f'AssertionError: {failure}']
+    lines.append(f'{P} ERROR db odoo.tests.result: {int(bool(failure))} failed, 0 error(s) of 1 tests '
+                 "when loading database 'db'")
+    return odoo_log.parse_lines(lines)
+
+
+@pytest.mark.parametrize('stock, ours, code, verdict', [
+    ("'<p>a</p>' != 'a' (record 42)", "'<p>a</p>' != 'a' (record 97)", 0, 'proven: same failure'),
+    (None, "'<p>a</p>' != 'a'", 1, 'passes on stock Odoo'),
+    ("'<p>a</p>' != 'a'", "'b' != 'a'", 1, 'fails differently'),
+])
+def test_prove_exclusions_needs_the_same_failure_on_stock_odoo(monkeypatch, capsys, stock, ours,
+                                                                code, verdict):
+    runs = []
+
+    def fake_run(args, install, modules, tags, extra_paths, stock=False, label=''):
+        runs.append((stock, tuple(modules), tuple(tags)))
+        runner = run_odoo_tests.Runner(args, install, None)
+        runner.log = _fake_log(stock_failure if stock else ours_failure)
+        return runner, 1.0, None
+
+    stock_failure, ours_failure = stock, ours
+    monkeypatch.setattr(run_odoo_tests, 'run_odoo', fake_run)
+    install = odoo_env.OdooInstall(importable=True)
+    result = run_odoo_tests.prove_exclusions(
+        None, install, ['sms_router', 'sms'], ['/sms_router', '/sms', '-/sms:TestC.test_html'], [])
+    out = capsys.readouterr().out
+    assert result == code
+    assert verdict in out
+    # Stock Odoo installs only the addon of the excluded test, and runs only that test.
+    assert runs == [(True, ('sms',), ('/sms:TestC.test_html',)),
+                    (False, ('sms_router', 'sms'), ('/sms:TestC.test_html',))]
+
+
+def test_prove_exclusions_with_nothing_excluded_says_so(capsys):
+    class Install:
+        libxml2 = (2, 10, 3)
+    assert run_odoo_tests.prove_exclusions(None, Install(), ['sms'], ['/sms'], []) == 0
+    assert 'nothing to prove' in capsys.readouterr().out
