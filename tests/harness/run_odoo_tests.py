@@ -46,6 +46,17 @@ KNOWN_ENV_FAILURES = [
         'reason': ("Odoo 19's expected HTML assumes libxml2 < 2.14 (lxml < 6, Odoo pins 4.9/5.2), "
                    'which wraps bare text in <p>; this Python has libxml2 {libxml2}'),
     },
+    {
+        'module': 'test_mail_sms',
+        'tags': [
+            '-/test_mail_sms:TestSMSPost.test_message_sms_internals_body',
+            '-/test_mail_sms:TestSMSPost.test_message_sms_internals_subtype',
+        ],
+        'applies': lambda install: install.libxml2 >= (2, 14),
+        'reason': ("Odoo 19's expected HTML assumes libxml2 < 2.14 (lxml < 6, Odoo pins 4.9/5.2): "
+                   "libxml2 2.14 parses an SMS body of escaped HTML into <span> instead of <p>; "
+                   'this Python has libxml2 {libxml2}'),
+    },
 ]
 
 
