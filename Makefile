@@ -13,11 +13,12 @@ HARNESS := tests/harness
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test deps-lint run init-demo test test-py test-odoo test-wheels lint readme drills bench pot env clean
+.PHONY: help deps deps-test deps-lint run init-demo test test-quick test-py test-odoo test-wheels lint readme drills bench pot env clean
 
 help:
 	@echo "make run        install dependencies, create the demo database, serve http://localhost:8069 (admin/admin)"
-	@echo "make test       install dependencies, run the pytest suite, the Odoo tests, the wheel check"
+	@echo "make test       install dependencies, run the pytest suite, the Odoo tests, the wheel check, the drills (~20 min)"
+	@echo "make test-quick the same without the failure drills (~6 min)"
 	@echo "make test-py    only the pytest suite"
 	@echo "make test-odoo  only the Odoo tests (ARGS=\"--addons a,b --tags SPEC\" to narrow)"
 	@echo "make lint       ruff and pylint-odoo (OCA's mandatory checks) on the addons, ruff on tests/ (ARGS=--fix)"
@@ -48,6 +49,9 @@ init-demo: deps
 
 test: deps-test
 	$(PYTHON) $(HARNESS)/run_all.py $(ARGS)
+
+test-quick: deps-test
+	$(PYTHON) $(HARNESS)/run_all.py --no-drills $(ARGS)
 
 # pytest exits 5 when it collects no test: that is a failure here.
 test-py: deps-test

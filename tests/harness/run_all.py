@@ -1,11 +1,14 @@
-"""Run the whole test suite: the pytest suite, the Odoo tests, the wheel check; summarise them.
+"""Run the whole test suite: the pytest suite, the Odoo tests, the wheel check, the failure
+drills; summarise them.
 
-    python3 tests/harness/run_all.py [-- extra options for run_odoo_tests.py]
+    python3 tests/harness/run_all.py [--no-drills] [-- extra options for run_odoo_tests.py]
 
-All three parts always run. The exit status is non-zero when any failed; pytest's "no tests
+All four parts always run (``--no-drills`` leaves the drills out, about 14 minutes of the
+total, and says so in the summary). The exit status is non-zero when any failed; pytest's "no tests
 collected" (exit 5) counts as a failure. The last lines are one summary line per part and a
 total, each of the form ``<part>: N passed, N failed, N skipped`` (``wheels: N passed, N failed``
-for the wheel check, whose checks are never skipped one by one).
+for the wheel check, whose checks are never skipped one by one; ``drills: N passed, N failed``
+from the drills' closing line).
 """
 import os
 import re
@@ -21,6 +24,7 @@ RUN_DIR = ROOT / '.run'
 PYTEST_COUNT = re.compile(r'(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected)')
 PYTEST_DURATION = re.compile(r' in [\d.]+s\b')
 ODOO_FINAL = re.compile(r'^odoo: (?:(\d+) passed, (\d+) failed, (\d+) skipped|(.*))$')
+DRILLS_FINAL = re.compile(r'^(\d+)/(\d+) drills passed in ')
 WHEELS_FINAL = re.compile(r'^wheels: (?:(\d+) passed, (\d+) failed(?:, (\d+) skipped)?|(.*))$')
 
 
@@ -62,12 +66,29 @@ def stream(cmd, log_path):
     return proc.returncode, lines
 
 
+def drills_result(code, lines):
+    """(ok, summary line, counts) of a drill run from its exit code and output."""
+    if any('DRILLS SKIPPED' in line for line in lines):
+        reason = next(line for line in lines if 'DRILLS SKIPPED' in line).strip()
+        print(f'\n{"#" * 78}\n# {reason}\n# The failure drills need Odoo 19: they did NOT run.\n{"#" * 78}',
+              flush=True)
+        return code == 0, f'drills: 0 run ({reason}) - SKIPPED', (0, 0, 0)
+    for line in reversed(lines):
+        match = DRILLS_FINAL.match(line.strip())
+        if match:
+            passed, run = int(match.group(1)), int(match.group(2))
+            return code == 0, f'drills: {passed} passed, {run - passed} failed', (passed, run - passed, 0)
+    return False, f'drills: no result line (exit {code}) - FAILED', None
+
+
 def section(title):
     print(f'\n{"=" * 30} {title} {"=" * max(0, 46 - len(title))}', flush=True)
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    with_drills = '--no-drills' not in argv
+    argv = [arg for arg in argv if arg != '--no-drills']
     if argv and argv[0] == '--':
         argv = argv[1:]
     RUN_DIR.mkdir(exist_ok=True)
@@ -118,6 +139,17 @@ def main(argv=None):
             break
     results.append(('wheels', code == 0, wheels_line, time.monotonic() - start, wheels_counts))
 
+    # Real Odoo workers against the provider sandbox: faults, kills, outages, slow providers.
+    section('drills')
+    start = time.monotonic()
+    if with_drills:
+        code, lines = stream([sys.executable, str(ROOT / 'tests' / 'drills' / 'run_drills.py')],
+                             RUN_DIR / 'drills-output.log')
+        results.append(('drills', *drills_result(code, lines), time.monotonic() - start))
+    else:
+        print('DRILLS NOT RUN (--no-drills)', flush=True)
+        results.append(('drills', True, 'drills: not run (--no-drills) - SKIPPED', 0.0, None))
+
     section('summary')
     total = [0, 0, 0]
     for name, ok, line, seconds, counts in results:
@@ -128,7 +160,8 @@ def main(argv=None):
             failed = 1  # a part that failed without a failing test (crash, no tests) counts once
         total = [total[0] + passed, total[1] + failed, total[2] + skipped]
     all_ok = all(ok for _name, ok, *_rest in results)
-    print(f'logs: {RUN_DIR}/pytest.log, {RUN_DIR}/odoo-tests.log, {RUN_DIR}/wheels.log')
+    print(f'logs: {RUN_DIR}/pytest.log, {RUN_DIR}/odoo-tests.log, {RUN_DIR}/wheels.log, '
+          f'{RUN_DIR}/drills-output.log (and {RUN_DIR}/drills/<time>/)')
     for _name, _ok, line, _seconds, _counts in results:
         print(line)
     print(f'total: {total[0]} passed, {total[1]} failed, {total[2]} skipped', flush=True)

@@ -227,3 +227,21 @@ def test_prove_exclusions_with_nothing_excluded_says_so(capsys):
         libxml2 = (2, 10, 3)
     assert run_odoo_tests.prove_exclusions(None, Install(), ['sms'], ['/sms'], []) == 0
     assert 'nothing to prove' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('code, lines, expected', [
+    (0, ['[drills] x ...', '36/36 drills passed in 13m17s; 2827 SMS, 0 lost, 16 duplicated.'],
+     (True, 'drills: 36 passed, 0 failed', (36, 0, 0))),
+    (1, ['34/36 drills passed in 9m38s; 2827 SMS, 1000 lost, 18 duplicated.'],
+     (False, 'drills: 34 passed, 2 failed', (34, 2, 0))),
+    (2, ['ERROR: installing the addons failed (exit 1)'],
+     (False, 'drills: no result line (exit 2) - FAILED', None)),
+])
+def test_drills_result_reads_the_closing_line(code, lines, expected):
+    assert run_all.drills_result(code, lines) == expected
+
+
+def test_drills_skipped_without_odoo_is_reported_as_skipped(capsys):
+    ok, line, counts = run_all.drills_result(0, ['DRILLS SKIPPED: odoo is not importable'])
+    assert ok and line.endswith('- SKIPPED') and counts == (0, 0, 0)
+    assert 'did NOT run' in capsys.readouterr().out
