@@ -1,0 +1,42 @@
+"""The set-up every drill shares: the database, the accounts, the routes, the limits.
+
+One company has three accounts, each on its sandbox port, with 2 s timeouts, breakers
+opening after 3 failures and a 3 s cool-down, and routes by prefix so that each provider is
+the primary in turn (``GROUP``, ``CHAINS``); Odoo IAP closes every chain. A drill may
+change any of these for itself (``Bench.begin``); what only one family of drills uses
+lives in its scenario module.
+"""
+from pathlib import Path
+
+DRILLS_DIR = Path(__file__).resolve().parents[1]      # tests/drills
+ROOT = DRILLS_DIR.parents[1]
+DB_NAME = 'drill_sms_router'
+ADDONS = ('sms_router', 'sms_router_sweego', 'sms_router_twilio', 'sms_router_ovh')
+WORKER = DRILLS_DIR / 'drill_worker.py'
+TAG = 'DRILL '             # the lines of drill_worker.py's stdout meant for the runner
+
+# Account settings shared by every drill (a drill may change them for itself).
+TIMEOUT_S = 2.0
+CONCURRENCY = 4
+FAIL_MAX = 3
+COOLDOWN_S = 3
+ACCOUNT_DEFAULTS = {'timeout': TIMEOUT_S, 'max_concurrency': CONCURRENCY,
+                    'breaker_fail_max': FAIL_MAX, 'breaker_cooldown': COOLDOWN_S}
+BATCH_SIZE = 10            # sms.session.batch.size: SMS per _process_queue() call
+DRILL_LIMIT_S = 90         # a drill that takes longer fails (every wait inside is bounded too)
+MAX_HOLD_HOURS = 4.0       # the company's "Hold SMS During Outages" (Odoo's default)
+LATENCY_MS = 40            # every sandbox answer waits this long (faults switch mid-run)
+GROUP = {'sweego': 1, 'twilio': 2, 'ovh': 3}   # +33 6 0<group>...: the primary provider
+CHAINS = {1: ('sweego', 'twilio', 'ovh'), 2: ('twilio', 'ovh', 'sweego'),
+          3: ('ovh', 'sweego', 'twilio')}
+SHORT = {'sweego': 'S', 'twilio': 'T', 'ovh': 'O', 'iap': 'IAP'}
+AT_LEAST_ONCE = 'at_least_once'
+AT_MOST_ONCE = 'at_most_once'
+GROUP_TWILIO_ONLY = 4      # +33 6 04...: Twilio alone (then Odoo IAP when the last resort is on)
+QUEUE_CRON = 'sms.ir_cron_sms_scheduler_action'
+QUEUE_CRON_NAME = 'SMS: SMS Queue Manager'
+OVH_CRON = 'sms_router_ovh.ir_cron_sms_router_ovh'
+PARKED_CRON = 'sms_router.ir_cron_sms_router_parked_reports'
+# Odoo's cron workers sleep up to SLEEP_INTERVAL (60 s) plus pid % 10 s when no trigger is
+# due now: a trigger for a future moment is seen at the next wake-up.
+CRON_POLL_S = 70
