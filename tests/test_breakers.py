@@ -1,9 +1,12 @@
 """Account breakers shared through a store: transitions, single probe, cool-downs, pauses."""
 import contextlib
+import logging
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+import pybreaker
 import pytest
 
 from addons.sms_router.engine.breakers import (
@@ -21,17 +24,28 @@ ACCOUNT = 7
 
 
 class SkewedClock:
-    """The real UTC clock moved forward by ``offset`` seconds.
-
-    pybreaker stamps ``opened_at`` with the real clock, so a skew on top of it lets a test
-    jump past cool-downs and leases without sleeping.
-    """
+    """The real UTC clock moved forward by ``offset`` seconds: breakers of several
+    processes, each on its own clock, a few seconds apart."""
 
     def __init__(self, offset=0.0):
         self.offset = offset
 
     def __call__(self):
         return datetime.now(timezone.utc) + timedelta(seconds=self.offset)
+
+
+class FakeClock:
+    """A UTC clock that moves only when told, in 2031: any time taken from the real clock
+    (pybreaker's own ``datetime.now``) instead of this one would be years off."""
+
+    def __init__(self, now=datetime(2031, 5, 17, 8, 30, tzinfo=timezone.utc)):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -207,22 +221,23 @@ def test_probe_success_closes_for_everyone(store):
 
 def test_probe_failure_reopens_with_a_growing_cooldown(store):
     cooldown = 10.0
-    trip(make(store, cooldown=cooldown))
-    clock = SkewedClock()
+    clock = FakeClock()
+    trip(make(store, cooldown=cooldown, clock=clock))
     breaker = make(store, 'A', cooldown=cooldown, clock=clock)
     expected_factors = [1, 2, 4, 8, 8, 8]
     assert expected_factors[-1] == MAX_COOLDOWN_FACTOR
     for open_count, factor in enumerate(expected_factors, start=1):
         state = store.load(ACCOUNT)
         assert (state.state, state.open_count) == (OPEN, open_count)
+        assert state.opened_at == clock.now                # stamped by the failure that opened it
         assert breaker.settings.cooldown_for(open_count) == cooldown * factor
-        clock.offset = cooldown * factor - 1
+        clock.advance(cooldown * factor - 1)
         assert not breaker.admit().allowed, f'probe granted before {factor} x the cool-down'
-        clock.offset = cooldown * factor + 1
+        clock.advance(2)
         assert breaker.admit().probe, f'no probe after {factor} x the cool-down'
         breaker.record(False, f'probe {open_count} failed')
         assert store.load(ACCOUNT).last_failure == f'probe {open_count} failed'
-    breaker.clock = SkewedClock(cooldown * MAX_COOLDOWN_FACTOR + 1)
+    clock.advance(cooldown * MAX_COOLDOWN_FACTOR + 1)
     assert breaker.admit().probe
     breaker.record(True)
     state = store.load(ACCOUNT)
@@ -370,8 +385,25 @@ def test_memory_store_returns_copies(store):
     loaded.state = OPEN
     assert store.load(ACCOUNT).failure_count == 3
     assert store.load(ACCOUNT).state == CLOSED
-    assert store.increment(ACCOUNT, 'failure_count') == 4
-    assert store.increment(ACCOUNT, 'success_count') == 1
+    assert store.apply(ACCOUNT, 'A', count_failure=True).failure_count == 4
+    state = store.apply(ACCOUNT, 'A', {'success_count': 1})
+    state.success_count = 99
+    assert store.load(ACCOUNT).success_count == 1
+
+
+def test_memory_store_apply_judges_on_the_stored_state(store):
+    now = datetime.now(timezone.utc)
+    store.update(ACCOUNT, state=OPEN, failure_count=3, opened_at=now)
+    # An open breaker takes no outcome: nothing counted or written, but a pause is.
+    state = store.apply(ACCOUNT, 'A', {'state': CLOSED, 'last_failure': 'late'}, count_failure=True,
+                        paused_until=now)
+    assert (state.state, state.failure_count, state.last_failure, state.paused_until) == (OPEN, 3, '', now)
+    # Half-open: only the probe's owner moves it.
+    store.update(ACCOUNT, state=HALF_OPEN, probe_owner='A')
+    assert store.apply(ACCOUNT, 'B', count_failure=True).failure_count == 3
+    assert store.apply(ACCOUNT, 'A', count_failure=True).failure_count == 4
+    with pytest.raises(TypeError):
+        store.apply(ACCOUNT, 'A', {'password': 'x'})
 
 
 def test_late_failure_after_the_cooldown_does_not_reopen_or_double(store):
@@ -390,17 +422,23 @@ def test_late_failure_after_the_cooldown_does_not_reopen_or_double(store):
     assert admission.allowed and admission.probe
 
 
-# ----------------------------------------------------- bookkeeping faults, sessions
+# ------------------------------------------------ statements per outcome, one clock
 
 class CountingStore(MemoryBreakerStore):
-    """Counts store sessions and the operations made outside any session; fails on demand."""
+    """Logs the store's operations (one SQL statement each in PostgreSQL) in ``statements``,
+    marking those made outside a session, and counts sessions; fails on demand."""
 
     def __init__(self):
         super().__init__()
+        self.statements = []
         self.sessions = 0
-        self.loose_operations = 0
         self.failing = False
         self._in_session = False
+
+    def take(self):
+        """The operations logged since the last call."""
+        statements, self.statements = self.statements, []
+        return statements
 
     @contextlib.contextmanager
     def session(self):
@@ -411,42 +449,221 @@ class CountingStore(MemoryBreakerStore):
         finally:
             self._in_session = False
 
-    def _op(self):
+    def _op(self, name):
         if self.failing:
             raise OSError('connection pool exhausted')
-        if not self._in_session:
-            self.loose_operations += 1
+        self.statements.append(name if self._in_session else f'{name} (no session)')
 
     def load(self, account_id):
-        self._op()
+        self._op('load')
         return super().load(account_id)
 
     def update(self, account_id, **values):
-        self._op()
+        self._op('update')
         return super().update(account_id, **values)
 
-    def increment(self, account_id, counter, **values):
-        self._op()
-        return super().increment(account_id, counter, **values)
+    def apply(self, *args, **kwargs):
+        self._op('apply')
+        return super().apply(*args, **kwargs)
 
     def acquire_probe(self, *args, **kwargs):
-        self._op()
+        self._op('acquire_probe')
         return super().acquire_probe(*args, **kwargs)
 
 
-def test_each_outcome_costs_at_most_one_store_session():
-    store = CountingStore()
-    breaker = AccountBreaker('A', store, BreakerSettings(fail_max=2, cooldown=60))
-    loose_before = store.loose_operations
-    breaker.record(False, 'HTTP 503')
-    breaker.record(False, 'HTTP 503', retry_after=5)      # trips the breaker, and a pause
-    breaker.record(True)
-    assert store.sessions == 3
-    assert store.loose_operations == loose_before         # every write went through a session
-    state = store.load('A')
-    assert (state.state, state.failure_count, state.last_failure) == (OPEN, 2, 'HTTP 503')
-    assert state.paused_until is not None
+def counted(fail_max=2, cooldown=60.0, owner='me'):
+    store, clock = CountingStore(), FakeClock()
+    breaker = AccountBreaker('A', store, BreakerSettings(fail_max=fail_max, cooldown=cooldown),
+                             clock=clock, owner=owner)
+    assert store.take() == ['load (no session)']
+    return store, clock, breaker
 
+
+def probe(store, clock, breaker):
+    """Let the cool-down pass and take the probe (not an outcome: its statements are dropped)."""
+    clock.advance(breaker.settings.cooldown_for(breaker.state.open_count) + 1)
+    assert breaker.admit().probe
+    store.take()
+
+
+def test_statements_per_outcome():
+    store, clock, breaker = counted(fail_max=2)
+
+    breaker.record(True)                                  # healthy breaker: nothing to write
+    assert store.take() == []
+
+    breaker.record(False, 'HTTP 503')                     # counted, and the shared state read back
+    assert store.take() == ['apply']
+    assert (breaker.state.failure_count, breaker.state.last_failure) == (1, 'HTTP 503')
+
+    breaker.record(True)                                  # resets the count
+    assert store.take() == ['apply']
+    assert breaker.state.failure_count == 0
+
+    breaker.record(False, 'HTTP 503')
+    assert store.take() == ['apply']
+    breaker.record(False, 'HTTP 500')                     # opens: count, then the opening
+    assert store.take() == ['apply', 'apply']
+    assert (breaker.state.state, breaker.state.open_count, breaker.state.opened_at) == (OPEN, 1, clock.now)
+
+    breaker.record(False, 'late')                         # late answers: the open breaker ignores them
+    assert store.take() == ['apply']
+    breaker.record(True)
+    assert store.take() == []
+    assert store.load('A') == replace(breaker.state)
+    assert (breaker.state.state, breaker.state.failure_count, breaker.state.last_failure) == (OPEN, 2, 'HTTP 500')
+    store.take()
+
+    probe(store, clock, breaker)
+    breaker.record(False, 'probe failed')                 # the probe fails: count, then the opening
+    assert store.take() == ['apply', 'apply']
+    assert (breaker.state.state, breaker.state.open_count) == (OPEN, 2)
+
+    probe(store, clock, breaker)
+    breaker.record(True)                                  # the probe succeeds: closed in one
+    assert store.take() == ['apply']
+    assert (breaker.state.state, breaker.state.failure_count, breaker.state.open_count) == (CLOSED, 0, 0)
+
+    breaker.record(True)
+    assert store.take() == []
+    assert store.sessions == 10                           # one per outcome
+
+
+def test_retry_after_is_written_by_the_same_statement():
+    store, clock, breaker = counted(fail_max=2)
+    breaker.record(False, 'HTTP 429', retry_after=30)      # counted and paused
+    assert store.take() == ['apply']
+    assert breaker.state.paused_until == clock.now + timedelta(seconds=30)
+    assert breaker.state.failure_count == 1
+
+    breaker.record(False, 'HTTP 429', retry_after=40)      # opens and pauses: still two
+    assert store.take() == ['apply', 'apply']
+    assert (breaker.state.state, breaker.state.paused_until) == (OPEN, clock.now + timedelta(seconds=40))
+
+    breaker.record(True, retry_after=50)                  # a late answer pauses all the same
+    assert store.take() == ['apply']
+    assert (breaker.state.state, breaker.state.paused_until) == (OPEN, clock.now + timedelta(seconds=50))
+
+    store, clock, breaker = counted()
+    breaker.record(True, retry_after=5)                   # healthy breaker: the pause alone
+    assert store.take() == ['apply']
+    assert (breaker.state.failure_count, breaker.state.paused_until) == (0, clock.now + timedelta(seconds=5))
+
+    store, clock, breaker = counted(fail_max=5)
+    breaker.record(False, 'HTTP 503')
+    store.take()
+    breaker.record(True, retry_after=5)                   # resets the count and pauses, in one
+    assert store.take() == ['apply']
+    assert (breaker.state.failure_count, breaker.state.paused_until) == (0, clock.now + timedelta(seconds=5))
+
+
+def test_late_success_on_a_stale_view_moves_nothing(store):
+    """A success is replayed on the state last seen (so a healthy breaker costs nothing),
+    but the store judges its write on the stored state."""
+    clock = FakeClock()
+    slow = make(store, 'slow', fail_max=3, clock=clock)
+    slow.record(False, 'HTTP 503')                        # it saw one failure...
+    trip(make(store, 'other', fail_max=3, clock=clock), 2)  # ...then another process opened it
+    assert (slow.state.state, store.load(ACCOUNT).state) == (CLOSED, OPEN)
+    slow.record(True)                                     # would reset the count of a closed breaker
+    state = store.load(ACCOUNT)
+    assert (state.state, state.failure_count, state.open_count) == (OPEN, 3, 1)
+    assert slow.state == state                            # and now it knows
+
+
+def test_failure_decides_on_the_shared_state(store):
+    clock = FakeClock()
+    first, second = make(store, 'first', fail_max=2, clock=clock), make(store, 'second', fail_max=2, clock=clock)
+    first.record(False, 'a')
+    second.record(False, 'b')                             # its view said 0 failures: the store said 1
+    state = store.load(ACCOUNT)
+    assert (state.state, state.failure_count, state.opened_at) == (OPEN, 2, clock.now)
+    clock.advance(5)
+    first.record(False, 'c')                              # its view said closed: a late answer
+    assert store.load(ACCOUNT) == state
+    assert first.state.state == OPEN
+
+
+def test_one_clock_far_from_the_real_one(store):
+    """Openings, cool-downs, leases and pauses all follow the breaker's clock, here in 2031."""
+    clock = FakeClock()
+    breaker = make(store, 'A', fail_max=2, cooldown=60, probe_lease=30, clock=clock)
+    trip(breaker)
+    opened_at = clock.now
+    assert store.load(ACCOUNT).opened_at == opened_at
+    assert breaker.next_attempt_at() == opened_at + timedelta(seconds=60)
+
+    clock.advance(59)
+    assert not breaker.admit().allowed
+    assert not make(store, 'B', cooldown=60, clock=clock).admit().allowed
+    clock.advance(2)
+    assert breaker.admit().probe
+    assert store.load(ACCOUNT).probe_until == clock.now + timedelta(seconds=30)
+
+    breaker.record(False, 'probe failed')                 # re-opened now, for twice the cool-down
+    reopened_at = clock.now
+    state = store.load(ACCOUNT)
+    assert (state.state, state.open_count, state.opened_at) == (OPEN, 2, reopened_at)
+    clock.advance(119)
+    assert not breaker.admit().allowed
+    clock.advance(2)
+    assert breaker.admit().probe
+    breaker.record(True)
+    assert store.load(ACCOUNT).state == CLOSED
+
+    breaker.record(False, 'HTTP 429', retry_after=30)
+    assert store.load(ACCOUNT).paused_until == clock.now + timedelta(seconds=30)
+    clock.advance(29)
+    assert not breaker.admit().allowed
+    clock.advance(2)
+    assert breaker.admit().allowed
+
+
+def test_pybreaker_clock_is_never_used(store, monkeypatch):
+    """pybreaker stamps openings with its own clock and would compare them with it to leave
+    the open state: neither reaches the breaker."""
+
+    class PybreakerClock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(1999, 12, 31, tzinfo=timezone.utc)
+
+    open_state_calls = []
+    monkeypatch.setattr(pybreaker, 'datetime', PybreakerClock)
+    monkeypatch.setattr(pybreaker.CircuitOpenState, 'before_call',
+                        lambda *args, **kwargs: open_state_calls.append(args))
+    clock = FakeClock()
+    breaker = make(store, 'A', fail_max=2, cooldown=60, clock=clock)
+    trip(breaker)
+    assert store.load(ACCOUNT).opened_at == clock.now
+    breaker.record(False, 'late')                         # open: pybreaker does not see it
+    breaker.record(True)
+    clock.advance(61)
+    assert breaker.admit().probe
+    breaker.record(False, 'probe failed')
+    assert store.load(ACCOUNT).opened_at == clock.now
+    clock.advance(121)
+    assert breaker.admit().probe
+    breaker.record(True)
+    assert store.load(ACCOUNT).state == CLOSED
+    assert open_state_calls == []
+    assert breaker.store_failures == 0
+
+
+def test_transitions_are_logged(store, caplog):
+    clock = FakeClock()
+    breaker = make(store, 'A', fail_max=2, cooldown=60, clock=clock)
+    with caplog.at_level(logging.INFO, logger='addons.sms_router.engine.breakers'):
+        trip(breaker)
+        clock.advance(61)
+        assert breaker.admit().probe
+        breaker.record(True)
+    transitions = [r.getMessage() for r in caplog.records if 'went from' in r.getMessage()]
+    assert transitions == [f'SMS router: breaker of account {ACCOUNT} went from closed to open',
+                           f'SMS router: breaker of account {ACCOUNT} went from half-open to closed']
+
+
+# ------------------------------------------------------------- bookkeeping faults
 
 def test_breaker_store_down_fails_open_and_never_raises(caplog):
     store = CountingStore()

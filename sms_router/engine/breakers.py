@@ -1,24 +1,49 @@
 """One circuit breaker per provider account, shared by every process through a store.
 
 pybreaker drives the transitions (closed -> open after ``fail_max`` consecutive failures,
-open -> half-open after the cool-down, half-open -> closed on success or open again on
-failure). Its state lives in a :class:`BreakerStore` (PostgreSQL in Odoo, memory in tests)
-through :class:`StoredBreakerStorage`, and every change is an atomic write, so all workers
-see the same breaker.
+half-open -> closed on success or open again on failure). The breakers' state lives in a
+:class:`BreakerStore` (PostgreSQL in Odoo, memory in tests), so all workers see the same
+breaker.
 
 pybreaker alone would let every process probe a half-open provider at once and would hold
 its lock during the HTTP call. So the engine asks :meth:`AccountBreaker.admit` before a
-request (a compare-and-set in the store grants the single half-open probe to one process)
-and reports the result afterwards with :meth:`AccountBreaker.record`, which replays it
-through pybreaker without any network I/O under its lock.
+request (a compare-and-set in the store moves an open breaker to half-open after the
+cool-down and grants the single probe to one process) and reports the result afterwards
+with :meth:`AccountBreaker.record`, which replays it through pybreaker without any network
+I/O.
 
 A failed probe doubles the next cool-down (up to ``MAX_COOLDOWN_FACTOR`` times), so a
 provider that stays down is probed less and less often.
 
+One clock: every time the breaker stores or compares (opening, cool-down, probe lease,
+provider's pause) comes from ``AccountBreaker.clock``. pybreaker stamps an opening with its
+own ``datetime.now``; the storage writes the clock's time instead. pybreaker would compare
+that stamp with its own clock to leave the open state, but it never replays an open breaker:
+only a closed one, or a half-open one on this process's probe (``takes_outcome_of``), and
+the store makes the open -> half-open move (``acquire_probe``).
+
+What one outcome costs the store, in one short transaction (:meth:`BreakerStore.session`):
+
+- a success on a breaker closed with no failure counted (as this process last saw it: a
+  success is not worth a read): nothing;
+- a success that resets the failure count, or the probe's success closing the breaker:
+  one statement;
+- a failure: one statement, which counts it (with its reason) and returns the shared state
+  (no separate read), also when it is a late answer that an open breaker ignores;
+- a failure that opens the breaker (``fail_max`` reached, or the probe failed): two. pybreaker
+  decides the opening from the count the first statement returns (other processes count
+  too), and the second writes it. In PostgreSQL the first keeps the row locked until the
+  commit, so no other process sees or changes the count in between; and the store judges
+  every write on the stored state anyway. Deciding the opening inside the first statement
+  would copy pybreaker's rules into SQL and leave it nothing to decide; openings are one
+  failure in ``fail_max`` at most.
+
+A provider's ``retry_after`` pause goes in the same statement; with nothing else to write
+(a success on a healthy breaker, a late success), it costs one statement.
+
 A breaker is bookkeeping, never a reason to lose an SMS: when its store cannot be read or
 written (database fault, pool exhausted), the breaker behaves as closed and says so in the
-log, and the dispatch goes on. One outcome costs at most one store session (one short
-transaction in PostgreSQL), whatever pybreaker does inside it.
+log, and the dispatch goes on.
 """
 import contextlib
 import logging
@@ -56,6 +81,13 @@ class BreakerState:
     probe_until: datetime = None      # the probe lease ends here (a dead prober is replaced)
     last_failure: str = ''
 
+    def takes_outcome_of(self, owner):
+        """May an answer received by ``owner`` move this breaker? Only when it is closed, or
+        half-open on ``owner``'s probe. Any other answer is late (its request left before
+        the breaker opened): only the probe may move an open breaker, a late failure must
+        neither re-open it nor double its cool-down, a late success must not close it."""
+        return self.state == CLOSED or (self.state == HALF_OPEN and self.probe_owner == owner)
+
 
 class BreakerStore:
     """Persistence of breaker states; every method is one atomic operation."""
@@ -70,12 +102,15 @@ class BreakerStore:
         raise NotImplementedError
 
     def update(self, account_id, **values):
-        """Write ``values`` and return the new BreakerState."""
+        """Write ``values`` whatever the state and return the new BreakerState."""
         raise NotImplementedError
 
-    def increment(self, account_id, counter, **values):
-        """Add one to ``counter`` ('failure_count' or 'success_count') and write ``values``
-        in the same operation; return the new value of the counter."""
+    def apply(self, account_id, owner, changes=None, count_failure=False, paused_until=None):
+        """Write one outcome received by ``owner`` and return the new BreakerState.
+
+        When the breaker takes that outcome (:meth:`BreakerState.takes_outcome_of`, judged
+        on the stored state), add one to ``failure_count`` if ``count_failure`` and write
+        ``changes``; write ``paused_until`` (when given) in any state."""
         raise NotImplementedError
 
     def acquire_probe(self, account_id, owner, now, not_before, lease_until):
@@ -101,13 +136,16 @@ class MemoryBreakerStore(BreakerStore):
             self._states[account_id] = state
             return replace(state)
 
-    def increment(self, account_id, counter, **values):
+    def apply(self, account_id, owner, changes=None, count_failure=False, paused_until=None):
         with self._lock:
-            state = self._states.setdefault(account_id, BreakerState())
-            setattr(state, counter, getattr(state, counter) + 1)
-            for name, value in values.items():
-                setattr(state, name, value)
-            return getattr(state, counter)
+            state = self._states.get(account_id) or BreakerState()
+            if state.takes_outcome_of(owner):
+                state = replace(state, **(changes or {}))
+                state.failure_count += bool(count_failure)
+            if paused_until is not None:
+                state = replace(state, paused_until=paused_until)
+            self._states[account_id] = state
+            return replace(state)
 
     def acquire_probe(self, account_id, owner, now, not_before, lease_until):
         with self._lock:
@@ -122,19 +160,19 @@ class MemoryBreakerStore(BreakerStore):
             return True
 
 
-class StoredBreakerStorage(pybreaker.CircuitBreakerStorage):
-    """pybreaker storage that reads a snapshot and writes every change through the store."""
+class _ReplayStorage(pybreaker.CircuitBreakerStorage):
+    """pybreaker's storage while it replays one outcome: it reads the state the store has
+    just returned and keeps pybreaker's writes in ``changes``, for one statement afterwards."""
 
-    def __init__(self, store, account_id, snapshot):
-        super().__init__(f'sms-router-account-{account_id}')
-        self._store = store
-        self._account_id = account_id
-        self.snapshot = snapshot
-        # Written with the next failure count, in the same statement (see AccountBreaker.record).
-        self.failure_reason = None
+    def __init__(self, snapshot, clock):
+        super().__init__('sms-router-replay')
+        self.snapshot = replace(snapshot)
+        self.changes = {}
+        self._clock = clock
 
-    def _write(self, **values):
-        self.snapshot = self._store.update(self._account_id, **values)
+    def _set(self, **values):
+        self.changes.update(values)
+        self.snapshot = replace(self.snapshot, **values)
 
     @property
     def state(self):
@@ -151,24 +189,22 @@ class StoredBreakerStorage(pybreaker.CircuitBreakerStorage):
         elif state == OPEN:
             values.update(open_count=self.snapshot.open_count + 1, probe_owner=None,
                           probe_until=None, success_count=0)
-        self._write(**values)
+        self._set(**values)
 
     def increment_counter(self):
-        values = {}
-        if self.failure_reason:
-            values['last_failure'] = self.snapshot.last_failure = self.failure_reason
-        self.snapshot.failure_count = self._store.increment(self._account_id, 'failure_count', **values)
+        """Nothing to write: the store counted this failure before the replay, in the
+        statement that returned the shared count pybreaker now decides on."""
 
     def reset_counter(self):
         if self.snapshot.failure_count:
-            self._write(failure_count=0)
+            self._set(failure_count=0)
 
     def increment_success_counter(self):
-        self.snapshot.success_count = self._store.increment(self._account_id, 'success_count')
+        self._set(success_count=self.snapshot.success_count + 1)
 
     def reset_success_counter(self):
         if self.snapshot.success_count:
-            self._write(success_count=0)
+            self._set(success_count=0)
 
     @property
     def counter(self):
@@ -183,18 +219,18 @@ class StoredBreakerStorage(pybreaker.CircuitBreakerStorage):
         return self.snapshot.opened_at
 
     @opened_at.setter
-    def opened_at(self, moment):
-        self._write(opened_at=moment)
+    def opened_at(self, _pybreaker_now):
+        # pybreaker passes its own datetime.now(UTC): the opening is stamped by our clock.
+        self._set(opened_at=self._clock())
 
 
 class _ReplayedFailure(Exception):
     """Carries a failed outcome through pybreaker so that it counts as a failure."""
 
 
-class _LogTransitions(pybreaker.CircuitBreakerListener):
-    def state_change(self, cb, old_state, new_state):
-        _logger.info('SMS router: breaker %s went from %s to %s',
-                     cb.name, old_state.name if old_state else None, new_state.name)
+def _replay(healthy, reason):
+    if not healthy:
+        raise _ReplayedFailure(reason)
 
 
 @dataclass
@@ -227,16 +263,7 @@ class AccountBreaker:
 
     def __post_init__(self):
         self.store_failures = 0           # store operations that failed (the breaker failed open)
-        snapshot = self._guard('read', lambda: self.store.load(self.account_id), BreakerState())
-        self._storage = StoredBreakerStorage(self.store, self.account_id, snapshot)
-        self._breaker = pybreaker.CircuitBreaker(
-            fail_max=self.settings.fail_max,
-            reset_timeout=self.settings.cooldown_for(self._storage.snapshot.open_count),
-            state_storage=self._storage,
-            name=f'account {self.account_id}',
-            throw_new_error_on_trip=False,
-            listeners=[_LogTransitions()],
-        )
+        self._snapshot = self._guard('read', lambda: self.store.load(self.account_id), BreakerState())
 
     def _guard(self, action, operation, fallback=None):
         """Run a store operation; on any store failure, log it and return ``fallback``.
@@ -257,19 +284,18 @@ class AccountBreaker:
 
     @property
     def state(self):
-        return self._storage.snapshot
+        return self._snapshot
 
     def refresh(self):
         """Re-read the shared state (another process may have changed it)."""
-        self._storage.snapshot = self.store.load(self.account_id)
-        self._breaker.reset_timeout = self.settings.cooldown_for(self._storage.snapshot.open_count)
+        self._snapshot = self.store.load(self.account_id)
 
     def admit(self):
         """May a request go to this account now? Grants at most one half-open probe."""
         return self._guard('read', self._admit, Admission(True))
 
     def _admit(self):
-        snapshot = self._storage.snapshot
+        snapshot = self._snapshot
         now = self.clock()
         if snapshot.forced_open:
             return Admission(False, reason='breaker forced open (maintenance)')
@@ -288,17 +314,17 @@ class AccountBreaker:
         self.refresh()
         if granted:
             return Admission(True, probe=True)
-        if self._storage.snapshot.state == CLOSED:
+        if self._snapshot.state == CLOSED:
             # Our snapshot was stale: another process's probe closed the breaker meanwhile.
             return self._admit()
-        return Admission(False, reason=f'breaker {self._storage.snapshot.state} '
+        return Admission(False, reason=f'breaker {self._snapshot.state} '
                                        f'(after {snapshot.failure_count or snapshot.open_count} failures)')
 
     def next_attempt_at(self):
         """When this account may take a request again, as far as the breaker knows: the
         end of the cool-down or of a provider's pause, the end of another process's probe
         lease; None when it gives no time (closed, or forced open until someone resets it)."""
-        snapshot = self._storage.snapshot
+        snapshot = self._snapshot
         if snapshot.forced_open:
             return None
         moments = []
@@ -314,46 +340,57 @@ class AccountBreaker:
     def record(self, healthy, reason='', retry_after=None):
         """Report one request's result: ``healthy`` False counts as a failure.
 
-        Everything it writes shares one store session (one short transaction)."""
+        It costs at most one statement, two for a failure that opens the breaker (see the
+        module's docstring), in one store session (one short transaction)."""
         def record_in_session():
             with self.store.session():
                 self._record(healthy, reason, retry_after)
         self._guard('write', record_in_session)
 
     def _record(self, healthy, reason, retry_after):
-        if retry_after:
-            self._storage.snapshot = self.store.update(
-                self.account_id, paused_until=self.clock() + timedelta(seconds=retry_after))
-
+        pause = self.clock() + timedelta(seconds=retry_after) if retry_after else None
         if not healthy:
-            # Failures are what other processes race on: decide on the shared state.
-            self.refresh()
-        snapshot = self._storage.snapshot
-        if snapshot.state == OPEN or (snapshot.state == HALF_OPEN and snapshot.probe_owner != self.owner):
-            # A late answer to a request sent before the breaker opened. Only the probe may
-            # move an open breaker; replaying this through pybreaker after the cool-down
-            # would re-open it (doubling the cool-down) or close it without any probe.
+            # Failures are what processes race on: count this one first, in the statement
+            # that returns the shared state (another process may have opened or closed the
+            # breaker meanwhile), and decide on that state.
+            reason = (reason or '')[:500]
+            self._snapshot = self.store.apply(self.account_id, self.owner,
+                                              {'last_failure': reason} if reason else None,
+                                              count_failure=True, paused_until=pause)
+            pause = None
+        # A success decides on the last state seen, so that an outcome of a healthy breaker
+        # costs nothing; the store judges its writes on the stored state all the same.
+        before = self._snapshot
+        if not before.takes_outcome_of(self.owner):
+            # A late answer (see takes_outcome_of): it moves nothing, but a pause holds.
+            if pause:
+                self._snapshot = self.store.apply(self.account_id, self.owner, paused_until=pause)
             return
 
-        def replay():
-            if not healthy:
-                raise _ReplayedFailure(reason)
-
-        self._storage.failure_reason = (reason or '')[:500] or None
-        try:
-            # A failure counted (its reason written with the count), or the breaker was
-            # already open (another request tripped it): nothing more to do.
-            with contextlib.suppress(_ReplayedFailure, pybreaker.CircuitBreakerError):
-                self._breaker.call(replay)
-        finally:
-            self._storage.failure_reason = None
+        storage = _ReplayStorage(before, self.clock)
+        # A new pybreaker on the state just read, for this outcome only: a long-lived one
+        # would notice other processes' transitions and react with writes of its own (its
+        # closed state resets the failure count when it notices one).
+        breaker = pybreaker.CircuitBreaker(
+            fail_max=self.settings.fail_max, state_storage=storage, name=f'account {self.account_id}',
+            throw_new_error_on_trip=False,
+            # Never consulted: pybreaker does not see an open breaker (module docstring).
+            reset_timeout=self.settings.cooldown_for(before.open_count))
+        with contextlib.suppress(_ReplayedFailure):
+            breaker.call(_replay, healthy, reason)
+        if storage.changes or pause:
+            self._snapshot = self.store.apply(self.account_id, self.owner, storage.changes,
+                                              paused_until=pause)
+        if self._snapshot.state != before.state and self._snapshot.state == storage.state:
+            _logger.info('SMS router: breaker of account %s went from %s to %s',
+                         self.account_id, before.state, self._snapshot.state)
 
     # Manual operations, from the account's buttons: these must not fail silently.
     def force_open(self):
-        self._storage.snapshot = self.store.update(self.account_id, forced_open=True)
+        self._snapshot = self.store.update(self.account_id, forced_open=True)
 
     def reset(self):
-        self._storage.snapshot = self.store.update(
+        self._snapshot = self.store.update(
             self.account_id, state=CLOSED, failure_count=0, success_count=0, open_count=0,
             opened_at=None, forced_open=False, paused_until=None, probe_owner=None,
             probe_until=None, last_failure='')

@@ -57,18 +57,36 @@ def _to_naive(value):
     return value.astimezone(timezone.utc).replace(tzinfo=None) if value is not None and value.tzinfo else value
 
 
-def _assignments(values):
-    """``column = value`` terms of an UPDATE, for breaker columns checked against _COLUMNS."""
-    return [SQL('%s = %s', SQL.identifier(name), _to_naive(value) if name in _DATETIMES else value)
-            for name, value in values.items()]
+def _column_value(name, value):
+    return _to_naive(value) if name in _DATETIMES else value
+
+
+def _state_of(row):
+    values = dict(zip(_COLUMNS, row, strict=True))
+    for name in _DATETIMES:
+        values[name] = _to_aware(values[name])
+    values['last_failure'] = values['last_failure'] or ''
+    for name in ('failure_count', 'success_count', 'open_count'):
+        values[name] = values[name] or 0
+    values['forced_open'] = bool(values['forced_open'])
+    return BreakerState(**values)
+
+
+_SELECTED = SQL(', ').join(SQL.identifier(name) for name in _COLUMNS)
+_RETURNED = SQL(', ').join(SQL.identifier('b', name) for name in _COLUMNS)
+_NEW_ROW = {name: getattr(BreakerState(), name) for name in _COLUMNS}  # closed, nothing counted
 
 
 class PostgresBreakerStore(BreakerStore):
-    """BreakerStore on the ``sms_router_breaker`` table; one short transaction per call.
+    """BreakerStore on the ``sms_router_breaker`` table, in short side transactions.
+
+    Every operation is one statement. A write is an ``UPDATE ... RETURNING`` of the whole
+    row, so the new state comes back without a separate read; only the first write of an
+    account adds the ``INSERT`` of its row.
 
     Odoo cursors run REPEATABLE READ, where two workers updating the same breaker row at
     once make the second fail with a serialization error. Breaker writes are single
-    statements whose WHERE clause and increments must apply to the latest row, which is
+    statements whose conditions and increments must apply to the latest row, which is
     exactly READ COMMITTED's behaviour, so each breaker transaction switches to it.
     """
 
@@ -93,9 +111,10 @@ class PostgresBreakerStore(BreakerStore):
 
     @contextlib.contextmanager
     def session(self):
-        # The breaker's writes for one outcome (count, reason, state, opening time) go in
-        # one transaction: one connection from the pool and one commit, not one per write;
-        # an outcome that writes nothing (a success on a healthy breaker) opens none.
+        # The statements of one outcome (two when a failure opens the breaker) go in one
+        # transaction: one connection from the pool and one commit, and the row stays locked
+        # from the first write to the commit. An outcome that writes nothing (a success on a
+        # healthy breaker) opens none.
         if getattr(self._local, 'in_session', False):
             yield
             return
@@ -114,63 +133,68 @@ class PostgresBreakerStore(BreakerStore):
                 self._local.cr.close()
             self._local.in_session, self._local.cr = False, None
 
-    def _row(self, cr, account_id):
-        cr.execute(SQL("SELECT %s FROM sms_router_breaker WHERE account_id = %s",
-                       SQL(', ').join(SQL.identifier(name) for name in _COLUMNS), account_id))
-        row = cr.fetchone()
-        if row is None:
-            return BreakerState()
-        values = dict(zip(_COLUMNS, row, strict=True))
-        for name in _DATETIMES:
-            values[name] = _to_aware(values[name])
-        values['last_failure'] = values['last_failure'] or ''
-        for name in ('failure_count', 'success_count', 'open_count'):
-            values[name] = values[name] or 0
-        values['forced_open'] = bool(values['forced_open'])
-        return BreakerState(**values)
-
-    @staticmethod
-    def _ensure(cr, account_id):
-        cr.execute(SQL("""
-            INSERT INTO sms_router_breaker (account_id, state, failure_count, success_count,
-                                            open_count, forced_open, create_date, write_date)
-            VALUES (%s, 'closed', 0, 0, 0, false, now() at time zone 'UTC', now() at time zone 'UTC')
-            ON CONFLICT (account_id) DO NOTHING
-        """, account_id))
-
     def load(self, account_id):
-        with self._cursor() as cr:
-            return self._row(cr, account_id)
+        return self.load_many([account_id])[account_id]
 
     def load_many(self, account_ids):
+        account_ids = list(account_ids)
+        if not account_ids:
+            return {}
         with self._cursor() as cr:
-            return {account_id: self._row(cr, account_id) for account_id in account_ids}
+            cr.execute(SQL("SELECT account_id, %s FROM sms_router_breaker WHERE account_id = ANY(%s)",
+                           _SELECTED, account_ids))
+            stored = {row[0]: _state_of(row[1:]) for row in cr.fetchall()}
+        return {account_id: stored.get(account_id) or BreakerState() for account_id in account_ids}
 
     def update(self, account_id, **values):
-        unknown = set(values) - set(_COLUMNS)
-        if unknown:
-            raise ValueError(f'unknown breaker fields {sorted(unknown)}')
-        assignments = SQL(', ').join(_assignments(values))
-        with self._cursor() as cr:
-            self._ensure(cr, account_id)
-            cr.execute(SQL("""UPDATE sms_router_breaker SET %s,
-                                   write_date = now() at time zone 'UTC'
-                               WHERE account_id = %s""", assignments, account_id))
-            return self._row(cr, account_id)
+        return self._write(account_id, values)
 
-    def increment(self, account_id, counter, **values):
-        if counter not in ('failure_count', 'success_count'):
-            raise ValueError(counter)
+    def apply(self, account_id, owner, changes=None, count_failure=False, paused_until=None):
+        return self._write(account_id, changes or {}, owner=owner, count_failure=count_failure,
+                           paused_until=paused_until)
+
+    def _write(self, account_id, values, owner=None, count_failure=False, paused_until=None):
+        """Write ``values`` in one statement and return the new state. With an ``owner``,
+        ``values`` and the failure count apply only when the row takes that owner's outcome
+        (BreakerState.takes_outcome_of, in SQL on the row as the statement locks it: the
+        latest committed one); ``paused_until`` applies in any case."""
         unknown = set(values) - set(_COLUMNS)
         if unknown:
             raise ValueError(f'unknown breaker fields {sorted(unknown)}')
-        column = SQL.identifier(counter)
-        assignments = SQL(', ').join([SQL('%s = %s + 1', column, column), *_assignments(values)])
+        new_row = {**_NEW_ROW, **values}
+        updates = {name: SQL('%s', _column_value(name, value)) for name, value in values.items()}
+        if count_failure:
+            new_row['failure_count'] += 1
+            updates['failure_count'] = SQL('%s + 1', SQL.identifier('b', 'failure_count'))
+        if owner is not None:
+            takes_outcome = SQL("(b.state = 'closed' OR (b.state = 'half-open' AND b.probe_owner = %s))", owner)
+            updates = {name: SQL('CASE WHEN %s THEN %s ELSE %s END', takes_outcome, value, SQL.identifier('b', name))
+                       for name, value in updates.items()}
+        if paused_until is not None:
+            new_row['paused_until'] = paused_until
+            updates['paused_until'] = SQL('%s', _to_naive(paused_until))
+        assignments = SQL(', ').join([
+            *(SQL('%s = %s', SQL.identifier(name), value) for name, value in updates.items()),
+            SQL("write_date = now() at time zone 'UTC'"),
+        ])
         with self._cursor() as cr:
-            self._ensure(cr, account_id)
-            cr.execute(SQL("UPDATE sms_router_breaker SET %s WHERE account_id = %s RETURNING %s",
-                           assignments, account_id, column))
-            return cr.fetchone()[0]
+            cr.execute(SQL("UPDATE sms_router_breaker AS b SET %s WHERE b.account_id = %s RETURNING %s",
+                           assignments, account_id, _RETURNED))
+            row = cr.fetchone()
+            if row is None:
+                # The first write of an account (once: its row is never deleted while it
+                # lives) creates the row, or updates the one another process just created.
+                # Not an upsert every time: each INSERT draws an id, even when it conflicts.
+                cr.execute(SQL("""
+                    INSERT INTO sms_router_breaker AS b (account_id, %s, create_date, write_date)
+                    VALUES (%s, %s, now() at time zone 'UTC', now() at time zone 'UTC')
+                    ON CONFLICT (account_id) DO UPDATE SET %s
+                    RETURNING %s
+                """, _SELECTED, account_id,
+                    SQL(', ').join(_column_value(name, new_row[name]) for name in _COLUMNS),
+                    assignments, _RETURNED))
+                row = cr.fetchone()
+            return _state_of(row)
 
     def acquire_probe(self, account_id, owner, now, not_before, lease_until):
         # The WHERE clause is the compare-and-set: of two workers racing here, PostgreSQL

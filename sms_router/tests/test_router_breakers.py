@@ -1,11 +1,12 @@
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from unittest.mock import patch
 
 from odoo.sql_db import db_connect
 from odoo.tests import tagged
 from odoo.tools import SQL
 
-from ..engine.breakers import CLOSED, HALF_OPEN, OPEN, utcnow
+from ..engine.breakers import CLOSED, HALF_OPEN, OPEN, AccountBreaker, BreakerSettings, utcnow
 from ..engine.outcomes import BatchResult, OutcomeKind
 from ..models.sms_router_breaker import PostgresBreakerStore
 from .common import SmsRouterCase
@@ -219,23 +220,50 @@ class TestPostgresBreakerStore(SmsRouterCase):
         self.assertEqual(state.failure_count, 0)
         self.assertFalse(state.forced_open)
 
-    def test_update_and_increment(self):
+    def test_update_and_apply(self):
         now = utcnow().replace(microsecond=0)
         state = self.store.update(self.ACCOUNT, state=OPEN, opened_at=now, last_failure='down')
         self.assertEqual(state.state, OPEN)
         self.assertEqual(state.opened_at, now)
         self.assertEqual(state.opened_at.tzinfo is not None, True, 'datetimes come back timezone-aware')
-        self.assertEqual(self.store.increment(self.ACCOUNT, 'failure_count'), 1)
-        self.assertEqual(self.store.increment(self.ACCOUNT, 'failure_count'), 2)
-        self.assertEqual(self.store.increment(self.ACCOUNT, 'success_count'), 1)
+        self.store.update(self.ACCOUNT, state=CLOSED)
+        self.assertEqual(self.store.apply(self.ACCOUNT, 'a', count_failure=True).failure_count, 1)
+        state = self.store.apply(self.ACCOUNT, 'a', {'success_count': 1}, count_failure=True)
+        self.assertEqual((state.failure_count, state.success_count), (2, 1))
         loaded = self.store.load(self.ACCOUNT)
+        self.assertEqual(loaded, state)
         self.assertEqual((loaded.state, loaded.failure_count, loaded.success_count, loaded.last_failure),
-                         (OPEN, 2, 1, 'down'))
-        self.assertEqual(self.store.load_many([self.ACCOUNT, self.ACCOUNT + 1])[self.ACCOUNT + 1].state, CLOSED)
+                         (CLOSED, 2, 1, 'down'))
+        states = self.store.load_many([self.ACCOUNT, self.ACCOUNT + 1])
+        self.assertEqual((states[self.ACCOUNT], states[self.ACCOUNT + 1].state), (loaded, CLOSED))
         with self.assertRaises(ValueError):
             self.store.update(self.ACCOUNT, password='x')
         with self.assertRaises(ValueError):
-            self.store.increment(self.ACCOUNT, 'open_count; DROP TABLE x')
+            self.store.apply(self.ACCOUNT, 'a', {'open_count = 0; DROP TABLE x; --': 1})
+
+    def test_first_write_creates_the_row(self):
+        now = utcnow().replace(microsecond=0)
+        state = self.store.apply(self.ACCOUNT, 'a', {'last_failure': 'down'}, count_failure=True,
+                                 paused_until=now)
+        self.assertEqual((state.state, state.failure_count, state.last_failure, state.paused_until),
+                         (CLOSED, 1, 'down', now))
+        self.assertEqual(self.store.load(self.ACCOUNT), state)
+        self.assertEqual(self.store.update(self.ACCOUNT + 1, forced_open=True).forced_open, True)
+
+    def test_apply_judges_on_the_stored_state(self):
+        """An outcome moves the breaker only when it is closed or half-open on the
+        outcome's own probe (a late answer moves nothing); a pause applies in any state."""
+        now = utcnow().replace(microsecond=0)
+        self.store.update(self.ACCOUNT, state=OPEN, opened_at=now, failure_count=3, last_failure='down')
+        state = self.store.apply(self.ACCOUNT, 'a', {'state': CLOSED, 'last_failure': 'late'},
+                                 count_failure=True, paused_until=now + timedelta(seconds=60))
+        self.assertEqual((state.state, state.failure_count, state.last_failure, state.opened_at, state.paused_until),
+                         (OPEN, 3, 'down', now, now + timedelta(seconds=60)))
+        self.store.update(self.ACCOUNT, state=HALF_OPEN, probe_owner='a')
+        self.assertEqual(self.store.apply(self.ACCOUNT, 'b', count_failure=True).failure_count, 3)
+        self.assertEqual(self.store.apply(self.ACCOUNT, 'a', count_failure=True).failure_count, 4)
+        state = self.store.apply(self.ACCOUNT, 'a', {'state': OPEN, 'opened_at': now, 'probe_owner': None})
+        self.assertEqual((state.state, state.probe_owner), (OPEN, None))
 
     def test_acquire_probe_compare_and_set(self):
         now = utcnow()
@@ -283,13 +311,13 @@ class TestPostgresBreakerStore(SmsRouterCase):
         sending_cr = db_connect(self.env.cr.dbname).cursor()
         try:
             sending_cr.execute("SELECT 1")   # the sending transaction is open...
-            store.update(self.ACCOUNT, state=OPEN, opened_at=utcnow(), last_failure='provider down')
-            store.increment(self.ACCOUNT, 'failure_count')
+            store.update(self.ACCOUNT, state=HALF_OPEN, probe_owner='me', last_failure='provider down')
+            store.apply(self.ACCOUNT, 'me', count_failure=True)
             sending_cr.rollback()            # ...and fails
         finally:
             sending_cr.close()
         state = store.load(self.ACCOUNT)
-        self.assertEqual((state.state, state.failure_count, state.last_failure), (OPEN, 1, 'provider down'))
+        self.assertEqual((state.state, state.failure_count, state.last_failure), (HALF_OPEN, 1, 'provider down'))
 
     def test_concurrent_probe_single_winner(self):
         store = self._real_store()
@@ -314,3 +342,63 @@ class TestPostgresBreakerStore(SmsRouterCase):
         self.assertEqual(len(winners), 1, f'exactly one probe must be granted, got {winners}')
         state = store.load(self.ACCOUNT)
         self.assertEqual((state.state, state.probe_owner), (HALF_OPEN, winners[0]))
+
+    def test_statements_per_outcome_on_the_side_cursor(self):
+        """What one outcome costs the database, counted on the real side transactions: the
+        statements on the breaker table (besides them, only the SETs of a side transaction's
+        set-up), all of one outcome in one transaction. The breaker's clock is in 2031: the
+        opening and the probe follow it, not the database's or pybreaker's clock."""
+        store = self._real_store()
+        clock = FakeClock()
+        breaker = AccountBreaker(self.ACCOUNT, store, BreakerSettings(fail_max=2, cooldown=60),
+                                 clock=clock, owner='me')
+        store.update(self.ACCOUNT, state=CLOSED)     # the row exists (its first write adds an INSERT, once)
+
+        def statements(outcome):
+            queries = []
+
+            def hook(cr, query, params, start, delay):
+                queries.append((cr, query))
+
+            with patch.object(threading.current_thread(), 'query_hooks', [hook], create=True):
+                outcome()
+            on_breakers = [query for cr, query in queries if 'sms_router_breaker' in query]
+            others = [query for cr, query in queries if 'sms_router_breaker' not in query]
+            self.assertTrue(all(query.lstrip().upper().startswith('SET ') for query in others), others)
+            self.assertLessEqual(len({id(cr) for cr, query in queries}), 1, 'one side transaction per outcome')
+            return len(on_breakers)
+
+        self.assertEqual(statements(lambda: breaker.record(True)), 0, 'success, healthy breaker')
+        self.assertEqual(statements(lambda: breaker.record(False, 'HTTP 503')), 1, 'failure')
+        self.assertEqual(statements(lambda: breaker.record(True)), 1, 'success resetting the count')
+        self.assertEqual(statements(lambda: breaker.record(False, 'HTTP 503')), 1, 'failure')
+        self.assertEqual(statements(lambda: breaker.record(False, 'HTTP 500', retry_after=30)), 2,
+                         'failure opening the breaker, with a pause')
+        state = store.load(self.ACCOUNT)
+        self.assertEqual((state.state, state.failure_count, state.last_failure, state.open_count),
+                         (OPEN, 2, 'HTTP 500', 1))
+        self.assertEqual((state.opened_at, state.paused_until), (clock.now, clock.now + timedelta(seconds=30)))
+        self.assertEqual(statements(lambda: breaker.record(False, 'late')), 1, 'late failure')
+        self.assertEqual(store.load(self.ACCOUNT), state)
+
+        clock.advance(59)
+        self.assertFalse(breaker.admit().allowed)
+        clock.advance(2)
+        self.assertTrue(breaker.admit().probe)
+        self.assertEqual(statements(lambda: breaker.record(True)), 1, 'the probe closing the breaker')
+        state = store.load(self.ACCOUNT)
+        self.assertEqual((state.state, state.failure_count, state.open_count, state.probe_owner),
+                         (CLOSED, 0, 0, None))
+
+
+class FakeClock:
+    """A UTC clock that moves only when told, in 2031, years from the real one."""
+
+    def __init__(self):
+        self.now = datetime(2031, 5, 17, 8, 30, tzinfo=timezone.utc)
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += timedelta(seconds=seconds)

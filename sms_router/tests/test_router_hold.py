@@ -274,7 +274,7 @@ class TestRouterFailOpenBookkeeping(SmsRouterCase):
         sms = self._router_sms(self.company_fr, ['+33612345678', '+33612345679'])
         with patch.object(PostgresBreakerStore, 'load', down), \
                 patch.object(PostgresBreakerStore, 'update', down), \
-                patch.object(PostgresBreakerStore, 'increment', down), \
+                patch.object(PostgresBreakerStore, 'apply', down), \
                 patch.object(PostgresBreakerStore, 'acquire_probe', down), \
                 self.assertLogs('odoo.addons.sms_router.engine.breakers', 'WARNING') as logs, \
                 self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT}):

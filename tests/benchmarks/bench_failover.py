@@ -95,6 +95,12 @@ class RecordingStore(MemoryBreakerStore):
             self.events.append((time.monotonic(), account_id, values['state'], state.open_count))
         return state
 
+    def apply(self, account_id, owner, changes=None, count_failure=False, paused_until=None):
+        state = super().apply(account_id, owner, changes, count_failure, paused_until)
+        if changes and 'state' in changes and state.state == changes['state']:
+            self.events.append((time.monotonic(), account_id, state.state, state.open_count))
+        return state
+
     def acquire_probe(self, account_id, owner, now, not_before, lease_until):
         granted = super().acquire_probe(account_id, owner, now, not_before, lease_until)
         if granted:
