@@ -1,6 +1,6 @@
 {
     'name': 'SMS Router',
-    'version': '19.0.1.0.0',
+    'version': '19.0.1.1.0',
     'summary': 'Route every SMS by company and destination through a failover chain of '
                'provider accounts guarded by circuit breakers',
     'development_status': 'Beta',

@@ -1,6 +1,6 @@
 {
     'name': 'SMS Router: OVHcloud',
-    'version': '19.0.1.0.0',
+    'version': '19.0.1.1.0',
     'summary': 'OVHcloud SMS accounts for the SMS router: signed API calls, one job per '
                'batch, credit display, delivery reports by callback and by polling',
     'development_status': 'Beta',
@@ -14,7 +14,6 @@
     'data': [
         'data/ir_cron_data.xml',
         'views/sms_router_account_views.xml',
-        'views/res_config_settings_views.xml',
     ],
     'demo': [
         'demo/sms_router_ovh_demo.xml',

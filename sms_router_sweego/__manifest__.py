@@ -1,6 +1,6 @@
 {
     'name': 'SMS Router: Sweego',
-    'version': '19.0.1.0.0',
+    'version': '19.0.1.1.0',
     'summary': 'Sweego accounts for the SMS router: batched sending with failover, credit '
                'and expiry, signed delivery reports and STOP replies',
     'development_status': 'Beta',
@@ -16,7 +16,6 @@
         'security/sms_router_sweego_security.xml',
         'views/sms_router_account_views.xml',
         'views/sms_router_sweego_event_views.xml',
-        'views/res_config_settings_views.xml',
     ],
     'demo': [
         'demo/sms_router_sweego_demo.xml',

@@ -1,6 +1,6 @@
 {
     'name': 'SMS Router: Twilio',
-    'version': '19.0.1.0.0',
+    'version': '19.0.1.1.0',
     'summary': 'Twilio accounts in the SMS router failover chains: sender per destination '
                'country, delivery reports, STOP replies, failover when Twilio refuses',
     'development_status': 'Beta',

@@ -1,11 +1,13 @@
 import logging
 import threading
+from datetime import timedelta
 
 import psycopg2
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
+from odoo.tools.misc import formatLang
 from odoo.tools.urls import urljoin as url_join
 
 from ..engine.breakers import AccountBreaker, BreakerSettings, CLOSED
@@ -18,6 +20,19 @@ _logger = logging.getLogger(__name__)
 # process as long as the account is unchanged (the key includes write_date).
 _CLIENT_CACHE = {}
 _CLIENT_CACHE_LOCK = threading.Lock()
+
+# Scheduled refresh of the credits: accounts whose credit is older than this many minutes
+# (ir.config_parameter name, default; 0 or less: never).
+CREDIT_REFRESH_PARAM = ('sms_router.credit_refresh_minutes', 60)
+# Settings read the credits again when they open, unless read less than this many seconds
+# ago; they must not hang on a slow provider, so the call gets a short timeout.
+SETTINGS_CREDIT_MAX_AGE = 60
+SETTINGS_CREDIT_TIMEOUT = 5.0
+# Credentials shorter than this are not looked for in error messages (a one-letter value
+# would blank every occurrence of that letter).
+MIN_REDACTED_LENGTH = 6
+# Fields restricted to system administrators that are not credentials.
+NOT_SECRET_FIELDS = ('endpoint_url', 'public_base_url')
 
 
 def _drop_cached_clients(dbname, account_ids):
@@ -69,8 +84,24 @@ class SmsRouterAccount(models.Model):
     credit_low_threshold = fields.Float(
         'Low-credit Threshold',
         help='Skip this account (fail over) while its known credit is below this amount. 0 disables.')
+    credit_error = fields.Char(
+        'Last Credit Refresh Error', readonly=True, copy=False,
+        groups='sms_router.group_sms_router_operator',
+        help='Why the last refresh of the credit failed; empty once a refresh succeeds.')
+    credit_display = fields.Char(
+        'Credit', compute='_compute_credit_display',
+        help='Credit left, or "Unknown" while it has never been read.')
     credit_supported = fields.Boolean(compute='_compute_credit_supported')
     credit_low = fields.Boolean(compute='_compute_credit_low')
+
+    # URLs the provider must be given (filled from the provider addons' paths).
+    delivery_report_url = fields.Char(
+        'Delivery Report URL', compute='_compute_webhook_urls', groups='base.group_system',
+        help='Where the provider posts its delivery reports.')
+    inbound_url = fields.Char(
+        'Inbound SMS URL', compute='_compute_webhook_urls', groups='base.group_system',
+        help='Where the provider posts the SMS people send back (STOP replies).')
+    webhook_help = fields.Text(compute='_compute_webhook_urls', groups='base.group_system')
 
     configuration_error = fields.Char(compute='_compute_configuration_error')
     breaker_state = fields.Selection(
@@ -92,6 +123,26 @@ class SmsRouterAccount(models.Model):
     def _compute_credit_supported(self):
         for account in self:
             account.credit_supported = account._sms_router_supports_credit()
+
+    @api.depends('credit_balance', 'credit_checked_at')
+    @api.depends_context('lang')
+    def _compute_credit_display(self):
+        for account in self:
+            if account.credit_checked_at:
+                account.credit_display = formatLang(self.env, account.credit_balance, digits=2)
+            else:
+                account.credit_display = self.env._('Unknown')
+
+    @api.depends('sms_provider', 'public_base_url', 'company_id')
+    def _compute_webhook_urls(self):
+        for account in self:
+            # A form's draft of a saved account has a NewId: the paths use _origin.id.
+            paths = account._sms_router_webhook_paths() if account._origin.id else {}
+            urls = {kind: account._sms_router_callback_url(path) if path else False
+                    for kind, path in paths.items()}
+            account.delivery_report_url = urls.get('delivery_report') or False
+            account.inbound_url = urls.get('inbound') or False
+            account.webhook_help = account._sms_router_webhook_help() or False
 
     @api.depends('credit_balance', 'credit_low_threshold', 'credit_checked_at')
     def _compute_credit_low(self):
@@ -145,9 +196,29 @@ class SmsRouterAccount(models.Model):
         """Whether this account's provider reports a credit balance."""
         return False
 
-    def _sms_router_fetch_credit(self):
-        """Return {'credit_balance': float, 'credit_expiry': date or None}; raise UserError."""
+    def _sms_router_fetch_credit(self, timeout=None):
+        """Read the credit from the provider: {'credit_balance': float, 'credit_expiry':
+        date or False}. ``timeout`` (seconds) replaces the account's request timeout.
+
+        Provider addons that return True from ``_sms_router_supports_credit`` override this
+        for their ``sms_provider`` value. Called as superuser; raise UserError with the
+        provider's answer (never a credential) when the credit cannot be read.
+        """
         raise UserError(self.env._('This provider does not report a credit balance.'))
+
+    def _sms_router_webhook_paths(self):
+        """Paths of the routes the provider must be given for this account:
+        {'delivery_report': path or False, 'inbound': path or False}.
+
+        Provider addons override this for their ``sms_provider`` value. Called on saved
+        accounts only, possibly on a form's draft of one: use ``self._origin.id``.
+        """
+        return {}
+
+    def _sms_router_webhook_help(self):
+        """Where and how to give the webhook URLs to the provider (text shown with them);
+        False when the provider calls no route of this database."""
+        return False
 
     def _sms_router_test_connection(self):
         """Check the credentials against the provider; return a short success message or
@@ -167,6 +238,28 @@ class SmsRouterAccount(models.Model):
         self.ensure_one()
         base = self.sudo().public_base_url or self.company_id.get_base_url()
         return url_join(base, path)
+
+    def _sms_router_secrets(self):
+        """The credentials of this account: stored text fields restricted to system
+        administrators, except the URLs. They must never reach a log line or a message."""
+        self.ensure_one()
+        account = self.sudo()
+        values = []
+        for name, field in self._fields.items():
+            if field.type != 'char' or not field.store or field.groups != 'base.group_system' \
+                    or name in NOT_SECRET_FIELDS:
+                continue
+            value = account[name]
+            if value and len(value) >= MIN_REDACTED_LENGTH:
+                values.append(value)
+        return values
+
+    def _sms_router_redact(self, text):
+        """``text`` with every credential of this account replaced by ***."""
+        text = str(text or '')
+        for secret in sorted(self._sms_router_secrets(), key=len, reverse=True):
+            text = text.replace(secret, '***')
+        return text
 
     # ------------------------------------------------------------ runtime
 
@@ -229,13 +322,99 @@ class SmsRouterAccount(models.Model):
         try:
             with self.env.registry.cursor() as cr:
                 cr.execute(SQL("""
-                    UPDATE sms_router_account SET credit_balance = %s, credit_checked_at = %s
+                    UPDATE sms_router_account
+                       SET credit_balance = %s, credit_checked_at = %s, credit_error = NULL
                      WHERE id IN (SELECT id FROM sms_router_account WHERE id IN %s
                                   FOR NO KEY UPDATE SKIP LOCKED)
                 """, float(updates['credit_balance']), fields.Datetime.now(), tuple(self.ids)))
         except psycopg2.Error as error:
             _logger.info('SMS router: credit of accounts %s not updated: %s', self.ids, error)
-        self.invalidate_recordset(['credit_balance', 'credit_checked_at', 'credit_low'])
+        self.invalidate_recordset(['credit_balance', 'credit_checked_at', 'credit_error', 'credit_low',
+                                   'credit_display'])
+
+    # ------------------------------------------------------------ credit
+
+    def _sms_router_store_credit(self, credit):
+        """Record a credit just read from the provider (see _sms_router_fetch_credit)."""
+        self.sudo().write({
+            'credit_balance': credit.get('credit_balance') or 0.0,
+            'credit_expiry': credit.get('credit_expiry') or False,
+            'credit_checked_at': fields.Datetime.now(),
+            'credit_error': False,
+        })
+
+    def _sms_router_refresh_credit_quietly(self, max_age=SETTINGS_CREDIT_MAX_AGE,
+                                           timeout=SETTINGS_CREDIT_TIMEOUT):
+        """Refresh the credit of these accounts without raising (Settings, scheduled action).
+
+        Accounts whose provider reports no credit, misconfigured accounts and accounts
+        whose credit was read less than ``max_age`` seconds ago (0: whatever its age) are
+        left alone. ``timeout`` (seconds) replaces the accounts' request timeout (None:
+        keep it). A failure is logged and kept in ``credit_error``, next to the last known
+        credit, without any credential. Return the accounts whose credit was read.
+        """
+        now = fields.Datetime.now()
+        refreshed = self.browse()
+        for account in self.sudo():
+            if not account._sms_router_supports_credit() or account.configuration_error:
+                continue
+            if max_age and account.credit_checked_at \
+                    and (now - account.credit_checked_at).total_seconds() < max_age:
+                continue
+            try:
+                credit = account._sms_router_fetch_credit(timeout=timeout)
+            except UserError as error:
+                credit, message = None, account._sms_router_redact(error.args[0] if error.args else error)
+            except Exception as error:  # Settings must open and the job go on, whatever happens
+                credit, message = None, self.env._(
+                    'Credit refresh failed: %(error)s',
+                    error=account._sms_router_redact(f'{type(error).__name__}: {error}'))
+            if credit is None:
+                _logger.warning('SMS router: credit of account %s (%s) not refreshed: %s',
+                                account.id, account.sms_provider, message)
+            try:
+                # A sender may have just updated the row (credit learnt while sending): then
+                # this account is left as it is, and the others are still refreshed.
+                with self.env.cr.savepoint():
+                    if credit is None:
+                        account.credit_error = message
+                    else:
+                        account._sms_router_store_credit(credit)
+                        refreshed |= account
+            except psycopg2.Error as error:
+                _logger.info('SMS router: credit of account %s not stored: %s', account.id, error)
+        return refreshed
+
+    @api.model
+    def _sms_router_credit_accounts(self, company):
+        """The active accounts of ``company`` whose provider reports a credit."""
+        return self.search([('company_id', '=', company.id)]).filtered(
+            lambda account: account._sms_router_supports_credit())
+
+    @api.model
+    def _cron_sms_router_refresh_credits(self):
+        """Refresh the credits older than sms_router.credit_refresh_minutes of every active
+        account whose provider reports one (SMS sent meanwhile also update them)."""
+        name, default = CREDIT_REFRESH_PARAM
+        value = self.env['ir.config_parameter'].sudo().get_param(name)
+        try:
+            minutes = int(value) if value not in (None, False, '') else default
+        except ValueError:
+            _logger.warning('SMS router: ignoring non-integer system parameter %s=%r', name, value)
+            minutes = default
+        if minutes <= 0:
+            return
+        accounts = self.sudo().search([
+            '|', ('credit_checked_at', '=', False),
+            ('credit_checked_at', '<', fields.Datetime.now() - timedelta(minutes=minutes)),
+        ]).filtered(lambda account: account._sms_router_supports_credit())
+        in_cron = bool(self.env.context.get('ir_cron_progress_id'))
+        for done, account in enumerate(accounts, 1):
+            account._sms_router_refresh_credit_quietly(max_age=minutes * 60, timeout=None)
+            # One account per transaction: what was read is kept if a later provider hangs
+            # past the job's time limit; the job runs again at once for the rest.
+            if in_cron and not self.env['ir.cron']._commit_progress(1, remaining=len(accounts) - done):
+                break
 
     # ------------------------------------------------------------ actions
 
@@ -264,14 +443,11 @@ class SmsRouterAccount(models.Model):
         return self._sms_router_notify(self.env._('Connection OK'), message, 'success')
 
     def action_refresh_credit(self):
-        self.check_access('write')
+        """Read the credit now; raise the provider's answer to the user when it fails."""
+        self.check_access('write')  # uses the credentials as superuser: administrators only
         for account in self.filtered(lambda a: a._sms_router_supports_credit()):
             credit = account.sudo()._sms_router_fetch_credit()
-            account.sudo().write({
-                'credit_balance': credit.get('credit_balance') or 0.0,
-                'credit_expiry': credit.get('credit_expiry') or False,
-                'credit_checked_at': fields.Datetime.now(),
-            })
+            account._sms_router_store_credit(credit)
         return True
 
     def action_send_test_sms(self):

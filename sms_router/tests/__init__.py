@@ -9,6 +9,7 @@ from . import test_router_breakers
 from . import test_router_trail
 from . import test_router_security
 from . import test_router_settings
+from . import test_router_credit
 from . import test_router_neutralize
 from . import test_router_hold
 from . import test_router_iap_failures

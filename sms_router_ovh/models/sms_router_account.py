@@ -24,7 +24,6 @@ CALLBACK_ROUTE = '/sms_router_ovh/callback'
 PULL_DELAY_PARAM = ('sms_router_ovh.pull_delay_minutes', 15)
 PULL_MAX_AGE_PARAM = ('sms_router_ovh.pull_max_age_hours', 48)
 PULL_BATCH_PARAM = ('sms_router_ovh.pull_batch_size', 200)
-CREDIT_REFRESH_PARAM = ('sms_router_ovh.credit_refresh_minutes', 60)
 
 
 def _int_param(env, param):
@@ -70,10 +69,6 @@ class SmsRouterAccount(models.Model):
     ovh_callback_token = fields.Char(
         'OVH Callback Token', groups='base.group_system', copy=False, readonly=True,
         help='Secret part of the delivery-report URL: OVH does not sign its callbacks.')
-    ovh_callback_url = fields.Char(
-        'OVH Delivery Report URL', compute='_compute_ovh_callback_url', groups='base.group_system',
-        help='Paste this URL in the OVH manager: SMS > your account > Options > general options > '
-             'status-change callback URL.')
 
     _positive_ovh_validity = models.Constraint(
         'CHECK(ovh_validity_period IS NULL OR ovh_validity_period >= 0)',
@@ -81,15 +76,10 @@ class SmsRouterAccount(models.Model):
 
     # ------------------------------------------------------------ computes
 
-    @api.depends('sms_provider', 'ovh_callback_token', 'public_base_url')
-    def _compute_ovh_callback_url(self):
-        for account in self:
-            sudo = account.sudo()
-            if account.sms_provider == 'ovh' and account.id and sudo.ovh_callback_token:
-                account.ovh_callback_url = account._sms_router_callback_url(
-                    f'{CALLBACK_ROUTE}/{account.id}/{sudo.ovh_callback_token}')
-            else:
-                account.ovh_callback_url = False
+    @api.depends('ovh_callback_token')
+    def _compute_webhook_urls(self):
+        # The delivery report URL holds the token: a new token is a new URL.
+        return super()._compute_webhook_urls()
 
     # ------------------------------------------------------------ CRUD
 
@@ -116,6 +106,12 @@ class SmsRouterAccount(models.Model):
     def _sms_router_make_client(self):
         if self.sms_provider != 'ovh':
             return super()._sms_router_make_client()
+        return self._sms_router_ovh_client()
+
+    def _sms_router_ovh_client(self, timeout=None):
+        """A new OvhClient built from this account (credentials are read here only);
+        ``timeout`` replaces the account's request timeout."""
+        self.ensure_one()
         account = self.sudo()
         region = account.ovh_region or 'ovh-eu'
         return OvhClient(
@@ -130,17 +126,17 @@ class SmsRouterAccount(models.Model):
             validity_period=account.ovh_validity_period or None,
             tag=account.ovh_tag or None,
             base_url=account.endpoint_url or ENDPOINTS.get(region),
-            timeout=account.timeout,
+            timeout=timeout or account.timeout,
             pool_size=account.max_concurrency,
         )
 
     def _sms_router_supports_credit(self):
         return self.sms_provider == 'ovh' or super()._sms_router_supports_credit()
 
-    def _sms_router_fetch_credit(self):
+    def _sms_router_fetch_credit(self, timeout=None):
         if self.sms_provider != 'ovh':
-            return super()._sms_router_fetch_credit()
-        client = self._sms_router_make_client()
+            return super()._sms_router_fetch_credit(timeout=timeout)
+        client = self._sms_router_ovh_client(timeout=timeout)
         try:
             credit = client.fetch_credit()
         except OvhError as error:
@@ -148,6 +144,23 @@ class SmsRouterAccount(models.Model):
         finally:
             client.close()
         return {'credit_balance': credit['credit_balance'], 'credit_expiry': False}
+
+    def _sms_router_webhook_paths(self):
+        if self.sms_provider != 'ovh':
+            return super()._sms_router_webhook_paths()
+        token = self.sudo().ovh_callback_token
+        return {'delivery_report': token and f'{CALLBACK_ROUTE}/{self._origin.id}/{token}', 'inbound': False}
+
+    def _sms_router_webhook_help(self):
+        if self.sms_provider != 'ovh':
+            return super()._sms_router_webhook_help()
+        text = self.env._('Paste the delivery report URL in the OVH manager: SMS account, Options, General '
+                          'options, status-change callback URL. It holds a secret token (OVH does not sign '
+                          'its callbacks): Regenerate Callback Token if it leaks. SMS still pending after a '
+                          'while are also asked about by a scheduled action.')
+        if self._origin.id and not self.sudo().ovh_callback_token:
+            text += ' ' + self.env._('This account has no callback token: regenerate it to get the URL.')
+        return text
 
     def _sms_router_test_connection(self):
         if self.sms_provider != 'ovh':
@@ -164,8 +177,7 @@ class SmsRouterAccount(models.Model):
             raise UserError(self.env._('OVH refused the test: %s', error)) from None
         finally:
             client.close()
-        self.sudo().write({'credit_balance': credit['credit_balance'],
-                           'credit_checked_at': fields.Datetime.now()})
+        self._sms_router_store_credit({'credit_balance': credit['credit_balance'], 'credit_expiry': False})
         message = self.env._('OVH accepted the credentials: service %(service)s has %(credits)s credits '
                              'left.', service=self.ovh_service_name, credits=credit['credit_balance'])
         problem = client.check_configuration()
@@ -241,31 +253,14 @@ class SmsRouterAccount(models.Model):
     # ------------------------------------------------------------ scheduled jobs
 
     @api.model
-    def _cron_sms_router_ovh(self):
-        """Refresh stale OVH credit balances, then pull the state of SMS still pending."""
-        self._sms_router_ovh_refresh_credits(_int_param(self.env, CREDIT_REFRESH_PARAM))
+    def _cron_sms_router_ovh_pull_deliveries(self):
+        """Pull the state of SMS still pending (credits are refreshed by the router's own
+        scheduled action)."""
         self._sms_router_ovh_pull_deliveries(
             delay_minutes=_int_param(self.env, PULL_DELAY_PARAM),
             max_age_hours=_int_param(self.env, PULL_MAX_AGE_PARAM),
             limit=_int_param(self.env, PULL_BATCH_PARAM),
         )
-
-    @api.model
-    def _sms_router_ovh_refresh_credits(self, max_age_minutes):
-        if max_age_minutes <= 0:
-            return
-        limit_date = fields.Datetime.now() - timedelta(minutes=max_age_minutes)
-        accounts = self.sudo().search([
-            ('sms_provider', '=', 'ovh'), ('ovh_service_name', '!=', False),
-            '|', ('credit_checked_at', '=', False), ('credit_checked_at', '<', limit_date),
-        ])
-        for account in accounts.filtered(lambda a: not a.configuration_error):
-            try:
-                account.action_refresh_credit()
-            except UserError as error:
-                _logger.warning('SMS router OVH: credit of account %s not refreshed: %s',
-                                account.id, error)
-            self._sms_router_ovh_commit()
 
     @api.model
     def _sms_router_ovh_pull_deliveries(self, delay_minutes=15, max_age_hours=48, limit=200):

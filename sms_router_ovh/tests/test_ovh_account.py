@@ -50,7 +50,7 @@ class TestOvhAccount(SmsRouterOvhCase):
         account = self.ovh.with_user(operator)
         self.assertEqual(account.ovh_service_name, SERVICE)
         for field in ('ovh_application_secret', 'ovh_consumer_key', 'ovh_callback_token',
-                      'ovh_callback_url'):
+                      'delivery_report_url'):
             with self.assertRaises(AccessError):
                 account.read([field])
         # the form still opens for operators (credential fields are removed from it)
@@ -156,7 +156,6 @@ class TestOvhAccount(SmsRouterOvhCase):
         self.assertEqual(self.ovh.ovh_service_name, SERVICE)
 
     def test_settings_show_and_refresh_ovh_credit(self):
-        self.env.user.company_id = self.company_fr
         stale = self._router_account(self.company_fr, 'OVH stale', provider='ovh', sender_id='ACME',
                                      ovh_application_key='k', ovh_application_secret='s',
                                      ovh_consumer_key='c', ovh_service_name='sms-st12345-1')
@@ -166,16 +165,53 @@ class TestOvhAccount(SmsRouterOvhCase):
         with self.mockOvhApi() as api:
             api.add(responses.GET, f'{BASE}/sms/sms-st12345-1', json={'creditsLeft': 4})
             settings = self.env['res.config.settings'].with_company(self.company_fr).create({})
-            self.assertEqual(settings.sms_router_ovh_account_ids, self.ovh | stale)
+            self.assertEqual(settings.sms_router_credit_account_ids, self.ovh | stale)
             urls = [call.request.url for call in api.calls]
         self.assertNotIn(SERVICE_URL, urls)          # fresh enough: not asked again
         self.assertEqual(stale.credit_balance, 4)
         self.assertEqual(self.ovh.credit_balance, 40)
-        # an OVH failure does not break Settings: the last known value stays
+        # an OVH failure does not break Settings: the last known value stays, with the reason
         stale.credit_checked_at = fields.Datetime.now() - timedelta(hours=2)
         with self.mockOvhApi() as api, \
-                mute_logger('odoo.addons.sms_router_ovh.models.res_config_settings'):
+                self.assertLogs('odoo.addons.sms_router.models.sms_router_account', 'WARNING'):
             api.add(responses.GET, f'{BASE}/sms/sms-st12345-1', status=500, body='oops')
             settings = self.env['res.config.settings'].with_company(self.company_fr).create({})
-            self.assertEqual(settings.sms_router_ovh_account_ids, self.ovh | stale)
+            self.assertEqual(settings.sms_router_credit_account_ids, self.ovh | stale)
         self.assertEqual(stale.credit_balance, 4)
+        self.assertIn('500', stale.credit_error)
+        # the Refresh button asks again, whatever the age
+        with self.mockOvhApi() as api:
+            api.add(responses.GET, SERVICE_URL, json={'creditsLeft': 39})
+            api.add(responses.GET, f'{BASE}/sms/sms-st12345-1', json={'creditsLeft': 3})
+            settings.action_sms_router_refresh_credits()
+        self.assertEqual((self.ovh.credit_balance, stale.credit_balance), (39, 3))
+        self.assertFalse(stale.credit_error)
+
+    def test_fetch_credit_hook(self):
+        """The provider's part of the credit: read it, with the timeout asked for."""
+        with self.mockOvhApi() as api:
+            api.add(responses.GET, SERVICE_URL, json={'creditsLeft': 17.5})
+            credit = self.ovh.sudo()._sms_router_fetch_credit(timeout=2.0)
+            call = next(call for call in api.calls if call.request.url == SERVICE_URL)
+        self.assertEqual(credit, {'credit_balance': 17.5, 'credit_expiry': False})
+        self.assertEqual(call.request.req_kwargs['timeout'], (2.0, 2.0))
+
+    def test_core_cron_refreshes_stale_ovh_credits(self):
+        self.ovh.credit_checked_at = fields.Datetime.now() - timedelta(hours=2)
+        with self.mockOvhApi() as api:
+            api.add(responses.GET, SERVICE_URL, json={'name': SERVICE, 'creditsLeft': 12})
+            self.env['sms.router.account']._cron_sms_router_refresh_credits()
+            self.assertEqual(len([call for call in api.calls if call.request.url == SERVICE_URL]), 1)
+        self.assertEqual(self.ovh.credit_balance, 12.0)
+        self.assertFalse(self.ovh.credit_error)
+
+    def test_credit_error_never_holds_a_secret(self):
+        with self.mockOvhApi() as api, \
+                self.assertLogs('odoo.addons.sms_router.models.sms_router_account', 'WARNING') as logs:
+            api.add(responses.GET, SERVICE_URL, body=ConnectionError(
+                f'refused with {APP_SECRET} and {CONSUMER_KEY}'))
+            self.ovh._sms_router_refresh_credit_quietly()
+        self.assertIn('refused with *** and ***', self.ovh.credit_error)
+        for text in (self.ovh.credit_error, *logs.output):
+            self.assertNotIn(APP_SECRET, text)
+            self.assertNotIn(CONSUMER_KEY, text)

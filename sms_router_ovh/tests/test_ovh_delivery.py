@@ -48,17 +48,28 @@ class TestOvhDelivery(SmsRouterOvhCase):
     def test_callback_url_and_token(self):
         self.assertTrue(self.ovh.ovh_callback_token)
         self.assertGreaterEqual(len(self.ovh.ovh_callback_token), 40)
-        self.assertTrue(self.ovh.ovh_callback_url.endswith(
+        self.assertEqual(self.ovh._sms_router_webhook_paths(), {
+            'delivery_report': f'/sms_router_ovh/callback/{self.ovh.id}/{self.ovh.ovh_callback_token}',
+            'inbound': False})
+        self.assertTrue(self.ovh.delivery_report_url.endswith(
             f'/sms_router_ovh/callback/{self.ovh.id}/{self.ovh.ovh_callback_token}'))
+        self.assertFalse(self.ovh.inbound_url)
+        self.assertIn('OVH manager', self.ovh.webhook_help)
         other = self._router_account(self.company_fr, 'OVH 2', provider='ovh')
         self.assertNotEqual(other.ovh_callback_token, self.ovh.ovh_callback_token)
         self.assertFalse(self.primary.ovh_callback_token)
-        self.assertFalse(self.primary.ovh_callback_url)
+        self.assertFalse(self.primary.delivery_report_url)
         self.primary.sms_provider = 'ovh'
         self.assertTrue(self.primary.ovh_callback_token)
+        self.assertTrue(self.primary.delivery_report_url.endswith(self.primary.ovh_callback_token))
         old = self.ovh.ovh_callback_token
         self.ovh.action_ovh_regenerate_callback_token()
         self.assertNotEqual(self.ovh.ovh_callback_token, old)
+        self.assertTrue(self.ovh.delivery_report_url.endswith(f'/{self.ovh.ovh_callback_token}'),
+                        'a new token is a new URL')
+        self.ovh.public_base_url = 'https://odoo.example.com'
+        self.assertEqual(self.ovh.delivery_report_url,
+                         f'https://odoo.example.com/sms_router_ovh/callback/{self.ovh.id}/{self.ovh.ovh_callback_token}')
 
     @mute_logger(CONTROLLER_LOGGER)
     def test_callback_delivered(self):
@@ -248,13 +259,18 @@ class TestOvhDelivery(SmsRouterOvhCase):
         self.assertEqual(len(calls), 1)
         self.assertEqual(attempts.mapped('delivery_state'), ['pending', 'pending'])
 
-    def test_cron_refreshes_credit_and_pulls(self):
+    def test_cron_pulls_delivery_states_only(self):
         cron = self.env.ref('sms_router_ovh.ir_cron_sms_router_ovh')
         self.assertTrue(cron.active)
-        self.assertEqual(cron.code.strip(), 'model._cron_sms_router_ovh()')
+        self.assertEqual(cron.name, 'SMS Router: OVH delivery states')
+        self.assertEqual(cron.code.strip(), 'model._cron_sms_router_ovh_pull_deliveries()')
+        _sms, _notification, attempt = self._send_notified_sms(ids=(301,))
+        self._age(attempt, 30)
         with self.mockOvhApi() as api:
-            api.add(responses.GET, f'{BASE}/sms/{SERVICE}',
-                    json={'name': SERVICE, 'creditsLeft': 12})
-            self.env['sms.router.account']._cron_sms_router_ovh()
-        self.assertEqual(self.ovh.credit_balance, 12.0)
-        self.assertTrue(self.ovh.credit_checked_at)
+            api.add(responses.GET, f'{BASE}/sms/{SERVICE}/outgoing/301',
+                    json={'id': 301, 'deliveryReceipt': 1})
+            self.env['sms.router.account']._cron_sms_router_ovh_pull_deliveries()
+            urls = [call.request.url for call in api.calls]
+        self.assertEqual(attempt.delivery_state, 'delivered')
+        self.assertNotIn(f'{BASE}/sms/{SERVICE}', urls, "the credit is the router's scheduled action's")
+        self.assertFalse(self.ovh.credit_checked_at)

@@ -96,7 +96,8 @@ class TestOvhNeutralize(SmsRouterOvhCase):
             ovh_api.add(responses.GET, f'{BASE}/sms/{SERVICE}/outgoing/{attempt.message_id}',
                         json={'id': attempt.message_id, 'deliveryReceipt': 1})
             ovh_api.add(responses.GET, f'{BASE}/sms/{SERVICE}', json={'creditsLeft': 12})
-            self.env['sms.router.account']._cron_sms_router_ovh()
+            self.env['sms.router.account']._cron_sms_router_ovh_pull_deliveries()
+            self.env['sms.router.account']._cron_sms_router_refresh_credits()
             self.assertEqual(len(ovh_api.calls), 0)
         self.assertTrue(any('missing application secret, consumer key' in line
                             for line in logs.output), logs.output)
@@ -109,7 +110,8 @@ class TestOvhNeutralize(SmsRouterOvhCase):
         self._router_neutralize()
         self.ovh.active = True
         self.assertIn('missing application secret, consumer key', self.ovh.configuration_error)
-        self.assertFalse(self.ovh.ovh_callback_url, 'no delivery report URL until a new token')
+        self.assertFalse(self.ovh.delivery_report_url, 'no delivery report URL until a new token')
+        self.assertIn('regenerate it', self.ovh.webhook_help)
 
         sms = self._router_sms(self.company_fr, [FR_NUMBER])
         calls, iap_calls = self._send_queue([FR_NUMBER])
@@ -125,6 +127,9 @@ class TestOvhNeutralize(SmsRouterOvhCase):
                 self.ovh.action_test_connection()
             with self.assertRaises(UserError):
                 self.ovh.action_refresh_credit()
+            self.ovh.credit_checked_at = False
+            self.env['sms.router.account']._cron_sms_router_refresh_credits()
+            self.env['res.config.settings'].with_company(self.company_fr).create({})
             with self.assertRaises(UserError):
                 self.ovh.action_ovh_list_services()
-            self.assertEqual(len(ovh_api.calls), 0, 'no button calls OVH either')
+            self.assertEqual(len(ovh_api.calls), 0, 'no button, the credit refresh nor the settings call OVH')

@@ -85,6 +85,7 @@ class TestSweegoNeutralize(SweegoCase):
         with self.mockSweego(assert_all=False) as mock:
             mock.add(responses.GET, CREDIT_URL, status=200, json={'type': 'sms', 'amount': 42})
             self.env['res.config.settings'].with_company(self.company_fr).create({})
+            self.env['sms.router.account']._cron_sms_router_refresh_credits()
             with self.assertRaisesRegex(UserError, 'missing API key'):
                 self.sweego.action_test_connection()
-        self.assertFalse(mock.calls, 'neither the settings nor Test Connection call Sweego')
+        self.assertFalse(mock.calls, 'neither the settings, the credit refresh nor Test Connection call Sweego')

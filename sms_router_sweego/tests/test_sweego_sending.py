@@ -9,7 +9,7 @@ from odoo.tests import tagged
 from odoo.addons.sms_router.engine.outcomes import OutcomeKind
 from odoo.addons.sms_router.tests.common import route_requests_through_responses
 
-from .common import BE_NUMBER, FR_NUMBER, SEND_URL, SweegoCase, accepted
+from .common import BE_NUMBER, CREDIT_URL, FR_NUMBER, SEND_URL, SweegoCase, accepted
 
 CLIENT_LOGGER = 'odoo.addons.sms_router_sweego.tools.sweego_client'
 
@@ -209,8 +209,12 @@ class TestSweegoSending(SweegoCase):
         self.assertFalse(mock.calls)
         attempts = self.assertRouterTrail(sms, [(self.sweego, 'skipped'), (self.fallback, 'sent')])
         self.assertIn('below the threshold', attempts[0].reason)
-        self.assertIn('below the threshold', self.env['sms.router.account'].browse(
-            self.sweego.id)._sweego_credit_summary())
+        with self.mockSweego() as mock:
+            # Settings read the credit again when they open: still below the threshold.
+            mock.add(responses.GET, CREDIT_URL, status=200, json={'type': 'sms', 'amount': '4.5'})
+            settings = self.env['res.config.settings'].with_company(self.company_fr).create({})
+            low = settings.sms_router_credit_account_ids.filtered('credit_low')
+        self.assertEqual(low, self.sweego, 'the settings summary shows it low')
 
     def test_credit_left_below_threshold_after_a_batch_skips_the_next_one(self):
         self.sweego.credit_low_threshold = 10.0

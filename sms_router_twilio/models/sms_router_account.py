@@ -59,10 +59,6 @@ class SmsRouterAccount(models.Model):
         'Validity Period (s)',
         help=f'Twilio drops the SMS if it is still queued after this many seconds '
              f'(1 to {MAX_VALIDITY_PERIOD}). 0: Twilio default.')
-    twilio_status_url = fields.Char('Status Callback URL', compute='_compute_twilio_urls',
-                                    groups='base.group_system')
-    twilio_inbound_url = fields.Char('Inbound SMS Webhook URL', compute='_compute_twilio_urls',
-                                     groups='base.group_system')
     twilio_webhook_warning = fields.Char(compute='_compute_twilio_webhook_warning')
 
     @api.depends('twilio_number_ids.number', 'twilio_number_ids.country_id', 'twilio_number_ids.sequence')
@@ -72,16 +68,6 @@ class SmsRouterAccount(models.Model):
                 f'{number.number} ({number.country_id.code})' if number.country_id else number.number
                 for number in account.twilio_number_ids.sorted(lambda n: (n.sequence, n.id))
             ) or False
-
-    @api.depends('sms_provider', 'public_base_url')
-    def _compute_twilio_urls(self):
-        for account in self:
-            if account.sms_provider == 'twilio' and account.id:
-                account.twilio_status_url = account._sms_router_callback_url(
-                    f'{STATUS_ROUTE}/{account.id}/<sms uuid>')
-                account.twilio_inbound_url = account._sms_router_twilio_inbound_url()
-            else:
-                account.twilio_status_url = account.twilio_inbound_url = False
 
     def _compute_twilio_webhook_warning(self):
         for account in self:
@@ -167,6 +153,22 @@ class SmsRouterAccount(models.Model):
             pool_size=account.max_concurrency,
         )
 
+    def _sms_router_webhook_paths(self):
+        if self.sms_provider != 'twilio':
+            return super()._sms_router_webhook_paths()
+        # Delivery reports: each SMS carries its own StatusCallback, built when it is sent
+        # (_sms_router_twilio_status_url); shown here as the form of those URLs.
+        return {'delivery_report': f'{STATUS_ROUTE}/{self._origin.id}/<sms uuid>',
+                'inbound': f'{INBOUND_ROUTE}/{self._origin.id}'}
+
+    def _sms_router_webhook_help(self):
+        if self.sms_provider != 'twilio':
+            return super()._sms_router_webhook_help()
+        return self.env._('Delivery reports need no set-up: each SMS asks Twilio for its own report, at a '
+                          'URL of the form shown. Set the inbound SMS URL as the "A message comes in" '
+                          'webhook (HTTP POST) of the Twilio numbers or Messaging Service, so that STOP '
+                          'and START replies reach Odoo.')
+
     def _sms_router_test_connection(self):
         if self.sms_provider != 'twilio':
             return super()._sms_router_test_connection()
@@ -194,11 +196,6 @@ class SmsRouterAccount(models.Model):
         """The StatusCallback URL given to Twilio for one SMS of this account."""
         self.ensure_one()
         return self._sms_router_callback_url(f'{STATUS_ROUTE}/{self.id}/{sms_uuid}')
-
-    def _sms_router_twilio_inbound_url(self):
-        """The URL to set as "A message comes in" webhook on the Twilio numbers or service."""
-        self.ensure_one()
-        return self._sms_router_callback_url(f'{INBOUND_ROUTE}/{self.id}')
 
     # ------------------------------------------------------------ actions
 

@@ -107,13 +107,30 @@ class TestTwilioAccount(TwilioRouterCase):
         self.assertIn('+447700900124', self.twilio.twilio_senders)
 
     def test_webhook_urls_use_the_public_base_url(self):
-        self.assertEqual(self.twilio.twilio_inbound_url, f'{PUBLIC_BASE}/sms_router_twilio/inbound/{self.twilio.id}')
+        self.assertEqual(self.twilio._sms_router_webhook_paths(), {
+            'delivery_report': f'/sms_router_twilio/status/{self.twilio.id}/<sms uuid>',
+            'inbound': f'/sms_router_twilio/inbound/{self.twilio.id}'})
+        self.assertEqual(self.twilio.inbound_url, f'{PUBLIC_BASE}/sms_router_twilio/inbound/{self.twilio.id}')
+        self.assertEqual(self.twilio.delivery_report_url,
+                         f'{PUBLIC_BASE}/sms_router_twilio/status/{self.twilio.id}/<sms uuid>')
+        self.assertIn('A message comes in', self.twilio.webhook_help)
+        # The StatusCallback of each SMS is built when it is sent.
         self.assertEqual(self.twilio._sms_router_twilio_status_url('a' * 32),
                          f'{PUBLIC_BASE}/sms_router_twilio/status/{self.twilio.id}/{"a" * 32}')
         self.twilio.public_base_url = False
         base = self.company_fr.get_base_url()
-        self.assertEqual(self.twilio._sms_router_twilio_inbound_url(),
+        self.assertEqual(self.twilio.inbound_url,
                          f'{base.rstrip("/")}/sms_router_twilio/inbound/{self.twilio.id}')
+
+    @responses.activate
+    def test_no_credit_is_read_from_twilio(self):
+        self.assertFalse(self.twilio.credit_supported)
+        self.twilio._sms_router_refresh_credit_quietly(max_age=0)
+        self.env['sms.router.account']._cron_sms_router_refresh_credits()
+        settings = self.env['res.config.settings'].with_company(self.company_fr).create({})
+        self.assertNotIn(self.twilio, settings.sms_router_credit_account_ids)
+        self.assertFalse(responses.calls)
+        self.assertFalse(self.twilio.credit_checked_at)
 
     # ------------------------------------------------------------ actions
 
