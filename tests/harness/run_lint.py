@@ -5,7 +5,10 @@
 
 - ruff (settings in pyproject.toml) on our addons and on tests/;
 - pylint with OCA's pylint-odoo plugin and OCA's mandatory checks (.pylintrc-mandatory)
-  on our addons.
+  on our addons;
+- OCA's checks of the rest of an addon (oca-odoo-pre-commit-hooks): ``oca-checks-odoo-module``
+  on the manifests, XML data and views, CSV access rules, and ``oca-checks-po`` on the
+  translation files (.pot, .po).
 
 Our addons are the top-level directories holding a ``__manifest__.py``. Install the tools
 with ``python3 tests/harness/deps.py --lint`` (``make lint`` does). Both tools always run;
@@ -43,6 +46,17 @@ def installed_version(distribution):
         return None
 
 
+def oca_hook(entry_point, *args):
+    """Command running one console script of oca-odoo-pre-commit-hooks with this Python."""
+    return [sys.executable, '-c', f'import sys; from oca_pre_commit_hooks.{entry_point} import main; '
+                                  'sys.exit(main())', *args]
+
+
+def translation_files(addons):
+    return sorted(str(path.relative_to(ROOT)) for addon in addons
+                  for path in (ROOT / addon / 'i18n').glob('*.po*'))
+
+
 def tools(addons, fix=False):
     """(name, distribution, module, command) of each tool, in the order they run."""
     ruff = [sys.executable, '-m', 'ruff', 'check', *(['--fix'] if fix else []), *addons, 'tests']
@@ -50,6 +64,10 @@ def tools(addons, fix=False):
     return [
         ('ruff', 'ruff', 'ruff', ruff),
         ('pylint-odoo', 'pylint-odoo', 'pylint_odoo', pylint),
+        ('oca-checks-odoo-module', 'oca-odoo-pre-commit-hooks', 'oca_pre_commit_hooks',
+         oca_hook('cli', *addons)),
+        ('oca-checks-po', 'oca-odoo-pre-commit-hooks', 'oca_pre_commit_hooks',
+         oca_hook('cli_po', *translation_files(addons))),
     ]
 
 
