@@ -23,7 +23,9 @@ COOLDOWN_S = 3
 ACCOUNT_DEFAULTS = {'timeout': TIMEOUT_S, 'max_concurrency': CONCURRENCY,
                     'breaker_fail_max': FAIL_MAX, 'breaker_cooldown': COOLDOWN_S}
 BATCH_SIZE = 10            # sms.session.batch.size: SMS per _process_queue() call
-DRILL_LIMIT_S = 90         # a drill that takes longer fails (every wait inside is bounded too)
+# A drill that takes longer fails (every wait inside is bounded too). A hang detector, not a
+# speed target: ordinary drills take 3-30 s, so a loaded 2-CPU machine stays far below it.
+DRILL_LIMIT_S = 180
 MAX_HOLD_HOURS = 4.0       # the company's "Hold SMS During Outages" (Odoo's default)
 LATENCY_MS = 40            # every sandbox answer waits this long (faults switch mid-run)
 GROUP = {'sweego': 1, 'twilio': 2, 'ovh': 3}   # +33 6 0<group>...: the primary provider
@@ -37,6 +39,7 @@ QUEUE_CRON = 'sms.ir_cron_sms_scheduler_action'
 QUEUE_CRON_NAME = 'SMS: SMS Queue Manager'
 OVH_CRON = 'sms_router_ovh.ir_cron_sms_router_ovh'
 PARKED_CRON = 'sms_router.ir_cron_sms_router_parked_reports'
+CREDIT_CRON = 'sms_router.ir_cron_sms_router_refresh_credits'
 # Odoo's cron workers sleep up to SLEEP_INTERVAL (60 s) plus pid % 10 s when no trigger is
 # due now: a trigger for a future moment is seen at the next wake-up.
 CRON_POLL_S = 70

@@ -13,7 +13,7 @@ import procutil
 
 from infra.database import pg_connect
 from infra.processes import Control
-from infra.settings import DB_NAME, GROUP_TWILIO_ONLY, OVH_CRON, PARKED_CRON, QUEUE_CRON
+from infra.settings import CREDIT_CRON, DB_NAME, GROUP_TWILIO_ONLY, OVH_CRON, PARKED_CRON, QUEUE_CRON
 from sandbox.server import PROVIDERS
 
 COPY_DB = DB_NAME + '_neutralized'
@@ -61,7 +61,7 @@ def neutralized_copy(bench):
         before = bench.counters()
         iap_before = bench.iap.requests
         result = bench.send('crons-on-copy', timeout=120, db=COPY_DB,
-                            run_crons=[QUEUE_CRON, OVH_CRON, PARKED_CRON])
+                            run_crons=[QUEUE_CRON, OVH_CRON, PARKED_CRON, CREDIT_CRON])
         after = bench.counters()
         tally = bench.tally(row, queued, control=copy_control)
     finally:
@@ -81,13 +81,14 @@ def neutralized_copy(bench):
                 f'requests from the copy: {reached}, IAP {bench.iap.requests - iap_before}')
     bench.check(row, tally.failed == len(queued),
                 f'{tally.failed}/{len(queued)} ended in error with a reason')
+    bench.check(row, not failed_crons, f'scheduled actions failed on the copy: {failed_crons}')
     reasons = sorted({tally.info['sms'][item['uuid']]['reason'] for item in queued})
     row.notes.append(f'copy by CREATE DATABASE ... TEMPLATE, then python3 -m odoo neutralize: '
                      f'{facts["active_accounts"]}/{facts["accounts"]} accounts active, '
                      f'{facts["secrets_left"]} secrets left, IAP last resort off, queue cron '
                      f'{"active" if facts["queue_cron_active"] else "inactive"}')
-    row.notes.append(f'{len(queued)} SMS queued on 4 routes, then the queue cron, the OVH '
-                     f'cron and the parked-reports cron run by hand: 0 requests to the '
+    row.notes.append(f'{len(queued)} SMS queued on 4 routes, then the queue, OVH delivery-state, '
+                     f'parked-report and credit-refresh scheduled actions run by hand: 0 requests to the '
                      f'sandbox or the IAP stand-in; {tally.failed} in error '
                      + ', '.join(f'{k} {v}' for k, v in sorted(tally.failure_types.items()))
                      + f', reason "{reasons[0][:70] if reasons else ""}"'
