@@ -663,6 +663,39 @@ def test_transitions_are_logged(store, caplog):
                            f'SMS router: breaker of account {ACCOUNT} went from half-open to closed']
 
 
+def test_transitions_are_kept_once_each_for_the_chatter(store):
+    clock = FakeClock()
+    breaker = make(store, 'A', fail_max=2, cooldown=60, clock=clock)
+    breaker.record(False, 'HTTP 503')
+    assert breaker.pop_transitions() == [], 'a failure below fail_max changes nothing'
+    breaker.record(False, 'HTTP 502')
+    opened_at = clock.now
+    breaker.record(False, 'late')                     # ignored by the open breaker
+    clock.advance(61)
+    assert breaker.admit().probe                     # open -> half-open: the probe's result tells
+    breaker.record(False, 'probe: HTTP 500')
+    clock.advance(121)
+    assert breaker.admit().probe
+    breaker.record(True)
+    breaker.record(True)                             # healthy again: nothing new
+    assert [(t.before, t.after, t.at, t.reason, t.failure_count, t.cooldown)
+            for t in breaker.pop_transitions()] == [
+        (CLOSED, OPEN, opened_at, 'HTTP 502', 2, 60),
+        (HALF_OPEN, OPEN, opened_at + timedelta(seconds=61), 'probe: HTTP 500', 3, 120),
+        (HALF_OPEN, CLOSED, opened_at + timedelta(seconds=182), '', 0, 0),
+    ]
+    assert breaker.pop_transitions() == []
+
+
+def test_a_transition_belongs_to_the_process_that_made_it(store):
+    first, second = make(store, 'first', fail_max=2), make(store, 'second', fail_max=2)
+    first.record(False, 'HTTP 503')
+    second.record(False, 'HTTP 503')                 # the second failure opens it
+    first.record(False, 'late')                      # already open: not this one's transition
+    assert first.pop_transitions() == []
+    assert [(t.before, t.after) for t in second.pop_transitions()] == [(CLOSED, OPEN)]
+
+
 # ------------------------------------------------------------- bookkeeping faults
 
 def test_breaker_store_down_fails_open_and_never_raises(caplog):

@@ -238,10 +238,10 @@ def test_exhausted_chain_names_every_attempt_in_order():
     assert verdict.outcome.core_failure_type == 'sms_acc'
     assert verdict.outcome.reason == (
         'all 4 attempts failed: '
-        '1. A: provider_error: HTTP 503; '
+        '1. A: provider error: HTTP 503; '
         '2. B: skipped: credit low; '
-        '3. C: account_error: HTTP 401 bad token; '
-        '4. D: misconfigured: no sender id'
+        '3. C: account error: HTTP 401 bad token; '
+        '4. D: account misconfigured: no sender id'
     )
     assert b.calls == [] and d.calls == []
 
@@ -253,7 +253,7 @@ def test_exhausted_chain_without_real_attempt():
     outcome = verdicts['m0'].outcome
     assert outcome.kind is OutcomeKind.SKIPPED
     assert outcome.reason == ('all 2 attempts failed: '
-                              '1. A: misconfigured: no key; 2. B: skipped: paused')
+                              '1. A: account misconfigured: no key; 2. B: skipped: paused')
 
 
 def test_provider_failure_type_of_last_attempt_kept_on_exhaustion():
@@ -262,7 +262,7 @@ def test_provider_failure_type_of_last_attempt_kept_on_exhaustion():
     _, verdicts = dispatch(messages(1, [handle(a)]))
     assert verdicts['m0'].outcome.core_failure_type == 'sms_credit'
     assert verdicts['m0'].outcome.reason == \
-        'all 1 attempts failed: 1. A: provider_error: no credit'
+        'all 1 attempts failed: 1. A: provider error: no credit'
 
 
 def test_ambiguous_fails_over_under_at_least_once():

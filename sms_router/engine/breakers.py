@@ -240,6 +240,18 @@ class Admission:
     reason: str = ''
 
 
+@dataclass(frozen=True)
+class BreakerTransition:
+    """One change of a breaker's state made by this process (see AccountBreaker.transitions)."""
+
+    before: str
+    after: str
+    at: datetime                      # the breaker's clock
+    reason: str = ''                  # the failure that opened it (the probe's, when it failed)
+    failure_count: int = 0            # consecutive failures counted when it opened
+    cooldown: float = 0.0             # seconds before the next probe, when it opened
+
+
 @dataclass
 class BreakerSettings:
     fail_max: int = 3
@@ -263,6 +275,10 @@ class AccountBreaker:
 
     def __post_init__(self):
         self.store_failures = 0           # store operations that failed (the breaker failed open)
+        # Transitions this instance made (each one is made by exactly one process: the
+        # store judges every write on the stored state), for the account's chatter: the
+        # caller takes them with pop_transitions() once its batch is done.
+        self.transitions = []
         self._snapshot = self._guard('read', lambda: self.store.load(self.account_id), BreakerState())
 
     def _guard(self, action, operation, fallback=None):
@@ -384,6 +400,17 @@ class AccountBreaker:
         if self._snapshot.state != before.state and self._snapshot.state == storage.state:
             _logger.info('SMS router: breaker of account %s went from %s to %s',
                          self.account_id, before.state, self._snapshot.state)
+            opened = self._snapshot.state == OPEN
+            self.transitions.append(BreakerTransition(
+                before.state, self._snapshot.state, self.clock(),
+                reason=reason if opened else '',
+                failure_count=self._snapshot.failure_count if opened else 0,
+                cooldown=self.settings.cooldown_for(self._snapshot.open_count) if opened else 0.0))
+
+    def pop_transitions(self):
+        """The transitions made since the last call, oldest first; forgets them."""
+        transitions, self.transitions = self.transitions, []
+        return transitions
 
     # Manual operations, from the account's buttons: these must not fail silently.
     def force_open(self):

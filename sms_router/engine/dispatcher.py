@@ -413,7 +413,7 @@ class Dispatcher:
         tried = [a for a in verdict.attempts if a.outcome.kind not in (OutcomeKind.SKIPPED, OutcomeKind.MISCONFIGURED)]
         deciding = (tried or verdict.attempts)[-1].outcome
         summary = '; '.join(
-            f'{number}. {attempt.account.name}: {attempt.outcome.kind.value}: {attempt.outcome.reason}'
+            f'{number}. {attempt.account.name}: {attempt.outcome.kind.label}: {attempt.outcome.reason}'
             for number, attempt in enumerate(verdict.attempts, start=1))
         verdict.outcome = RecipientOutcome(
             deciding.kind, f'all {len(verdict.attempts)} attempts failed: {summary}',

@@ -31,6 +31,11 @@ class OutcomeKind(enum.Enum):
     SKIPPED = 'skipped'
 
     @property
+    def label(self):
+        """How people read this outcome, e.g. in the failure reason of an SMS."""
+        return OUTCOME_LABELS[self]
+
+    @property
     def is_final(self):
         """Whether the chain stops here, whatever comes after this account."""
         return self in (OutcomeKind.SENT, OutcomeKind.RECIPIENT, OutcomeKind.OPTED_OUT)
@@ -40,6 +45,20 @@ class OutcomeKind(enum.Enum):
         """Whether the outcome says the account or its provider is unhealthy."""
         return self in (OutcomeKind.PROVIDER, OutcomeKind.ACCOUNT, OutcomeKind.AMBIGUOUS)
 
+
+# The words of the attempt trail's Outcome column (sms.router.attempt), lowercase: they go
+# in the middle of a sentence ("2. OVH France: provider error: HTTP 503").
+OUTCOME_LABELS = {
+    OutcomeKind.SENT: 'sent',
+    OutcomeKind.RECIPIENT: 'recipient error',
+    OutcomeKind.OPTED_OUT: 'opted out',
+    OutcomeKind.PROVIDER: 'provider error',
+    OutcomeKind.ACCOUNT: 'account error',
+    OutcomeKind.DESTINATION: 'destination not supported',
+    OutcomeKind.AMBIGUOUS: 'no answer (ambiguous)',
+    OutcomeKind.MISCONFIGURED: 'account misconfigured',
+    OutcomeKind.SKIPPED: 'skipped',
+}
 
 # Core Odoo `sms.sms.failure_type` keys used when a chain ends on this kind. They exist on
 # sms.sms, mail.notification and mailing.trace alike, so downstream flows never crash.

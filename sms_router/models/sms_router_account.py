@@ -10,7 +10,7 @@ from odoo.tools import SQL
 from odoo.tools.misc import formatLang
 from odoo.tools.urls import urljoin as url_join
 
-from ..engine.breakers import AccountBreaker, BreakerSettings, CLOSED
+from ..engine.breakers import AccountBreaker, BreakerSettings, CLOSED, HALF_OPEN, OPEN
 from ..engine.dispatcher import AccountHandle
 from ..tools.sms_api import IAP_MAX_SEND_SECONDS, IapClient
 
@@ -44,35 +44,43 @@ def _drop_cached_clients(dbname, account_ids):
 
 
 class SmsRouterAccount(models.Model):
-    """A provider account: one set of credentials at one SMS provider, for one company."""
+    """A provider account: one set of credentials at one SMS provider, for one company.
+
+    Its chatter is the account's audit trail: changes of the fields that decide how it sends
+    (tracked), breaker transitions and manual breaker operations. Credentials are never
+    tracked (see _track_get_fields) and never written in a message. The activity mixin lets
+    alerts (breaker open, low credit) become activities of whoever follows the account.
+    """
     _name = 'sms.router.account'
+    _inherit = ['mail.thread', 'mail.activity.mixin']
     _description = 'SMS Provider Account'
     _order = 'company_id, sequence, id'
     _check_company_auto = True
 
-    name = fields.Char(required=True)
-    active = fields.Boolean(default=True)
+    name = fields.Char(required=True, tracking=True)
+    active = fields.Boolean(default=True, tracking=True)
     company_id = fields.Many2one('res.company', required=True, index=True,
-                                 default=lambda self: self.env.company)
+                                 default=lambda self: self.env.company, tracking=True)
     sequence = fields.Integer(default=10)
     sms_provider = fields.Selection(
-        [('iap', 'Odoo IAP')], string='Provider', required=True, default='iap',
+        [('iap', 'Odoo IAP')], string='Provider', required=True, default='iap', tracking=True,
         help='Provider addons add their own values.')
-    sender_id = fields.Char('Sender ID',
+    sender_id = fields.Char('Sender ID', tracking=True,
                             help='Name or number shown to the recipient, when the provider allows it.')
+    # Restricted to system administrators, and so are their tracking values.
     endpoint_url = fields.Char(
-        'Endpoint URL', groups='base.group_system',
+        'Endpoint URL', groups='base.group_system', tracking=True,
         help="Leave empty for the provider's public API. Set it to point this account at a "
              "local sandbox or a proxy.")
     public_base_url = fields.Char(
-        'Public Base URL', groups='base.group_system',
+        'Public Base URL', groups='base.group_system', tracking=True,
         help="Base URL providers use to reach this database for delivery reports. Defaults "
              "to the database's web.base.url; set it when a proxy changes the URL.")
-    timeout = fields.Float('Request Timeout (s)', default=10.0)
-    max_concurrency = fields.Integer('Parallel Requests', default=4,
+    timeout = fields.Float('Request Timeout (s)', default=10.0, tracking=True)
+    max_concurrency = fields.Integer('Parallel Requests', default=4, tracking=True,
                                      help='At most this many requests in flight to this account.')
-    breaker_fail_max = fields.Integer('Failures Before Opening', default=3)
-    breaker_cooldown = fields.Integer('Cool-down (s)', default=60,
+    breaker_fail_max = fields.Integer('Failures Before Opening', default=3, tracking=True)
+    breaker_cooldown = fields.Integer('Cool-down (s)', default=60, tracking=True,
                                       help='Seconds before one probe request tests a provider again. '
                                            'Each failed probe doubles it, up to 8 times.')
     notes = fields.Text()
@@ -82,7 +90,7 @@ class SmsRouterAccount(models.Model):
     credit_expiry = fields.Date('Credit Expires', readonly=True)
     credit_checked_at = fields.Datetime('Credit Checked', readonly=True)
     credit_low_threshold = fields.Float(
-        'Low-credit Threshold',
+        'Low-credit Threshold', tracking=True,
         help='Skip this account (fail over) while its known credit is below this amount. 0 disables.')
     credit_error = fields.Char(
         'Last Credit Refresh Error', readonly=True, copy=False,
@@ -239,20 +247,29 @@ class SmsRouterAccount(models.Model):
         base = self.sudo().public_base_url or self.company_id.get_base_url()
         return url_join(base, path)
 
+    @api.model
+    def _sms_router_secret_field_names(self):
+        """Names of the credential fields of every provider: stored text fields restricted
+        to system administrators, except the URLs."""
+        return {name for name, field in self._fields.items()
+                if field.type == 'char' and field.store and field.groups == 'base.group_system'
+                and name not in NOT_SECRET_FIELDS}
+
     def _sms_router_secrets(self):
-        """The credentials of this account: stored text fields restricted to system
-        administrators, except the URLs. They must never reach a log line or a message."""
+        """The credentials of this account. They must never reach a log line or a message."""
         self.ensure_one()
         account = self.sudo()
         values = []
-        for name, field in self._fields.items():
-            if field.type != 'char' or not field.store or field.groups != 'base.group_system' \
-                    or name in NOT_SECRET_FIELDS:
-                continue
+        for name in self._sms_router_secret_field_names():
             value = account[name]
             if value and len(value) >= MIN_REDACTED_LENGTH:
                 values.append(value)
         return values
+
+    def _track_get_fields(self):
+        # Credentials are never tracked, even if a provider addon marked one by mistake: a
+        # tracking value keeps the old and the new value in clear in mail_tracking_value.
+        return set(super()._track_get_fields()) - self._sms_router_secret_field_names()
 
     def _sms_router_redact(self, text):
         """``text`` with every credential of this account replaced by ***."""
@@ -426,15 +443,73 @@ class SmsRouterAccount(models.Model):
         for account in self:
             AccountBreaker(account.id, store).reset()
             _logger.info('SMS router: breaker of account %s reset by user %s', account.id, self.env.uid)
+            account._sms_router_log(self.env._('Breaker reset by %s: the account takes traffic again.',
+                                               self.env.user.name), author=self.env.user.partner_id)
         return True
 
     def action_force_open_breaker(self):
+        """Ask why (Force Open dialog); the dialog forces the breakers open."""
         self.check_access('read')
+        return {
+            'name': self.env._('Force Open the Breaker'),
+            'type': 'ir.actions.act_window',
+            'res_model': 'sms.router.breaker.force.open',
+            'view_mode': 'form',
+            'target': 'new',
+            'context': {'default_account_ids': [(6, 0, self.ids)]},
+        }
+
+    def _sms_router_force_open(self, reason):
+        """Force the breakers of these accounts open (planned maintenance): no SMS goes
+        through them until someone resets them. ``reason`` goes on each account's chatter."""
+        self.check_access('read')
+        reason = (reason or '').strip()
+        if not reason:
+            raise UserError(self.env._('Say why the breaker is forced open.'))
         store = self.env['sms.router.breaker']._store()
         for account in self:
             AccountBreaker(account.id, store).force_open()
             _logger.info('SMS router: breaker of account %s forced open by user %s', account.id, self.env.uid)
+            account._sms_router_log(self.env._('Breaker forced open by %(user)s: %(reason)s',
+                                               user=self.env.user.name, reason=reason),
+                                    author=self.env.user.partner_id)
         return True
+
+    # ------------------------------------------------------------ chatter
+
+    def _sms_router_log(self, body, author=None):
+        """Log ``body`` (plain text) on the chatter of these accounts, as a note. Operators
+        may only read accounts: the log is written as superuser, in the name of ``author``
+        (default: OdooBot)."""
+        author = author or self.env.ref('base.partner_root')
+        for account in self.sudo():
+            account._message_log(body=body, author_id=author.id)
+
+    def _sms_router_log_breaker_transitions(self, transitions):
+        """Log breaker transitions (engine BreakerTransition) on this account's chatter:
+        one note per transition, written by OdooBot."""
+        self.ensure_one()
+        if not transitions:
+            return
+        labels = dict(self._fields['breaker_state']._description_selection(self.env))
+        for transition in transitions:
+            reason = self._sms_router_redact(transition.reason) or self.env._('no reason given')
+            if transition.after == OPEN and transition.before == HALF_OPEN:
+                text = self.env._('Probe failed (%(reason)s): breaker open again. The account is skipped; '
+                                  'the next probe tests it in %(seconds)s s.',
+                                  reason=reason, seconds=int(transition.cooldown))
+            elif transition.after == OPEN:
+                text = self.env._('Breaker opened after %(count)s consecutive failures (last: %(reason)s). '
+                                  'The account is skipped; a probe tests it in %(seconds)s s.',
+                                  count=transition.failure_count, reason=reason,
+                                  seconds=int(transition.cooldown))
+            elif transition.after == CLOSED and transition.before == HALF_OPEN:
+                text = self.env._('Probe succeeded: breaker closed. The account takes traffic again.')
+            else:
+                text = self.env._('Breaker went from %(before)s to %(after)s.',
+                                  before=labels.get(transition.before, transition.before),
+                                  after=labels.get(transition.after, transition.after))
+            self._sms_router_log(text)
 
     def action_test_connection(self):
         self.ensure_one()
@@ -494,9 +569,14 @@ class SmsRouterAccount(models.Model):
     def unlink(self):
         ids = self.ids
         routes = self._sms_router_routes()
+        chains = routes._sms_router_chains()
         with _CLIENT_CACHE_LOCK:
             _drop_cached_clients(self.env.cr.dbname, ids)
         result = super().unlink()
-        routes.exists()._check_chain()
+        # The database deleted their steps (ondelete cascade): read the chains again.
+        routes = routes.exists()
+        routes.invalidate_recordset(['step_ids'])
+        routes._check_chain()
+        routes._sms_router_log_chain_changes(chains)
         self.env['sms.router.breaker'].sudo().search([('account_id', 'in', ids)]).unlink()
         return result

@@ -1,3 +1,5 @@
+from markupsafe import Markup
+
 from odoo import api, fields, models, tools
 from odoo.exceptions import ValidationError
 
@@ -11,23 +13,30 @@ TRAFFIC_SELECTION = [
 
 
 class SmsRouterRoute(models.Model):
-    """Which accounts, in which order, serve some destinations of one company."""
+    """Which accounts, in which order, serve some destinations of one company.
+
+    Its chatter tracks what decides where SMS go: destinations, traffic, activity and,
+    logged by hand (steps are records of their own), every change of the failover chain.
+    """
     _name = 'sms.router.route'
+    _inherit = ['mail.thread']
     _description = 'SMS Route'
     _order = 'company_id, sequence, id'
     _check_company_auto = True
 
-    name = fields.Char(required=True)
-    active = fields.Boolean(default=True)
+    name = fields.Char(required=True, tracking=True)
+    active = fields.Boolean(default=True, tracking=True)
     sequence = fields.Integer(default=10)
     company_id = fields.Many2one('res.company', required=True, index=True,
-                                 default=lambda self: self.env.company)
+                                 default=lambda self: self.env.company, tracking=True)
     prefixes = fields.Char(
+        tracking=True,
         help='E.164 prefixes separated by spaces or commas, e.g. "+33 +262". The longest '
              'matching prefix wins. Leave prefixes and countries empty for the default route.')
-    country_ids = fields.Many2many('res.country', string='Countries',
+    country_ids = fields.Many2many('res.country', string='Countries', tracking=True,
                                    help='Destination countries, as read from the number itself.')
     traffic_type = fields.Selection(TRAFFIC_SELECTION, string='Traffic', required=True, default=TRAFFIC_ALL,
+                                    tracking=True,
                                     help='Limit the route to transactional SMS (reminders, OTP) or to '
                                          'marketing (mass) SMS.')
     step_ids = fields.One2many('sms.router.route.step', 'route_id', string='Failover Chain', copy=True)
@@ -46,6 +55,35 @@ class SmsRouterRoute(models.Model):
 
     def _prefix_list(self):
         return [p for p in (self.prefixes or '').replace(',', ' ').split() if p]
+
+    # ------------------------------------------------------------ chain log
+
+    def _sms_router_chain_text(self):
+        """The failover chain as people read it: "Sweego FR → OVH FR → Odoo IAP"."""
+        self.ensure_one()
+        steps = self.sudo().step_ids.sorted(lambda step: (step.sequence, step.id))
+        return ' → '.join(step.account_id.name or '?' for step in steps)
+
+    def _sms_router_chains(self):
+        """{route id: chain text}, to compare with after a change (_sms_router_log_chain_changes)."""
+        return {route.id: route._sms_router_chain_text() for route in self}
+
+    def _sms_router_log_chain_changes(self, before):
+        """Log one note on each of these routes whose chain differs from ``before``
+        ({route id: chain text}), with the chain before and after."""
+        for route in self.exists():
+            old, new = before.get(route.id), route._sms_router_chain_text()
+            if old is None or old == new:
+                continue
+            empty = self.env._('(no account)')
+            route.sudo()._message_log(body=Markup('%s<br/>%s<br/>%s') % (
+                self.env._('Failover chain changed.'),
+                self.env._('Before: %s', old or empty),
+                self.env._('After: %s', new or empty)))
+
+    def _creation_message(self):
+        return self.env._('Route created. Failover chain: %s',
+                          self._sms_router_chain_text() or self.env._('(no account)'))
 
     @api.constrains('prefixes')
     def _check_prefixes(self):
@@ -91,15 +129,22 @@ class SmsRouterRoute(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         self.env.registry.clear_cache()  # _sms_router_routed_company_ids
-        return super().create(vals_list)
+        # The first chain is in the creation message (_creation_message), not in a note of
+        # each step.
+        routes = super(SmsRouterRoute, self.with_context(sms_router_routes_creating=True)).create(vals_list)
+        return routes.with_env(self.env)
 
     def write(self, vals):
         if {'active', 'company_id'} & set(vals):
             self.env.registry.clear_cache()  # _sms_router_routed_company_ids
         # Step changes made by this write are checked once, by _check_chain, when the whole
-        # chain is written (a replaced step is deleted before its successor is created).
+        # chain is written (a replaced step is deleted before its successor is created), and
+        # logged once, in one note (the steps leave these routes to this write).
+        chains = self._sms_router_chains() if 'step_ids' in vals else {}
         written = set(self.env.context.get('sms_router_routes_written', ())) | set(self.ids)
-        return super(SmsRouterRoute, self.with_context(sms_router_routes_written=tuple(written))).write(vals)
+        result = super(SmsRouterRoute, self.with_context(sms_router_routes_written=tuple(written))).write(vals)
+        self._sms_router_log_chain_changes(chains)
+        return result
 
     def unlink(self):
         self.env.registry.clear_cache()  # _sms_router_routed_company_ids
@@ -148,22 +193,52 @@ class SmsRouterRouteStep(models.Model):
     _account_once_per_route = models.Constraint(
         'unique(route_id, account_id)', 'An account appears only once in a chain.')
 
-    def _check_route_chains(self, routes):
+    def _routes_not_written(self, routes):
+        """``routes`` less those a route write in progress handles (see SmsRouterRoute.write)."""
         written = self.env.context.get('sms_router_routes_written', ())
-        routes.exists().filtered(lambda route: route.id not in written)._check_chain()
+        return routes.filtered(lambda route: route.id not in written)
+
+    def _routes_to_log(self, routes):
+        """``routes`` whose chain change the steps log themselves: not those a route create
+        or write in progress logs (see SmsRouterRoute.create and write)."""
+        if self.env.context.get('sms_router_routes_creating'):
+            return routes.browse()
+        return self._routes_not_written(routes)
+
+    def _check_route_chains(self, routes):
+        self._routes_not_written(routes.exists())._check_chain()
 
     @api.constrains('route_id', 'account_id')
     def _check_chain_of_route(self):
         self._check_route_chains(self.route_id)
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        # Steps created on their own (not through their route's form) log their chain too.
+        routes = self._routes_to_log(self.env['sms.router.route'].browse(
+            {vals['route_id'] for vals in vals_list if vals.get('route_id')}))
+        chains = routes._sms_router_chains()
+        steps = super().create(vals_list)
+        routes._sms_router_log_chain_changes(chains)
+        return steps
+
     def write(self, vals):
         previous_routes = self.route_id if 'route_id' in vals else self.env['sms.router.route']
+        routes = self.env['sms.router.route']
+        if {'route_id', 'account_id', 'sequence'} & set(vals):
+            routes = self._routes_to_log(self.route_id | self.env['sms.router.route'].browse(
+                vals.get('route_id') or []))
+        chains = routes._sms_router_chains()
         result = super().write(vals)
         self._check_route_chains(previous_routes)
+        routes._sms_router_log_chain_changes(chains)
         return result
 
     def unlink(self):
         routes = self.route_id
+        logged = self._routes_to_log(routes)
+        chains = logged._sms_router_chains()
         result = super().unlink()
         self._check_route_chains(routes)
+        logged._sms_router_log_chain_changes(chains)
         return result

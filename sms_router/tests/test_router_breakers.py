@@ -99,7 +99,7 @@ class TestRouterBreakers(SmsRouterCase):
         self.assertRouterTrail(sms, [(self.primary, 'sent')])
 
     def test_force_open_skips(self):
-        self.primary.action_force_open_breaker()
+        self.primary._sms_router_force_open('Provider maintenance')
         self.primary.invalidate_recordset()
         self.assertEqual(self.primary.breaker_state, 'forced')
         sms = self._send_one({self.primary: OutcomeKind.SENT, self.fallback: OutcomeKind.SENT})

@@ -98,7 +98,7 @@ class TestRouterIap(SmsRouterCase):
                                                 (self.fallback, 'provider_error'),
                                                 (LAST_RESORT, 'account_error')])
         self.assertIn('not enough credit', attempts[-1].reason)
-        self.assertIn(f'3. {LAST_RESORT}: account_error', sms.sms_router_failure_reason)
+        self.assertIn(f'3. {LAST_RESORT}: account error', sms.sms_router_failure_reason)
 
     def test_last_resort_wrong_number_format(self):
         self.company_fr.sms_router_iap_last_resort = True

@@ -106,7 +106,8 @@ class TestRouterSecurity(SmsRouterCase):
     def test_operator_breaker_buttons(self):
         """Operators handle outages: they may force open and reset breakers."""
         account = self.acc_fr.with_user(self.operator)
-        account.action_force_open_breaker()
+        self.assertEqual(account.action_force_open_breaker()['res_model'], 'sms.router.breaker.force.open')
+        account._sms_router_force_open('Planned maintenance')
         account.invalidate_recordset()
         self.assertEqual(account.breaker_state, 'forced')
         account.action_reset_breaker()
@@ -117,11 +118,12 @@ class TestRouterSecurity(SmsRouterCase):
     def test_breaker_buttons_check_access(self):
         """The buttons are public methods: RPC reaches them with any ids, so they check the
         caller's rights themselves."""
-        for method in ('action_force_open_breaker', 'action_reset_breaker'):
+        for method, args in (('action_force_open_breaker', ()), ('_sms_router_force_open', ('why',)),
+                             ('action_reset_breaker', ())):
             with self.assertRaises(AccessError):
-                getattr(self.acc_fr.with_user(self.employee), method)()
+                getattr(self.acc_fr.with_user(self.employee), method)(*args)
             with self.assertRaises(AccessError):
-                getattr(self.acc_gb.with_user(self.admin_fr), method)()
+                getattr(self.acc_gb.with_user(self.admin_fr), method)(*args)
         self.acc_gb.invalidate_recordset()
         self.assertEqual(self.acc_gb.breaker_state, 'closed')
         self.acc_fr.invalidate_recordset()

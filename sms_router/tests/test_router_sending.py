@@ -127,8 +127,8 @@ class TestRouterSending(SmsRouterCase):
         self.assertEqual(sms.failure_type, 'sms_country_not_supported')
         reason = sms.sms_router_failure_reason
         self.assertIn('all 2 attempts failed', reason)
-        first = reason.index('1. Primary FR: provider_error')
-        second = reason.index('2. Fallback FR: destination_unsupported')
+        first = reason.index('1. Primary FR: provider error')
+        second = reason.index('2. Fallback FR: destination not supported')
         self.assertLess(first, second)
         attempts = self.assertRouterTrail(sms, [(self.primary, 'provider_error'),
                                                 (self.fallback, 'destination_unsupported')])
@@ -163,8 +163,8 @@ class TestRouterSending(SmsRouterCase):
         notification = message.notification_ids.filtered(lambda n: n.notification_type == 'sms')
         self.assertEqual(notification.notification_status, 'exception')
         self.assertEqual(notification.failure_type, 'sms_acc')
-        self.assertIn('1. Primary FR: provider_error', notification.failure_reason)
-        self.assertIn('2. Fallback FR: account_error', notification.failure_reason)
+        self.assertIn('1. Primary FR: provider error', notification.failure_reason)
+        self.assertIn('2. Fallback FR: account error', notification.failure_reason)
         self.assertEqual(notification.failure_reason, sms.sms_router_failure_reason)
 
     def test_no_route_for_destination(self):

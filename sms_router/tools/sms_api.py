@@ -272,6 +272,7 @@ class SmsRouterApi(SmsApiBase):
         for account_id, updates in dispatcher.account_updates.items():
             if account_id in accounts_by_id:
                 self._bookkeeping(accounts_by_id[account_id]._sms_router_apply_updates, updates)
+        self._bookkeeping(self._log_breaker_transitions, engine_messages, accounts_by_id)
         self._bookkeeping(self._blacklist_opt_outs, verdicts, numbers)
         waiting = {key: verdict for key, verdict in verdicts.items() if verdict.held or verdict.deferred}
         progressed = len(waiting) < len(verdicts)
@@ -341,6 +342,28 @@ class SmsRouterApi(SmsApiBase):
         except Exception:  # noqa: BLE001 - see _send_sms_batch
             _logger.exception('SMS router: company %s: %s failed after the providers answered; '
                               'the SMS keep the states the providers gave', self.company.id, step.__name__)
+
+    def _log_breaker_transitions(self, engine_messages, accounts_by_id):
+        """Log the breaker transitions this batch made on their accounts' chatter.
+
+        The breakers changed state in side transactions while the batch ran (the engine
+        keeps the transitions it made, each made by one process only); the notes are
+        written here, once the providers have answered, in the batch's transaction and
+        savepoint (_bookkeeping): a failure to log loses the notes, never an SMS, and a
+        batch without transitions costs nothing. Should the batch's transaction roll back,
+        the breaker keeps its state and the log line of the transition remains; only the
+        note is lost. Writing the notes in a transaction of their own would keep them then,
+        at the price of a connection and a commit while sending.
+        """
+        breakers = {}
+        for message in engine_messages:
+            for account in message.chain or ():
+                if account.breaker is not None and account.account_id in accounts_by_id:
+                    breakers[account.account_id] = account.breaker
+        for account_id, breaker in breakers.items():
+            transitions = breaker.pop_transitions()
+            if transitions:
+                accounts_by_id[account_id]._sms_router_log_breaker_transitions(transitions)
 
     def _keep_queued(self, waiting, sms_by_uuid, now, progressed, retry_delay):
         """Leave held and deferred SMS queued, saying why and until when, and make sure the

@@ -1,2 +1,3 @@
 from . import sms_composer
 from . import sms_router_test_sms
+from . import sms_router_breaker_force_open
