@@ -719,3 +719,94 @@ def test_breaker_store_down_while_half_open_admits():
     store.failing = True                                  # the probe cannot be acquired
     admission = breaker.admit()
     assert admission.allowed and not admission.probe
+
+
+# ------------------------------------------------------------------- peek
+
+def _states_for_peek(clock):
+    """(name, BreakerState) of every case admit() distinguishes, seen at ``clock.now``."""
+    now = clock.now
+    past, future = now - timedelta(seconds=5), now + timedelta(seconds=5)
+    return [
+        ('new', BreakerState()),
+        ('closed with failures', BreakerState(failure_count=2)),
+        ('open, cooling down', BreakerState(state=OPEN, opened_at=now - timedelta(seconds=5), open_count=1,
+                                            failure_count=3)),
+        ('open, cool-down over', BreakerState(state=OPEN, opened_at=now - timedelta(seconds=11), open_count=1)),
+        ('open twice, cooling down', BreakerState(state=OPEN, opened_at=now - timedelta(seconds=15),
+                                                  open_count=2)),
+        ('half-open, leased', BreakerState(state=HALF_OPEN, probe_owner='other', probe_until=future,
+                                           open_count=1)),
+        ('half-open, lease over', BreakerState(state=HALF_OPEN, probe_owner='other', probe_until=past,
+                                               open_count=1)),
+        ('half-open, own probe', BreakerState(state=HALF_OPEN, probe_owner='me', probe_until=future)),
+        ('forced open', BreakerState(forced_open=True)),
+        ('forced open and open, cool-down over', BreakerState(state=OPEN, forced_open=True, opened_at=past,
+                                                               open_count=1)),
+        ('paused', BreakerState(paused_until=future)),
+        ('pause over', BreakerState(paused_until=past)),
+        ('open, cool-down over, paused', BreakerState(state=OPEN, opened_at=now - timedelta(seconds=11),
+                                                      open_count=1, paused_until=future)),
+    ]
+
+
+@pytest.mark.parametrize('case', range(len(_states_for_peek(FakeClock()))))
+def test_peek_answers_as_admit_without_writing(case):
+    clock = FakeClock()
+    name, state = _states_for_peek(clock)[case]
+    store = CountingStore()
+    store.update(ACCOUNT, **vars(state))
+    breaker = make(store, 'me', cooldown=10, clock=clock)
+    store.take()
+    peeked = breaker.peek()
+    assert store.take() == [], f'{name}: peek() made a store operation'
+    assert store.load(ACCOUNT) == state, f'{name}: peek() changed the breaker'
+    admitted = breaker.admit()
+    assert (peeked.allowed, peeked.probe, peeked.reason) == (admitted.allowed, admitted.probe, admitted.reason), name
+
+
+def test_peek_leaves_the_probe_to_the_dispatch(store):
+    clock = FakeClock()
+    trip(make(store, cooldown=10, clock=clock))
+    clock.advance(11)
+    tester = make(store, 'tester', cooldown=10, clock=clock)
+    for _ in range(3):
+        assert tester.peek().probe
+    state = store.load(ACCOUNT)
+    assert (state.state, state.probe_owner) == (OPEN, None)
+    # A dispatch still gets the probe.
+    assert make(store, 'worker', cooldown=10, clock=clock).admit().probe
+    assert store.load(ACCOUNT).probe_owner == 'worker'
+    # peek() answers on the state the breaker read; read again, the probe is taken.
+    tester.refresh()
+    refused = tester.peek()
+    assert not refused.allowed and refused.reason == 'breaker half-open (after 3 failures)', refused.reason
+
+
+def test_peek_with_the_store_down_admits_as_admit_does():
+    store = CountingStore()
+    AccountBreaker('A', store, BreakerSettings(fail_max=1)).record(False, 'down')
+    store.failing = True
+    breaker = AccountBreaker('A', store, BreakerSettings(fail_max=1))   # unreadable: closed
+    assert breaker.peek().allowed and breaker.admit().allowed
+
+
+def test_next_probe_at(store):
+    clock = FakeClock()
+    breaker = make(store, cooldown=10, clock=clock)
+    assert breaker.next_probe_at() is None
+    trip(breaker)
+    opened = store.load(ACCOUNT).opened_at
+    assert breaker.next_probe_at() == breaker.next_attempt_at() == opened + timedelta(seconds=10)
+    # A longer provider's pause is when the account takes traffic again, not when it is probed.
+    breaker.record(False, 'HTTP 429', retry_after=60)
+    assert breaker.next_probe_at() == opened + timedelta(seconds=10)
+    assert breaker.next_attempt_at() == clock.now + timedelta(seconds=60)
+    clock.advance(11)
+    prober = make(store, 'prober', cooldown=10, probe_lease=30, clock=clock)
+    store.update(ACCOUNT, paused_until=None)
+    prober.refresh()
+    assert prober.admit().probe
+    assert prober.next_probe_at() == clock.now + timedelta(seconds=30)     # the lease's end
+    breaker.force_open()
+    assert breaker.next_probe_at() is None and breaker.next_attempt_at() is None

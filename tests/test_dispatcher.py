@@ -18,6 +18,7 @@ from addons.sms_router.engine.dispatcher import (
     AT_LEAST_ONCE,
     AT_MOST_ONCE,
     AccountHandle,
+    ChainPreview,
     Dispatcher,
     QueuedSms,
 )
@@ -957,3 +958,86 @@ def test_message_retry_delay_overrides_the_default():
     msg = QueuedSms('m0', 'Hello', FR, (handle(a),), retry_delay=600)
     _, verdicts = dispatch([msg], hold=True, retry_delay=60, wall_clock=lambda: now)
     assert verdicts['m0'].hold_until == now + timedelta(seconds=600)
+
+
+# ------------------------------------------------------------------ preview
+
+def previewed(preview):
+    return [(step.account.account_id, step.admitted, step.probe, step.kind, step.reason) for step in preview.steps]
+
+
+def test_preview_walks_the_chain_as_a_round_does_without_sending(store):
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    clock = lambda: now  # noqa: E731
+    store.update('open', state=OPEN, opened_at=now - timedelta(seconds=10), open_count=1, failure_count=3)
+    store.update('forced', forced_open=True)
+    store.update('paused', paused_until=now + timedelta(seconds=30))
+    clients = {name: FakeClient(name) for name in ('misconf', 'slow', 'credit', 'open', 'forced', 'paused', 'A', 'B')}
+    clients['misconf'].problem = 'no API key'
+    chain = [
+        handle(clients['misconf']),
+        AccountHandle('slow', 'slow', clients['slow'], timeout=30),
+        handle(clients['credit'], unavailable_reason='credit 1.00 below the threshold 5.00'),
+        *(handle(clients[name], breaker_for(store, name, clock=clock)) for name in ('open', 'forced', 'paused')),
+        handle(clients['A'], breaker_for(store, 'A', clock=clock)),
+        handle(clients['B']),
+    ]
+    before = {name: store.load(name) for name in clients}
+    preview = Dispatcher(time_budget=20).preview(QueuedSms('m0', 'Hello', FR, tuple(chain)))
+    assert previewed(preview) == [
+        ('misconf', False, False, OutcomeKind.MISCONFIGURED, 'no API key'),
+        ('slow', False, False, OutcomeKind.MISCONFIGURED,
+         'a request may take 30 s, longer than the 20 s a batch may take: lower its timeout'),
+        ('credit', False, False, OutcomeKind.SKIPPED, 'credit 1.00 below the threshold 5.00'),
+        ('open', False, False, OutcomeKind.SKIPPED, 'breaker open (after 3 failures)'),
+        ('forced', False, False, OutcomeKind.SKIPPED, 'breaker forced open (maintenance)'),
+        ('paused', False, False, OutcomeKind.SKIPPED, 'paused by the provider until 12:00:30 UTC'),
+        ('A', True, False, None, ''),
+        ('B', True, False, None, ''),
+    ]
+    assert preview.sender.account.account_id == 'A'
+    assert preview.hold_until is None
+    assert all(client.calls == [] for client in clients.values())
+    assert {name: store.load(name) for name in clients} == before
+
+
+def test_preview_gives_the_skip_reasons_a_dispatch_records(store):
+    store.update('open', state=OPEN, opened_at=datetime.now(timezone.utc), open_count=1, failure_count=2)
+    chain = (handle(FakeClient('misconf', problem='no sender')),
+             handle(FakeClient('credit'), unavailable_reason='low credit'),
+             handle(FakeClient('open'), breaker_for(store, 'open')),
+             handle(FakeClient('A')))
+    preview = Dispatcher().preview(QueuedSms('m0', 'Hello', FR, chain))
+    _, verdicts = dispatch([QueuedSms('m0', 'Hello', FR, chain)])
+    assert [(s.account.account_id, s.kind, s.reason) for s in preview.steps[:3]] == [
+        (a.account.account_id, a.outcome.kind, a.outcome.reason) for a in verdicts['m0'].attempts[:3]]
+    assert preview.sender.account is verdicts['m0'].accepted_by
+
+
+def test_preview_of_a_due_probe_takes_no_lease(store):
+    clock = _open_for_probe(store)
+    a = FakeClient('A')
+    chain = (handle(a, breaker_for(store, 'A', fail_max=1, clock=clock)), handle(FakeClient('B')))
+    preview = Dispatcher().preview(QueuedSms('m0', 'Hello', FR, chain))
+    assert preview.sender.account.account_id == 'A' and preview.sender.probe
+    assert preview.steps[1].admitted and not preview.steps[1].probe
+    state = store.load('A')
+    assert (state.state, state.probe_owner, state.probe_until) == (OPEN, None, None)
+    assert a.calls == []
+
+
+def test_preview_when_no_account_would_send(store):
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    store.update('A', state=OPEN, opened_at=now - timedelta(seconds=10), open_count=1)
+    chain = (handle(FakeClient('A'), breaker_for(store, 'A', cooldown=60, clock=lambda: now)),
+             handle(FakeClient('B', problem='no API key')))
+    message = QueuedSms('m0', 'Hello', FR, chain)
+    preview = Dispatcher(hold=True, retry_delay=600, wall_clock=lambda: now).preview(message)
+    assert preview.sender is None
+    assert preview.hold_until == now + timedelta(seconds=50), 'the end of the cool-down of A'
+    # As the dispatch would hold it.
+    _, verdicts = dispatch([message], hold=True, retry_delay=600, wall_clock=lambda: now)
+    assert verdicts['m0'].hold_until == preview.hold_until
+    # Without holding, or with an empty chain, it waits for nothing.
+    assert Dispatcher(wall_clock=lambda: now).preview(message).hold_until is None
+    assert Dispatcher(hold=True).preview(QueuedSms('m1', 'Hello', FR, ())) == ChainPreview([])

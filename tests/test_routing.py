@@ -3,13 +3,19 @@ import phonenumbers
 import pytest
 
 from addons.sms_router.engine.routing import (
+    MATCH_COUNTRY,
+    MATCH_DEFAULT,
+    MATCH_NONE,
+    MATCH_PREFIX,
     TRAFFIC_ALL,
     TRAFFIC_MARKETING,
     TRAFFIC_TRANSACTIONAL,
     Destination,
     NumberError,
     Route,
+    RouteMatch,
     RoutingTable,
+    example_number,
     normalize_prefix,
     parse_destination,
 )
@@ -321,6 +327,84 @@ def test_first_listed_route_wins_a_tie():
     assert route_id(table, FR_MOBILE) == 'first'
     assert route_id(table, GB_MOBILE) == 'first'
     assert route_id(table, US_NJ) == 'd1'
+
+
+# ------------------------------------------------------------------ explain
+
+def explained(table, number, traffic=TRAFFIC_TRANSACTIONAL):
+    match = table.explain(dest(number), traffic)
+    return (match.route.route_id if match.route else None), match.kind, match.value
+
+
+def test_explain_says_why_a_route_matched():
+    table = RoutingTable([
+        route('p33', prefixes=['+33']),
+        route('p336', prefixes=['+33 6']),
+        route('gb', countries=['GB']),
+        route('us', countries=['US']),
+        route('nyc', prefixes=['+1212']),
+        route('default'),
+    ])
+    assert explained(table, FR_MOBILE) == ('p336', MATCH_PREFIX, '+336')
+    assert explained(table, FR_LANDLINE) == ('p33', MATCH_PREFIX, '+33')
+    assert explained(table, GB_MOBILE) == ('gb', MATCH_COUNTRY, 'GB')
+    assert explained(table, US_NJ) == ('us', MATCH_COUNTRY, 'US')
+    assert explained(table, US_NYC) == ('nyc', MATCH_PREFIX, '+1212')
+    assert explained(table, JERSEY) == ('default', MATCH_DEFAULT, '')
+    assert explained(RoutingTable([route('gb', countries=['GB'])]), FR_MOBILE) == (None, MATCH_NONE, '')
+    assert RoutingTable([]).explain(dest(FR_MOBILE)) == RouteMatch(None, MATCH_NONE)
+
+
+def test_explain_country_beats_its_calling_code_prefix():
+    table = RoutingTable([route('p33', prefixes=['+33']), route('fr', countries=['FR'])])
+    assert explained(table, FR_MOBILE) == ('fr', MATCH_COUNTRY, 'FR')
+    table = RoutingTable([route('fr', countries=['FR']), route('p336', prefixes=['+336'])])
+    assert explained(table, FR_MOBILE) == ('p336', MATCH_PREFIX, '+336')
+
+
+def test_explain_follows_the_traffic():
+    table = RoutingTable([
+        route('p33', prefixes=['+33']),
+        route('mkt336', prefixes=['+336'], traffic=TRAFFIC_MARKETING),
+        route('mkt-fr', countries=['FR'], traffic=TRAFFIC_MARKETING),
+        route('trx-default', traffic=TRAFFIC_TRANSACTIONAL),
+    ])
+    assert explained(table, FR_MOBILE, TRAFFIC_MARKETING) == ('mkt336', MATCH_PREFIX, '+336')
+    assert explained(table, FR_MOBILE, TRAFFIC_TRANSACTIONAL) == ('p33', MATCH_PREFIX, '+33')
+    assert explained(table, FR_LANDLINE, TRAFFIC_MARKETING) == ('mkt-fr', MATCH_COUNTRY, 'FR')
+    assert explained(table, GB_MOBILE, TRAFFIC_TRANSACTIONAL) == ('trx-default', MATCH_DEFAULT, '')
+    assert explained(table, GB_MOBILE, TRAFFIC_MARKETING) == (None, MATCH_NONE, '')
+
+
+@pytest.mark.parametrize('number', [FR_MOBILE, FR_MOBILE_2, FR_LANDLINE, GB_MOBILE, US_NYC, US_NJ,
+                                    CA_TORONTO, JERSEY, GUADELOUPE, REUNION, MAYOTTE])
+@pytest.mark.parametrize('traffic', [TRAFFIC_TRANSACTIONAL, TRAFFIC_MARKETING])
+def test_route_for_is_the_route_explain_gives(number, traffic):
+    table = _big_table(20)
+    assert table.route_for(dest(number), traffic) is table.explain(dest(number), traffic).route
+
+
+# ---------------------------------------------------------- example numbers
+
+@pytest.mark.parametrize('prefix', ['+33', '+336', '+33 61', '+337', '+339', '+1212', '+44', '+447797',
+                                    '+262', '+2626', '+590', '+1', '+7', '+800', '+3399999', '0033 6'])
+def test_example_number_starts_with_the_prefix_and_is_valid(prefix):
+    number = example_number(prefix)
+    digits = normalize_prefix(prefix)
+    assert number.startswith('+' + digits)
+    assert parse_destination(number).e164 == number
+
+
+def test_example_number_of_a_region_and_unknowns():
+    assert example_number(region='FR') == FR_MOBILE
+    assert parse_destination(example_number(region='gb')).region == 'GB'
+    assert parse_destination(example_number(region='GP')).region == 'GP'
+    assert example_number('+99') is None           # no such calling code
+    assert example_number('+99', region='FR') == FR_MOBILE
+    assert example_number(region='XX') is None
+    assert example_number() is None
+    with pytest.raises(ValueError):
+        example_number('33')
 
 
 class CountingDict(dict):

@@ -88,6 +88,17 @@ class BreakerState:
         neither re-open it nor double its cool-down, a late success must not close it."""
         return self.state == CLOSED or (self.state == HALF_OPEN and self.probe_owner == owner)
 
+    def probe_due(self, now, not_before):
+        """May a probe be granted now? When the breaker is open since before ``not_before``
+        (its cool-down is over), or half-open on a probe whose lease ended, and not forced
+        open. The stores' ``acquire_probe`` grants it on this condition (PostgreSQL's in
+        its WHERE clause)."""
+        if self.forced_open:
+            return False
+        if self.state == OPEN:
+            return bool(self.opened_at and self.opened_at <= not_before)
+        return self.state == HALF_OPEN and (not self.probe_until or self.probe_until <= now)
+
 
 class BreakerStore:
     """Persistence of breaker states; every method is one atomic operation."""
@@ -150,11 +161,7 @@ class MemoryBreakerStore(BreakerStore):
     def acquire_probe(self, account_id, owner, now, not_before, lease_until):
         with self._lock:
             state = self._states.get(account_id)
-            if not state or state.forced_open:
-                return False
-            expired_open = state.state == OPEN and state.opened_at and state.opened_at <= not_before
-            stale_probe = state.state == HALF_OPEN and (not state.probe_until or state.probe_until <= now)
-            if not (expired_open or stale_probe):
+            if not state or not state.probe_due(now, not_before):
                 return False
             state.state, state.probe_owner, state.probe_until = HALF_OPEN, owner, lease_until
             return True
@@ -310,9 +317,13 @@ class AccountBreaker:
         """May a request go to this account now? Grants at most one half-open probe."""
         return self._guard('read', self._admit, Admission(True))
 
-    def _admit(self):
-        snapshot = self._snapshot
-        now = self.clock()
+    def peek(self):
+        """What :meth:`admit` would answer now, read-only: it takes no probe and writes
+        nothing (``probe`` True: the request would be the probe). For the route tester."""
+        return self._guard('read', self._peek, Admission(True))
+
+    def _admission_without_probe(self, snapshot, now):
+        """The answer of admit() that needs no probe, or None when only a probe can tell."""
         if snapshot.forced_open:
             return Admission(False, reason='breaker forced open (maintenance)')
         if snapshot.paused_until and snapshot.paused_until > now:
@@ -321,6 +332,19 @@ class AccountBreaker:
             return Admission(True)
         if snapshot.state == HALF_OPEN and snapshot.probe_owner == self.owner:
             return Admission(False, reason='breaker half-open: waiting for the probe')
+        return None
+
+    @staticmethod
+    def _refused(current, seen):
+        return Admission(False, reason=f'breaker {current.state} '
+                                       f'(after {seen.failure_count or seen.open_count} failures)')
+
+    def _admit(self):
+        snapshot = self._snapshot
+        now = self.clock()
+        admission = self._admission_without_probe(snapshot, now)
+        if admission:
+            return admission
         cooldown = self.settings.cooldown_for(snapshot.open_count)
         granted = self.store.acquire_probe(
             self.account_id, self.owner, now,
@@ -333,24 +357,38 @@ class AccountBreaker:
         if self._snapshot.state == CLOSED:
             # Our snapshot was stale: another process's probe closed the breaker meanwhile.
             return self._admit()
-        return Admission(False, reason=f'breaker {self._snapshot.state} '
-                                       f'(after {snapshot.failure_count or snapshot.open_count} failures)')
+        return self._refused(self._snapshot, snapshot)
+
+    def _peek(self):
+        snapshot = self._snapshot
+        now = self.clock()
+        admission = self._admission_without_probe(snapshot, now)
+        if admission:
+            return admission
+        cooldown = self.settings.cooldown_for(snapshot.open_count)
+        if snapshot.probe_due(now, not_before=now - timedelta(seconds=cooldown)):
+            return Admission(True, probe=True)
+        return self._refused(snapshot, snapshot)
+
+    def next_probe_at(self):
+        """When the breaker lets a probe through: the end of the cool-down of an open
+        breaker, or of another process's probe lease; None when closed or forced open."""
+        snapshot = self._snapshot
+        if snapshot.forced_open:
+            return None
+        if snapshot.state == OPEN and snapshot.opened_at:
+            return snapshot.opened_at + timedelta(seconds=self.settings.cooldown_for(snapshot.open_count))
+        if snapshot.state == HALF_OPEN and snapshot.probe_until:
+            return snapshot.probe_until
+        return None
 
     def next_attempt_at(self):
         """When this account may take a request again, as far as the breaker knows: the
         end of the cool-down or of a provider's pause, the end of another process's probe
         lease; None when it gives no time (closed, or forced open until someone resets it)."""
-        snapshot = self._snapshot
-        if snapshot.forced_open:
+        if self._snapshot.forced_open:
             return None
-        moments = []
-        if snapshot.paused_until:
-            moments.append(snapshot.paused_until)
-        if snapshot.state == OPEN and snapshot.opened_at:
-            moments.append(snapshot.opened_at + timedelta(
-                seconds=self.settings.cooldown_for(snapshot.open_count)))
-        elif snapshot.state == HALF_OPEN and snapshot.probe_until:
-            moments.append(snapshot.probe_until)
+        moments = [moment for moment in (self._snapshot.paused_until, self.next_probe_at()) if moment]
         return max(moments) if moments else None
 
     def record(self, healthy, reason='', retry_after=None):

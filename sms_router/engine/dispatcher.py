@@ -105,6 +105,29 @@ class SmsVerdict:
         return self.hold_until is not None
 
 
+@dataclass
+class StepPreview:
+    """What a dispatch would do with one account of a chain now (see Dispatcher.preview)."""
+
+    account: AccountHandle
+    admitted: bool                    # the account would take a request now
+    probe: bool = False               # ... as the single probe of its half-open breaker
+    kind: OutcomeKind = None          # SKIPPED or MISCONFIGURED when not admitted
+    reason: str = ''                  # why not, as an attempt would record it
+
+
+@dataclass
+class ChainPreview:
+    steps: list                       # StepPreview objects, in chain order
+    # No account would take the SMS now and the dispatcher holds: it would wait until then.
+    hold_until: object = None
+
+    @property
+    def sender(self):
+        """The step of the account that would send now: the first admitted one, or None."""
+        return next((step for step in self.steps if step.admitted), None)
+
+
 # Outcomes after which a later try may succeed without anything changing on the recipient's
 # side: the provider, the account or its configuration was the problem.
 HOLDABLE_KINDS = frozenset({OutcomeKind.PROVIDER, OutcomeKind.ACCOUNT, OutcomeKind.AMBIGUOUS,
@@ -173,6 +196,28 @@ class Dispatcher:
                 pending = self._run_round(pool, pending, position, verdicts)
         return verdicts
 
+    def preview(self, message):
+        """What dispatching ``message`` would do first, read-only (the route tester): each
+        account of its chain, in order, through the checks of a round (configuration, time
+        budget, availability, breaker), without a request, a probe lease or any write:
+        breakers are peeked, not admitted. The SMS would go to the first admitted account;
+        with none and ``hold`` set, it would wait until the ChainPreview's ``hold_until``."""
+        steps = []
+        for account in message.chain:
+            skip = self._skip_reason(account)
+            admission = None if skip or not account.breaker else account.breaker.peek()
+            if skip:
+                steps.append(StepPreview(account, False, kind=skip[0], reason=skip[1]))
+            elif admission and not admission.allowed:
+                steps.append(StepPreview(account, False, kind=OutcomeKind.SKIPPED, reason=admission.reason))
+            else:
+                steps.append(StepPreview(account, True, probe=bool(admission and admission.probe)))
+        preview = ChainPreview(steps)
+        if steps and preview.sender is None and self.hold:
+            # Skipped and misconfigured accounts are provider-side causes: _exhaust holds.
+            preview.hold_until = self._retry_time(message)
+        return preview
+
     def out_of_time(self, account=None):
         """Whether the deadline has passed, or would pass during a request to ``account``."""
         if self.deadline is None:
@@ -192,9 +237,9 @@ class Dispatcher:
         for account, account_messages in by_account.items():
             skip_reason = self._skip_reason(account)
             if skip_reason:
-                kind = OutcomeKind.MISCONFIGURED if skip_reason[0] == 'misconfigured' else OutcomeKind.SKIPPED
+                kind, reason = skip_reason
                 for message in account_messages:
-                    self._note(verdicts, message, Attempt(account, RecipientOutcome(kind, skip_reason[1])))
+                    self._note(verdicts, message, Attempt(account, RecipientOutcome(kind, reason)))
                     advancing.append(message)
                 continue
             if self.out_of_time(account):
@@ -236,14 +281,15 @@ class Dispatcher:
         return next_pending
 
     def _skip_reason(self, account):
+        """(OutcomeKind, reason) when ``account`` is skipped without asking its breaker."""
         problem = account.client.check_configuration()
         if problem:
-            return ('misconfigured', problem)
+            return OutcomeKind.MISCONFIGURED, problem
         if self.time_budget is not None and account.timeout > self.time_budget:
-            return ('misconfigured', f'a request may take {account.timeout:g} s, longer than the '
-                                     f'{self.time_budget:g} s a batch may take: lower its timeout')
+            return OutcomeKind.MISCONFIGURED, (f'a request may take {account.timeout:g} s, longer than the '
+                                               f'{self.time_budget:g} s a batch may take: lower its timeout')
         if account.unavailable_reason:
-            return ('skipped', account.unavailable_reason)
+            return OutcomeKind.SKIPPED, account.unavailable_reason
         return None
 
     @staticmethod

@@ -12,7 +12,8 @@ Guadeloupe is ``GP``). The most specific match wins:
   marketing) beats a route for all traffic, then the route listed first wins.
 
 A lookup walks at most the 15 digits of an E.164 number through dictionaries, so its cost
-does not grow with the number of routes.
+does not grow with the number of routes. :meth:`RoutingTable.explain` also says why a route
+matched (the route tester shows it); :meth:`RoutingTable.route_for` is that same lookup.
 """
 from dataclasses import dataclass
 
@@ -24,7 +25,21 @@ TRAFFIC_MARKETING = 'marketing'
 TRAFFIC_TYPES = (TRAFFIC_ALL, TRAFFIC_TRANSACTIONAL, TRAFFIC_MARKETING)
 
 
+# Why a route serves a destination (RouteMatch.kind).
+MATCH_PREFIX = 'prefix'     # the longest prefix of the number that a route names
+MATCH_COUNTRY = 'country'   # the number's country
+MATCH_DEFAULT = 'default'   # no prefix or country matched: the route without either
+MATCH_NONE = 'none'         # nothing matched and there is no default route
+MATCH_KINDS = (MATCH_PREFIX, MATCH_COUNTRY, MATCH_DEFAULT, MATCH_NONE)
+
 _NOT_A_COUNTRY = (None, phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY, phonenumbers.UNKNOWN_REGION)
+# Number types tried for an example number, most useful for SMS first.
+_EXAMPLE_TYPES = (
+    phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.PAGER,
+    phonenumbers.PhoneNumberType.VOIP, phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
+    phonenumbers.PhoneNumberType.UAN, phonenumbers.PhoneNumberType.TOLL_FREE,
+)
 
 
 class NumberError(ValueError):
@@ -65,6 +80,56 @@ def parse_destination(raw, default_region=None):
     return Destination(e164, region, number.country_code)
 
 
+def _examples(region, country_code=None):
+    """Example numbers of ``region`` (phonenumbers' own), mobile first, as E.164 digits."""
+    if region == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
+        numbers = [phonenumbers.example_number_for_non_geo_entity(country_code)]
+    else:
+        numbers = (phonenumbers.example_number_for_type(region, number_type) for number_type in _EXAMPLE_TYPES)
+    for number in numbers:
+        if number is not None:
+            yield '%d%s' % (number.country_code, phonenumbers.national_significant_number(number))
+
+
+def _valid(digits):
+    try:
+        parse_destination('+' + digits)
+    except NumberError:
+        return False
+    return True
+
+
+def example_number(prefix=None, region=None):
+    """A valid E.164 number to try a route with: one starting with ``prefix`` ('+336'), or
+    else of ``region`` ('FR'); None when phonenumbers knows none.
+
+    It is phonenumbers' example number of the prefix's calling code (a mobile one when
+    there is one), or such an example with its first digits replaced by the prefix and
+    the next one chosen to make it valid."""
+    if prefix:
+        digits = normalize_prefix(prefix)
+        for length in range(1, min(3, len(digits)) + 1):
+            country_code = int(digits[:length])
+            regions = phonenumbers.region_codes_for_country_code(country_code)
+            if not regions or regions == (phonenumbers.UNKNOWN_REGION,):
+                continue
+            examples = [example for code in regions for example in _examples(code, country_code)]
+            for example in examples:
+                if example.startswith(digits):
+                    return '+' + example
+            for example in examples:
+                rest = example[len(digits):]
+                candidates = [digits + rest] + [digits + digit + rest[1:] for digit in '0123456789'] if rest else []
+                for candidate in candidates:
+                    if _valid(candidate):
+                        return '+' + candidate
+            break
+    if region:
+        for example in _examples(region.upper()):
+            return '+' + example
+    return None
+
+
 def international_digits(number):
     """The digits of a number in international form, without '+' or a leading '00'.
 
@@ -99,6 +164,15 @@ class Route:
         return not self.prefixes and not self.countries
 
 
+@dataclass(frozen=True)
+class RouteMatch:
+    """The route serving a destination and why (one of MATCH_KINDS)."""
+
+    route: Route                # None when kind is MATCH_NONE
+    kind: str
+    value: str = ''             # the matching prefix ('+336') or country ('FR')
+
+
 class RoutingTable:
     """An immutable index of one company's routes."""
 
@@ -125,22 +199,31 @@ class RoutingTable:
 
     def route_for(self, destination, traffic=TRAFFIC_TRANSACTIONAL):
         """The route serving ``destination`` for ``traffic``, or None."""
+        return self.explain(destination, traffic).route
+
+    def explain(self, destination, traffic=TRAFFIC_TRANSACTIONAL):
+        """The RouteMatch of ``destination`` for ``traffic``: its route and why it matched."""
         digits = destination.e164[1:]
         country_digits = len(str(destination.country_code))
-        country_route = None
+        country_match = None
         candidates = self._by_country.get(destination.region)
         if candidates:
-            country_route = self._pick(candidates, traffic)
+            route = self._pick(candidates, traffic)
+            if route:
+                country_match = RouteMatch(route, MATCH_COUNTRY, destination.region)
         for length in range(min(len(digits), self._max_prefix), 0, -1):
-            if country_route and length <= country_digits:
+            if country_match and length <= country_digits:
                 # A country is more specific than a prefix as long as its calling code.
-                return country_route
+                return country_match
             candidates = self._by_prefix.get(digits[:length])
             if candidates:
                 route = self._pick(candidates, traffic)
                 if route:
-                    return route
-        return country_route or self._pick(self._defaults, traffic)
+                    return RouteMatch(route, MATCH_PREFIX, '+' + digits[:length])
+        if country_match:
+            return country_match
+        route = self._pick(self._defaults, traffic)
+        return RouteMatch(route, MATCH_DEFAULT) if route else RouteMatch(None, MATCH_NONE)
 
     def resolve(self, raw_number, default_region=None, traffic=TRAFFIC_TRANSACTIONAL):
         """(Destination, Route or None); raises NumberError for unreadable numbers."""

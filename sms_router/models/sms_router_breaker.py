@@ -199,6 +199,7 @@ class PostgresBreakerStore(BreakerStore):
     def acquire_probe(self, account_id, owner, now, not_before, lease_until):
         # The WHERE clause is the compare-and-set: of two workers racing here, PostgreSQL
         # lets exactly one UPDATE match the open row; the other sees it half-open and leased.
+        # It is BreakerState.probe_due in SQL (the route tester's peek() uses that one).
         with self._cursor() as cr:
             cr.execute(SQL("""
                 UPDATE sms_router_breaker
