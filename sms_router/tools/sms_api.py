@@ -22,7 +22,7 @@ from odoo.tools.urls import urljoin as url_join
 
 from ..engine.dispatcher import AT_MOST_ONCE, SmsVerdict, Dispatcher, QueuedSms
 from ..engine.outcomes import BatchResult, OutcomeKind, ProviderClient, RecipientOutcome
-from ..engine.routing import TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL, NumberError
+from ..engine.routing import TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL, NumberError, parse_destination
 from ..engine.transport import never_connected
 
 _logger = logging.getLogger(__name__)
@@ -161,6 +161,51 @@ class IapClient(ProviderClient):
         return BatchResult(outcomes)
 
 
+class CompanyRouting:
+    """How the router reads the numbers of one company's SMS and which chain each gets: the
+    company's routing table, its accounts as the dispatcher sees them, Odoo IAP as last
+    resort. Sending and the route tester both use it, so that the tester shows what
+    sending does. Building it reads the breakers (a side cursor); it writes nothing."""
+
+    def __init__(self, env, company):
+        self.company = company
+        self.table = env['sms.router.route']._sms_router_table(company)
+        # The sending company's environment: Odoo IAP then draws on that company's IAP
+        # account, not on one of whichever companies the cron's user belongs to.
+        self.env = env(context=dict(env.context, allowed_company_ids=company.ids))
+        accounts = self.env['sms.router.account'].sudo().search([('company_id', '=', company.id)])
+        self.accounts_by_id = {account.id: account for account in accounts}
+        self.store = env['sms.router.breaker']._store()
+        self._handles = {}
+        self.last_resort = None
+        if company.sms_router_iap_last_resort:
+            self.last_resort = self.env['sms.router.account']._sms_router_iap_last_resort_handle()
+
+    def region(self, sms=None):
+        """The country a national number is read in: the recipient's, else the company's."""
+        return (sms and sms.partner_id.country_id.code) or self.company.country_id.code
+
+    def handle(self, account_id):
+        if account_id not in self._handles:
+            self._handles[account_id] = self.accounts_by_id[account_id]._sms_router_handle(self.store)
+        return self._handles[account_id]
+
+    def chain(self, route):
+        """The AccountHandles ``route`` (None: no route matched) sends through, in order."""
+        chain = [self.handle(account_id) for account_id in (route.chain if route else ())
+                 if account_id in self.accounts_by_id]
+        if self.last_resort and not any(handle.client.provider == 'iap' for handle in chain):
+            chain.append(self.last_resort)
+        return tuple(chain)
+
+    def match(self, raw_number, traffic, sms=None):
+        """(Destination, RouteMatch, chain) of a number, as sending reads it; raises
+        NumberError for an unreadable number."""
+        destination = parse_destination(raw_number, self.region(sms))
+        match = self.table.explain(destination, traffic)
+        return destination, match, self.chain(match.route)
+
+
 class SmsRouterApi(SmsApiBase):
     PROVIDER_TO_SMS_FAILURE_TYPE = SmsApiBase.PROVIDER_TO_SMS_FAILURE_TYPE | {
         failure_type: failure_type for failure_type in SHARED_FAILURE_TYPES
@@ -178,23 +223,8 @@ class SmsRouterApi(SmsApiBase):
         company = self.company
         uuids = [number['uuid'] for message in messages for number in message['numbers']]
         sms_by_uuid = {sms.uuid: sms for sms in env['sms.sms'].sudo().search([('uuid', 'in', uuids)])}
-        table = env['sms.router.route']._sms_router_table(company)
-        # The sending company's environment: Odoo IAP then draws on that company's IAP
-        # account, not on one of whichever companies the cron's user belongs to.
-        company_env = env(context=dict(env.context, allowed_company_ids=company.ids))
-        accounts = company_env['sms.router.account'].sudo().search([('company_id', '=', company.id)])
-        accounts_by_id = {account.id: account for account in accounts}
-        store = env['sms.router.breaker']._store()
-        handles = {}
-
-        def handle(account_id):
-            if account_id not in handles:
-                handles[account_id] = accounts_by_id[account_id]._sms_router_handle(store)
-            return handles[account_id]
-
-        last_resort = None
-        if company.sms_router_iap_last_resort:
-            last_resort = company_env['sms.router.account']._sms_router_iap_last_resort_handle()
+        routing = CompanyRouting(env, company)
+        accounts_by_id = routing.accounts_by_id
 
         # "At most once": SMS that a dead worker may already have handed to a provider are
         # flagged for review instead of being sent again, and this dispatch journals its
@@ -205,7 +235,7 @@ class SmsRouterApi(SmsApiBase):
             interrupted = env['sms.router.handoff']._interrupted(uuids)
 
         now = fields.Datetime.now()
-        retry_delay = _int_param(env, 'sms_router.hold_retry_seconds', 60)
+        retry_delay = hold_retry_seconds(env)
         engine_messages = []
         for message in messages:
             for number in message['numbers']:
@@ -213,19 +243,14 @@ class SmsRouterApi(SmsApiBase):
                     continue
                 sms = sms_by_uuid.get(number['uuid'])
                 marketing = bool(sms and sms.sms_router_traffic == TRAFFIC_MARKETING)
-                region = (sms and sms.partner_id.country_id.code) or company.country_id.code
                 try:
-                    destination, route = table.resolve(
-                        number['number'], region, TRAFFIC_MARKETING if marketing else TRAFFIC_TRANSACTIONAL)
+                    destination, _match, chain = routing.match(
+                        number['number'], TRAFFIC_MARKETING if marketing else TRAFFIC_TRANSACTIONAL, sms)
                 except NumberError as error:
                     engine_messages.append(QueuedSms(number['uuid'], message['content'], number_error=str(error)))
                     continue
-                chain = [handle(account_id) for account_id in (route.chain if route else ())
-                         if account_id in accounts_by_id]
-                if last_resort and not any(h.client.provider == 'iap' for h in chain):
-                    chain.append(last_resort)
                 engine_messages.append(QueuedSms(number['uuid'], message['content'], destination,
-                                               tuple(chain), marketing,
+                                               chain, marketing,
                                                retry_delay=_retry_delay(sms, now, retry_delay)))
 
         max_hold = timedelta(hours=company.sms_router_max_hold_hours or 0)
@@ -490,6 +515,12 @@ def _retry_delay(sms, now, base):
         return base
     held_for = (now - sms.sms_router_held_since).total_seconds()
     return max(base, min(held_for / 4, MAX_RETRY_DELAY))
+
+
+def hold_retry_seconds(env):
+    """Seconds before a held SMS is tried again when no breaker gives a time (before it
+    grows with the age of the hold, see _retry_delay)."""
+    return _int_param(env, 'sms_router.hold_retry_seconds', 60)
 
 
 def _int_param(env, name, default):
