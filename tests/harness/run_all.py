@@ -145,7 +145,8 @@ def main(argv=None):
     if with_drills:
         code, lines = stream([sys.executable, str(ROOT / 'tests' / 'drills' / 'run_drills.py')],
                              RUN_DIR / 'drills-output.log')
-        results.append(('drills', *drills_result(code, lines), time.monotonic() - start))
+        ok, line, counts = drills_result(code, lines)
+        results.append(('drills', ok, line, time.monotonic() - start, counts))
     else:
         print('DRILLS NOT RUN (--no-drills)', flush=True)
         results.append(('drills', True, 'drills: not run (--no-drills) - SKIPPED', 0.0, None))

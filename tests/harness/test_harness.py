@@ -245,3 +245,29 @@ def test_drills_skipped_without_odoo_is_reported_as_skipped(capsys):
     ok, line, counts = run_all.drills_result(0, ['DRILLS SKIPPED: odoo is not importable'])
     assert ok and line.endswith('- SKIPPED') and counts == (0, 0, 0)
     assert 'did NOT run' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('argv, drills_ran', [([], True), (['--no-drills'], False)])
+def test_run_all_summarises_the_four_parts(monkeypatch, capsys, tmp_path, argv, drills_ran):
+    outputs = {
+        'pytest': ['===== 3 passed, 1 skipped in 0.50s ====='],
+        'run_odoo_tests.py': ['odoo: 10 passed, 0 failed, 0 skipped'],
+        'check_wheels.py': ['wheels: 27 passed, 0 failed'],
+        'run_drills.py': ['36/36 drills passed in 13m17s; 2827 SMS, 0 lost, 16 duplicated.'],
+    }
+    ran = []
+
+    def fake_stream(cmd, log_path):
+        part = next(name for name in outputs if any(str(arg).endswith(name) for arg in cmd))
+        ran.append(part)
+        return 0, outputs[part]
+    monkeypatch.setattr(run_all, 'stream', fake_stream)
+    monkeypatch.setattr(run_all, 'RUN_DIR', tmp_path)
+    assert run_all.main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert ('run_drills.py' in ran) is drills_ran
+    assert out[-1] == ('total: 76 passed, 0 failed, 1 skipped' if drills_ran
+                       else 'total: 40 passed, 0 failed, 1 skipped')
+    expected = 'drills: 36 passed, 0 failed' if drills_ran else 'drills: not run (--no-drills) - SKIPPED'
+    assert expected in out
+    assert any(line.startswith('SKIPPED drills') for line in out) is not drills_ran
