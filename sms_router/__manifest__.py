@@ -27,6 +27,11 @@
     'demo': [
         'demo/sms_router_demo.xml',
     ],
+    'assets': {
+        'web.assets_backend': [
+            'sms_router/static/src/**/*',
+        ],
+    },
     'installable': True,
     'application': False,
 }

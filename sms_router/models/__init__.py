@@ -1,3 +1,4 @@
+from . import mail_notification
 from . import res_company
 from . import res_config_settings
 from . import sms_router_account

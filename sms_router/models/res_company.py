@@ -29,6 +29,34 @@ class ResCompany(models.Model):
         'CHECK(sms_router_max_hold_hours >= 0)', 'The hold time during outages cannot be negative.')
 
     def _sms_router_is_enabled(self):
-        """The router handles this company's SMS once it has an active route."""
+        """The router handles this company's SMS once it has an active route, unless the
+        company is set to *Send via Twilio* in Odoo's own SMS settings (``sms_twilio``)."""
+        self.ensure_one()
+        return self._sms_router_has_routes() and not self._sms_router_uses_odoo_twilio()
+
+    def _sms_router_has_routes(self):
         self.ensure_one()
         return self.id in self.env['sms.router.route']._sms_router_routed_company_ids()
+
+    def _sms_router_uses_odoo_twilio(self):
+        """Whether the company is set to *Send via Twilio* in Odoo's SMS settings.
+
+        That is an explicit choice of Odoo's own Twilio integration, made in Odoo's settings:
+        it wins over the routes, which are then not used (and say so, see
+        _sms_router_routes_unused_warning). Otherwise which addon sends would depend on the
+        order Odoo happens to load sms_twilio and this module in, and sms_twilio would
+        skip the router's bookkeeping of the SMS it did not send.
+        """
+        self.ensure_one()
+        return 'sms_provider' in self._fields and self.sudo().sms_provider == 'twilio'
+
+    def _sms_router_routes_unused_warning(self):
+        """Why this company's routes would not send its SMS, or False when they would."""
+        self.ensure_one()
+        if self._sms_router_uses_odoo_twilio():
+            return self.env._(
+                '%(company)s is set to "Send via Twilio" in Settings > SMS: Odoo\'s own Twilio '
+                'integration sends its SMS and its routes are not used. Choose "Send via Odoo" '
+                'there to send through the routes (a Twilio account of the router in a chain '
+                'keeps Twilio as a provider).', company=self.name)
+        return False

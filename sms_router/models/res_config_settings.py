@@ -1,4 +1,7 @@
+from markupsafe import Markup
+
 from odoo import api, fields, models
+from odoo.tools import format_date, format_datetime, formatLang
 
 
 class ResConfigSettings(models.TransientModel):
@@ -7,6 +10,8 @@ class ResConfigSettings(models.TransientModel):
     sms_router_iap_last_resort = fields.Boolean(related='company_id.sms_router_iap_last_resort', readonly=False)
     sms_router_timeout_policy = fields.Selection(related='company_id.sms_router_timeout_policy', readonly=False)
     sms_router_max_hold_hours = fields.Float(related='company_id.sms_router_max_hold_hours', readonly=False)
+    sms_router_company_name = fields.Char(related='company_id.name', string='SMS Router Company')
+    sms_router_warning = fields.Char(compute='_compute_sms_router_counts')
     sms_router_account_count = fields.Integer(compute='_compute_sms_router_counts')
     sms_router_route_count = fields.Integer(compute='_compute_sms_router_counts')
     sms_router_credit_account_ids = fields.Many2many(
@@ -14,6 +19,9 @@ class ResConfigSettings(models.TransientModel):
         groups='base.group_system',
         help="Credit left on this company's accounts whose provider reports one, read when the "
              "settings open, by a scheduled action and after each SMS batch.")
+    sms_router_credit_summary = fields.Html(
+        'Credit Left', compute='_compute_sms_router_credit_account_ids', sanitize=False,
+        groups='base.group_system', help='One line per account whose provider reports a credit.')
 
     def _compute_sms_router_counts(self):
         for settings in self:
@@ -22,12 +30,50 @@ class ResConfigSettings(models.TransientModel):
                 [('company_id', '=', company.id)])
             settings.sms_router_route_count = self.env['sms.router.route'].search_count(
                 [('company_id', '=', company.id)])
+            settings.sms_router_warning = settings.sms_router_route_count and company \
+                and company._sms_router_routes_unused_warning() or False
 
     @api.depends('company_id')
     def _compute_sms_router_credit_account_ids(self):
         for settings in self:
-            settings.sms_router_credit_account_ids = self.env['sms.router.account']._sms_router_credit_accounts(
-                settings.company_id)
+            accounts = self.env['sms.router.account']._sms_router_credit_accounts(settings.company_id)
+            settings.sms_router_credit_account_ids = accounts
+            settings.sms_router_credit_summary = self._sms_router_credit_lines(accounts)
+
+    @api.model
+    def _sms_router_credit_lines(self, accounts):
+        """The credits of ``accounts`` as HTML, one sentence per account, e.g. "Sweego
+        France (Sweego): 1,234.50 left, expires 12/31/2026. Read 11/26/2026 10:42." with
+        what else matters (below the threshold, last refresh failed, not usable)."""
+        if not accounts:
+            return False
+        providers = dict(accounts._fields['sms_provider']._description_selection(self.env))
+        lines = []
+        for account in accounts:
+            if account.credit_checked_at:
+                credit = self.env._('%s left', account.credit_display)
+                if account.credit_expiry:
+                    credit = self.env._('%(credit)s, expires %(date)s', credit=credit,
+                                        date=format_date(self.env, account.credit_expiry))
+                read = self.env._('Read %s.', format_datetime(self.env, account.credit_checked_at,
+                                                               dt_format='short'))
+            else:
+                credit, read = self.env._('credit unknown'), self.env._('Never read yet.')
+            notes = []
+            if account.credit_low:
+                notes.append((self.env._('Below the threshold of %(threshold)s: skipped until topped up.',
+                                         threshold=formatLang(self.env, account.credit_low_threshold, digits=2)),
+                              'text-danger'))
+            if account.credit_error:
+                notes.append((self.env._('Last refresh failed: %s', account.credit_error), 'text-warning'))
+            if account.configuration_error:
+                notes.append((self.env._('Not usable: %s', account.configuration_error), 'text-muted'))
+            line = Markup('<li><strong>%s</strong> (%s): %s. <span class="text-muted">%s</span>') % (
+                account.name, providers.get(account.sms_provider, account.sms_provider), credit, read)
+            for text, css in notes:
+                line += Markup(' <span class="%s">%s</span>') % (css, text)
+            lines.append(line + Markup('</li>'))
+        return Markup('<ul class="list-unstyled mb-0">%s</ul>') % Markup('').join(lines)
 
     @api.model
     def get_values(self):

@@ -38,7 +38,9 @@ class SmsRouterAttempt(models.Model):
     company_id = fields.Many2one('res.company', index=True, readonly=True)
     account_id = fields.Many2one('sms.router.account', index=True, ondelete='set null', readonly=True)
     account_name = fields.Char(readonly=True, help='Kept when the account is deleted.')
-    sms_provider = fields.Char('Provider', readonly=True)
+    # The provider's name as the accounts show it ("Sweego"), whatever the provider addons
+    # installed; a value no addon declares any more shows as stored.
+    sms_provider = fields.Selection('_selection_sms_provider', string='Provider', readonly=True)
     number = fields.Char(readonly=True)
     step = fields.Integer(readonly=True, help='Position of this attempt for its SMS (1 = first try).')
     outcome = fields.Selection(OUTCOMES, required=True, readonly=True, index=True)
@@ -57,6 +59,10 @@ class SmsRouterAttempt(models.Model):
     delivery_state = fields.Selection(DELIVERY_STATES, readonly=True)
     delivery_reason = fields.Char(readonly=True)
     delivery_date = fields.Datetime(readonly=True)
+
+    @api.model
+    def _selection_sms_provider(self):
+        return self.env['sms.router.account']._fields['sms_provider']._description_selection(self.env)
 
     def _compute_sms_id(self):
         sms_by_uuid = {sms.uuid: sms for sms in self.env['sms.sms'].sudo().search(

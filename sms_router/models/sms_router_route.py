@@ -42,6 +42,14 @@ class SmsRouterRoute(models.Model):
     step_ids = fields.One2many('sms.router.route.step', 'route_id', string='Failover Chain', copy=True)
     is_default = fields.Boolean(compute='_compute_is_default', string='Default Route')
     chain_summary = fields.Char(compute='_compute_chain_summary', string='Chain')
+    sms_router_warning = fields.Char(compute='_compute_sms_router_warning', string='Not Used')
+
+    @api.depends('company_id', 'active')
+    def _compute_sms_router_warning(self):
+        for route in self:
+            company = route.company_id
+            warning = route.active and company and company._sms_router_routes_unused_warning()
+            route.sms_router_warning = warning or False
 
     @api.depends('prefixes', 'country_ids')
     def _compute_is_default(self):

@@ -31,6 +31,10 @@ class SmsSms(models.Model):
     sms_router_hold_reason = fields.Text('Waiting Because', readonly=True, copy=False)
     sms_router_attempt_ids = fields.One2many(
         'sms.router.attempt', compute='_compute_sms_router_attempt_ids', string='Router Attempts')
+    sms_router_attempt_count = fields.Integer(compute='_compute_sms_router_attempt_count', string='Attempts')
+    sms_router_reason = fields.Char(
+        compute='_compute_sms_router_reason', string='Router Reason',
+        help='Why the SMS failed, or why it waits for a provider (one line of a list).')
 
     def _compute_sms_router_attempt_ids(self):
         attempts = self.env['sms.router.attempt'].sudo().search(
@@ -40,6 +44,26 @@ class SmsSms(models.Model):
             by_uuid[attempt.sms_uuid] |= attempt
         for sms in self:
             sms.sms_router_attempt_ids = by_uuid[sms.uuid]
+
+    def _compute_sms_router_attempt_count(self):
+        uuids = [uuid for uuid in self.mapped('uuid') if uuid]
+        counts = dict(self.env['sms.router.attempt'].sudo()._read_group(
+            [('sms_uuid', 'in', uuids)], ['sms_uuid'], ['__count'])) if uuids else {}
+        for sms in self:
+            sms.sms_router_attempt_count = counts.get(sms.uuid, 0)
+
+    @api.depends('state', 'sms_router_failure_reason', 'sms_router_hold_reason')
+    def _compute_sms_router_reason(self):
+        for sms in self:
+            reason = sms.sms_router_failure_reason if sms.state == 'error' else sms.sms_router_hold_reason
+            sms.sms_router_reason = ' '.join((reason or '').split()) or False
+
+    def action_sms_router_view_attempts(self):
+        """The router's attempts of these SMS (Outgoing SMS list, SMS form)."""
+        action = self.env['ir.actions.act_window']._for_xml_id('sms_router.sms_router_attempt_action')
+        action['domain'] = [('sms_uuid', 'in', [uuid for uuid in self.mapped('uuid') if uuid])]
+        action['context'] = {}
+        return action
 
     @api.model_create_multi
     def create(self, vals_list):

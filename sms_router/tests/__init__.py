@@ -15,3 +15,4 @@ from . import test_router_hold
 from . import test_router_iap_failures
 from . import test_router_mass_sms
 from . import test_router_audit
+from . import test_router_safe_config

@@ -2,6 +2,8 @@
 breaker transitions, Force Open with a reason, Reset), and no credential in any of it."""
 from unittest.mock import patch
 
+from lxml import etree
+
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, new_test_user, tagged
 from odoo.tools import mute_logger
@@ -76,6 +78,11 @@ class TestRouterAudit(SmsRouterCase):
             self.spare.write({fname: value})
             self.flush_tracking()
             self.assertEqual(len(self.tracked(self.spare, fname)), 1, f'{fname} is tracked')
+        if 'ovh_region' in self.spare._fields:
+            # OVH's endpoint is its API region (with sms_router_ovh installed).
+            self.spare.ovh_region = 'ovh-ca'
+            self.flush_tracking()
+            self.assertEqual(len(self.tracked(self.spare, 'ovh_region')), 1)
         timeout = self.tracked(self.spare, 'timeout')
         self.assertEqual((timeout.old_value_float, timeout.new_value_float), (10.0, 4.5))
 
@@ -312,6 +319,7 @@ class TestRouterAudit(SmsRouterCase):
         for model in ('sms.router.account', 'sms.router.route'):
             arch = self.env[model].get_views([(False, 'form')])['views']['form']['arch']
             self.assertIn('chatter', arch, model)
-        arch = self.env['sms.router.account'].get_views([(False, 'form')])['views']['form']['arch']
-        self.assertNotIn('confirm=', arch, 'Force Open asks for a reason instead')
+        arch = etree.fromstring(self.env['sms.router.account'].get_views([(False, 'form')])['views']['form']['arch'])
+        button = arch.xpath('//button[@name="action_force_open_breaker"]')[0]
+        self.assertIsNone(button.get('confirm'), 'Force Open asks for a reason instead')
         self.env['sms.router.breaker.force.open'].get_views([(False, 'form')])

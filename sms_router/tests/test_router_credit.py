@@ -206,9 +206,13 @@ class TestRouterCredit(SmsRouterCase):
         self.assertTrue(self.first.credit_low)
         self.assertEqual(self.first.credit_error, 'HTTP 503')
         arch = settings.get_views([(False, 'form')])['views']['form']['arch']
-        for name in ('sms_router_credit_account_ids', 'credit_display', 'credit_error',
-                     'action_sms_router_refresh_credits', 'decoration-danger="credit_low"'):
+        for name in ('sms_router_credit_account_ids', 'sms_router_credit_summary',
+                     'action_sms_router_refresh_credits'):
             self.assertIn(name, arch)
+        # One line per account, below the threshold in red (test_router_safe_config reads them).
+        self.assertEqual(settings.sms_router_credit_summary.count('<li>'), 2)
+        self.assertIn('text-danger', settings.sms_router_credit_summary)
+        self.assertIn('Last refresh failed: HTTP 503', settings.sms_router_credit_summary)
 
     def test_settings_refresh_button_reads_every_credit_again(self):
         self._age(self.first, 0)

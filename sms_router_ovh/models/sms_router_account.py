@@ -41,7 +41,7 @@ class SmsRouterAccount(models.Model):
 
     sms_provider = fields.Selection(selection_add=[('ovh', 'OVHcloud')],
                                     ondelete={'ovh': 'cascade'})
-    ovh_region = fields.Selection(OVH_REGIONS, string='OVH API Region', default='ovh-eu',
+    ovh_region = fields.Selection(OVH_REGIONS, string='OVH API Region', default='ovh-eu', tracking=True,
                                   help='OVHcloud API your application keys were created on.')
     ovh_application_key = fields.Char('OVH Application Key', groups='base.group_system', copy=False)
     ovh_application_secret = fields.Char('OVH Application Secret', groups='base.group_system',
