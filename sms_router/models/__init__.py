@@ -2,7 +2,9 @@ from . import mail_notification
 from . import res_company
 from . import res_config_settings
 from . import sms_router_account
+from . import sms_router_account_overview
 from . import sms_router_attempt
+from . import sms_router_attempt_overview
 from . import sms_router_breaker
 from . import sms_router_handoff
 from . import sms_router_parked_report

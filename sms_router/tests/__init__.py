@@ -16,3 +16,4 @@ from . import test_router_iap_failures
 from . import test_router_mass_sms
 from . import test_router_audit
 from . import test_router_safe_config
+from . import test_router_overview
