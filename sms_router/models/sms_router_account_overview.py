@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.tools import SQL
 from odoo.tools.safe_eval import safe_eval
 
@@ -103,8 +103,20 @@ class SmsRouterAccount(models.Model):
         self.env['sms.router.attempt'].flush_model(
             ['account_id', 'create_date', 'outcome', 'accepted', 'final', 'duration_ms', 'delivery_state',
              'reason'])
+        figures_query, errors_query = self._sms_router_overview_queries(ids, since)
+        self.env.cr.execute(figures_query)
+        keys = ('total', 'accepted', 'failed', 'failed_over', 'skipped', 'p50', 'p95', 'delivered', 'reported')
+        figures = {row[0]: dict(zip(keys, row[1:], strict=True)) for row in self.env.cr.fetchall()}
+        self.env.cr.execute(errors_query)
+        errors = {account_id: (reason, when) for account_id, reason, when in self.env.cr.fetchall()}
+        return figures, errors
+
+    @api.model
+    def _sms_router_overview_queries(self, ids, since):
+        """The two queries of the overview (the benchmark explains them): the figures of
+        each account since ``since``, and its last failed request since then."""
         no_request = list(NO_REQUEST_OUTCOMES)
-        self.env.cr.execute(SQL(
+        figures = SQL(
             """
             SELECT account_id,
                    COUNT(*),
@@ -121,11 +133,9 @@ class SmsRouterAccount(models.Model):
               FROM sms_router_attempt
              WHERE account_id = ANY(%(ids)s) AND create_date >= %(since)s
           GROUP BY account_id
-            """, ids=ids, since=since, no_request=no_request))
-        keys = ('total', 'accepted', 'failed', 'failed_over', 'skipped', 'p50', 'p95', 'delivered', 'reported')
-        figures = {row[0]: dict(zip(keys, row[1:], strict=True)) for row in self.env.cr.fetchall()}
-        # The last failed request of each account: one backward step in its index range.
-        self.env.cr.execute(SQL(
+            """, ids=ids, since=since, no_request=no_request)
+        # The last failed request of each account: a backward walk of its index range.
+        errors = SQL(
             """
             SELECT account.id, last.reason, last.create_date
               FROM unnest(%(ids)s::int[]) AS account(id)
@@ -136,8 +146,7 @@ class SmsRouterAccount(models.Model):
                        AND NOT accepted AND outcome <> ALL(%(no_request)s)
                   ORDER BY create_date DESC
                      LIMIT 1) AS last ON TRUE
-            """, ids=ids, since=since, no_request=no_request))
-        errors = {account_id: (reason, when) for account_id, reason, when in self.env.cr.fetchall()}
+            """, ids=ids, since=since, no_request=no_request)
         return figures, errors
 
     def action_sms_router_overview_attempts(self):
