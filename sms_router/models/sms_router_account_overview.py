@@ -153,8 +153,10 @@ class SmsRouterAccount(models.Model):
         """The attempts of this account, the last 24 hours first (the card's click)."""
         self.ensure_one()
         action = self.env['ir.actions.act_window']._for_xml_id('sms_router.sms_router_attempt_action')
+        name = self.env._('Attempts of %s', self.display_name)
         action.update({
-            'name': self.env._('Attempts of %s', self.display_name),
+            'name': name,
+            'display_name': name,
             'domain': [('account_id', '=', self.id)],
             'context': {**safe_eval(action.get('context') or '{}'), 'search_default_last_24h': 1},
         })
