@@ -17,6 +17,7 @@
         'data/ir_cron_data.xml',
         'wizard/sms_router_test_sms_views.xml',
         'wizard/sms_router_breaker_force_open_views.xml',
+        'wizard/sms_router_route_tester_views.xml',
         'views/sms_router_account_views.xml',
         'views/sms_router_route_views.xml',
         'views/sms_router_attempt_views.xml',

@@ -14,6 +14,7 @@ from . import test_router_neutralize
 from . import test_router_hold
 from . import test_router_iap_failures
 from . import test_router_mass_sms
+from . import test_router_route_tester
 from . import test_router_audit
 from . import test_router_safe_config
 from . import test_router_overview

@@ -1,0 +1,315 @@
+"""The route tester: which route and which account the router would use for a number now.
+
+Everything comes from the code that sends: the number is read and matched by
+``CompanyRouting.match`` (the engine's ``RoutingTable.explain``), and the chain goes through
+``Dispatcher.preview``, the checks of a dispatch round with breakers peeked instead of
+admitted. Nothing is sent and nothing is written: no SMS, no attempt, no probe lease.
+"""
+from datetime import timezone
+
+from odoo import Command, api, fields, models
+from odoo.exceptions import AccessError
+from odoo.tools.misc import format_datetime
+
+from ..engine.breakers import utcnow
+from ..engine.dispatcher import Dispatcher, QueuedSms
+from ..engine.outcomes import OutcomeKind
+from ..engine.routing import (
+    MATCH_COUNTRY, MATCH_DEFAULT, MATCH_NONE, MATCH_PREFIX, TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL,
+    NumberError, example_number,
+)
+from ..tools.sms_api import CompanyRouting, SmsRouterApi, hold_retry_seconds
+
+MATCH_OFF = 'off'   # the company has no active route: Odoo sends its SMS itself
+# The key the route form's "Test Route" button passes.
+ROUTE_CONTEXT_KEY = 'sms_router_route_id'
+
+_RESULT_FIELDS = (
+    'region_hint', 'e164', 'country_id', 'number_error', 'route_id', 'match_kind', 'match_reason',
+    'sender_name', 'summary', 'summary_level',
+)
+
+
+def _naive_utc(moment):
+    """An aware datetime as a Datetime field value (naive UTC, to the second)."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0) if moment else False
+
+
+class SmsRouterRouteTester(models.TransientModel):
+    _name = 'sms.router.route.tester'
+    _description = 'SMS Router: Route Tester'
+
+    company_id = fields.Many2one(
+        'res.company', required=True, default=lambda self: self.env.company,
+        help='Whose routes are tested: one of your allowed companies.')
+    number = fields.Char(
+        help='Any form: +33 6 12 34 56 78, 0033612345678, or a national number such as '
+                       '06 12 34 56 78, read as the router reads it.')
+    traffic = fields.Selection(
+        selection='_selection_traffic', required=True, default=TRAFFIC_TRANSACTIONAL,
+        help='Transactional SMS (reminders, codes) or marketing SMS (mass SMS mailings).')
+
+    region_hint = fields.Char('National Numbers', compute='_compute_result')
+    e164 = fields.Char('E.164 Number', compute='_compute_result')
+    country_id = fields.Many2one('res.country', compute='_compute_result')
+    number_error = fields.Char('Unreadable Number', compute='_compute_result')
+    route_id = fields.Many2one('sms.router.route', compute='_compute_result')
+    route_traffic = fields.Selection(related='route_id.traffic_type', string='Route Traffic')
+    match_kind = fields.Selection([
+        (MATCH_PREFIX, 'Longest prefix'),
+        (MATCH_COUNTRY, 'Country'),
+        (MATCH_DEFAULT, 'Default route'),
+        (MATCH_NONE, 'No route'),
+        (MATCH_OFF, 'Router off'),
+    ], string='Matched By', compute='_compute_result')
+    match_reason = fields.Char('Why', compute='_compute_result')
+    line_ids = fields.One2many('sms.router.route.tester.line', 'tester_id', string='Failover Chain',
+                               compute='_compute_result')
+    sender_name = fields.Char('Would Send Now', compute='_compute_result')
+    summary = fields.Char('Result', compute='_compute_result')
+    summary_level = fields.Selection(
+        [('info', 'Info'), ('success', 'Success'), ('warning', 'Warning'), ('danger', 'Danger')],
+        compute='_compute_result')
+
+    @api.model
+    def _selection_traffic(self):
+        # The values and labels the router stores on each SMS.
+        return self.env['sms.sms']._fields['sms_router_traffic']._description_selection(self.env)
+
+    @api.model
+    def default_get(self, fields):
+        values = super().default_get(fields)
+        route = self._route_from_context()
+        if route:
+            values.update(company_id=route.company_id.id, traffic=(
+                route.traffic_type if route.traffic_type == TRAFFIC_MARKETING else TRAFFIC_TRANSACTIONAL))
+            number = _example_number_of(route)
+            if number:
+                values['number'] = number
+        return values
+
+    @api.model
+    def _route_from_context(self):
+        """The route the tester was opened from (its form's button, or the Action menu of
+        routes), read as the user: a route they cannot read raises AccessError."""
+        context = self.env.context
+        route_id = context.get(ROUTE_CONTEXT_KEY)
+        if not route_id and context.get('active_model') == 'sms.router.route':
+            route_id = context.get('active_id')
+        if not route_id:
+            return self.env['sms.router.route']
+        route = self.env['sms.router.route'].browse(route_id).exists()
+        route.check_access('read')
+        return route
+
+    @api.constrains('company_id')
+    def _check_company_allowed(self):
+        for tester in self:
+            if tester.company_id not in self.env.companies:
+                raise AccessError(self.env._('You can only test the routes of your allowed companies.'))
+
+    @api.depends('company_id', 'number', 'traffic')
+    @api.depends_context('uid', 'allowed_company_ids', 'lang', 'tz')
+    def _compute_result(self):
+        for tester in self:
+            values = dict.fromkeys(_RESULT_FIELDS, False)
+            lines = tester._route_test(values)
+            values['line_ids'] = [Command.clear()] + [Command.create(line) for line in lines]
+            tester.update(values)
+
+    # ------------------------------------------------------------------ the test
+
+    def _route_test(self, values):
+        """Fill ``values`` (the result fields) and return the values of the chain's lines."""
+        self.ensure_one()
+        company = self.company_id
+        if not company:
+            return []
+        if company not in self.env.companies:
+            values.update(summary=self.env._('You can only test the routes of your allowed companies.'),
+                          summary_level='danger')
+            return []
+        routing = CompanyRouting(self.env, company)
+        region_country = company.country_id
+        values['region_hint'] = self.env._(
+            'Read as numbers of %(country)s, the country of the company (for an SMS to a contact, '
+            'the router reads them with the contact\'s country first).', country=region_country.name,
+        ) if region_country else self.env._(
+            'The company has no country: write numbers with their international prefix (+33...).')
+        if not (self.number or '').strip():
+            values.update(summary=self.env._('Enter a number to see the route and the account that would send it.'),
+                          summary_level='info')
+            return []
+        try:
+            destination, match, chain = routing.match(self.number, self.traffic)
+        except NumberError as error:
+            # The reason the router stores on the SMS, word for word.
+            values.update(number_error=str(error), summary_level='danger', summary=self.env._(
+                'The router would not send this SMS: the number cannot be read.'))
+            return []
+        country = self.env['res.country'].search([('code', '=', destination.region)], limit=1) \
+            if destination.region else self.env['res.country']
+        values.update(e164=destination.e164, country_id=country.id)
+        if not company._sms_router_is_enabled():
+            values.update(match_kind=MATCH_OFF, summary_level='info', match_reason=self.env._(
+                "No route: the company has no active route, so Odoo's own sending (IAP) is used, "
+                'without the router.'), summary=self.env._("Odoo's own sending (IAP) would send it."))
+            return []
+        values.update(route_id=match.route.route_id if match.route else False, match_kind=match.kind,
+                      match_reason=self._match_reason(match))
+        message = QueuedSms('route-tester', '', destination, chain, self.traffic == TRAFFIC_MARKETING)
+        preview = self._dispatcher(company).preview(message)
+        self._summarize(values, preview, chain)
+        return self._lines(routing, preview)
+
+    def _dispatcher(self, company):
+        """A dispatcher with the options the company's batches get (see SmsRouterApi). Its
+        time budget (an account slower than it is skipped as misconfigured) is that of this
+        request, as for an SMS sent from a form; a prefork cron worker may allow less."""
+        _started, budget = SmsRouterApi(self.env)._sms_router_time_budget()
+        return Dispatcher(timeout_policy=company.sms_router_timeout_policy, time_budget=budget,
+                          hold=bool(company.sms_router_max_hold_hours), retry_delay=hold_retry_seconds(self.env))
+
+    def _match_reason(self, match):
+        if match.kind == MATCH_PREFIX:
+            return self.env._('Longest matching prefix %s', match.value)
+        if match.kind == MATCH_COUNTRY:
+            country = self.env['res.country'].search([('code', '=', match.value)], limit=1)
+            return self.env._('Destination country %s', country.name or match.value)
+        if match.kind == MATCH_DEFAULT:
+            return self.env._('Default route (no prefix or country matched)')
+        if self.company_id.sms_router_iap_last_resort:
+            return self.env._('No route matches this number and the company has no default route: only Odoo IAP, '
+                     'its last resort, would try it.')
+        return self.env._('No route matches this number and the company has no default route.')
+
+    def _summarize(self, values, preview, chain):
+        sender = preview.sender
+        if sender:
+            values['sender_name'] = sender.account.name
+            if sender.probe:
+                values.update(summary_level='warning', summary=self.env._(
+                    'Would send now through %s, as the probe of its breaker: its cool-down is over, '
+                    'this SMS would test whether the provider works again.', sender.account.name))
+            else:
+                values.update(summary_level='success',
+                              summary=self.env._('Would send now through %s.', sender.account.name))
+        elif not chain:
+            # The dispatcher's own words for an SMS with no chain.
+            values.update(summary_level='danger', summary=self.env._(
+                'No account would send it: the SMS would fail (no provider account is configured for '
+                'this destination).'))
+        elif preview.hold_until:
+            values.update(summary_level='warning', summary=self.env._(
+                'No account can send now: the SMS would wait in the queue until %(when)s, then try its '
+                'chain again (the company holds SMS for up to %(hours)s hours during outages).',
+                when=format_datetime(self.env, _naive_utc(preview.hold_until)),
+                hours=self.company_id.sms_router_max_hold_hours))
+        else:
+            values.update(summary_level='danger', summary=self.env._(
+                'No account can send now: the SMS would fail (the company does not hold SMS during outages).'))
+
+    def _lines(self, routing, preview):
+        provider_labels = dict(self.env['sms.router.account']._fields['sms_provider']._description_selection(self.env))
+        now = utcnow()
+        sender = preview.sender
+        lines = []
+        for sequence, step in enumerate(preview.steps, start=1):
+            handle = step.account
+            account = routing.accounts_by_id.get(handle.account_id)
+            breaker = handle.breaker
+            state = breaker.state if breaker else None
+            next_probe = breaker.next_probe_at() if breaker else None
+            if step is sender:
+                verdict = 'probe' if step.probe else 'send'
+                reason = self.env._('The first account that can take it now.')
+            elif step.admitted:
+                verdict = 'fallback'
+                reason = self.env._('Next if the ones before it fail.')
+            else:
+                verdict = 'misconfigured' if step.kind is OutcomeKind.MISCONFIGURED else 'skipped'
+                reason = step.reason
+            line = {
+                'sequence': sequence,
+                'account_id': account.id if account else False,
+                'name': handle.name,
+                'provider': provider_labels.get(account.sms_provider, account.sms_provider) if account
+                else provider_labels.get('iap', 'Odoo IAP'),
+                'last_resort': not account,
+                'breaker_state': ('forced' if state.forced_open else state.state) if state else 'none',
+                'next_probe_at': _naive_utc(next_probe) if next_probe and next_probe > now else False,
+                'paused_until': _naive_utc(state.paused_until)
+                if state and state.paused_until and state.paused_until > now else False,
+                'configuration_error': step.reason if step.kind is OutcomeKind.MISCONFIGURED else False,
+                'verdict': verdict,
+                'reason': reason,
+            }
+            line.update(self._credit_values(account))
+            lines.append(line)
+        return lines
+
+    def _credit_values(self, account):
+        """The credit as the account shows it ("Unknown" until read), and whether it is
+        low; "Not reported" for providers without a credit that was never read."""
+        if not account:
+            return {'credit_display': False, 'credit_low': False}
+        if not account.credit_checked_at and not account._sms_router_supports_credit():
+            return {'credit_display': self.env._('Not reported'), 'credit_low': False}
+        return {'credit_display': account.credit_display, 'credit_low': account.credit_low}
+
+    def action_refresh(self):
+        """Read the breakers and credits again (the result is computed when the form reads it)."""
+        self.ensure_one()
+        return {
+            'type': 'ir.actions.act_window',
+            'name': self.env._('Route Tester'),
+            'res_model': self._name,
+            'res_id': self.id,
+            'view_mode': 'form',
+            'target': 'new',
+            'context': {**self.env.context, 'dialog_size': 'extra-large'},
+        }
+
+
+def _example_number_of(route):
+    """A number the route serves, when it names prefixes or countries: an example of its
+    first prefix that has one, else of its first country."""
+    for prefix in route._prefix_list():
+        number = example_number(prefix)
+        if number:
+            return number
+    for country in route.country_ids:
+        number = example_number(region=country.code)
+        if number:
+            return number
+    return False
+
+
+class SmsRouterRouteTesterLine(models.TransientModel):
+    _name = 'sms.router.route.tester.line'
+    _description = 'SMS Router: Route Tester Chain Step'
+    _order = 'sequence, id'
+
+    tester_id = fields.Many2one('sms.router.route.tester', ondelete='cascade')
+    sequence = fields.Integer()
+    account_id = fields.Many2one('sms.router.account')
+    name = fields.Char('Account')
+    provider = fields.Char()
+    last_resort = fields.Boolean(help="Odoo IAP, tried when the chain's accounts failed.")
+    breaker_state = fields.Selection([
+        ('closed', 'Closed'), ('open', 'Open'), ('half-open', 'Half-open'), ('forced', 'Forced open'),
+        ('none', 'No breaker'),
+    ], string='Breaker')
+    next_probe_at = fields.Datetime(help='When the open breaker lets one SMS test the provider.')
+    paused_until = fields.Datetime(help='The provider asked to wait (Retry-After) until then.')
+    credit_display = fields.Char('Credit')
+    credit_low = fields.Boolean('Low Credit', help='The known credit is below the account\'s threshold.')
+    configuration_error = fields.Char('Misconfigured')
+    verdict = fields.Selection([
+        ('send', 'Would send now'),
+        ('probe', 'Would send now (probe)'),
+        ('fallback', 'Fallback'),
+        ('skipped', 'Skipped'),
+        ('misconfigured', 'Skipped: misconfigured'),
+    ])
+    reason = fields.Char('Why')
