@@ -3,3 +3,4 @@ from . import test_twilio_sending
 from . import test_twilio_webhooks
 from . import test_twilio_coexistence
 from . import test_twilio_neutralize
+from . import test_twilio_french
