@@ -54,6 +54,8 @@ from datetime import datetime, timedelta, timezone
 
 import pybreaker
 
+from .reasons import _lt
+
 _logger = logging.getLogger(__name__)
 
 CLOSED = pybreaker.STATE_CLOSED
@@ -325,19 +327,22 @@ class AccountBreaker:
     def _admission_without_probe(self, snapshot, now):
         """The answer of admit() that needs no probe, or None when only a probe can tell."""
         if snapshot.forced_open:
-            return Admission(False, reason='breaker forced open (maintenance)')
+            return Admission(False, reason=_lt('breaker forced open (maintenance)'))
         if snapshot.paused_until and snapshot.paused_until > now:
-            return Admission(False, reason=f'paused by the provider until {snapshot.paused_until:%H:%M:%S} UTC')
+            return Admission(False, reason=_lt('paused by the provider until %(time)s UTC',
+                                                time=f'{snapshot.paused_until:%H:%M:%S}'))
         if snapshot.state == CLOSED:
             return Admission(True)
         if snapshot.state == HALF_OPEN and snapshot.probe_owner == self.owner:
-            return Admission(False, reason='breaker half-open: waiting for the probe')
+            return Admission(False, reason=_lt('breaker half-open: waiting for the probe'))
         return None
 
     @staticmethod
     def _refused(current, seen):
-        return Admission(False, reason=f'breaker {current.state} '
-                                       f'(after {seen.failure_count or seen.open_count} failures)')
+        count = seen.failure_count or seen.open_count
+        if current.state == OPEN:
+            return Admission(False, reason=_lt('breaker open (after %(count)s failures)', count=count))
+        return Admission(False, reason=_lt('breaker half-open (after %(count)s failures)', count=count))
 
     def _admit(self):
         snapshot = self._snapshot
@@ -407,7 +412,8 @@ class AccountBreaker:
             # Failures are what processes race on: count this one first, in the statement
             # that returns the shared state (another process may have opened or closed the
             # breaker meanwhile), and decide on that state.
-            reason = (reason or '')[:500]
+            # (A longer reason is cut; a shorter one stays a Reason, translatable.)
+            reason = reason[:500] if reason and len(reason) > 500 else reason or ''
             self._snapshot = self.store.apply(self.account_id, self.owner,
                                               {'last_failure': reason} if reason else None,
                                               count_failure=True, paused_until=pause)

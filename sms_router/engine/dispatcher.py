@@ -27,6 +27,7 @@ from datetime import datetime, timedelta, timezone
 from .outcomes import (
     BatchResult, OutcomeKind, Recipient, RecipientOutcome, SendRequest, merge_account_updates,
 )
+from .reasons import _lt, join_reasons
 
 _logger = logging.getLogger(__name__)
 
@@ -177,11 +178,11 @@ class Dispatcher:
         for message in messages:
             if message.destination is None:
                 verdicts[message.key] = SmsVerdict(message.key, RecipientOutcome(
-                    OutcomeKind.RECIPIENT, message.number_error or 'unreadable phone number',
+                    OutcomeKind.RECIPIENT, message.number_error or _lt('unreadable phone number'),
                     failure_type='sms_number_format'))
             elif not message.chain:
                 verdicts[message.key] = SmsVerdict(message.key, RecipientOutcome(
-                    OutcomeKind.MISCONFIGURED, 'no provider account is configured for this destination'))
+                    OutcomeKind.MISCONFIGURED, _lt('no provider account is configured for this destination')))
             else:
                 verdicts[message.key] = SmsVerdict(message.key, None)
                 position[message.key] = 0
@@ -286,8 +287,9 @@ class Dispatcher:
         if problem:
             return OutcomeKind.MISCONFIGURED, problem
         if self.time_budget is not None and account.timeout > self.time_budget:
-            return OutcomeKind.MISCONFIGURED, (f'a request may take {account.timeout:g} s, longer than the '
-                                               f'{self.time_budget:g} s a batch may take: lower its timeout')
+            return OutcomeKind.MISCONFIGURED, _lt(
+                'a request may take %(timeout)s s, longer than the %(budget)s s a batch may take: '
+                'lower its timeout', timeout=f'{account.timeout:g}', budget=f'{self.time_budget:g}')
         if account.unavailable_reason:
             return OutcomeKind.SKIPPED, account.unavailable_reason
         return None
@@ -399,8 +401,9 @@ class Dispatcher:
         try:
             result = account.client.send(request)
         except Exception as error:  # a client bug must not lose the batch
-            result = BatchResult.for_all(request, OutcomeKind.PROVIDER,
-                                         f'{account.name}: unexpected error {type(error).__name__}: {error}')
+            result = BatchResult.for_all(request, OutcomeKind.PROVIDER, _lt(
+                '%(account)s: unexpected error %(error_type)s: %(error)s',
+                account=account.name, error_type=type(error).__name__, error=str(error)))
         return result, time.perf_counter() - started
 
     # ------------------------------------------------------------ bookkeeping
@@ -416,7 +419,8 @@ class Dispatcher:
                 reason = account.breaker.state.last_failure if account.breaker else ''
                 self._note(verdicts, message, Attempt(account, RecipientOutcome(
                     OutcomeKind.SKIPPED,
-                    f'breaker opened during the batch ({reason})' if reason else 'breaker opened during the batch')))
+                    _lt('breaker opened during the batch (%(reason)s)', reason=reason) if reason
+                    else _lt('breaker opened during the batch'))))
                 advancing.append(message)
             return
         outcomes = result.outcomes
@@ -438,7 +442,8 @@ class Dispatcher:
         for recipient in request.recipients:
             message = by_key[recipient.key]
             outcome = outcomes.get(recipient.key) or RecipientOutcome(
-                OutcomeKind.PROVIDER, f'{account.name}: the provider returned no result for this number')
+                OutcomeKind.PROVIDER, _lt('%(account)s: the provider returned no result for this number',
+                                          account=account.name))
             self._note(verdicts, message, Attempt(account, outcome, duration))
             verdict = verdicts[message.key]
             if outcome.kind.is_final:
@@ -458,11 +463,13 @@ class Dispatcher:
         and hold the SMS when only the providers' side failed."""
         tried = [a for a in verdict.attempts if a.outcome.kind not in (OutcomeKind.SKIPPED, OutcomeKind.MISCONFIGURED)]
         deciding = (tried or verdict.attempts)[-1].outcome
-        summary = '; '.join(
-            f'{number}. {attempt.account.name}: {attempt.outcome.kind.label}: {attempt.outcome.reason}'
+        summary = join_reasons(
+            _lt('%(number)s. %(account)s: %(outcome)s: %(reason)s', number=number, account=attempt.account.name,
+                outcome=attempt.outcome.kind.label, reason=attempt.outcome.reason)
             for number, attempt in enumerate(verdict.attempts, start=1))
         verdict.outcome = RecipientOutcome(
-            deciding.kind, f'all {len(verdict.attempts)} attempts failed: {summary}',
+            deciding.kind, _lt('all %(count)s attempts failed: %(attempts)s', count=len(verdict.attempts),
+                               attempts=summary),
             failure_type=deciding.core_failure_type)
         if self.hold and any(a.outcome.kind in HOLDABLE_KINDS for a in verdict.attempts):
             verdict.hold_until = self._retry_time(message)

@@ -8,6 +8,8 @@ Nothing here imports Odoo, so provider clients stay plain, fast-to-test librarie
 import enum
 from dataclasses import dataclass, field
 
+from .reasons import _lt
+
 
 class OutcomeKind(enum.Enum):
     """How an attempt ended, from the failover engine's point of view."""
@@ -49,15 +51,15 @@ class OutcomeKind(enum.Enum):
 # The words of the attempt trail's Outcome column (sms.router.attempt), lowercase: they go
 # in the middle of a sentence ("2. OVH France: provider error: HTTP 503").
 OUTCOME_LABELS = {
-    OutcomeKind.SENT: 'sent',
-    OutcomeKind.RECIPIENT: 'recipient error',
-    OutcomeKind.OPTED_OUT: 'opted out',
-    OutcomeKind.PROVIDER: 'provider error',
-    OutcomeKind.ACCOUNT: 'account error',
-    OutcomeKind.DESTINATION: 'destination not supported',
-    OutcomeKind.AMBIGUOUS: 'no answer (ambiguous)',
-    OutcomeKind.MISCONFIGURED: 'account misconfigured',
-    OutcomeKind.SKIPPED: 'skipped',
+    OutcomeKind.SENT: _lt('sent'),
+    OutcomeKind.RECIPIENT: _lt('recipient error'),
+    OutcomeKind.OPTED_OUT: _lt('opted out'),
+    OutcomeKind.PROVIDER: _lt('provider error'),
+    OutcomeKind.ACCOUNT: _lt('account error'),
+    OutcomeKind.DESTINATION: _lt('destination not supported'),
+    OutcomeKind.AMBIGUOUS: _lt('no answer (ambiguous)'),
+    OutcomeKind.MISCONFIGURED: _lt('account misconfigured'),
+    OutcomeKind.SKIPPED: _lt('skipped'),
 }
 
 # Core Odoo `sms.sms.failure_type` keys used when a chain ends on this kind. They exist on
@@ -101,7 +103,7 @@ class SendRequest:
 @dataclass
 class RecipientOutcome:
     kind: OutcomeKind
-    reason: str = ''
+    reason: str = ''                # engine.reasons.Reason when translatable
     # Core failure type when this outcome ends the chain; DEFAULT_FAILURE_TYPE otherwise.
     failure_type: str = None
     message_id: str = None          # the provider's id for this recipient's message

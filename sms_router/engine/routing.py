@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+from .reasons import _lt
+
 TRAFFIC_ALL = 'all'
 TRAFFIC_TRANSACTIONAL = 'transactional'
 TRAFFIC_MARKETING = 'marketing'
@@ -61,18 +63,22 @@ def parse_destination(raw, default_region=None):
     """
     text = (raw or '').strip()
     if not text:
-        raise NumberError('no phone number')
+        raise NumberError(_lt('no phone number'))
     try:
         number = phonenumbers.parse(text, (default_region or '').upper() or None)
     except phonenumbers.NumberParseException as error:
-        hint = '' if default_region else ' (no country known to read a national number)'
-        raise NumberError(f'cannot read "{text}" as a phone number: {error}{hint}') from None
+        if default_region:
+            raise NumberError(_lt('cannot read "%(number)s" as a phone number: %(error)s',
+                                  number=text, error=str(error))) from None
+        raise NumberError(_lt('cannot read "%(number)s" as a phone number: %(error)s '
+                              '(no country known to read a national number)',
+                              number=text, error=str(error))) from None
     # is_valid_number() is is_valid_number_for_region() on region_code_for_number(), which
     # must try every region of a shared calling code (+1, +7, +44, +262...): work the
     # region out once and use it for both.
     region = phonenumbers.region_code_for_number(number)
     if not phonenumbers.is_valid_number_for_region(number, region):
-        raise NumberError(f'"{text}" is not a valid phone number')
+        raise NumberError(_lt('"%(number)s" is not a valid phone number', number=text))
     if region in _NOT_A_COUNTRY:
         region = ''     # '001' for +800, +882...: not a country a route could name
     # The E.164 form of a valid number, as format_number(number, E164) writes it.

@@ -17,6 +17,7 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from .outcomes import OutcomeKind, ProviderClient
+from .reasons import _lt
 
 DEFAULT_TIMEOUT = 10.0
 CONNECT_TIMEOUT_CAP = 5.0
@@ -134,21 +135,22 @@ class HttpClient(ProviderClient):
         try:
             response = self.session.request(method, url, **kwargs)
         except requests.exceptions.ConnectTimeout:
-            raise TransportFailure(OutcomeKind.PROVIDER, 'connection timed out (nothing was sent)') from None
+            raise TransportFailure(OutcomeKind.PROVIDER, _lt('connection timed out (nothing was sent)')) from None
         except requests.exceptions.ReadTimeout:
             raise TransportFailure(
                 OutcomeKind.AMBIGUOUS,
-                f'no answer within {self.timeout:g} s after the request was sent',
+                _lt('no answer within %(seconds)s s after the request was sent', seconds=f'{self.timeout:g}'),
             ) from None
         except requests.exceptions.ConnectionError as error:
             if _certificate_refused(error):
                 raise TransportFailure(
-                    OutcomeKind.PROVIDER, 'TLS certificate refused (nothing was sent)') from None
+                    OutcomeKind.PROVIDER, _lt('TLS certificate refused (nothing was sent)')) from None
             if never_connected(error):
-                raise TransportFailure(OutcomeKind.PROVIDER, 'connection refused or host unreachable') from None
-            raise TransportFailure(OutcomeKind.AMBIGUOUS, 'connection lost before the answer') from None
+                raise TransportFailure(OutcomeKind.PROVIDER, _lt('connection refused or host unreachable')) from None
+            raise TransportFailure(OutcomeKind.AMBIGUOUS, _lt('connection lost before the answer')) from None
         except requests.exceptions.RequestException as error:
-            raise TransportFailure(OutcomeKind.PROVIDER, f'request failed: {type(error).__name__}') from None
+            raise TransportFailure(
+                OutcomeKind.PROVIDER, _lt('request failed: %(error)s', error=type(error).__name__)) from None
         return HttpReply(response.status_code, dict(response.headers), response.text)
 
     def close(self):

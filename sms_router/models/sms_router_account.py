@@ -12,6 +12,7 @@ from odoo.tools.urls import urljoin as url_join
 
 from ..engine.breakers import AccountBreaker, BreakerSettings, CLOSED, HALF_OPEN, OPEN
 from ..engine.dispatcher import AccountHandle
+from ..tools.reason_text import render_reason
 from ..tools.sms_api import IAP_MAX_SEND_SECONDS, IapClient
 
 _logger = logging.getLogger(__name__)
@@ -160,7 +161,8 @@ class SmsRouterAccount(models.Model):
 
     def _compute_configuration_error(self):
         for account in self:
-            account.configuration_error = account.sudo()._sms_router_client().check_configuration() or False
+            problem = account.sudo()._sms_router_client().check_configuration()
+            account.configuration_error = render_reason(problem, self.env.lang) or False
 
     def _compute_breaker(self):
         store = self.env['sms.router.breaker']._store()
@@ -493,7 +495,8 @@ class SmsRouterAccount(models.Model):
             return
         labels = dict(self._fields['breaker_state']._description_selection(self.env))
         for transition in transitions:
-            reason = self._sms_router_redact(transition.reason) or self.env._('no reason given')
+            reason = self._sms_router_redact(render_reason(transition.reason, self.env.lang)) or self.env._(
+                'no reason given')
             if transition.after == OPEN and transition.before == HALF_OPEN:
                 text = self.env._('Probe failed (%(reason)s): breaker open again. The account is skipped; '
                                   'the next probe tests it in %(seconds)s s.',

@@ -7,6 +7,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..engine.breakers import BreakerState, BreakerStore, CLOSED, HALF_OPEN, OPEN
+from ..tools.reason_text import render_reason
 from ..tools.side_transaction import side_cursor
 
 _logger = logging.getLogger(__name__)
@@ -46,7 +47,9 @@ class SmsRouterBreaker(models.Model):
 
     @api.model
     def _store(self):
-        return PostgresBreakerStore(self.env.registry)
+        # A failure it stores is written in the environment's language (the sending
+        # company's while sending: SmsRouterApi._send_sms_batch).
+        return PostgresBreakerStore(self.env.registry, lang=self.env.lang)
 
 
 def _to_aware(value):
@@ -90,8 +93,9 @@ class PostgresBreakerStore(BreakerStore):
     exactly READ COMMITTED's behaviour, so each breaker transaction switches to it.
     """
 
-    def __init__(self, registry):
+    def __init__(self, registry, lang=None):
         self.registry = registry
+        self.lang = lang                # of the last failure it stores (engine Reasons)
         self._local = threading.local()
 
     def _new_cursor(self):
@@ -161,6 +165,8 @@ class PostgresBreakerStore(BreakerStore):
         unknown = set(values) - set(_COLUMNS)
         if unknown:
             raise ValueError(f'unknown breaker fields {sorted(unknown)}')
+        if values.get('last_failure'):
+            values = {**values, 'last_failure': render_reason(values['last_failure'], self.lang)[:500]}
         new_row = {**_NEW_ROW, **values}
         updates = {name: SQL('%s', _column_value(name, value)) for name, value in values.items()}
         if count_failure:

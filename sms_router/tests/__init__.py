@@ -18,3 +18,4 @@ from . import test_router_route_tester
 from . import test_router_audit
 from . import test_router_safe_config
 from . import test_router_overview
+from . import test_router_french

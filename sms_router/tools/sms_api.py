@@ -22,8 +22,10 @@ from odoo.tools.urls import urljoin as url_join
 
 from ..engine.dispatcher import AT_MOST_ONCE, SmsVerdict, Dispatcher, QueuedSms
 from ..engine.outcomes import BatchResult, OutcomeKind, ProviderClient, RecipientOutcome
+from ..engine.reasons import reason_of
 from ..engine.routing import TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL, NumberError, parse_destination
 from ..engine.transport import never_connected
+from .reason_text import company_lang, render_verdicts
 
 _logger = logging.getLogger(__name__)
 
@@ -219,8 +221,10 @@ class SmsRouterApi(SmsApiBase):
         provider of their chain is down (with a retry time and the reason).
         """
         started = time.perf_counter()
-        env = self.env
         company = self.company
+        # Everything this batch writes for people (trail, reasons, notes) is in the sending
+        # company's language, whoever sends: see tools/reason_text.py.
+        env = self.env = self.env(context=dict(self.env.context, lang=company_lang(self.env, company)))
         uuids = [number['uuid'] for message in messages for number in message['numbers']]
         sms_by_uuid = {sms.uuid: sms for sms in env['sms.sms'].sudo().search([('uuid', 'in', uuids)])}
         routing = CompanyRouting(env, company)
@@ -247,7 +251,8 @@ class SmsRouterApi(SmsApiBase):
                     destination, _match, chain = routing.match(
                         number['number'], TRAFFIC_MARKETING if marketing else TRAFFIC_TRANSACTIONAL, sms)
                 except NumberError as error:
-                    engine_messages.append(QueuedSms(number['uuid'], message['content'], number_error=str(error)))
+                    engine_messages.append(QueuedSms(number['uuid'], message['content'],
+                                                     number_error=reason_of(error)))
                     continue
                 engine_messages.append(QueuedSms(number['uuid'], message['content'], destination,
                                                chain, marketing,
@@ -261,6 +266,7 @@ class SmsRouterApi(SmsApiBase):
                                 deadline=None if budget is None else budget_started + budget,
                                 time_budget=budget, hold=bool(max_hold), retry_delay=retry_delay)
         verdicts = dispatcher.dispatch(engine_messages)
+        render_verdicts(verdicts, env.lang)
         tokens = dict.fromkeys(verdicts, journal.token if journal else False)
         for key, (token, account_name, handed_at) in (interrupted or {}).items():
             verdicts[key] = SmsVerdict(key, RecipientOutcome(OutcomeKind.AMBIGUOUS, env._(

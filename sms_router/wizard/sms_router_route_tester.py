@@ -14,10 +14,12 @@ from odoo.tools.misc import format_datetime
 from ..engine.breakers import utcnow
 from ..engine.dispatcher import Dispatcher, QueuedSms
 from ..engine.outcomes import OutcomeKind
+from ..engine.reasons import reason_of
 from ..engine.routing import (
     MATCH_COUNTRY, MATCH_DEFAULT, MATCH_NONE, MATCH_PREFIX, TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL,
     NumberError, example_number,
 )
+from ..tools.reason_text import render_reason
 from ..tools.sms_api import CompanyRouting, SmsRouterApi, hold_retry_seconds
 
 MATCH_OFF = 'off'   # the company has no active route: Odoo sends its SMS itself
@@ -143,9 +145,9 @@ class SmsRouterRouteTester(models.TransientModel):
         try:
             destination, match, chain = routing.match(self.number, self.traffic)
         except NumberError as error:
-            # The reason the router stores on the SMS, word for word.
-            values.update(number_error=str(error), summary_level='danger', summary=self.env._(
-                'The router would not send this SMS: the number cannot be read.'))
+            # The reason the router stores on the SMS, word for word (in the reader's language).
+            values.update(number_error=render_reason(reason_of(error), self.env.lang), summary_level='danger',
+                          summary=self.env._('The router would not send this SMS: the number cannot be read.'))
             return []
         country = self.env['res.country'].search([('code', '=', destination.region)], limit=1) \
             if destination.region else self.env['res.country']
@@ -228,7 +230,7 @@ class SmsRouterRouteTester(models.TransientModel):
                 reason = self.env._('Next if the ones before it fail.')
             else:
                 verdict = 'misconfigured' if step.kind is OutcomeKind.MISCONFIGURED else 'skipped'
-                reason = step.reason
+                reason = render_reason(step.reason, self.env.lang)
             line = {
                 'sequence': sequence,
                 'account_id': account.id if account else False,
@@ -240,7 +242,7 @@ class SmsRouterRouteTester(models.TransientModel):
                 'next_probe_at': _naive_utc(next_probe) if next_probe and next_probe > now else False,
                 'paused_until': _naive_utc(state.paused_until)
                 if state and state.paused_until and state.paused_until > now else False,
-                'configuration_error': step.reason if step.kind is OutcomeKind.MISCONFIGURED else False,
+                'configuration_error': reason if step.kind is OutcomeKind.MISCONFIGURED else False,
                 'verdict': verdict,
                 'reason': reason,
             }

@@ -2,7 +2,9 @@ from odoo import fields, models
 from odoo.exceptions import UserError
 
 from ..engine.outcomes import OutcomeKind, Recipient, SendRequest
+from ..engine.reasons import reason_of
 from ..engine.routing import NumberError, parse_destination
+from ..tools.reason_text import render_reason
 
 
 class SmsRouterTestSms(models.TransientModel):
@@ -23,16 +25,17 @@ class SmsRouterTestSms(models.TransientModel):
         try:
             destination = parse_destination(self.number, account.company_id.country_id.code)
         except NumberError as error:
-            raise UserError(str(error)) from None
+            raise UserError(render_reason(reason_of(error), self.env.lang)) from None
         client = account._sms_router_client()
         problem = client.check_configuration()
         if problem:
-            raise UserError(self.env._('The account cannot send: %s', problem))
+            raise UserError(self.env._('The account cannot send: %s', render_reason(problem, self.env.lang)))
         key = 'test-' + fields.Datetime.now().strftime('%Y%m%d%H%M%S')
         request = SendRequest(self.body, (Recipient(key, destination.e164, destination.region),))
         outcome = client.send(request).outcomes.get(key)
         if outcome is None or outcome.kind is not OutcomeKind.SENT:
-            reason = outcome.reason if outcome else self.env._('no answer for this number')
+            reason = render_reason(outcome.reason, self.env.lang) if outcome else self.env._(
+                'no answer for this number')
             raise UserError(self.env._('The test SMS was not accepted: %s', reason))
         self.result = self.env._('Accepted by %(account)s (message id %(id)s).', account=account.name,
                                  id=outcome.message_id or '-')
