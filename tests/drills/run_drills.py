@@ -54,9 +54,9 @@ import odoo_env
 import pgcluster
 import procutil
 from infra.database import drop_database
-from infra.iap import IapStandIn
 from infra.processes import Control, Odoo, write_config
 from report import Row, publish, say, say_row
+from sandbox.iap import IapStandIn
 from sandbox.server import PROVIDERS, SWEEGO_WEBHOOK_SECRET, Sandbox
 from scenarios.base import Bench
 from scenarios.catalogue import catalogue, select

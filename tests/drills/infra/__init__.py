@@ -1,4 +1,4 @@
-"""What every drill runs on: settings, the Odoo processes, the IAP stand-in, the database.
+"""What every drill runs on: settings, the Odoo processes, the database.
 
 ``run_drills.py`` and the scenarios import from here; nothing in this package knows about a
 particular drill. The drills are run as a script (``python3 tests/drills/run_drills.py``),
@@ -11,7 +11,7 @@ those can be imported by plain name as the other test scripts do.
   (``drill_worker.py``), the Odoo configuration file;
 - ``prefork``: ``odoo server`` in prefork mode, for the drills that need real cron workers;
 - ``server_log``: what those drills read in its log (kills, cron jobs, router batches);
-- ``iap``: the local stand-in for Odoo IAP;
+- the local stand-in for Odoo IAP is shared with the demo: ``sandbox.iap`` (tests/sandbox/iap.py);
 - ``database``: direct PostgreSQL connections (drop the database, make a table unusable).
 """
 import sys
