@@ -22,6 +22,7 @@
         'views/sms_router_route_views.xml',
         'views/sms_router_attempt_views.xml',
         'views/sms_router_overview_views.xml',
+        'views/sms_router_alert_views.xml',
         'views/sms_sms_views.xml',
         'views/res_config_settings_views.xml',
         'views/sms_router_menus.xml',

@@ -3,6 +3,7 @@ from . import res_company
 from . import res_config_settings
 from . import sms_router_account
 from . import sms_router_account_overview
+from . import sms_router_alert
 from . import sms_router_attempt
 from . import sms_router_attempt_overview
 from . import sms_router_breaker

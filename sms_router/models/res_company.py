@@ -25,6 +25,27 @@ class ResCompany(models.Model):
              'sent automatically once a provider may take traffic again. After this many hours '
              'it ends in error with the full trail. 0 ends it in error at once.')
 
+    # Alerts (sms.router.alert): how the router operators of this company hear of them.
+    sms_router_alert_activity = fields.Boolean(
+        'Alerts as To-Dos', default=True,
+        help='Each new alert gives every alert recipient a To-Do activity on it; acknowledging '
+             'the alert marks them done.')
+    sms_router_alert_channel = fields.Boolean(
+        'Alerts in a Discuss Channel',
+        help='Each new alert or breaker closed again is posted in the Discuss channel below.')
+    sms_router_alert_channel_id = fields.Many2one(
+        'discuss.channel', 'Alert Channel', domain=[('channel_type', '=', 'channel')],
+        ondelete='set null', help='Discuss channel where the alerts are posted.')
+    sms_router_alert_email = fields.Boolean(
+        'Alerts by Email',
+        help="Each new alert or breaker closed again is emailed to the alert recipients, through "
+             "Odoo's outgoing mail queue.")
+    sms_router_alert_user_ids = fields.Many2many(
+        'res.users', 'sms_router_alert_recipient_rel', 'company_id', 'user_id', string='Alert Recipients',
+        domain=[('share', '=', False)],
+        help='Who gets the To-Dos and emails of alerts. Empty: every SMS Router operator allowed '
+             'in this company. Only users who are operators of this company are kept.')
+
     _sms_router_max_hold_positive = models.Constraint(
         'CHECK(sms_router_max_hold_hours >= 0)', 'The hold time during outages cannot be negative.')
 
@@ -60,3 +81,14 @@ class ResCompany(models.Model):
                 'there to send through the routes (a Twilio account of the router in a chain '
                 'keeps Twilio as a provider).', company=self.name)
         return False
+
+    def _sms_router_alert_recipients(self):
+        """The users told of this company's alerts: the chosen ones, else every SMS Router
+        operator allowed in the company; always active internal operators of it, who can
+        open the alert."""
+        self.ensure_one()
+        group = self.env.ref('sms_router.group_sms_router_operator')
+        operators = self.env['res.users'].sudo().search([
+            ('all_group_ids', 'in', group.id), ('company_ids', 'in', self.id), ('share', '=', False)])
+        chosen = self.sudo().sms_router_alert_user_ids
+        return operators & chosen if chosen else operators

@@ -32,6 +32,8 @@ SETTINGS_CREDIT_TIMEOUT = 5.0
 # Credentials shorter than this are not looked for in error messages (a one-letter value
 # would blank every occurrence of that letter).
 MIN_REDACTED_LENGTH = 6
+# Fields that decide whether the credit is low (credit_low).
+CREDIT_LOW_FIELDS = {'credit_balance', 'credit_low_threshold', 'credit_checked_at'}
 # Fields restricted to system administrators that are not credentials.
 NOT_SECRET_FIELDS = ('endpoint_url', 'public_base_url')
 
@@ -338,6 +340,9 @@ class SmsRouterAccount(models.Model):
         """
         if 'credit_balance' not in updates or not self.ids:
             return
+        # Read before the update, from what the batch read already (no query).
+        was_low = {account.id: account.credit_low for account in self}
+        updated = False
         try:
             with self.env.registry.cursor() as cr:
                 cr.execute(SQL("""
@@ -346,10 +351,15 @@ class SmsRouterAccount(models.Model):
                      WHERE id IN (SELECT id FROM sms_router_account WHERE id IN %s
                                   FOR NO KEY UPDATE SKIP LOCKED)
                 """, float(updates['credit_balance']), fields.Datetime.now(), tuple(self.ids)))
+                updated = cr.rowcount > 0
         except psycopg2.Error as error:
             _logger.info('SMS router: credit of accounts %s not updated: %s', self.ids, error)
         self.invalidate_recordset(['credit_balance', 'credit_checked_at', 'credit_error', 'credit_low',
                                    'credit_display'])
+        if updated:
+            # This transaction may not read the side transaction's row yet: the new credit
+            # is the one just written.
+            self._sms_router_credit_alerts(was_low, balance=float(updates['credit_balance']))
 
     # ------------------------------------------------------------ credit
 
@@ -361,6 +371,17 @@ class SmsRouterAccount(models.Model):
             'credit_checked_at': fields.Datetime.now(),
             'credit_error': False,
         })
+
+    def _sms_router_credit_alerts(self, was_low, balance=None):
+        """Alert when the credit of these accounts crossed their low-credit threshold since
+        ``was_low`` ({account id: credit_low before}); nothing when it did not cross.
+        ``balance``: the credit now, when this transaction cannot read it."""
+        for account in self:
+            left = account.credit_balance if balance is None else balance
+            is_low = account.credit_low if balance is None else bool(
+                account.credit_low_threshold and left < account.credit_low_threshold)
+            if account.id in was_low and bool(was_low[account.id]) != is_low:
+                self.env['sms.router.alert']._sms_router_credit_changed(account, is_low, left)
 
     def _sms_router_refresh_credit_quietly(self, max_age=SETTINGS_CREDIT_MAX_AGE,
                                            timeout=SETTINGS_CREDIT_TIMEOUT):
@@ -447,6 +468,8 @@ class SmsRouterAccount(models.Model):
             _logger.info('SMS router: breaker of account %s reset by user %s', account.id, self.env.uid)
             account._sms_router_log(self.env._('Breaker reset by %s: the account takes traffic again.',
                                                self.env.user.name), author=self.env.user.partner_id)
+            # Someone reset it: their breaker alert is over, nobody else needs telling.
+            self.env['sms.router.alert']._sms_router_breaker_closed(account, user=self.env.user)
         return True
 
     def action_force_open_breaker(self):
@@ -494,6 +517,7 @@ class SmsRouterAccount(models.Model):
         if not transitions:
             return
         labels = dict(self._fields['breaker_state']._description_selection(self.env))
+        reasons = []
         for transition in transitions:
             reason = self._sms_router_redact(render_reason(transition.reason, self.env.lang)) or self.env._(
                 'no reason given')
@@ -513,6 +537,8 @@ class SmsRouterAccount(models.Model):
                                   before=labels.get(transition.before, transition.before),
                                   after=labels.get(transition.after, transition.after))
             self._sms_router_log(text)
+            reasons.append(reason)
+        self.env['sms.router.alert']._sms_router_breaker_events(self, transitions, reasons)
 
     def action_test_connection(self):
         self.ensure_one()
@@ -559,7 +585,12 @@ class SmsRouterAccount(models.Model):
 
     def write(self, vals):
         routes = self._sms_router_routes() if 'active' in vals and not vals['active'] else None
+        # A credit read (_sms_router_store_credit) or a new threshold may cross it.
+        was_low = {account.id: account.credit_low for account in self} \
+            if CREDIT_LOW_FIELDS.intersection(vals) else None
         result = super().write(vals)
+        if was_low is not None:
+            self._sms_router_credit_alerts(was_low)
         # write_date is the cache key, but it does not change twice within one transaction.
         with _CLIENT_CACHE_LOCK:
             _drop_cached_clients(self.env.cr.dbname, self.ids)

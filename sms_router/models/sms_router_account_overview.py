@@ -55,6 +55,9 @@ class SmsRouterAccount(models.Model):
     overview_has_traffic = fields.Boolean(compute='_compute_overview')
     overview_last_error = fields.Char('Last Error', compute='_compute_overview')
     overview_last_error_at = fields.Datetime('Last Error At', compute='_compute_overview')
+    overview_alert_count = fields.Integer(
+        'Open Alerts', compute='_compute_overview_alert_count',
+        help='Alerts of this account nobody acknowledged yet.')
 
     def _compute_overview_breaker(self):
         store = self.env['sms.router.breaker']._store()
@@ -70,6 +73,13 @@ class SmsRouterAccount(models.Model):
             elif state and not state.forced_open and state.state == HALF_OPEN and state.probe_until:
                 next_probe = state.probe_until.replace(tzinfo=None)
             account.breaker_next_probe_at = next_probe
+
+    def _compute_overview_alert_count(self):
+        # One grouped query for all the cards read.
+        counts = dict(self.env['sms.router.alert']._read_group(
+            [('account_id', 'in', self._origin.ids), ('state', '=', 'open')], ['account_id'], ['__count']))
+        for account in self:
+            account.overview_alert_count = counts.get(account._origin, 0)
 
     def _compute_overview(self):
         figures, errors = self._sms_router_overview_figures()
@@ -160,4 +170,12 @@ class SmsRouterAccount(models.Model):
             'domain': [('account_id', '=', self.id)],
             'context': {**safe_eval(action.get('context') or '{}'), 'search_default_last_24h': 1},
         })
+        return action
+
+    def action_sms_router_overview_alerts(self):
+        """The alerts of this account not resolved yet (the card's alert line)."""
+        self.ensure_one()
+        action = self.env['ir.actions.act_window']._for_xml_id('sms_router.sms_router_alert_action')
+        name = self.env._('Alerts of %s', self.display_name)
+        action.update({'name': name, 'display_name': name, 'domain': [('account_id', '=', self.id)]})
         return action

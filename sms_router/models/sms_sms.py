@@ -177,6 +177,9 @@ class SmsSms(models.Model):
         and a job whose time is nearly spent leaves the next batch to the next run (the
         batch would only be deferred by the router's deadline)."""
         domain = self._sms_router_queue_domain()
+        # Held alerts end with the last SMS held (sent, failed, cancelled or deleted): one
+        # small query when no held alert is ongoing.
+        self.env['sms.router.alert']._sms_router_check_held()
         if self.env.context.get('cron_end_time') and self._sms_router_cron_too_late():
             remaining = self.search_count(domain)
             if remaining:
@@ -264,6 +267,9 @@ class SmsSms(models.Model):
         self.filtered(lambda sms: sms.uuid in sent_uuids and sms.sms_router_failure_reason).write(
             {'sms_router_failure_reason': False})
         # Decided: a hold it was on is over.
-        self.filtered(lambda sms: sms.sms_router_hold_until or sms.sms_router_held_since).write({
-            'sms_router_hold_until': False, 'sms_router_held_since': False, 'sms_router_hold_reason': False})
+        unheld = self.filtered(lambda sms: sms.sms_router_hold_until or sms.sms_router_held_since)
+        unheld.write({'sms_router_hold_until': False, 'sms_router_held_since': False, 'sms_router_hold_reason': False})
+        if unheld:
+            # The outage may be over for the company: its held alert then is too.
+            self.env['sms.router.alert']._sms_router_check_held(unheld.sms_router_company_id)
         return super()._handle_call_result_hook(results)

@@ -19,3 +19,4 @@ from . import test_router_audit
 from . import test_router_safe_config
 from . import test_router_overview
 from . import test_router_french
+from . import test_router_alerts

@@ -308,6 +308,7 @@ class SmsRouterApi(SmsApiBase):
         waiting = {key: verdict for key, verdict in verdicts.items() if verdict.held or verdict.deferred}
         progressed = len(waiting) < len(verdicts)
         self._bookkeeping(self._keep_queued, waiting, sms_by_uuid, now, progressed, retry_delay)
+        self._bookkeeping(self._raise_alerts, verdicts, waiting)
         sent = sum(1 for d in verdicts.values() if d.sent)
         held = sum(1 for d in waiting.values() if d.held)
         _logger.info('SMS router: company %s: %d SMS, %d sent, %d failed, %d held, %d deferred, '
@@ -395,6 +396,19 @@ class SmsRouterApi(SmsApiBase):
             transitions = breaker.pop_transitions()
             if transitions:
                 accounts_by_id[account_id]._sms_router_log_breaker_transitions(transitions)
+
+    def _raise_alerts(self, verdicts, waiting):
+        """One alert event per batch, not per SMS: SMS to review, SMS held because every
+        account of their chain is down (debounced by sms.router.alert). A batch with
+        neither costs nothing."""
+        review = [verdict for verdict in verdicts.values() if verdict.needs_review]
+        held = [verdict for verdict in waiting.values() if verdict.held]
+        alerts = self.env['sms.router.alert']
+        if review:
+            alerts._sms_router_needs_review(self.company, [verdict.key for verdict in review],
+                                            review[-1].outcome.reason)
+        if held:
+            alerts._sms_router_held(self.company, len(held), held[-1].outcome.reason)
 
     def _keep_queued(self, waiting, sms_by_uuid, now, progressed, retry_delay):
         """Leave held and deferred SMS queued, saying why and until when, and make sure the
