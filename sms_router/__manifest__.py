@@ -34,6 +34,10 @@
         'web.assets_backend': [
             'sms_router/static/src/**/*',
         ],
+        # The operator tours (tests/test_router_tours.py)
+        'web.assets_tests': [
+            'sms_router/static/tests/tours/**/*',
+        ],
     },
     'installable': True,
     'application': False,

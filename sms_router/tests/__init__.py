@@ -20,3 +20,4 @@ from . import test_router_safe_config
 from . import test_router_overview
 from . import test_router_french
 from . import test_router_alerts
+from . import test_router_tours
