@@ -16,6 +16,7 @@ from odoo import http
 from odoo.http import request
 
 from odoo.addons.sms_router.controllers.webhook import refuse_webhook
+from odoo.addons.sms_router.tools.reason_text import company_lang
 
 from ..models.sms_router_account import CALLBACK_ROUTE
 
@@ -70,7 +71,9 @@ class SmsRouterOvhController(http.Controller):
             return request.make_response('missing SMS id', status=400,
                                          headers=[('Content-Type', 'text/plain')])
         attempts = request.env['sms.router.attempt'].sudo()
-        report = attempts._sms_router_ovh_receipt(values.get('dlr'), ptt=values.get('ptt'))
+        # The reason is stored: in the language of the account's company.
+        report = attempts.with_context(lang=company_lang(request.env, account.company_id))._sms_router_ovh_receipt(
+            values.get('dlr'), ptt=values.get('ptt'))
         if not report:
             _logger.info('SMS router OVH: delivery report for SMS %s of account %s: dlr %s (not final, '
                          'ignored)', message_id, account_id, values.get('dlr'))

@@ -9,6 +9,9 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+from odoo.addons.sms_router.engine.reasons import reason_of
+from odoo.addons.sms_router.tools.reason_text import company_lang, render_reason
+
 from ..tools.ovh_client import ENDPOINTS, OvhClient, OvhError
 
 _logger = logging.getLogger(__name__)
@@ -140,7 +143,8 @@ class SmsRouterAccount(models.Model):
         try:
             credit = client.fetch_credit()
         except OvhError as error:
-            raise UserError(str(error)) from None
+            # Kept on the account as its last credit error: in its company's language.
+            raise UserError(render_reason(reason_of(error), company_lang(self.env, self.company_id))) from None
         finally:
             client.close()
         return {'credit_balance': credit['credit_balance'], 'credit_expiry': False}
@@ -174,7 +178,8 @@ class SmsRouterAccount(models.Model):
                                   'SMS service name to send.', ', '.join(services) or self.env._('none'))
             credit = client.fetch_credit()
         except OvhError as error:
-            raise UserError(self.env._('OVH refused the test: %s', error)) from None
+            raise UserError(self.env._('OVH refused the test: %s',
+                                       render_reason(reason_of(error), self.env.lang))) from None
         finally:
             client.close()
         self._sms_router_store_credit({'credit_balance': credit['credit_balance'], 'credit_expiry': False})
@@ -182,7 +187,7 @@ class SmsRouterAccount(models.Model):
                              'left.', service=self.ovh_service_name, credits=credit['credit_balance'])
         problem = client.check_configuration()
         if problem:
-            message += ' ' + self.env._('Still to do before sending: %s.', problem)
+            message += ' ' + self.env._('Still to do before sending: %s.', render_reason(problem, self.env.lang))
         return message
 
     def _sms_router_apply_updates(self, updates):
@@ -225,7 +230,8 @@ class SmsRouterAccount(models.Model):
         try:
             services = client.list_services()
         except OvhError as error:
-            raise UserError(self.env._('OVH refused to list the SMS services: %s', error)) from None
+            raise UserError(self.env._('OVH refused to list the SMS services: %s',
+                                       render_reason(reason_of(error), self.env.lang))) from None
         finally:
             client.close()
         if not services:

@@ -3,6 +3,7 @@ import logging
 from odoo import api, fields, models
 
 from odoo.addons.sms_router.engine.routing import international_digits
+from odoo.addons.sms_router.tools.reason_text import company_lang
 
 from ..tools.ovh_client import DELIVERED_RECEIPTS, UNDELIVERED_RECEIPTS
 
@@ -61,16 +62,26 @@ class SmsRouterAttempt(models.Model):
             delivered, provider_error = False, RECEIPT_ERRORS.get(code, 'not_delivered')
         else:
             return None
-        detail = f'receipt {code}' + (f', ptt {ptt}' if ptt not in (None, '', False) else '')
-        reason = f'OVH ({source}): delivered ({detail})' if delivered else \
-            f'OVH ({source}): {provider_error.replace("_", " ")} ({detail})'
+        # Stored as the attempt's delivery reason: callers set the company's language.
+        if ptt in (None, '', False):
+            detail = self.env._('receipt %(code)s', code=code)
+        else:
+            detail = self.env._('receipt %(code)s, ptt %(ptt)s', code=code, ptt=ptt)
+        origin = self.env._('pull') if source == 'pull' else self.env._('callback')
+        if delivered:
+            reason = self.env._('OVH (%(origin)s): delivered (%(detail)s)', origin=origin, detail=detail)
+        elif provider_error == 'rejected':
+            reason = self.env._('OVH (%(origin)s): rejected (%(detail)s)', origin=origin, detail=detail)
+        else:
+            reason = self.env._('OVH (%(origin)s): not delivered (%(detail)s)', origin=origin, detail=detail)
         return {'delivered': delivered, 'provider_error': provider_error, 'reason': reason}
 
     def _sms_router_ovh_apply_receipt(self, receipt, ptt=None, source='callback'):
         """Record an OVH delivery receipt code on this attempt. Return True when it was final
         (delivered or not delivered), False for intermediate or unknown codes."""
         self.ensure_one()
-        report = self._sms_router_ovh_receipt(receipt, ptt=ptt, source=source)
+        lang = company_lang(self.env, self.account_id.company_id or self.company_id)
+        report = self.with_context(lang=lang)._sms_router_ovh_receipt(receipt, ptt=ptt, source=source)
         if not report:
             return False
         # The callback and the pull may both report it: a repeat changes nothing.

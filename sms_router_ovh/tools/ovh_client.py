@@ -54,6 +54,7 @@ from collections import defaultdict, deque
 from urllib.parse import quote
 
 from ...sms_router.engine.outcomes import BatchResult, OutcomeKind, RecipientOutcome
+from ...sms_router.engine.reasons import Reason, _lt, join_reasons, reason_of
 from ...sms_router.engine.routing import international_digits
 from ...sms_router.engine.transport import (
     ProviderError,
@@ -193,22 +194,22 @@ class OvhClient(HttpClient):
     def check_configuration(self):
         missing = self._missing_credentials()
         if not self.service_name:
-            missing.append('SMS service name')
+            missing.append(_lt('SMS service name'))
         if not (self.sender or self.sender_for_response):
-            missing.append('sender (or "sender for response")')
+            missing.append(_lt('sender (or "sender for response")'))
         problems = []
         if missing:
-            problems.append('missing ' + ', '.join(missing))
+            problems.append(_missing(missing))
         if not self.base_url:
-            problems.append(f'unknown region {self.region!r} (expected one of '
-                            f'{", ".join(sorted(ENDPOINTS))})')
-        return '; '.join(problems) or None
+            problems.append(_lt('unknown region %(region)s (expected one of %(regions)s)',
+                                region=repr(self.region), regions=', '.join(sorted(ENDPOINTS))))
+        return join_reasons(problems) or None
 
     def _missing_credentials(self):
         labels = (
-            (self.application_key, 'application key'),
-            (self.application_secret, 'application secret'),
-            (self.consumer_key, 'consumer key'),
+            (self.application_key, _lt('application key')),
+            (self.application_secret, _lt('application secret')),
+            (self.consumer_key, _lt('consumer key')),
         )
         return [label for value, label in labels if not value]
 
@@ -219,14 +220,14 @@ class OvhClient(HttpClient):
             return BatchResult({})
         problem = self.check_configuration()
         if problem:
-            return BatchResult.for_all(request, OutcomeKind.MISCONFIGURED, f'OVH: {problem}')
+            return BatchResult.for_all(request, OutcomeKind.MISCONFIGURED, _reason(problem))
         path = f'sms/{quote(self.service_name, safe="")}/jobs'
         try:
             reply, retried = self._signed_call('POST', path, self._job_payload(request))
         except _ClockUnavailable as error:
-            return self._fail(request, OutcomeKind.PROVIDER, str(error))
+            return self._fail(request, OutcomeKind.PROVIDER, reason_of(error))
         except TransportFailure as failure:
-            return self._fail(request, failure.kind, f'OVH: {failure.reason}')
+            return self._fail(request, failure.kind, _reason(failure.reason))
         if not reply.ok:
             return self._error_result(request, reply, retried)
         return self._job_result(request, reply)
@@ -256,10 +257,12 @@ class OvhClient(HttpClient):
         query = _query_suffix(reply)
         data = reply.json()
         if data is None:
-            reason = f'OVH: HTTP {reply.status} with invalid JSON in the answer{query}'
+            reason = _reason(_lt('HTTP %(status)s with invalid JSON in the answer%(query)s',
+                                 status=reply.status, query=query))
             return self._fail(request, OutcomeKind.AMBIGUOUS, reason)
         if not isinstance(data, dict) or not ({'validReceivers', 'invalidReceivers'} & set(data)):
-            reason = f'OVH: HTTP {reply.status} with an unexpected answer (no receivers){query}'
+            reason = _reason(_lt('HTTP %(status)s with an unexpected answer (no receivers)%(query)s',
+                                 status=reply.status, query=query))
             return self._fail(request, OutcomeKind.AMBIGUOUS, reason)
 
         ids = [str(job_id) for job_id in (data.get('ids') or [])]
@@ -280,18 +283,18 @@ class OvhClient(HttpClient):
                 # A number listed once for two recipients was still sent to that phone.
                 message_id = queue.popleft() if queue else None
                 outcomes[recipient.key] = RecipientOutcome(
-                    OutcomeKind.SENT, f'OVH: job accepted{query}',
+                    OutcomeKind.SENT, _reason(_lt('job accepted%(query)s', query=query)),
                     message_id=message_id, batch_id=batch_id,
                 )
             elif digits in invalid:
                 outcomes[recipient.key] = RecipientOutcome(
-                    OutcomeKind.RECIPIENT, f'OVH: receiver refused as invalid{query}',
+                    OutcomeKind.RECIPIENT, _reason(_lt('receiver refused as invalid%(query)s', query=query)),
                     failure_type='sms_number_format',
                 )
             else:
                 outcomes[recipient.key] = RecipientOutcome(
                     OutcomeKind.AMBIGUOUS,
-                    f'OVH: receiver missing from both valid and invalid lists{query}',
+                    _reason(_lt('receiver missing from both valid and invalid lists%(query)s', query=query)),
                     batch_id=batch_id,
                 )
 
@@ -309,7 +312,7 @@ class OvhClient(HttpClient):
         kind = self._error_kind(reply)
         reason = self._describe_error(reply)
         if retried and _is_clock_error(reply):
-            reason += ' (after reading the API time again)'
+            reason = _after_time_read(reason)
         values = {}
         if kind is OutcomeKind.PROVIDER:
             values['retry_after'] = parse_retry_after(reply.header('Retry-After'))
@@ -347,17 +350,17 @@ class OvhClient(HttpClient):
         account = self._get_json(f'sms/{self._service_path()}', need_service=True)
         credits = account.get('creditsLeft') if isinstance(account, dict) else None
         if isinstance(credits, bool) or not isinstance(credits, (int, float, str)):
-            raise OvhError('OVH: the account answer has no creditsLeft')
+            raise OvhError(_reason(_lt('the account answer has no creditsLeft')))
         try:
             return {'credit_balance': float(credits)}
         except ValueError:
-            raise OvhError('OVH: the account answer has no numeric creditsLeft') from None
+            raise OvhError(_reason(_lt('the account answer has no numeric creditsLeft'))) from None
 
     def list_services(self):
         """Names of the SMS accounts (``serviceName``) these credentials can see."""
         services = self._get_json('sms')
         if not isinstance(services, list):
-            raise OvhError('OVH: the service list is not a list')
+            raise OvhError(_reason(_lt('the service list is not a list')))
         return [str(name) for name in services]
 
     def fetch_outgoing(self, message_id):
@@ -365,7 +368,7 @@ class OvhClient(HttpClient):
         path = f'sms/{self._service_path()}/outgoing/{quote(str(message_id), safe="")}'
         outgoing = self._get_json(path, need_service=True)
         if not isinstance(outgoing, dict):
-            raise OvhError('OVH: the outgoing SMS answer is not an object')
+            raise OvhError(_reason(_lt('the outgoing SMS answer is not an object')))
         return dict(outgoing, delivery=delivery_state(outgoing))
 
     def _service_path(self):
@@ -374,29 +377,29 @@ class OvhClient(HttpClient):
     def _get_json(self, path, need_service=False):
         missing = self._missing_credentials()
         if need_service and not self.service_name:
-            missing.append('SMS service name')
+            missing.append(_lt('SMS service name'))
         if missing:
-            raise OvhError('OVH: missing ' + ', '.join(missing))
+            raise OvhError(_reason(_missing(missing)))
         if not self.base_url:
-            raise OvhError(f'OVH: unknown region {self.region!r}')
+            raise OvhError(_reason(_lt('unknown region %(region)s', region=repr(self.region))))
         try:
             reply, retried = self._signed_call('GET', path)
         except _ClockUnavailable as error:
-            raise OvhError(self._scrub(str(error))) from None
+            raise OvhError(self._scrub(reason_of(error))) from None
         except TransportFailure as failure:
-            raise OvhError(f'OVH: {failure.reason}') from None
+            raise OvhError(_reason(failure.reason)) from None
         if not reply.ok:
             reason = self._describe_error(reply)
             if retried and _is_clock_error(reply):
-                reason += ' (after reading the API time again)'
+                reason = _after_time_read(reason)
             data = reply.json() if isinstance(reply.json(), dict) else {}
             raise OvhError(self._scrub(reason), status=reply.status,
                            error_code=data.get('errorCode'), query_id=_query_id(reply))
         data = reply.json()
         if data is None:
-            raise OvhError(f'OVH: HTTP {reply.status} with invalid JSON in the answer'
-                           f'{_query_suffix(reply)}', status=reply.status,
-                           query_id=_query_id(reply))
+            raise OvhError(_reason(_lt('HTTP %(status)s with invalid JSON in the answer%(query)s',
+                                       status=reply.status, query=_query_suffix(reply))),
+                           status=reply.status, query_id=_query_id(reply))
         return data
 
     # Signed calls ----------------------------------------------------------------------
@@ -453,15 +456,17 @@ class OvhClient(HttpClient):
         try:
             reply = self.request('GET', self.url('auth/time'))
         except TransportFailure as failure:
-            raise _ClockUnavailable(
-                f'OVH: could not read the API time ({failure.reason}); nothing was sent'
-            ) from None
+            raise _ClockUnavailable(_reason(_lt(
+                'could not read the API time (%(reason)s); nothing was sent', reason=failure.reason))) from None
         server_time = reply.json() if reply.ok else None
         if isinstance(server_time, bool) or not isinstance(server_time, (int, float)):
-            raise _ClockUnavailable(
-                f'OVH: could not read the API time (HTTP {reply.status}'
-                f'{", not a number" if reply.ok else ""}){_query_suffix(reply)}; nothing was sent'
-            )
+            if reply.ok:
+                reason = _lt('could not read the API time (HTTP %(status)s, not a number)%(query)s; nothing was sent',
+                             status=reply.status, query=_query_suffix(reply))
+            else:
+                reason = _lt('could not read the API time (HTTP %(status)s)%(query)s; nothing was sent',
+                             status=reply.status, query=_query_suffix(reply))
+            raise _ClockUnavailable(_reason(reason))
         offset = int(server_time) - int(_clock())
         _logger.debug('OVH clock offset for %s: %+d s', self.base_url, offset)
         return offset
@@ -475,18 +480,48 @@ class OvhClient(HttpClient):
             message = str(data.get('message') or '').strip()
         else:
             code = ''
-            message = ' '.join((reply.text or '').split())[:120] or 'no error details'
-        label = f'{code}: {message}' if code and message else (code or message or 'no details')
+            message = ' '.join((reply.text or '').split())[:120] or _lt('no error details')
+        # OVH's own code and message are quoted as they are: only our words are translated.
+        label = f'{code}: {message}' if code and message else (code or message or _lt('no details'))
         if len(label) > MAX_MESSAGE_IN_REASON:
             label = label[:MAX_MESSAGE_IN_REASON - 3] + '...'
-        return self._scrub(f'OVH: HTTP {reply.status} {label}{_query_suffix(reply)}')
+        # No words of ours: a Reason that is not offered for translation.
+        described = Reason('HTTP %(status)s %(details)s%(query)s',
+                           {'status': reply.status, 'details': label, 'query': _query_suffix(reply)})
+        return self._scrub(_reason(described))
 
     def _scrub(self, text):
-        """Remove the credentials from a text about to be stored or logged."""
-        for secret in (self.application_secret, self.consumer_key):
-            if secret and len(secret) >= 4:
-                text = text.replace(secret, '***')
+        """Remove the credentials from a text about to be stored or logged.
+
+        A translatable reason without any credential is kept as it is; one with a credential
+        becomes its English text, scrubbed (a translation could not be scrubbed the same way)."""
+        secrets = [secret for secret in (self.application_secret, self.consumer_key)
+                   if secret and len(secret) >= 4 and secret in text]
+        if isinstance(text, Reason):
+            if not secrets:
+                return text
+            text = str.__str__(text)
+        for secret in secrets:
+            text = text.replace(secret, '***')
         return text
+
+
+def _reason(text):
+    """A reason of this client: 'OVH: ' and ``text``."""
+    return _lt('OVH: %(reason)s', reason=text)
+
+
+def _missing(labels):
+    """'missing application key, consumer key' from translatable labels."""
+    listed = labels[0]
+    for label in labels[1:]:
+        # Punctuation only: a Reason that is not offered for translation.
+        listed = Reason('%(listed)s, %(label)s', {'listed': listed, 'label': label})
+    return _lt('missing %(fields)s', fields=listed)
+
+
+def _after_time_read(reason):
+    return _lt('%(reason)s (after reading the API time again)', reason=reason)
 
 
 def _is_clock_error(reply):
@@ -515,4 +550,4 @@ def _query_id(reply):
 
 def _query_suffix(reply):
     query_id = _query_id(reply)
-    return f' (query id {query_id})' if query_id else ''
+    return _lt(' (query id %(query_id)s)', query_id=query_id) if query_id else ''

@@ -2,6 +2,9 @@ from odoo import fields, models
 from odoo.exceptions import UserError
 from odoo.tools.misc import format_date, formatLang
 
+from odoo.addons.sms_router.engine.reasons import reason_of
+from odoo.addons.sms_router.tools.reason_text import company_lang, render_reason
+
 from ..tools.sweego_client import CAMPAIGN_TYPES, DEFAULT_BASE_URL, SweegoClient, SweegoError
 
 WEBHOOK_PATH = '/sms_router_sweego/webhook/%d'
@@ -60,7 +63,8 @@ class SmsRouterAccount(models.Model):
         try:
             credit = client.fetch_credit()
         except SweegoError as error:
-            raise UserError(str(error)) from None
+            # Kept on the account as its last credit error: in its company's language.
+            raise UserError(render_reason(reason_of(error), company_lang(self.env, self.company_id))) from None
         finally:
             if timeout:
                 client.close()

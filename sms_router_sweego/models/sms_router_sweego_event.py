@@ -4,6 +4,8 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from odoo.addons.sms_router.tools.reason_text import company_lang
+
 _logger = logging.getLogger(__name__)
 
 RETENTION_PARAMETER = 'sms_router_sweego.event_retention_days'
@@ -80,7 +82,9 @@ class SmsRouterSweegoEvent(models.Model):
     def _sweego_apply(self):
         """Apply events in the order Sweego sent them."""
         for event in self.sorted('id'):
-            state, note = event._sweego_apply_one()
+            # The note and the delivery reason are stored: in the company's language.
+            lang = company_lang(self.env, event.account_id.company_id)
+            state, note = event.with_context(lang=lang)._sweego_apply_one()
             event.write({'state': state, 'note': note})
             _logger.info('Sweego: account %s: event %s (%s, swg_uid %s): %s: %s',
                          event.account_id.id, event.event_id, event.event_type, event.swg_uid,

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from urllib.parse import quote
 
 from ...sms_router.engine.outcomes import BatchResult, OutcomeKind, RecipientOutcome
+from ...sms_router.engine.reasons import _lt
 from ...sms_router.engine.routing import international_digits
 from ...sms_router.engine.transport import (
     ProviderError,
@@ -29,7 +30,6 @@ _logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = 'https://api.sweego.io'
 CAMPAIGN_TYPES = ('transac', 'market')
-REASON_PREFIX = 'Sweego: '
 # Body key of the link-shortening switch. providers.md and a TypeScript client use the dashed
 # form like every other key of /send; Symfony's bridge sends 'shorten_urls' (unverified).
 SHORTEN_URLS_KEY = 'shorten-urls'
@@ -75,22 +75,22 @@ class SweegoClient(HttpClient):
         if problem:
             return problem
         if self.campaign_type not in CAMPAIGN_TYPES:
-            return f'unknown campaign type {self.campaign_type!r} (expected transac or market)'
+            return _lt('unknown campaign type %(type)s (expected transac or market)', type=repr(self.campaign_type))
         return None
 
     def _missing_credentials(self):
         # The UUID is only needed by the credit endpoint, but the router relies on the
         # balance (thresholds, display): an account without it is not complete.
-        missing = [label for label, value in (('API key', self.api_key),
-                                              ('client UUID', self.client_uuid)) if not value]
-        return f'missing {" and ".join(missing)}' if missing else None
+        if not self.api_key:
+            return _lt('missing API key and client UUID') if not self.client_uuid else _lt('missing API key')
+        return _lt('missing client UUID') if not self.client_uuid else None
 
     # -- sending ------------------------------------------------------------------------
 
     def send(self, request):
         problem = self.check_configuration()
         if problem:
-            return BatchResult.for_all(request, OutcomeKind.MISCONFIGURED, REASON_PREFIX + problem)
+            return BatchResult.for_all(request, OutcomeKind.MISCONFIGURED, _reason(problem))
         result, bystanders = self._attempt(request)
         if bystanders:
             # A 422 on some numbers rejects the whole request, so the other recipients were
@@ -111,7 +111,7 @@ class SweegoClient(HttpClient):
                                  headers=self._headers(with_body=True))
         except TransportFailure as failure:
             _logger.warning('Sweego: send failed: %s', failure.reason)
-            return BatchResult.for_all(request, failure.kind, REASON_PREFIX + failure.reason), ()
+            return BatchResult.for_all(request, failure.kind, _reason(failure.reason)), ()
         if reply.ok:
             return self._accepted(request, reply), ()
         payload = reply.json()
@@ -161,12 +161,13 @@ class SweegoClient(HttpClient):
         if not isinstance(payload, dict) or not isinstance(payload.get('swg_uids'), dict):
             # A 2xx means Sweego took the request: the SMS may well be on its way, so this
             # must not look like a clean failure that the router would send again elsewhere.
-            problem = 'invalid JSON' if not isinstance(payload, dict) else 'no swg_uids'
-            return BatchResult.for_all(
-                request, OutcomeKind.AMBIGUOUS,
-                f'{REASON_PREFIX}HTTP {reply.status} with {problem} in the answer; '
-                'the request may have been processed',
-            )
+            if not isinstance(payload, dict):
+                reason = _lt('HTTP %(status)s with invalid JSON in the answer; the request may have been processed',
+                             status=reply.status)
+            else:
+                reason = _lt('HTTP %(status)s with no swg_uids in the answer; the request may have been processed',
+                             status=reply.status)
+            return BatchResult.for_all(request, OutcomeKind.AMBIGUOUS, _reason(reason))
         transaction_id = scalar_text(payload.get('transaction_id'))
         uids = _uids_by_number(payload['swg_uids'])
         outcomes, unmatched = {}, []
@@ -184,7 +185,7 @@ class SweegoClient(HttpClient):
                             transaction_id, len(unmatched))
             for recipient in unmatched:
                 outcomes[recipient.key] = RecipientOutcome(
-                    kind, f'{REASON_PREFIX}HTTP {reply.status}: {reason}', batch_id=transaction_id)
+                    kind, _reason(_http(reply.status, reason)), batch_id=transaction_id)
         self._log_accepted(transaction_id, uids.values(), payload.get('credit_left'))
         return BatchResult(outcomes, self._account_updates(payload))
 
@@ -214,7 +215,7 @@ class SweegoClient(HttpClient):
         outcomes = {}
         for index, messages in per_recipient.items():
             outcomes[request.recipients[index].key] = RecipientOutcome(
-                OutcomeKind.RECIPIENT, f'{REASON_PREFIX}HTTP 422: {"; ".join(messages)}',
+                OutcomeKind.RECIPIENT, _reason(_http(422, '; '.join(messages))),
                 failure_type='sms_number_format')
         others = [r for i, r in enumerate(request.recipients) if i not in per_recipient]
         if general or not per_recipient:
@@ -223,8 +224,8 @@ class SweegoClient(HttpClient):
             template = _refusal(422, '; '.join(general) or None)
             bystanders = ()
         else:
-            template = dict(kind=OutcomeKind.ACCOUNT, reason=f'{REASON_PREFIX}HTTP 422: request '
-                                                      'rejected because of another recipient')
+            template = dict(kind=OutcomeKind.ACCOUNT, reason=_reason(_http(
+                422, _lt('request rejected because of another recipient'))))
             bystanders = others
         for recipient in others:
             outcomes[recipient.key] = RecipientOutcome(**template)
@@ -269,24 +270,22 @@ class SweegoClient(HttpClient):
         """The SMS credit of the account; raise SweegoError when it cannot be read."""
         problem = self._missing_credentials()
         if problem:
-            raise SweegoError(f'Sweego: cannot fetch SMS credit: {problem}')
+            raise SweegoError(_credit_error(problem))
         path = f'/clients/{quote(self.client_uuid, safe="")}/billing/credits/sms'
         try:
             reply = self.request('GET', path, headers=self._headers())
         except TransportFailure as failure:
-            raise SweegoError(f'Sweego: cannot fetch SMS credit: {failure.reason}') from None
+            raise SweegoError(_credit_error(failure.reason)) from None
         payload = reply.json()
         if not reply.ok:
-            message = self._message(payload)
-            raise SweegoError(f'Sweego: cannot fetch SMS credit: HTTP {reply.status}'
-                              + (f': {message}' if message else ''))
+            raise SweegoError(_credit_error(_http(reply.status, self._message(payload))))
         if not isinstance(payload, dict):
-            raise SweegoError(f'Sweego: cannot fetch SMS credit: HTTP {reply.status} '
-                              'with invalid JSON in the answer')
+            raise SweegoError(_credit_error(_lt('HTTP %(status)s with invalid JSON in the answer',
+                                                status=reply.status)))
         balance = _number(payload.get('amount'))
         if balance is None:
-            raise SweegoError(f'Sweego: cannot fetch SMS credit: HTTP {reply.status} '
-                              'with no amount in the answer')
+            raise SweegoError(_credit_error(_lt('HTTP %(status)s with no amount in the answer',
+                                                status=reply.status)))
         return {
             'credit_balance': balance,
             'credit_expiry': _iso_date(payload.get('termination_date')),
@@ -310,13 +309,13 @@ def _missing_id(unattributed_ids):
         # Ids under numbers that match none of ours mean Sweego sent something under a form
         # of number we did not expect: this one may be among them, so sending it again
         # elsewhere could deliver it twice.
-        return OutcomeKind.AMBIGUOUS, 'returned ids that match none of our numbers; ' \
-                               'this number may have been sent'
+        return OutcomeKind.AMBIGUOUS, _lt('returned ids that match none of our numbers; '
+                                          'this number may have been sent')
     # Sweego answers number by number and gave nothing for this one: it did not take it.
     # Not RECIPIENT (no reason given, another provider may well deliver it), not AMBIGUOUS
     # (nothing says it left; the ambiguity policy could hold back a deliverable SMS), not
     # ACCOUNT (the account sent the others): Sweego failed this number, so fail it over.
-    return OutcomeKind.PROVIDER, 'accepted the request but returned no id for this number'
+    return OutcomeKind.PROVIDER, _lt('accepted the request but returned no id for this number')
 
 
 def _recipient_index(entry, count):
@@ -333,7 +332,7 @@ def _recipient_index(entry, count):
 
 def _refusal(status, message):
     """OutcomeKind, reason and failure type of a refused request, from its status and message."""
-    reason = f'{REASON_PREFIX}HTTP {status}' + (f': {message}' if message else '')
+    reason = _reason(_http(status, message))
     if status == 402 or (status < 500 and status != 429 and _says_credit_is_short(message)):
         return dict(kind=OutcomeKind.ACCOUNT, reason=reason, failure_type='sms_credit')
     if status == 413:
@@ -342,6 +341,22 @@ def _refusal(status, message):
     # 401/403 -> ACCOUNT, 429/5xx -> PROVIDER, any other refusal -> ACCOUNT: our request or
     # our account is what Sweego objects to.
     return dict(kind=classify_status(status), reason=reason)
+
+
+def _reason(text):
+    """A reason of this client: 'Sweego: ' and ``text``."""
+    return _lt('Sweego: %(reason)s', reason=text)
+
+
+def _http(status, message=None):
+    """'HTTP 422: <message>' (the message is Sweego's own text or one of our reasons)."""
+    if message:
+        return _lt('HTTP %(status)s: %(message)s', status=status, message=message)
+    return f'HTTP {status}'
+
+
+def _credit_error(reason):
+    return _lt('Sweego: cannot fetch SMS credit: %(reason)s', reason=reason)
 
 
 def _says_credit_is_short(message):

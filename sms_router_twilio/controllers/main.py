@@ -15,6 +15,7 @@ from odoo.http import Controller, Response, request, route
 
 from odoo.addons.sms_router.controllers.webhook import refuse_webhook
 from odoo.addons.sms_router.engine.routing import NumberError, parse_destination
+from odoo.addons.sms_router.tools.reason_text import company_lang
 
 from ..models.sms_router_account import INBOUND_ROUTE, SMS_UUID_RE, STATUS_ROUTE
 from ..tools.twilio_signature import validate_signature
@@ -85,12 +86,19 @@ class SmsRouterTwilioController(Controller):
         error_code = (form.get('ErrorCode') or '').strip()
         if not delivered:
             provider_error = DELIVERY_ERRORS.get(error_code, 'not_delivered')
-            reason = request.env._('Twilio: %s', status)
-            if error_code:
-                reason = request.env._('Twilio: %(status)s (error %(code)s)', status=status, code=error_code)
-            error_message = (form.get('ErrorMessage') or '').strip()
-            if error_message:
-                reason = f'{reason}: {error_message[:200]}'
+            # Stored: in the language of the account's company, not of this request.
+            env = request.env(context=dict(request.env.context, lang=company_lang(request.env, account.company_id)))
+            # Twilio's status and message are quoted as Twilio wrote them.
+            message = (form.get('ErrorMessage') or '').strip()[:200]
+            if error_code and message:
+                reason = env._('Twilio: %(status)s (error %(code)s): %(message)s',
+                               status=status, code=error_code, message=message)
+            elif error_code:
+                reason = env._('Twilio: %(status)s (error %(code)s)', status=status, code=error_code)
+            elif message:
+                reason = env._('Twilio: %(status)s: %(message)s', status=status, message=message)
+            else:
+                reason = env._('Twilio: %s', status)
         # A report may beat the commit of its sending transaction: it is then parked and
         # applied by a scheduled action once the attempt exists. An opt-out (21610) is
         # applied with the report, once: a replayed callback cannot blacklist again a number

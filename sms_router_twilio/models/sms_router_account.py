@@ -4,6 +4,9 @@ import re
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
+from odoo.addons.sms_router.engine.reasons import join_reasons, reason_of
+from odoo.addons.sms_router.tools.reason_text import render_reason
+
 from ..tools.twilio_client import (
     DEFAULT_BASE_URL,
     MAX_VALIDITY_PERIOD,
@@ -94,8 +97,8 @@ class SmsRouterAccount(models.Model):
                 problems.append(self.env._('the validity period must be between 1 and %s seconds', MAX_VALIDITY_PERIOD))
             problems = [problem for problem in problems if problem]
             if problems:
-                raise ValidationError(self.env._('Twilio account "%(name)s": %(problems)s.',
-                                                 name=account.name, problems='; '.join(problems)))
+                raise ValidationError(self.env._('Twilio account "%(name)s": %(problems)s.', name=account.name,
+                                                 problems=render_reason(join_reasons(problems), self.env.lang)))
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -176,7 +179,7 @@ class SmsRouterAccount(models.Model):
         try:
             details = client.fetch_account()
         except TwilioError as error:
-            raise UserError(str(error)) from None
+            raise UserError(render_reason(reason_of(error), self.env.lang)) from None
         status = details['status'] or self.env._('unknown status')
         message = self.env._('Twilio account %(name)s (%(sid)s): %(status)s', name=details['friendly_name'] or '-',
                              sid=details['sid'], status=status)
@@ -187,7 +190,7 @@ class SmsRouterAccount(models.Model):
         problem = client.check_configuration()
         if problem:
             message = self.env._('%(message)s. The credentials work, but the account cannot send yet: %(problem)s',
-                                 message=message, problem=problem)
+                                 message=message, problem=render_reason(problem, self.env.lang))
         return message
 
     # ------------------------------------------------------------ helpers
@@ -212,7 +215,7 @@ class SmsRouterAccount(models.Model):
         try:
             incoming = self.sudo()._sms_router_client().list_incoming_numbers()
         except TwilioError as error:
-            raise UserError(str(error)) from None
+            raise UserError(render_reason(reason_of(error), self.env.lang)) from None
         capable = [entry for entry in incoming if entry['sms_capable']]
         existing = {number.number: number for number in self.twilio_number_ids}
         countries = {country.code: country for country in self.env['res.country'].search(

@@ -31,6 +31,7 @@ from urllib.parse import urljoin, urlsplit
 import phonenumbers
 
 from ...sms_router.engine.outcomes import BatchResult, OutcomeKind, RecipientOutcome
+from ...sms_router.engine.reasons import Reason, _lt, join_reasons
 from ...sms_router.engine.transport import (
     ProviderError,
     DEFAULT_TIMEOUT,
@@ -101,26 +102,26 @@ class TwilioError(ProviderError):
 
 def check_account_sid(sid):
     """Return what is wrong with an Account SID, or None when it is well formed."""
-    return _check_sid(sid, _ACCOUNT_SID_RE, 'account SID', 'AC')
+    return _check_sid(sid, _ACCOUNT_SID_RE, _lt('account SID'), 'AC')
 
 
 def check_api_key_sid(sid):
     """Return what is wrong with an API key SID, or None when it is well formed."""
-    return _check_sid(sid, _API_KEY_SID_RE, 'API key SID', 'SK')
+    return _check_sid(sid, _API_KEY_SID_RE, _lt('API key SID'), 'SK')
 
 
 def check_messaging_service_sid(sid):
     """Return what is wrong with a Messaging Service SID, or None when it is well formed."""
-    return _check_sid(sid, _MESSAGING_SERVICE_SID_RE, 'Messaging Service SID', 'MG')
+    return _check_sid(sid, _MESSAGING_SERVICE_SID_RE, _lt('Messaging Service SID'), 'MG')
 
 
 def _check_sid(sid, pattern, label, prefix):
     # The value itself is never quoted: a secret pasted into the wrong field would leak.
     if not sid:
-        return f'the {label} is missing'
+        return _lt('the %(label)s is missing', label=label)
     if not isinstance(sid, str) or not pattern.match(sid.strip()):
-        return (f"the {label} is malformed: expected '{prefix}' followed by 32 hexadecimal "
-                f"characters (34 characters in all)")
+        return _lt("the %(label)s is malformed: expected '%(prefix)s' followed by 32 hexadecimal "
+                   "characters (34 characters in all)", label=label, prefix=prefix)
     return None
 
 
@@ -173,24 +174,24 @@ class TwilioClient(HttpClient):
         if self.messaging_service_sid:
             problems.append(check_messaging_service_sid(self.messaging_service_sid))
         elif not any(number for number, _country in self.from_numbers):
-            problems.append('no sender: set a Messaging Service SID or at least one From number')
+            problems.append(_lt('no sender: set a Messaging Service SID or at least one From number'))
         problems.append(self._validity_period_problem())
         problems = [problem for problem in problems if problem]
-        return '; '.join(problems) if problems else None
+        return join_reasons(problems) if problems else None
 
     def _credentials_problem(self):
         problems = [check_account_sid(self.account_sid)]
         if self.api_key_sid or self.api_key_secret:
             if not self.api_key_sid:
-                problems.append('the API key secret is set without its API key SID')
+                problems.append(_lt('the API key secret is set without its API key SID'))
             else:
                 problems.append(check_api_key_sid(self.api_key_sid))
                 if not self.api_key_secret:
-                    problems.append('the API key SID is set without its secret')
+                    problems.append(_lt('the API key SID is set without its secret'))
         elif not self.auth_token:
-            problems.append('no credentials: set the auth token or an API key SID and secret')
+            problems.append(_lt('no credentials: set the auth token or an API key SID and secret'))
         problems = [problem for problem in problems if problem]
-        return '; '.join(problems) if problems else None
+        return join_reasons(problems) if problems else None
 
     def _validity_period_problem(self):
         if self.validity_period is None:
@@ -198,7 +199,8 @@ class TwilioClient(HttpClient):
         value = self.validity_period
         if isinstance(value, bool) or not isinstance(value, int) or \
                 not 1 <= value <= MAX_VALIDITY_PERIOD:
-            return f'the validity period must be a whole number of seconds from 1 to {MAX_VALIDITY_PERIOD}'
+            return _lt('the validity period must be a whole number of seconds from 1 to %(maximum)s',
+                       maximum=MAX_VALIDITY_PERIOD)
         return None
 
     @property
@@ -223,18 +225,19 @@ class TwilioClient(HttpClient):
 
         problem = self.check_configuration()
         if problem:
-            return self._result(request, OutcomeKind.MISCONFIGURED, f'misconfigured: {problem}')
+            return self._result(request, OutcomeKind.MISCONFIGURED, _lt('misconfigured: %(problem)s', problem=problem))
         if not recipient.number:
-            return self._result(request, OutcomeKind.RECIPIENT, 'no recipient number',
+            return self._result(request, OutcomeKind.RECIPIENT, _lt('no recipient number'),
                                 failure_type='sms_number_missing')
         body = request.body or ''
         if not body.strip():
-            return self._result(request, MESSAGE_REJECTED_KIND, 'the message is empty',
+            return self._result(request, MESSAGE_REJECTED_KIND, _lt('the message is empty'),
                                 failure_type=MESSAGE_REJECTED_FAILURE_TYPE)
         if len(body) > MAX_BODY_LENGTH:
             return self._result(
                 request, MESSAGE_REJECTED_KIND,
-                f'message longer than {MAX_BODY_LENGTH} characters ({len(body)}); shorten it',
+                _lt('message longer than %(maximum)s characters (%(length)s); shorten it',
+                    maximum=MAX_BODY_LENGTH, length=len(body)),
                 failure_type=MESSAGE_REJECTED_FAILURE_TYPE,
             )
 
@@ -275,12 +278,12 @@ class TwilioClient(HttpClient):
     def _accepted_outcome(self, reply):
         data = reply.json()
         if not isinstance(data, dict):
-            return RecipientOutcome(OutcomeKind.AMBIGUOUS, self._reason(
-                f'invalid JSON in the answer (HTTP {reply.status}); the SMS may have been sent'))
+            return RecipientOutcome(OutcomeKind.AMBIGUOUS, self._reason(_lt(
+                'invalid JSON in the answer (HTTP %(status)s); the SMS may have been sent', status=reply.status)))
         sid = data.get('sid')
         if not sid or not isinstance(sid, str):
-            return RecipientOutcome(OutcomeKind.AMBIGUOUS, self._reason(
-                f'answer without a message SID (HTTP {reply.status}); the SMS may have been sent'))
+            return RecipientOutcome(OutcomeKind.AMBIGUOUS, self._reason(_lt(
+                'answer without a message SID (HTTP %(status)s); the SMS may have been sent', status=reply.status)))
         return RecipientOutcome(OutcomeKind.SENT, message_id=sid)
 
     def _error_outcome(self, reply):
@@ -322,14 +325,18 @@ class TwilioClient(HttpClient):
         return outcome
 
     def _describe(self, code, status, message):
-        parts = [f'error {code}' if code is not None else 'error', f'(HTTP {status})']
-        text = ' '.join(parts)
+        # Twilio's own message is quoted as it is (in English): only our words are translated.
         if isinstance(message, str) and message.strip():
             message = ' '.join(message.split())
             if len(message) > MAX_TWILIO_MESSAGE_LENGTH:
                 message = message[:MAX_TWILIO_MESSAGE_LENGTH - 1] + '…'
-            text = f'{text}: {message}'
-        return self._reason(text)
+            if code is None:
+                return self._reason(_lt('error (HTTP %(status)s): %(message)s', status=status, message=message))
+            return self._reason(_lt('error %(code)s (HTTP %(status)s): %(message)s',
+                                    code=code, status=status, message=message))
+        if code is None:
+            return self._reason(_lt('error (HTTP %(status)s)', status=status))
+        return self._reason(_lt('error %(code)s (HTTP %(status)s)', code=code, status=status))
 
     def _result(self, request, kind, reason, **outcome_values):
         reason = self._reason(reason)
@@ -338,11 +345,19 @@ class TwilioClient(HttpClient):
         return BatchResult.for_all(request, kind, reason, **outcome_values)
 
     def _reason(self, text):
-        return self._redact(f'Twilio: {text}')
+        return self._redact(_lt('Twilio: %(reason)s', reason=text))
 
     def _redact(self, text):
-        """Remove the secrets from ``text``: defence in depth for text quoted from answers."""
-        for secret in self._secrets():
+        """Remove the secrets from ``text``: defence in depth for text quoted from answers.
+
+        A translatable reason without any secret is kept as it is; one with a secret becomes
+        its English text, redacted (a translation could not be redacted the same way)."""
+        secrets = [secret for secret in self._secrets() if secret in text]
+        if isinstance(text, Reason):
+            if not secrets:
+                return text
+            text = str.__str__(text)
+        for secret in secrets:
             text = text.replace(secret, '[redacted]')
         return text
 
@@ -364,7 +379,7 @@ class TwilioClient(HttpClient):
 
         Raise :class:`TwilioError` with a readable message on any failure.
         """
-        data = self._get_json(f'Accounts/{self.account_sid}.json', 'fetching the account')
+        data = self._get_json(f'Accounts/{self.account_sid}.json', _lt('fetching the account'))
         return {
             'sid': data.get('sid') or self.account_sid,
             'friendly_name': data.get('friendly_name') or '',
@@ -384,7 +399,7 @@ class TwilioClient(HttpClient):
         seen = set()
         for _page in range(INCOMING_NUMBERS_MAX_PAGES):
             seen.add(path)
-            data = self._get_json(path, 'listing the phone numbers')
+            data = self._get_json(path, _lt('listing the phone numbers'))
             for entry in data.get('incoming_phone_numbers') or ():
                 if not isinstance(entry, dict) or not entry.get('phone_number'):
                     continue
@@ -417,11 +432,13 @@ class TwilioClient(HttpClient):
     def _get_json(self, path, action):
         problem = self._credentials_problem()
         if problem:
-            raise TwilioError(self._reason(f'cannot start {action}: {problem}'), OutcomeKind.MISCONFIGURED)
+            raise TwilioError(self._reason(_lt('cannot start %(action)s: %(problem)s', action=action, problem=problem)),
+                              OutcomeKind.MISCONFIGURED)
         try:
             reply = self.request('GET', path, auth=self.auth)
         except TransportFailure as failure:
-            raise TwilioError(self._reason(f'{action} failed: {failure.reason}'), failure.kind) from None
+            raise TwilioError(self._reason(_lt('%(action)s failed: %(reason)s', action=action, reason=failure.reason)),
+                              failure.kind) from None
         data = reply.json()
         if not reply.ok:
             data = data if isinstance(data, dict) else {}
@@ -429,9 +446,11 @@ class TwilioClient(HttpClient):
             kind = (OutcomeKind.ACCOUNT if reply.status in (401, 403, 404) or code == 20003
                     else classify_status(reply.status))
             described = self._describe(code, reply.status, data.get('message'))
-            raise TwilioError(f'{described} while {action}', kind, code=code, status=reply.status)
+            raise TwilioError(_lt('%(error)s while %(action)s', error=described, action=action), kind, code=code,
+                              status=reply.status)
         if not isinstance(data, dict):
-            raise TwilioError(self._reason(f'{action} failed: invalid JSON in the answer (HTTP {reply.status})'),
+            raise TwilioError(self._reason(_lt('%(action)s failed: invalid JSON in the answer (HTTP %(status)s)',
+                                               action=action, status=reply.status)),
                               OutcomeKind.PROVIDER, status=reply.status)
         return data
 
