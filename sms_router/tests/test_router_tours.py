@@ -79,9 +79,30 @@ class TestRouterTours(HttpCase):
         self._open_breaker(primary)
         self.start_tour('/odoo', 'sms_router_route_tester_tour', login='admin')
 
+    def test_route_tester_tour_french(self):
+        """The same tour for an operator who reads French: selectors do not depend on labels,
+        and the French views and terms load without an error in the page."""
+        self.env['res.lang']._activate_lang('fr_FR')
+        modules = self.env['ir.module.module'].search([('name', 'in', ('web', 'sms', 'sms_router'))])
+        modules._update_translations('fr_FR')
+        self.env.ref('base.user_admin').lang = 'fr_FR'
+        self.test_route_tester_tour()
+
     def test_overview_breaker_tour(self):
         """The Overview shows an open breaker on its account's card."""
         healthy, down = self._account('Tour Healthy'), self._account('Tour Down')
         self._route('Tour Overview', healthy | down)
         self._open_breaker(down)
         self.start_tour('/odoo', 'sms_router_overview_breaker_tour', login='admin')
+
+    def test_alert_acknowledge_tour(self):
+        """An operator acknowledges the alert of a breaker that opened, from its form."""
+        down = self._account('Tour Down')
+        alert = self.env['sms.router.alert'].sudo().create({
+            'name': 'Breaker open: Tour Down', 'kind': 'breaker_open', 'company_id': self.company.id,
+            'account_id': down.id, 'message': 'HTTP 503 three times in a row.'})
+        self.start_tour('/odoo', 'sms_router_alert_acknowledge_tour', login='admin')
+        alert.invalidate_recordset()
+        self.assertEqual(alert.state, 'acknowledged')
+        self.assertEqual(alert.acknowledged_by_id, self.env.ref('base.user_admin'))
+        self.assertTrue(alert.acknowledged_date)

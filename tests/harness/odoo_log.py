@@ -25,7 +25,7 @@ RECORD = re.compile(
 FINAL = re.compile(r'(?P<failed>\d+) failed, (?P<errors>\d+) error\(s\) of (?P<run>\d+) tests '
                    r'when loading database')
 STARTING = re.compile(r'^Starting (?P<desc>.+?) \.\.\.$')
-SKIPPED = re.compile(r'^skipped (?P<desc>.+?) : ')
+SKIPPED = re.compile(r'^skipped (?P<desc>.+?) :(?: (?P<reason>.*))?$')
 PROBLEM = re.compile(r'^(?P<kind>FAIL|ERROR): (?P<desc>.+)$')
 SUBTEST = re.compile(r'^Subtest (?P<desc>\S+)')
 STATS = re.compile(r'^(?P<module>\w+): (?P<count>\d+) tests (?P<time>[\d.]+)s '
@@ -78,6 +78,7 @@ class OdooLog:
         self.records_seen = 0
         self.started = []          # (module, Class.method)
         self.skipped = []          # (module, Class.method)
+        self.skip_reasons = {}     # (module, Class.method) -> why Odoo skipped it
         self.problems = []         # Problem
         self.log_errors = []       # ERROR/CRITICAL records that are not test results
         self.stats = {}            # module -> count reported by odoo.tests.stats
@@ -128,6 +129,7 @@ class OdooLog:
             skipped = SKIPPED.match(rec.msg)
             if skipped and rec.level == 'INFO':
                 self.skipped.append((module, skipped['desc']))
+                self.skip_reasons[(module, skipped['desc'])] = skipped['reason'] or ''
                 return
         problem = PROBLEM.match(rec.msg)
         if problem and rec.level in ('ERROR', 'CRITICAL') and (module or rec.extra):

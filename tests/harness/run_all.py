@@ -8,7 +8,8 @@ total, and says so in the summary). The exit status is non-zero when any failed;
 collected" (exit 5) counts as a failure. The last lines are one summary line per part and a
 total, each of the form ``<part>: N passed, N failed, N skipped`` (``wheels: N passed, N failed``
 for the wheel check, whose checks are never skipped one by one; ``drills: N passed, N failed``
-from the drills' closing line).
+from the drills' closing line). When the Odoo part had no browser for its tours, a banner
+``BROWSER TESTS SKIPPED`` comes just before the total (the tours are in the skipped count).
 """
 import os
 import re
@@ -25,6 +26,7 @@ PYTEST_COUNT = re.compile(r'(\d+) (passed|failed|errors?|skipped|xfailed|xpassed
 PYTEST_DURATION = re.compile(r' in [\d.]+s\b')
 ODOO_FINAL = re.compile(r'^odoo: (?:(\d+) passed, (\d+) failed, (\d+) skipped|(.*))$')
 DRILLS_FINAL = re.compile(r'^(\d+)/(\d+) drills passed in ')
+BROWSER_SKIPPED = re.compile(r'^browser: (?P<count>\d+) test\(s\) skipped - (?P<notice>BROWSER TESTS SKIPPED: .*)$')
 WHEELS_FINAL = re.compile(r'^wheels: (?:(\d+) passed, (\d+) failed(?:, (\d+) skipped)?|(.*))$')
 
 
@@ -81,6 +83,15 @@ def drills_result(code, lines):
     return False, f'drills: no result line (exit {code}) - FAILED', None
 
 
+def browser_skipped(lines):
+    """(count, notice) when the Odoo part skipped its browser tests (tours), else None."""
+    for line in reversed(lines):
+        match = BROWSER_SKIPPED.match(line.strip())
+        if match:
+            return int(match['count']), match['notice']
+    return None
+
+
 def section(title):
     print(f'\n{"=" * 30} {title} {"=" * max(0, 46 - len(title))}', flush=True)
 
@@ -123,6 +134,7 @@ def main(argv=None):
                 odoo_counts = tuple(int(match.group(i)) for i in (1, 2, 3))
             break
     results.append(('odoo', code == 0, odoo_line, time.monotonic() - start, odoo_counts))
+    browser_skip = browser_skipped(lines)
 
     # The addons packaged as wheels, installed in a fresh venv, run from there by Odoo.
     section('wheels')
@@ -165,6 +177,11 @@ def main(argv=None):
           f'{RUN_DIR}/drills-output.log (and {RUN_DIR}/drills/<time>/)')
     for _name, _ok, line, _seconds, _counts in results:
         print(line)
+    if browser_skip:
+        # Said again at the very end: a green run without its browser tests is not a full one.
+        count, notice = browser_skip
+        print(f'{"#" * 78}\n# {notice}\n# {count} browser test(s) (Odoo tours) did NOT run: counted as '
+              f'skipped above.\n{"#" * 78}')
     print(f'total: {total[0]} passed, {total[1]} failed, {total[2]} skipped', flush=True)
     return 0 if all_ok else 1
 

@@ -13,6 +13,12 @@ latest). The last line printed is ``odoo: N passed, N failed, N skipped``. The e
 non-zero when a test failed or errored, when Odoo logged an error outside the test results,
 when Odoo stopped without reporting its results, or when no test ran.
 
+Odoo's tours (``HttpCase.start_tour``) need Chromium (see ``browser.py``): without one on PATH,
+Debian's ``chromium`` package is installed when running as root with apt-get
+(``--no-browser-install`` turns that off). Where no browser can be had, Odoo skips the tours:
+a banner says ``BROWSER TESTS SKIPPED``, they are counted as skipped (never passed) and the
+line ``browser: N test(s) skipped - ...`` comes before the closing one.
+
 When ``odoo`` cannot be imported, nothing is run: a banner says so and the exit status is 0.
 """
 import argparse
@@ -26,6 +32,7 @@ import tempfile
 import time
 from datetime import datetime
 
+import browser
 import odoo_env
 import odoo_log
 import pgcluster
@@ -117,6 +124,11 @@ def parse_args(argv):
     parser.add_argument('--timeout', type=float,
                         default=float(os.environ.get('SMS_ROUTER_ODOO_TEST_TIMEOUT', 60)),
                         help='minutes before the Odoo run is stopped (default 60)')
+    parser.add_argument('--no-browser-install', action='store_true',
+                        default=bool(os.environ.get(browser.NO_INSTALL_ENV)),
+                        help="without Chromium, do not install Debian's chromium package (done "
+                             f'otherwise when root with apt-get; env {browser.NO_INSTALL_ENV}); '
+                             "Odoo's tours are then skipped, and said so")
     parser.add_argument('-v', '--verbose', action='store_true',
                         help='stream the whole Odoo log (it is always written to .run/)')
     return parser.parse_args(argv)
@@ -283,6 +295,20 @@ def print_failures(log):
         say('-' * 78)
 
 
+def report_browser_skips(log, found):
+    """Say loudly which tests Odoo skipped for want of a working browser (its tours): they
+    are in the skipped count, and the line ``browser: ...`` tells run_all."""
+    skips = browser.browser_skips(log)
+    if not skips:
+        return 0
+    reason = found.reason or skips[0][2]
+    say(browser.banner(reason))
+    for module, test, why in skips:
+        say(f'   skipped: {module}: {test} ({why})')
+    say(f'browser: {len(skips)} test(s) skipped - {browser.BANNER_TITLE}: {reason}')
+    return len(skips)
+
+
 def tail(path, count=40):
     try:
         with open(path, encoding='utf-8', errors='replace') as handle:
@@ -430,6 +456,12 @@ def main(argv=None):
     say(f'   tags:    {",".join(tags)}')
     for notice in notices:
         say(f'   notice:  {notice}')
+    found = browser.ensure_browser(args.python, install=not args.no_browser_install, say=say)
+    if found.usable:
+        say(f'   browser: {found.executable} ({found.version})'
+            + (' - installed by this run' if found.installed else ''))
+    else:
+        say(browser.banner(found.reason))
     try:
         runner, elapsed, log_path = run_odoo(args, install, modules, tags, extra_paths)
     except pgcluster.PgClusterError as err:
@@ -475,6 +507,7 @@ def main(argv=None):
         say(f'   Odoo: {log.final["failed"]} failed, {log.final["errors"]} error(s) of '
             f'{log.final["run"]} tests')
     say(f'   result: {"FAILED: " + "; ".join(reasons) if reasons else "OK"}')
+    report_browser_skips(log, found)
     if reasons and not failed:
         failed = 1  # a failed run never closes on "0 failed": the run itself counts as one
     say(f'odoo: {passed} passed, {failed} failed, {skipped} skipped')
