@@ -483,6 +483,8 @@ class OvhClient(HttpClient):
             message = ' '.join((reply.text or '').split())[:120] or _lt('no error details')
         # OVH's own code and message are quoted as they are: only our words are translated.
         label = f'{code}: {message}' if code and message else (code or message or _lt('no details'))
+        # Scrubbed here, so that the reason stays translatable (see _scrub).
+        label = self._scrub(label)
         if len(label) > MAX_MESSAGE_IN_REASON:
             label = label[:MAX_MESSAGE_IN_REASON - 3] + '...'
         # No words of ours: a Reason that is not offered for translation.

@@ -2,3 +2,4 @@ from . import test_sweego_account
 from . import test_sweego_sending
 from . import test_sweego_webhook
 from . import test_sweego_neutralize
+from . import test_sweego_french

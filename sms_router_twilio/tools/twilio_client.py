@@ -327,7 +327,8 @@ class TwilioClient(HttpClient):
     def _describe(self, code, status, message):
         # Twilio's own message is quoted as it is (in English): only our words are translated.
         if isinstance(message, str) and message.strip():
-            message = ' '.join(message.split())
+            # Redacted here, so that the reason stays translatable (see _redact).
+            message = self._redact(' '.join(message.split()))
             if len(message) > MAX_TWILIO_MESSAGE_LENGTH:
                 message = message[:MAX_TWILIO_MESSAGE_LENGTH - 1] + '…'
             if code is None:
