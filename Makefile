@@ -13,7 +13,7 @@ HARNESS := tests/harness
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help deps deps-test deps-lint run init-demo test test-quick test-py test-odoo test-wheels lint readme drills bench pot env clean
+.PHONY: help deps deps-test deps-lint run init-demo test test-quick test-py test-odoo test-wheels lint readme drills bench pot screenshots env clean
 
 help:
 	@echo "make run        install dependencies, create the demo database, serve http://localhost:8069 (admin/admin)"
@@ -28,6 +28,7 @@ help:
 	@echo "make init-demo  create the demo database in a throwaway cluster, then exit"
 	@echo "make pot        refresh the translation templates (<addon>/i18n/<addon>.pot)"
 	@echo "make readme     regenerate each addon's README.rst from its readme/*.md fragments"
+	@echo "make screenshots the README screenshots, from the demo in headless Chromium (~6 min)"
 	@echo "make env        show the Odoo install and the addons found"
 	@echo "make deps       install the runtime dependencies (deps-test: with the test ones, deps-lint: the lint tools)"
 	@echo "make clean      remove .run/ (logs) and caches"
@@ -85,6 +86,11 @@ test-wheels:
 readme:
 	$(PYTHON) $(HARNESS)/deps.py --extra readme
 	$(PYTHON) $(HARNESS)/gen_readme.py $(ARGS)
+
+# The demo in a state worth showing, photographed in headless Chromium (English and French):
+# sms_router/static/description/screenshots/*.png, linked from the README.
+screenshots: deps
+	$(PYTHON) $(HARNESS)/screenshots.py $(ARGS)
 
 env:
 	$(PYTHON) $(HARNESS)/odoo_env.py

@@ -1,0 +1,458 @@
+"""Screenshots of the demo for the README: the Overview, the Route Tester and an alert, in
+English (admin) and in French (the demo's French operator, elodie).
+
+    python3 tests/harness/screenshots.py [--out DIR] [--only overview,route_tester,alert] [--keep]
+    python3 tests/harness/screenshots.py --attach http://127.0.0.1:8069 --db sms_router_demo
+
+1. The demo database as ``make run`` makes it (tests/harness/run_demo.py: a throwaway
+   PostgreSQL cluster, demo data, French loaded, the database pointed at this machine), with
+   Odoo, the provider sandbox and the Odoo IAP stand-in on free ports.
+2. An interesting state: a few SMS go out normally, then Sweego is taken down in the sandbox
+   (its control API) and more SMS go out: Sweego France's breaker opens, its SMS fail over
+   to the next account of their chain, and the router raises an alert.
+3. Headless Chromium (found or installed as for the tours, see browser.py), driven over its
+   DevTools websocket as Odoo's own test browser is (``websocket-client``, an Odoo
+   dependency), in a 1400x900 window, logs in each user, opens each screen, waits until the
+   page is complete and no request is in flight, and saves a PNG:
+   ``sms_router/static/description/screenshots/<screen>_<en|fr>.png``.
+
+Everything is stopped and removed at the end (``--keep``: once Ctrl-C is pressed). ``--attach``
+photographs a demo that is already running, as it is. Exit status 0 when every screenshot was
+taken; a screen that could not be taken leaves the page as it was in .run/shots-failed-*.png.
+"""
+import argparse
+import base64
+import contextlib
+import http.cookiejar
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import browser
+import odoo_env
+import pgcluster
+import procutil
+import run_demo
+
+OUT_DIR = odoo_env.REPO_ROOT / 'sms_router' / 'static' / 'description' / 'screenshots'
+DB = 'sms_router_shots'
+WIDTH, HEIGHT = 1400, 900
+SCREENS = ('overview', 'route_tester', 'alert')
+# The number typed in the route tester: a French mobile, written as people write it.
+TESTER_NUMBER = '06 12 34 56 78'
+# Where the demo's SMS go (numbers of the demo's contacts' countries).
+FR_NUMBERS = ['+33612345678', '+33698765432', '+33755512345']
+GB_NUMBERS = ['+447700900123', '+447700900456']
+
+
+def say(msg):
+    print(f'[shots] {msg}', flush=True)
+
+
+class PageError(RuntimeError):
+    pass
+
+
+class Chromium:
+    """A headless Chromium and its one page, driven with the DevTools protocol."""
+
+    def __init__(self, executable, width=WIDTH, height=HEIGHT):
+        import websocket  # noqa: PLC0415  (websocket-client: an Odoo dependency)
+        self.profile = tempfile.mkdtemp(prefix='sms-router-shots-chromium-')
+        cmd = [executable, '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+               '--hide-scrollbars', '--no-first-run', '--no-default-browser-check',
+               '--disable-extensions', '--disable-background-networking', '--mute-audio',
+               '--disable-features=Translate', '--font-render-hinting=none',
+               f'--window-size={width},{height}', '--remote-debugging-address=127.0.0.1',
+               '--remote-debugging-port=0', f'--user-data-dir={self.profile}', 'about:blank']
+        self.log = open(Path(self.profile) / 'chromium.log', 'wb')  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        port = self._devtools_port()
+        with urllib.request.urlopen(f'http://127.0.0.1:{port}/json/list', timeout=10) as response:  # noqa: S310
+            page = next(target for target in json.load(response) if target['type'] == 'page')
+        self.ws = websocket.create_connection(page['webSocketDebuggerUrl'], timeout=60,
+                                              suppress_origin=True)
+        self._ids = itertools.count(1)
+        self.in_flight = {}   # requestId -> URL
+        self.last_network = time.monotonic()
+        self.errors = []
+        for method in ('Page.enable', 'Network.enable', 'Runtime.enable'):
+            self.send(method)
+        self.send('Emulation.setDeviceMetricsOverride',
+                  width=width, height=height, deviceScaleFactor=1, mobile=False)
+
+    def _devtools_port(self, timeout=30):
+        port_file = Path(self.profile) / 'DevToolsActivePort'
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if port_file.is_file() and port_file.stat().st_size > 3:
+                return int(port_file.read_text().split()[0])
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.close()
+        raise PageError(f'Chromium did not open its DevTools port (exit {self.proc.poll()})')
+
+    def close(self):
+        with contextlib.suppress(Exception):
+            self.ws.close()
+        procutil.stop_child(self.proc, 'chromium', first_signal=15, grace=5)
+        self.log.close()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    # -- protocol ---------------------------------------------------------------------------
+    def _event(self, message):
+        method, params = message.get('method'), message.get('params', {})
+        if method == 'Network.requestWillBeSent':
+            url = params['request']['url']
+            # The bus's websocket (and its worker) stays open: it is not a page load.
+            if '/websocket' not in url and not url.startswith('data:'):
+                self.in_flight[params['requestId']] = url
+        elif method in ('Network.loadingFinished', 'Network.loadingFailed'):
+            self.in_flight.pop(params['requestId'], None)
+        elif method == 'Runtime.exceptionThrown':
+            self.errors.append(params['exceptionDetails'].get('text', 'exception'))
+        else:
+            return
+        self.last_network = time.monotonic()
+
+    def send(self, method, **params):
+        message_id = next(self._ids)
+        self.ws.send(json.dumps({'id': message_id, 'method': method, 'params': params}))
+        while True:
+            message = json.loads(self.ws.recv())
+            if message.get('id') == message_id:
+                if 'error' in message:
+                    raise PageError(f'{method}: {message["error"].get("message")}')
+                return message.get('result', {})
+            self._event(message)
+
+    def evaluate(self, expression, await_promise=False):
+        result = self.send('Runtime.evaluate', expression=expression, returnByValue=True,
+                           awaitPromise=await_promise)
+        if 'exceptionDetails' in result:
+            details = result['exceptionDetails']
+            raise PageError(details.get('exception', {}).get('description') or details.get('text'))
+        return result.get('result', {}).get('value')
+
+    # -- what a person does -----------------------------------------------------------------
+    def set_cookie(self, url, name, value):
+        self.send('Network.setCookie', url=url, name=name, value=value)
+
+    def navigate(self, url):
+        self.send('Page.navigate', url=url)
+        self.wait_for('document.readyState === "complete"', 'the page to load')
+
+    def wait_for(self, expression, what, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise PageError(f'timed out after {timeout}s waiting for {what}')
+            time.sleep(0.1)
+
+    def wait_idle(self, quiet=0.8, timeout=60):
+        """No request in flight for ``quiet`` seconds, fonts loaded, two frames painted."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.evaluate('1')  # reads the pending events
+            if not self.in_flight and time.monotonic() - self.last_network >= quiet:
+                break
+            if time.monotonic() > deadline:
+                raise PageError(f'timed out after {timeout}s waiting for requests to finish: '
+                                f'{sorted(set(self.in_flight.values()))}')
+            time.sleep(0.1)
+        self.evaluate('document.fonts.ready.then(() => new Promise(r => requestAnimationFrame('
+                      '() => requestAnimationFrame(() => r(true)))))', await_promise=True)
+
+    def click(self, selector, what):
+        self.wait_for(f'!!document.querySelector({json.dumps(selector)})', what)
+        self.evaluate(f'document.querySelector({json.dumps(selector)}).click()')
+
+    def type_into(self, selector, text, what):
+        """Focus ``selector``, type ``text`` and leave the field with Tab, as a person does."""
+        self.wait_for(f'!!document.querySelector({json.dumps(selector)})', what)
+        self.evaluate(f'document.querySelector({json.dumps(selector)}).focus()')
+        self.send('Input.insertText', text=text)
+        for kind in ('keyDown', 'keyUp'):
+            self.send('Input.dispatchKeyEvent', type=kind, key='Tab', code='Tab',
+                      windowsVirtualKeyCode=9, nativeVirtualKeyCode=9)
+
+    def screenshot(self, path):
+        self.evaluate('document.activeElement && document.activeElement.blur && '
+                      'document.activeElement.blur(), true')
+        data = self.send('Page.captureScreenshot', format='png')['data']
+        Path(path).write_bytes(base64.b64decode(data))
+
+
+# -- the demo ---------------------------------------------------------------------------------
+def session_cookie(port, db, login, password):
+    """The session_id of ``login`` after a web login, or None."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    payload = json.dumps({'jsonrpc': '2.0', 'method': 'call', 'id': 1, 'params': {
+        'db': db, 'login': login, 'password': password}}).encode()
+    request = urllib.request.Request(f'http://127.0.0.1:{port}/web/session/authenticate',
+                                     data=payload, headers={'Content-Type': 'application/json'})
+    with opener.open(request, timeout=60) as response:
+        answer = json.load(response)
+    if answer.get('error') or not (answer.get('result') or {}).get('uid'):
+        return None
+    return next((cookie.value for cookie in jar if cookie.name == 'session_id'), None)
+
+
+def xmlid(session, name):
+    module, name = name.split('.', 1)
+    found = session.call('ir.model.data', 'search_read', [[['module', '=', module], ['name', '=', name]]],
+                         {'fields': ['res_id']})
+    return found[0]['res_id'] if found else None
+
+
+def sandbox_control(sandbox_url, provider, **settings):
+    request = urllib.request.Request(f'{sandbox_url}/_control/{provider}', data=json.dumps(settings).encode(),
+                                     headers={'Content-Type': 'application/json'}, method='POST')
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 (local)
+        pass
+
+
+def send_sms(session, company_id, numbers, body):
+    """SMS sent as Odoo sends them (sms.sms.send), one batch per number so that each failure
+    counts for the breakers."""
+    context = {'allowed_company_ids': [company_id]}
+    for number in numbers:
+        ids = session.call('sms.sms', 'create', [[{
+            'number': number, 'body': body, 'sms_router_company_id': company_id}]],
+            {'context': context})
+        session.call('sms.sms', 'send', [ids], {'unlink_sent': False, 'context': context})
+
+
+def stage(session, sandbox_url, facts):
+    """Traffic, then Sweego down until its breaker opens (see the module docstring)."""
+    company_fr = xmlid(session, 'sms_router.demo_company_fr')
+    company_gb = xmlid(session, 'sms_router.demo_company_gb')
+    sweego_fr = facts['accounts'].get('demo_account_sweego_fr')
+    # A cool-down longer than the pictures take: the breaker is still open, not probing.
+    session.call('sms.router.account', 'write', [[sweego_fr], {'breaker_cooldown': 600}],
+                 {'context': {'allowed_company_ids': [company_fr]}})
+    say('traffic: 3 SMS to France, 2 to the United Kingdom, all providers up')
+    send_sms(session, company_fr, FR_NUMBERS, 'Your appointment is tomorrow at 10:00.')
+    send_sms(session, company_gb, GB_NUMBERS, 'Your appointment is tomorrow at 10:00.')
+    say('Sweego down in the sandbox (HTTP 503): 4 more SMS to France')
+    sandbox_control(sandbox_url, 'sweego', mode='http503')
+    send_sms(session, company_fr, FR_NUMBERS + FR_NUMBERS[:1], 'Your results are ready.')
+    state = session.call('sms.router.account', 'read', [[sweego_fr], ['name', 'breaker_state']],
+                         {'context': {'allowed_company_ids': [company_fr]}})[0]
+    say(f'{state["name"]}: breaker {state["breaker_state"]}')
+
+
+def has_model(session, model):
+    return bool(session.call('ir.model', 'search_count', [[['model', '=', model]]]))
+
+
+# -- the pictures -----------------------------------------------------------------------------
+def take(chromium, base_url, screens, suffix, out_dir, alerts):
+    """The PNGs of ``screens`` for the logged-in user; a screen that fails is said and left
+    out (its page as it was goes to .run/ to see why)."""
+    taken = []
+    for screen in screens:
+        if screen == 'alert' and not alerts:
+            say('no alert model (sms.router.alert) in this version: no alert screenshot')
+            continue
+        try:
+            SHOOTERS[screen](chromium, base_url)
+        except PageError as err:
+            say(f'ERROR: {screen} ({suffix}): {err}')
+            with contextlib.suppress(Exception):
+                chromium.screenshot(odoo_env.RUN_DIR / f'shots-failed-{screen}_{suffix}.png')
+            continue
+        taken.append(_save(chromium, out_dir / f'{screen}_{suffix}.png'))
+    return taken
+
+
+def _overview(chromium, base_url):
+    chromium.navigate(f'{base_url}/odoo/sms-router-overview')
+    chromium.wait_for('document.querySelectorAll(".o_sms_router_overview .o_kanban_record:not(.o_kanban_ghost)")'
+                      '.length >= 2', 'the Overview cards')
+    chromium.wait_idle()
+
+
+def _route_tester(chromium, base_url):
+    _overview(chromium, base_url)
+    chromium.click('.o_main_navbar [data-menu-xmlid="sms_router.sms_router_route_tester_menu"]',
+                   'the Route Tester menu')
+    chromium.type_into('.modal .o_field_widget[name=number] input', TESTER_NUMBER, 'the number field')
+    chromium.wait_for('!!document.querySelector(".modal .o_field_widget[name=e164]") && '
+                      'document.querySelectorAll(".modal div[name=line_ids] .o_data_row").length > 0',
+                      "the tester's result")
+    chromium.wait_idle()
+
+
+def _alert(chromium, base_url):
+    _overview(chromium, base_url)
+    chromium.click('.o_main_navbar [data-menu-xmlid="sms_router.sms_router_alert_menu"]', 'the Alerts menu')
+    chromium.click('.o_list_view .o_data_row td.o_data_cell', 'an alert')
+    chromium.wait_for('!!document.querySelector(".o_form_view .o_form_sheet")', 'the alert form')
+    chromium.wait_idle()
+
+
+SHOOTERS = {'overview': _overview, 'route_tester': _route_tester, 'alert': _alert}
+
+
+def _save(chromium, path):
+    chromium.screenshot(path)
+    say(f'saved {path.relative_to(odoo_env.REPO_ROOT) if path.is_relative_to(odoo_env.REPO_ROOT) else path}')
+    return path
+
+
+def shoot_user(executable, port, db, login, password, screens, suffix, out_dir, cids, alerts):
+    cookie = session_cookie(port, db, login, password)
+    if cookie is None:
+        return None
+    base_url = f'http://127.0.0.1:{port}'
+    chromium = Chromium(executable)
+    try:
+        chromium.set_cookie(base_url, 'session_id', cookie)
+        if cids:
+            chromium.set_cookie(base_url, 'cids', '-'.join(map(str, cids)))
+        return take(chromium, base_url, screens, suffix, out_dir, alerts)
+    finally:
+        if chromium.errors:
+            say(f'JavaScript errors in the page: {chromium.errors}')
+        chromium.close()
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--out', default=str(OUT_DIR), help=f'where the PNGs go (default {OUT_DIR})')
+    parser.add_argument('--only', default=','.join(SCREENS), help=f'screens among {",".join(SCREENS)}')
+    parser.add_argument('--python', default=os.environ.get('ODOO_PYTHON', sys.executable))
+    parser.add_argument('--no-browser-install', action='store_true',
+                        help="do not install Debian's chromium when none is found")
+    parser.add_argument('--keep', action='store_true',
+                        help='keep the demo running after the screenshots, until Ctrl-C')
+    parser.add_argument('--attach', metavar='URL',
+                        help='photograph a demo already running at URL (e.g. one left by --keep, or '
+                             '`make run`) as it is: nothing is created or changed')
+    parser.add_argument('--db', default=DB, help=f'database of --attach (default {DB})')
+    return parser.parse_args(argv)
+
+
+def shoot_all(executable, port, db, screens, out_dir, admin):
+    """Every screen as admin (English) and as the French operator; the PNGs written."""
+    company_fr = xmlid(admin, 'sms_router.demo_company_fr')
+    company_gb = xmlid(admin, 'sms_router.demo_company_gb')
+    alerts = has_model(admin, 'sms.router.alert')
+    taken = shoot_user(executable, port, db, 'admin', 'admin', screens, 'en', out_dir,
+                       [company_fr, company_gb], alerts)
+    french = shoot_user(executable, port, db, 'elodie', 'elodie', screens, 'fr', out_dir,
+                        [company_fr], alerts)
+    if french is None:
+        say('no French demo user (elodie): the French screenshots are taken as admin in French')
+        admin_id = admin.call('res.users', 'search', [[['login', '=', 'admin']]])
+        admin.call('res.users', 'write', [admin_id, {'lang': 'fr_FR'}])
+        try:
+            french = shoot_user(executable, port, db, 'admin', 'admin', screens, 'fr', out_dir,
+                                [company_fr], alerts)
+        finally:
+            admin.call('res.users', 'write', [admin_id, {'lang': 'en_US'}])
+    taken += french or []
+    expected = len(screens) * 2 - (0 if alerts else 2 * ('alert' in screens))
+    say(f'{len(taken)} of {expected} screenshot(s) taken in {out_dir}')
+    return len(taken) == expected
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    procutil.install_signal_handlers()
+    screens = [name.strip() for name in args.only.split(',') if name.strip()]
+    install = odoo_env.detect_odoo(args.python)
+    if not install.importable:
+        say(f'ERROR: {install.reason}')
+        return 2
+    found = browser.ensure_browser(args.python, install=not args.no_browser_install, say=say)
+    if not found.usable:
+        print(browser.banner(found.reason).replace(browser.BANNER_TITLE, 'NO SCREENSHOTS'))
+        return 2
+    say(f'browser: {found.executable} ({found.version})')
+    out_dir = Path(args.out).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if args.attach:
+        port = int(args.attach.rstrip('/').rsplit(':', 1)[1])
+        admin = run_demo.WebSession(port)
+        admin.login(args.db, 'admin', 'admin')
+        return 0 if shoot_all(found.executable, port, args.db, screens, out_dir, admin) else 1
+    modules = [a.name for a in odoo_env.our_addons() if a.installable]
+    modules += [name for name in run_demo.DEMO_EXTRA_MODULES if install.has_addon(name)]
+    odoo_env.RUN_DIR.mkdir(exist_ok=True)
+
+    with contextlib.ExitStack() as stack:
+        pg = stack.enter_context(pgcluster.PgCluster())
+        data_dir = tempfile.mkdtemp(prefix='sms-router-shots-')
+        stack.callback(shutil.rmtree, data_dir, True)
+        http_port = procutil.free_port(avoid={pg.port})
+        sandbox_port = procutil.free_port(avoid={pg.port, http_port})
+        iap_port = procutil.free_port(avoid={pg.port, http_port, sandbox_port})
+        base_url = f'http://localhost:{http_port}'
+        iap_url = f'http://127.0.0.1:{iap_port}'
+        base_cmd = list(install.command) + [
+            f'--addons-path={odoo_env.addons_path_option(install)}', f'--data-dir={data_dir}',
+            '--http-interface=127.0.0.1', *pg.odoo_args()]
+        if not run_demo.init_database(install, base_cmd, modules, DB, odoo_env.RUN_DIR / 'shots-init.log'):
+            return 1
+        facts = run_demo.configure_database(install, base_cmd, DB, iap_url, base_url,
+                                            f'http://127.0.0.1:{sandbox_port}',
+                                            odoo_env.RUN_DIR / 'shots-config.log')
+        if facts is None:
+            return 1
+        iap = run_demo.start_iap_stand_in(iap_port)
+        if iap is None:
+            return 1
+        stack.callback(procutil.stop_child, iap, 'iap stand-in')
+        sandbox, sandbox_url = run_demo.start_sandbox(sandbox_port)
+        if sandbox is None:
+            say('ERROR: the provider sandbox did not start')
+            return 1
+        stack.callback(procutil.stop_child, sandbox, 'sandbox')
+        cmd = base_cmd + [f'--database={DB}', f'--db-filter=^{DB}$', f'--http-port={http_port}',
+                          '--workers=0', '--max-cron-threads=0', '--log-level=warn']
+        log = open(odoo_env.RUN_DIR / 'shots-odoo.log', 'w', encoding='utf-8')  # noqa: SIM115
+        stack.callback(log.close)
+        server = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True, cwd=str(odoo_env.REPO_ROOT),
+                                  env=odoo_env.odoo_environ(SMS_SANDBOX_URL=sandbox_url))
+        stack.callback(procutil.stop_child, server, 'odoo', first_signal=2, grace=20)
+        if not run_demo.wait_http(http_port, server):
+            say(f'ERROR: Odoo did not come up (exit code {server.poll()}; log .run/shots-odoo.log)')
+            return 1
+        say(f'Odoo on {base_url}, sandbox on {sandbox_url}, IAP stand-in on {iap_url}')
+        admin = run_demo.WebSession(http_port)
+        admin.login(DB, 'admin', 'admin')
+        sweego_fr = facts['accounts'].get('demo_account_sweego_fr')
+        if sweego_fr:
+            run_demo.wire_sandbox_webhooks(http_port, sandbox_url, sweego_fr)
+        # No onboarding tour over the pictures.
+        users = admin.call('res.users', 'search', [[['login', 'in', ['admin', 'elodie']]]])
+        admin.call('res.users', 'write', [users, {'tour_enabled': False}])
+        stage(admin, sandbox_url, facts)
+        ok = shoot_all(found.executable, http_port, DB, screens, out_dir, admin)
+        if args.keep:
+            say(f'--keep: the demo stays up at {base_url}/odoo (database {DB}); Ctrl-C stops it')
+            server.wait()
+    return 0 if ok else 1
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main())
+    except (KeyboardInterrupt, procutil.Terminated):
+        sys.exit(130)
