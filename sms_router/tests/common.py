@@ -9,7 +9,7 @@ import itertools
 from contextlib import contextmanager
 from unittest.mock import patch
 
-from odoo import SUPERUSER_ID, api
+from odoo import SUPERUSER_ID, api, fields
 from odoo.addons.sms.tests.common import SMSCase
 from odoo.modules.neutralize import get_installed_modules, get_neutralization_queries
 from odoo.tests import common
@@ -116,6 +116,13 @@ class SmsRouterCase(SMSCase):
         return self.env['sms.sms'].create([
             {'number': number, 'body': body, 'sms_router_company_id': company.id, **values}
             for number in numbers])
+
+    def _router_credits_read_now_except(self, accounts):
+        """Mark the credit of every other active account as read just now, so that the
+        credit cron only looks at ``accounts``: a database with demo data, or an
+        integrator's, holds accounts of its own that the cron would read too."""
+        others = self.env['sms.router.account'].sudo().search([('id', 'not in', accounts.ids)])
+        others.credit_checked_at = fields.Datetime.now()
 
     def _router_breaker_row(self, account):
         """The shared breaker row of ``account`` as a dict (None when never written)."""

@@ -198,6 +198,7 @@ class TestOvhAccount(SmsRouterOvhCase):
 
     def test_core_cron_refreshes_stale_ovh_credits(self):
         self.ovh.credit_checked_at = fields.Datetime.now() - timedelta(hours=2)
+        self._router_credits_read_now_except(self.ovh)
         with self.mockOvhApi() as api:
             api.add(responses.GET, SERVICE_URL, json={'name': SERVICE, 'creditsLeft': 12})
             self.env['sms.router.account']._cron_sms_router_refresh_credits()

@@ -159,6 +159,7 @@ class TestSweegoAccount(SweegoCase):
         fresh = self._sweego_account(self.company_gb, 'Sweego GB')
         fresh.write({'credit_balance': 3.0, 'credit_checked_at': fields.Datetime.now()})
         self.sweego.credit_checked_at = fields.Datetime.now() - timedelta(hours=2)
+        self._router_credits_read_now_except(self.sweego | fresh)
         with self.mockSweego() as mock:
             mock.add(responses.GET, CREDIT_URL, status=200, json={'type': 'sms', 'amount': '321'})
             self.env['sms.router.account']._cron_sms_router_refresh_credits()

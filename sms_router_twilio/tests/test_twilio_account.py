@@ -126,6 +126,7 @@ class TestTwilioAccount(TwilioRouterCase):
     def test_no_credit_is_read_from_twilio(self):
         self.assertFalse(self.twilio.credit_supported)
         self.twilio._sms_router_refresh_credit_quietly(max_age=0)
+        self._router_credits_read_now_except(self.twilio)
         self.env['sms.router.account']._cron_sms_router_refresh_credits()
         settings = self.env['res.config.settings'].with_company(self.company_fr).create({})
         self.assertNotIn(self.twilio, settings.sms_router_credit_account_ids)
