@@ -8,8 +8,9 @@ English (admin) and in French (the demo's French operator, elodie).
    PostgreSQL cluster, demo data, French loaded, the database pointed at this machine), with
    Odoo, the provider sandbox and the Odoo IAP stand-in on free ports.
 2. An interesting state: a few SMS go out normally, then Sweego is taken down in the sandbox
-   (its control API) and more SMS go out: Sweego France's breaker opens, its SMS fail over
-   to the next account of their chain, and the router raises an alert.
+   (its control API) and more SMS go to France: Sweego France's breaker opens, its SMS fail
+   over to the next account of their chain, and the router raises an alert; then, Sweego
+   back, Twilio goes down and SMS go to the United Kingdom: Twilio UK's breaker opens too.
 3. Headless Chromium (found or installed as for the tours, see browser.py), driven over its
    DevTools websocket as Odoo's own test browser is (``websocket-client``, an Odoo
    dependency), in a 1400x900 window, logs in each user, opens each screen, waits until the
@@ -49,7 +50,10 @@ SCREENS = ('overview', 'route_tester', 'alert')
 TESTER_NUMBER = '06 12 34 56 78'
 # Where the demo's SMS go (numbers of the demo's contacts' countries).
 FR_NUMBERS = ['+33612345678', '+33698765432', '+33755512345']
-GB_NUMBERS = ['+447700900123', '+447700900456']
+GB_NUMBERS = ['+447911123456', '+447400123456']
+# The alert photographed: one of a British account (written in English, the UK company's
+# language) when the user sees it, else the first of the list (elodie sees the French one).
+ALERT_PREFERRED = 'Twilio UK'
 
 
 def say(msg):
@@ -237,22 +241,30 @@ def send_sms(session, company_id, numbers, body):
 
 
 def stage(session, sandbox_url, facts):
-    """Traffic, then Sweego down until its breaker opens (see the module docstring)."""
+    """Traffic, then an outage per country (see the module docstring): Sweego down for
+    France, then, Sweego back, Twilio down for the United Kingdom."""
     company_fr = xmlid(session, 'sms_router.demo_company_fr')
     company_gb = xmlid(session, 'sms_router.demo_company_gb')
-    sweego_fr = facts['accounts'].get('demo_account_sweego_fr')
-    # A cool-down longer than the pictures take: the breaker is still open, not probing.
-    session.call('sms.router.account', 'write', [[sweego_fr], {'breaker_cooldown': 600}],
-                 {'context': {'allowed_company_ids': [company_fr]}})
+    contexts = {company: {'context': {'allowed_company_ids': [company]}} for company in (company_fr, company_gb)}
+    watched = [(facts['accounts'].get('demo_account_sweego_fr'), company_fr),
+               (facts['accounts'].get('demo_account_twilio_gb'), company_gb)]
+    for account, company in watched:
+        # A cool-down longer than the pictures take: the breaker is still open, not probing.
+        session.call('sms.router.account', 'write', [[account], {'breaker_cooldown': 600}], contexts[company])
     say('traffic: 3 SMS to France, 2 to the United Kingdom, all providers up')
     send_sms(session, company_fr, FR_NUMBERS, 'Your appointment is tomorrow at 10:00.')
     send_sms(session, company_gb, GB_NUMBERS, 'Your appointment is tomorrow at 10:00.')
     say('Sweego down in the sandbox (HTTP 503): 4 more SMS to France')
     sandbox_control(sandbox_url, 'sweego', mode='http503')
     send_sms(session, company_fr, FR_NUMBERS + FR_NUMBERS[:1], 'Your results are ready.')
-    state = session.call('sms.router.account', 'read', [[sweego_fr], ['name', 'breaker_state']],
-                         {'context': {'allowed_company_ids': [company_fr]}})[0]
-    say(f'{state["name"]}: breaker {state["breaker_state"]}')
+    say('Sweego back, Twilio down (HTTP 503): 4 more SMS to the United Kingdom')
+    sandbox_control(sandbox_url, 'sweego', mode='ok')
+    sandbox_control(sandbox_url, 'twilio', mode='http503')
+    send_sms(session, company_gb, GB_NUMBERS * 2, 'Your results are ready.')
+    for account, company in watched:
+        state = session.call('sms.router.account', 'read', [[account], ['name', 'breaker_state']],
+                             contexts[company])[0]
+        say(f'{state["name"]}: breaker {state["breaker_state"]}')
 
 
 def has_model(session, model):
@@ -300,7 +312,12 @@ def _route_tester(chromium, base_url):
 def _alert(chromium, base_url):
     _overview(chromium, base_url)
     chromium.click('.o_main_navbar [data-menu-xmlid="sms_router.sms_router_alert_menu"]', 'the Alerts menu')
-    chromium.click('.o_list_view .o_data_row td.o_data_cell', 'an alert')
+    chromium.wait_for('!!document.querySelector(".o_list_view .o_data_row td.o_data_cell")', 'the alerts')
+    chromium.evaluate(f'''(() => {{
+        const rows = [...document.querySelectorAll(".o_list_view .o_data_row")];
+        const row = rows.find(r => r.textContent.includes({json.dumps(ALERT_PREFERRED)})) || rows[0];
+        row.querySelector("td.o_data_cell").click();
+    }})()''')
     chromium.wait_for('!!document.querySelector(".o_form_view .o_form_sheet")', 'the alert form')
     chromium.wait_idle()
 
