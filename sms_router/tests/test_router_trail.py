@@ -50,6 +50,22 @@ class TestRouterTrail(SmsRouterCase):
         self.assertEqual(found, sent)
         self.assertFalse(self.env['sms.router.attempt']._sms_router_find(self.primary, 'msg-+33612345678'))
 
+    def test_destination_country_is_the_routing_one(self):
+        # Every attempt of a French SMS says France (the country routing read, stored as
+        # it is); an SMS whose number could not be read has none.
+        sms = self._router_sms(self.company_fr, ['+33612345678'])
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT}):
+            sms.send()
+        attempts = self.assertRouterTrail(sms, [(self.primary, 'provider_error'), (self.fallback, 'sent')])
+        self.assertEqual(attempts.destination_country_id, self.env.ref('base.fr'))
+        unreadable = self._router_sms(self.company_fr, ['not a number'])
+        uuid = unreadable.uuid
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
+            unreadable.send()
+        trail = self.env['sms.router.attempt'].search([('sms_uuid', '=', uuid)])
+        self.assertTrue(trail)
+        self.assertFalse(trail.destination_country_id)
+
     def test_trail_survives_sms_gc(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
         uuid = sms.uuid
