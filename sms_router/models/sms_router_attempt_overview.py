@@ -10,9 +10,13 @@ class SmsRouterAttempt(models.Model):
     the graph and pivot views) and the index its 24-hour figures are computed with."""
     _inherit = 'sms.router.attempt'
 
+    # The trail gives the country routing already read when it creates attempts (a second
+    # parse of every number cost as much as the rest of the trail): a given value is kept
+    # only for a field that is not read-only (Odoo recomputes read-only ones), and
+    # precompute computes the others before the INSERT. Nobody writes attempts anyway.
     destination_country_id = fields.Many2one(
         'res.country', compute='_compute_destination_country_id',
-        store=True, readonly=True, index='btree_not_null',
+        store=True, readonly=False, precompute=True, index='btree_not_null',
         help="The country of the number, from its international prefix (empty for a number "
              "written without one, or a non-geographic number).")
 

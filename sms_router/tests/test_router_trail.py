@@ -1,10 +1,12 @@
 import time
+from unittest.mock import patch
 
 from odoo import fields
 from odoo.tests import tagged
 from odoo.tools import SQL
 
 from ..engine.outcomes import BatchResult, OutcomeKind, RecipientOutcome
+from ..models import sms_router_attempt_overview as attempt_overview
 from .common import SmsRouterCase
 
 
@@ -54,8 +56,11 @@ class TestRouterTrail(SmsRouterCase):
         # Every attempt of a French SMS says France (the country routing read, stored as
         # it is); an SMS whose number could not be read has none.
         sms = self._router_sms(self.company_fr, ['+33612345678'])
-        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT}):
-            sms.send()
+        with patch.object(attempt_overview, '_region_of', side_effect=attempt_overview._region_of) as parse:
+            with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT}):
+                sms.send()
+        # Stored from routing: the number is not parsed a second time for the trail.
+        parse.assert_not_called()
         attempts = self.assertRouterTrail(sms, [(self.primary, 'provider_error'), (self.fallback, 'sent')])
         self.assertEqual(attempts.destination_country_id, self.env.ref('base.fr'))
         unreadable = self._router_sms(self.company_fr, ['not a number'])

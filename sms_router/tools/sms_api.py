@@ -299,7 +299,8 @@ class SmsRouterApi(SmsApiBase):
         # The providers have answered: from here on a bookkeeping fault must not turn the
         # batch into an exception (Odoo would fail every SMS of it, accepted ones included,
         # and Resend would send them twice). Each step is undone alone and logged.
-        self._bookkeeping(self._record_trail, verdicts, numbers, raw_numbers, accounts_by_id, tokens)
+        regions = {m.key: m.destination.region for m in engine_messages if m.destination}
+        self._bookkeeping(self._record_trail, verdicts, numbers, raw_numbers, accounts_by_id, tokens, regions)
         for account_id, updates in dispatcher.account_updates.items():
             if account_id in accounts_by_id:
                 self._bookkeeping(accounts_by_id[account_id]._sms_router_apply_updates, updates)
@@ -481,9 +482,15 @@ class SmsRouterApi(SmsApiBase):
     def _sms_failure_types(self):
         return {value for value, _label in self._sms_failure_type_labels()}
 
-    def _record_trail(self, verdicts, numbers, raw_numbers, accounts_by_id, tokens):
+    def _record_trail(self, verdicts, numbers, raw_numbers, accounts_by_id, tokens, regions=None):
         company = self.company
         values = []
+        # The destination country routing already read (``regions``: ISO code per SMS) is
+        # stored as it is: recomputing it from the number would parse every number again.
+        regions = regions or {}
+        codes = sorted({code for code in regions.values() if code})
+        country_ids = dict(self.env['res.country'].sudo()._read_group(
+            [('code', 'in', codes)], ['code'], ['id:min'])) if codes else {}
         # An SMS held or deferred before has attempts already: number the new ones after.
         previous = dict(self.env['sms.router.attempt'].sudo()._read_group(
             [('sms_uuid', 'in', list(verdicts))], ['sms_uuid'], ['__count']))
@@ -516,6 +523,8 @@ class SmsRouterApi(SmsApiBase):
                     'delivery_state': 'pending' if outcome.kind is OutcomeKind.SENT else False,
                     'dispatch_token': tokens.get(key) or False,
                 })
+                if key in regions:
+                    values[-1]['destination_country_id'] = country_ids.get(regions[key], False)
         self.env['sms.router.attempt'].sudo().create(values)
 
     def _blacklist_opt_outs(self, verdicts, numbers):
