@@ -36,12 +36,13 @@ import argparse  # noqa: E402
 import collections  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
-import signal  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import urllib.parse  # noqa: E402
 import urllib.request  # noqa: E402
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+
+from sandbox.foreground import serve_until_signalled  # noqa: E402
 
 # Every system parameter through which Odoo 19 (with the addons the demo installs) reaches an
 # IAP service; the demo sets each to the stand-in's URL.
@@ -281,14 +282,7 @@ def main(argv=None):
         raise SystemExit(f'iap stand-in: cannot listen on {args.host}:{args.port}: {error}') from None
     print(f'Odoo IAP stand-in listening on {stand_in.url}', flush=True)
     print(f'  control {stand_in.url}/_control', flush=True)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    try:
-        while not stop.wait(1.0):
-            pass
-    finally:
-        stand_in.stop()
+    serve_until_signalled(stand_in.stop)
     return 0
 
 

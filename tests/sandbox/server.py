@@ -20,9 +20,7 @@ Import: ``from sandbox.server import Sandbox`` with ``tests/`` on ``sys.path``.
 """
 import argparse
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 
 if __name__ == '__main__' and not __package__:
@@ -36,6 +34,7 @@ from .callbacks import CallbackDispatcher  # noqa: E402
 from .common import CALLING_CODES, normalize_number, sms_parts  # noqa: E402
 from .core import Sandbox  # noqa: E402
 from .faults import MODES, TRANSPORT_MODES  # noqa: E402
+from .foreground import serve_until_signalled  # noqa: E402
 from .providers import PROVIDERS  # noqa: E402
 from .providers.ovh import (  # noqa: E402
     OVH_APP_KEY,
@@ -131,14 +130,7 @@ def main(argv=None):
         print(f'  {name:<7} {sandbox.endpoint(name)}', flush=True)
     print(f'  control {sandbox.url}/_control', flush=True)
 
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    try:
-        while not stop.wait(1.0):
-            pass
-    finally:
-        sandbox.stop()
+    serve_until_signalled(sandbox.stop)
     return 0
 
 
