@@ -16,7 +16,7 @@ ARGS ?=
 .PHONY: help deps deps-test deps-lint run init-demo test test-quick test-py test-odoo test-wheels lint readme drills bench pot screenshots env clean
 
 help:
-	@echo "make run        install dependencies, create the demo database, serve http://localhost:8069 (admin/admin)"
+	@echo "make run        install dependencies, create the demo database, serve http://localhost:8069 (admin/admin; elodie/elodie in French)"
 	@echo "make test       install dependencies, run the pytest suite, the Odoo tests, the wheel check, the drills (~20 min)"
 	@echo "make test-quick the same without the failure drills (~6 min)"
 	@echo "make test-py    only the pytest suite"
