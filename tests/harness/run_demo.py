@@ -220,16 +220,7 @@ def start_iap_stand_in(port):
     if not procutil.port_is_free(port):
         say(f'ERROR: IAP stand-in port {port} is busy (set SMS_IAP_PORT or --iap-port)')
         return None
-    cmd = [sys.executable, str(IAP_STAND_IN), '--host', '127.0.0.1', '--port', str(port)]
-    say(f'starting the Odoo IAP stand-in: {shlex.join(cmd)}')
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True,
-                            cwd=str(odoo_env.REPO_ROOT))
-    if not procutil.wait_port(port, timeout=20, proc=proc):
-        say(f'ERROR: the IAP stand-in did not start listening on 127.0.0.1:{port} '
-            f'(exit code {proc.poll()})')
-        procutil.stop_child(proc, 'iap stand-in')
-        return None
-    return proc
+    return _start_local_server(IAP_STAND_IN, port, 'the Odoo IAP stand-in', 'iap stand-in', 'ERROR')
 
 
 def start_sandbox(port):
@@ -238,16 +229,23 @@ def start_sandbox(port):
     if not procutil.port_is_free(port):
         say(f'sandbox port {port} is busy: sandbox not started (set SMS_SANDBOX_PORT)')
         return None, None
-    cmd = [sys.executable, str(SANDBOX), '--host', '127.0.0.1', '--port', str(port)]
-    say(f'starting the provider sandbox: {shlex.join(cmd)}')
+    proc = _start_local_server(SANDBOX, port, 'the provider sandbox', 'sandbox', 'WARNING')
+    return (proc, f'http://127.0.0.1:{port}') if proc else (None, None)
+
+
+def _start_local_server(script, port, title, name, severity):
+    """Start ``script`` (a stand-in of tests/sandbox) on 127.0.0.1:``port`` and wait until it
+    listens; None (after saying so with ``severity``) when it does not."""
+    cmd = [sys.executable, str(script), '--host', '127.0.0.1', '--port', str(port)]
+    say(f'starting {title}: {shlex.join(cmd)}')
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True,
                             cwd=str(odoo_env.REPO_ROOT))
     if not procutil.wait_port(port, timeout=20, proc=proc):
-        say(f'WARNING: the sandbox did not start listening on 127.0.0.1:{port} '
+        say(f'{severity}: {title} did not start listening on 127.0.0.1:{port} '
             f'(exit code {proc.poll()})')
-        procutil.stop_child(proc, 'sandbox')
-        return None, None
-    return proc, f'http://127.0.0.1:{port}'
+        procutil.stop_child(proc, name)
+        return None
+    return proc
 
 
 def wait_http(port, proc, timeout=180):
