@@ -10,7 +10,7 @@ import responses
 from addons.sms_router.engine.breakers import AccountBreaker, MemoryBreakerStore
 from addons.sms_router.engine.dispatcher import AccountHandle, Dispatcher, QueuedSms
 from addons.sms_router.engine.outcomes import BatchResult, OutcomeKind, ProviderClient, RecipientOutcome
-from addons.sms_router.engine.reasons import Reason, _lt, join_reasons, reason_of, render
+from addons.sms_router.engine.reasons import Reason, _lt, join_reasons, mask_secrets, reason_of, render
 from addons.sms_router.engine.routing import NumberError, parse_destination
 from addons.sms_router.engine.transport import HttpClient, TransportFailure
 
@@ -158,3 +158,12 @@ def test_transport_failures_are_translatable():
         client.request('POST', '/send')
     assert caught.value.reason == 'no answer within 2.5 s after the request was sent'
     assert render(caught.value.reason, french) == "aucune réponse dans les 2.5 s après l'envoi de la requête"
+
+
+def test_mask_secrets_keeps_a_clean_reason_translatable():
+    reason = _lt('refused: %(details)s', details='bad number')
+    assert mask_secrets(reason, ['s3cr3t'], '***') is reason
+    masked = mask_secrets(_lt('refused: %(details)s', details='token s3cr3t'), ['s3cr3t', ''], '***')
+    assert masked == 'refused: token ***'
+    assert not isinstance(masked, Reason)
+    assert mask_secrets('plain s3cr3t text', ['s3cr3t'], '[redacted]') == 'plain [redacted] text'

@@ -87,3 +87,18 @@ def render(value, translate):
         return str(template % params if params else template)
     except Exception:  # noqa: BLE001 - see the docstring
         return str.__str__(value)
+
+
+def mask_secrets(text, secrets, mask):
+    """``text`` with every one of ``secrets`` found in it replaced by ``mask``.
+
+    A Reason without any secret is kept as it is (still translatable); one with a secret
+    becomes its English text, masked: a translation could not be masked the same way."""
+    found = [secret for secret in secrets if secret and secret in text]
+    if isinstance(text, Reason):
+        if not found:
+            return text
+        text = str.__str__(text)
+    for secret in found:
+        text = text.replace(secret, mask)
+    return text

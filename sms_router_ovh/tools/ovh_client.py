@@ -54,7 +54,7 @@ from collections import defaultdict, deque
 from urllib.parse import quote
 
 from ...sms_router.engine.outcomes import BatchResult, OutcomeKind, RecipientOutcome
-from ...sms_router.engine.reasons import Reason, _lt, join_reasons, reason_of
+from ...sms_router.engine.reasons import Reason, _lt, join_reasons, mask_secrets, reason_of
 from ...sms_router.engine.routing import international_digits
 from ...sms_router.engine.transport import (
     ProviderError,
@@ -498,14 +498,8 @@ class OvhClient(HttpClient):
         A translatable reason without any credential is kept as it is; one with a credential
         becomes its English text, scrubbed (a translation could not be scrubbed the same way)."""
         secrets = [secret for secret in (self.application_secret, self.consumer_key)
-                   if secret and len(secret) >= 4 and secret in text]
-        if isinstance(text, Reason):
-            if not secrets:
-                return text
-            text = str.__str__(text)
-        for secret in secrets:
-            text = text.replace(secret, '***')
-        return text
+                   if secret and len(secret) >= 4]
+        return mask_secrets(text, secrets, '***')
 
 
 def _reason(text):

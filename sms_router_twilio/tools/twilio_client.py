@@ -31,7 +31,7 @@ from urllib.parse import urljoin, urlsplit
 import phonenumbers
 
 from ...sms_router.engine.outcomes import BatchResult, OutcomeKind, RecipientOutcome
-from ...sms_router.engine.reasons import Reason, _lt, join_reasons
+from ...sms_router.engine.reasons import _lt, join_reasons, mask_secrets
 from ...sms_router.engine.transport import (
     ProviderError,
     DEFAULT_TIMEOUT,
@@ -353,14 +353,7 @@ class TwilioClient(HttpClient):
 
         A translatable reason without any secret is kept as it is; one with a secret becomes
         its English text, redacted (a translation could not be redacted the same way)."""
-        secrets = [secret for secret in self._secrets() if secret in text]
-        if isinstance(text, Reason):
-            if not secrets:
-                return text
-            text = str.__str__(text)
-        for secret in secrets:
-            text = text.replace(secret, '[redacted]')
-        return text
+        return mask_secrets(text, self._secrets(), '[redacted]')
 
     def _secrets(self):
         secrets = [value for value in (self.auth_token, self.api_key_secret) if value]
