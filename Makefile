@@ -24,7 +24,7 @@ help:
 	@echo "make lint       ruff and pylint-odoo (OCA's mandatory checks) on the addons, ruff on tests/ (ARGS=--fix)"
 	@echo "make test-wheels build the addons' wheels, install them in a fresh venv, run Odoo from it"
 	@echo "make drills     failure drills: real Odoo workers against the provider sandbox (~14 min)"
-	@echo "make bench      routing, failover, Odoo throughput and overview benchmarks (~10 min)"
+	@echo "make bench      routing, segments, failover, Odoo throughput and overview benchmarks (~10 min)"
 	@echo "make init-demo  create the demo database in a throwaway cluster, then exit"
 	@echo "make pot        refresh the translation templates (<addon>/i18n/<addon>.pot)"
 	@echo "make readme     regenerate each addon's README.rst from its readme/*.md fragments"
@@ -64,6 +64,7 @@ drills: deps-test
 
 bench: deps-test
 	$(PYTHON) tests/benchmarks/bench_routing.py
+	$(PYTHON) tests/benchmarks/bench_segments.py
 	$(PYTHON) tests/benchmarks/bench_failover.py
 	$(PYTHON) tests/benchmarks/bench_odoo_throughput.py
 	$(PYTHON) tests/benchmarks/bench_overview.py
