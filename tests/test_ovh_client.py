@@ -618,3 +618,33 @@ def test_secrets_never_reach_reasons_or_logs(api, caplog):
     for text in texts:
         assert APP_SECRET not in text and CONSUMER_KEY not in text
     assert '***' in reasons[0] and 'query id EU.q9' in reasons[0]
+
+
+# ---------------------------------------------------------------------- validity
+
+
+@pytest.mark.parametrize('account_validity, request_validity, expected', [
+    (None, 299, 4),            # 4 min 59 s left: 4 minutes, rounded down
+    (None, 60, 1),
+    (2880, 3600, 60),          # the SMS's, shorter than the account's
+    (30, 3600, 30),            # the account's, shorter than the SMS's
+    (60, None, 60),            # no validity on the SMS: the account's
+])
+def test_validity_period_in_whole_minutes_rounded_down(api, account_validity, request_validity, expected):
+    add_time(api)
+    add_job(api, payload=job_answer(('+33612345678',), ids=[11]))
+    request = make_request()
+    request = SendRequest(request.body, request.recipients, validity=request_validity)
+    make_client(validity_period=account_validity).send(request)
+    assert sent_json(calls_to(api, JOBS_URL)[0])['validityPeriod'] == expected
+
+
+def test_no_validity_period_without_one_on_account_or_sms(api):
+    add_time(api)
+    add_job(api, payload=job_answer(('+33612345678',), ids=[11]))
+    make_client().send(make_request())
+    assert 'validityPeriod' not in sent_json(calls_to(api, JOBS_URL)[0])
+
+
+def test_ovh_validity_range_is_at_least_one_minute():
+    assert OvhClient.validity_range == (60, None)

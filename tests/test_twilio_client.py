@@ -651,3 +651,33 @@ def test_list_incoming_numbers_failure():
     responses.get(NUMBERS_URL, json=twilio_error(20003, 'Authenticate', 401), status=401)
     with pytest.raises(TwilioError, match='while listing the phone numbers'):
         make_client().list_incoming_numbers()
+
+
+# ---------------------------------------------------------------------- validity
+
+
+@responses.activate
+@pytest.mark.parametrize('account_validity, request_validity, expected', [
+    (None, 299, '299'),        # the SMS's remaining validity
+    (600, 299, '299'),         # shorter than the account's: the SMS's
+    (120, 299, '120'),         # the account's is shorter: kept
+    (600, None, '600'),        # no validity on the SMS: the account's
+])
+def test_validity_period_is_the_shortest_of_account_and_sms(account_validity, request_validity, expected):
+    responses.post(MESSAGES_URL, json=created(), status=201)
+    client = make_client(validity_period=account_validity)
+    result = client.send(SendRequest('Your code is 1234', (FR,), validity=request_validity))
+    assert result.outcomes[FR.key].kind is OutcomeKind.SENT
+    assert sent_form()['ValidityPeriod'] == expected
+
+
+@responses.activate
+def test_no_validity_period_without_one_on_account_or_sms():
+    responses.post(MESSAGES_URL, json=created(), status=201)
+    make_client().send(SendRequest('Your code is 1234', (FR,)))
+    assert 'ValidityPeriod' not in sent_form()
+
+
+def test_twilio_validity_range_is_documented_one():
+    # Twilio errors 21624/90007: whole seconds from 1 to 36,000.
+    assert TwilioClient.validity_range == (1, 36000)

@@ -28,6 +28,7 @@ from .outcomes import (
     BatchResult, OutcomeKind, Recipient, RecipientOutcome, SendRequest, merge_account_updates,
 )
 from .reasons import _lt, join_reasons
+from .validity import expired_outcome, is_expired, within_validity
 
 _logger = logging.getLogger(__name__)
 
@@ -48,6 +49,10 @@ class QueuedSms:
     # Seconds before a held SMS is tried again when no breaker gives a time (None: the
     # dispatcher's ``retry_delay``); the caller may grow it with the age of the hold.
     retry_delay: float = None
+    # Validity: not sent once this moment passed (aware UTC; None: no validity), and the
+    # validity it was given (seconds, for its reason). See engine/validity.py.
+    expires_at: object = None
+    validity: float = None
 
 
 @dataclass
@@ -92,6 +97,12 @@ class SmsVerdict:
     # The chain ended on provider-side causes only and the dispatcher holds: retry then
     # (aware UTC datetime). ``outcome`` is the failure it would end with otherwise.
     hold_until: object = None
+    # Not to be sent before this moment (aware UTC datetime) although nothing failed: outside
+    # its send window, over its account's budget... ``outcome`` stays None, nothing was
+    # accepted, ``wait_reason`` says why. Unlike a hold it never counts toward a maximum
+    # hold or wait and never ends the SMS in error.
+    not_before: object = None
+    wait_reason: str = ''
 
     @property
     def accepted_by(self):
@@ -104,6 +115,10 @@ class SmsVerdict:
     @property
     def held(self):
         return self.hold_until is not None
+
+    @property
+    def waiting(self):
+        return self.not_before is not None
 
 
 @dataclass
@@ -169,12 +184,15 @@ class Dispatcher:
         self._count_lock = threading.Lock()
         # Facts learnt from providers' answers, per account id (e.g. remaining credit).
         self.account_updates = defaultdict(dict)
+        self._expiries = {}         # SMS key -> (expires_at, validity), for those with one
 
     def dispatch(self, messages):
         """Send ``messages``; return {key: SmsVerdict} with one final SmsVerdict for every key."""
         verdicts = {}
         position = {}
         pending = []
+        messages = list(messages)
+        self._expiries = {m.key: (m.expires_at, m.validity) for m in messages if m.expires_at is not None}
         for message in messages:
             if message.destination is None:
                 verdicts[message.key] = SmsVerdict(message.key, RecipientOutcome(
@@ -183,6 +201,8 @@ class Dispatcher:
             elif not message.chain:
                 verdicts[message.key] = SmsVerdict(message.key, RecipientOutcome(
                     OutcomeKind.MISCONFIGURED, _lt('no provider account is configured for this destination')))
+            elif is_expired(message.expires_at, self.wall_clock()):
+                verdicts[message.key] = SmsVerdict(message.key, expired_outcome(message.expires_at, message.validity))
             else:
                 verdicts[message.key] = SmsVerdict(message.key, None)
                 position[message.key] = 0
@@ -194,7 +214,9 @@ class Dispatcher:
                     for message in pending:
                         verdicts[message.key].deferred = True
                     break
-                pending = self._run_round(pool, pending, position, verdicts)
+                pending = self._expire(pending, position, verdicts)
+                if pending:
+                    pending = self._run_round(pool, pending, position, verdicts)
         return verdicts
 
     def preview(self, message):
@@ -394,7 +416,33 @@ class Dispatcher:
             return False
         return True
 
+    def _expire(self, pending, position, verdicts):
+        """End the pending SMS whose validity passed (e.g. after a failover step), before
+        their next account is asked: an attempt on it, Expired, without a request."""
+        now = self.wall_clock()
+        kept = []
+        for message in pending:
+            if is_expired(message.expires_at, now):
+                outcome = expired_outcome(message.expires_at, message.validity)
+                self._note(verdicts, message, Attempt(message.chain[position[message.key]], outcome))
+                verdicts[message.key].outcome = outcome
+            else:
+                kept.append(message)
+        return kept
+
     def _timed_send(self, account, request):
+        # Right before the call: recipients whose validity passed while the request waited
+        # (pool, breaker, pacing) expire without it; the others carry the time left.
+        request, expired = within_validity(request, self._expiries, self.wall_clock(),
+                                           account.client.validity_range)
+        if not request.recipients:
+            return expired, 0.0
+        result, duration = self._timed_call(account, request)
+        if expired:
+            result.outcomes.update(expired.outcomes)
+        return result, duration
+
+    def _timed_call(self, account, request):
         started = time.perf_counter()
         with self._count_lock:
             self.requests_made += 1

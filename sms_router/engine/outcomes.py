@@ -31,6 +31,8 @@ class OutcomeKind(enum.Enum):
     MISCONFIGURED = 'misconfigured'
     # The account was not tried: breaker open, paused after a 429, or credit below threshold.
     SKIPPED = 'skipped'
+    # No provider accepted the SMS within its validity: it ends here, unsent, never late.
+    EXPIRED = 'expired'
 
     @property
     def label(self):
@@ -40,7 +42,7 @@ class OutcomeKind(enum.Enum):
     @property
     def is_final(self):
         """Whether the chain stops here, whatever comes after this account."""
-        return self in (OutcomeKind.SENT, OutcomeKind.RECIPIENT, OutcomeKind.OPTED_OUT)
+        return self in (OutcomeKind.SENT, OutcomeKind.RECIPIENT, OutcomeKind.OPTED_OUT, OutcomeKind.EXPIRED)
 
     @property
     def counts_against_breaker(self):
@@ -60,6 +62,7 @@ OUTCOME_LABELS = {
     OutcomeKind.AMBIGUOUS: _lt('no answer (ambiguous)'),
     OutcomeKind.MISCONFIGURED: _lt('account misconfigured'),
     OutcomeKind.SKIPPED: _lt('skipped'),
+    OutcomeKind.EXPIRED: _lt('expired'),
 }
 
 # Core Odoo `sms.sms.failure_type` keys used when a chain ends on this kind. They exist on
@@ -73,6 +76,9 @@ DEFAULT_FAILURE_TYPE = {
     OutcomeKind.AMBIGUOUS: 'sms_server',
     OutcomeKind.MISCONFIGURED: 'sms_acc',
     OutcomeKind.SKIPPED: 'sms_server',
+    # Known to mail.notification and mailing.trace (Odoo's delivery reports), and to sms.sms
+    # through the router (models/sms_sms.py).
+    OutcomeKind.EXPIRED: 'sms_expired',
 }
 
 
@@ -95,6 +101,10 @@ class SendRequest:
     body: str                       # None when each recipient carries its own body
     recipients: tuple
     marketing: bool = False
+    # Seconds the provider may keep trying: the remaining validity of its recipients (the
+    # smallest, rounded down), set right before the call for clients with a
+    # ``validity_range``; None: no validity (see engine/validity.py).
+    validity: int = None
 
     def body_for(self, recipient):
         return recipient.body if recipient.body is not None else self.body
@@ -169,6 +179,10 @@ class ProviderClient:
     # dispatcher then sends all the SMS of a round to such an account in as few calls as
     # ``max_recipients_per_request`` allows, each recipient carrying its body.
     accepts_mixed_bodies = False
+    # (shortest, longest) validity in seconds the provider takes with a request (longest
+    # None: unbounded); None: it takes none. An SMS with less time left than the shortest
+    # expires instead of leaving with a longer validity.
+    validity_range = None
 
     def check_configuration(self):
         """Return a message saying what is missing, or None when the client can send."""

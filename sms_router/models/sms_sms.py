@@ -29,6 +29,11 @@ class SmsSms(models.Model):
         'Waiting Since', readonly=True, copy=False,
         help="Start of the current hold; past the company's maximum hold the SMS ends in error.")
     sms_router_hold_reason = fields.Text('Waiting Because', readonly=True, copy=False)
+    # Waiting although nothing failed (send window, account budget): not a hold, it never
+    # ends the SMS in error.
+    sms_router_not_before = fields.Datetime(
+        'Not Before', readonly=True, copy=False, index='btree_not_null',
+        help='The SMS may not be sent yet (e.g. outside its send window): the queue sends it from this time.')
     sms_router_attempt_ids = fields.One2many(
         'sms.router.attempt', compute='_compute_sms_router_attempt_ids', string='Router Attempts')
     sms_router_attempt_count = fields.Integer(compute='_compute_sms_router_attempt_count', string='Attempts')
@@ -166,10 +171,13 @@ class SmsSms(models.Model):
 
     @api.model
     def _sms_router_queue_domain(self):
-        """Queued SMS due now: those held for an outage wait for their retry time."""
+        """Queued SMS due now: those held for an outage wait for their retry time, those
+        that may not be sent yet (send window, account budget) for their time."""
+        now = fields.Datetime.now()
         return Domain([('state', '=', 'outgoing'), ('to_delete', '!=', True)]) & (
-            Domain('sms_router_hold_until', '=', False)
-            | Domain('sms_router_hold_until', '<=', fields.Datetime.now()))
+            Domain('sms_router_hold_until', '=', False) | Domain('sms_router_hold_until', '<=', now)
+        ) & (
+            Domain('sms_router_not_before', '=', False) | Domain('sms_router_not_before', '<=', now))
 
     @api.model
     def _process_queue(self):
@@ -266,9 +274,11 @@ class SmsSms(models.Model):
         sent_uuids = {r['uuid'] for r in results if r['state'] in self.IAP_TO_SMS_STATE_SUCCESS}
         self.filtered(lambda sms: sms.uuid in sent_uuids and sms.sms_router_failure_reason).write(
             {'sms_router_failure_reason': False})
-        # Decided: a hold it was on is over.
-        unheld = self.filtered(lambda sms: sms.sms_router_hold_until or sms.sms_router_held_since)
-        unheld.write({'sms_router_hold_until': False, 'sms_router_held_since': False, 'sms_router_hold_reason': False})
+        # Decided: a hold or a wait it was on is over.
+        unheld = self.filtered(lambda sms: sms.sms_router_hold_until or sms.sms_router_held_since
+                               or sms.sms_router_not_before or sms.sms_router_hold_reason)
+        unheld.write({'sms_router_hold_until': False, 'sms_router_held_since': False, 'sms_router_hold_reason': False,
+                      'sms_router_not_before': False})
         if unheld:
             # The outage may be over for the company: its held alert then is too.
             self.env['sms.router.alert']._sms_router_check_held(unheld.sms_router_company_id)

@@ -21,3 +21,4 @@ from . import test_router_overview
 from . import test_router_french
 from . import test_router_alerts
 from . import test_router_tours
+from . import test_router_wait

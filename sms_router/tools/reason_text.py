@@ -51,10 +51,12 @@ def render_reason(reason, lang):
 
 def render_verdicts(verdicts, lang):
     """Write the reasons of dispatch verdicts (engine SmsVerdict) in ``lang``, in place:
-    the deciding outcome's and each attempt's."""
+    the deciding outcome's, each attempt's and why it waits."""
     for verdict in verdicts.values():
         outcomes = [attempt.outcome for attempt in verdict.attempts]
         if verdict.outcome is not None:
             outcomes.append(verdict.outcome)
         for outcome in outcomes:
             outcome.reason = render_reason(outcome.reason, lang)
+        if verdict.wait_reason:
+            verdict.wait_reason = render_reason(verdict.wait_reason, lang)

@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import requests
 
@@ -306,16 +306,19 @@ class SmsRouterApi(SmsApiBase):
                 self._bookkeeping(accounts_by_id[account_id]._sms_router_apply_updates, updates)
         self._bookkeeping(self._log_breaker_transitions, engine_messages, accounts_by_id)
         self._bookkeeping(self._blacklist_opt_outs, verdicts, numbers)
-        waiting = {key: verdict for key, verdict in verdicts.items() if verdict.held or verdict.deferred}
-        progressed = len(waiting) < len(verdicts)
+        waiting = {key: verdict for key, verdict in verdicts.items()
+                   if verdict.held or verdict.deferred or verdict.waiting}
+        # Progress: some SMS decided, or told when they may go (a wait is not a failure).
+        progressed = any(not verdict.deferred for verdict in waiting.values()) or len(waiting) < len(verdicts)
         self._bookkeeping(self._keep_queued, waiting, sms_by_uuid, now, progressed, retry_delay)
         self._bookkeeping(self._raise_alerts, verdicts, waiting)
         sent = sum(1 for d in verdicts.values() if d.sent)
         held = sum(1 for d in waiting.values() if d.held)
-        _logger.info('SMS router: company %s: %d SMS, %d sent, %d failed, %d held, %d deferred, '
+        not_yet = sum(1 for d in waiting.values() if d.waiting)
+        _logger.info('SMS router: company %s: %d SMS, %d sent, %d failed, %d held, %d waiting, %d deferred, '
                      '%d provider requests in %.2f s',
-                     company.id, len(verdicts), sent, len(verdicts) - sent - len(waiting), held,
-                     len(waiting) - held, dispatcher.requests_made, time.perf_counter() - started)
+                     company.id, len(verdicts), sent, len(verdicts) - sent - len(waiting), held, not_yet,
+                     len(waiting) - held - not_yet, dispatcher.requests_made, time.perf_counter() - started)
         return [self._result(key, verdict) for key, verdict in verdicts.items() if key not in waiting]
 
     def _sms_router_time_budget(self):
@@ -412,18 +415,26 @@ class SmsRouterApi(SmsApiBase):
             alerts._sms_router_held(self.company, len(held), held[-1].outcome.reason)
 
     def _keep_queued(self, waiting, sms_by_uuid, now, progressed, retry_delay):
-        """Leave held and deferred SMS queued, saying why and until when, and make sure the
-        queue runs again for them: held ones when their chain may work again, deferred ones
-        at once if this batch got anywhere (the next run has a new time budget), else after
-        the retry delay (something keeps failing: no busy loop)."""
+        """Leave held, waiting and deferred SMS queued, saying why and until when, and make
+        sure the queue runs again for them: held ones when their chain may work again,
+        waiting ones when they may be sent (``not_before``), deferred ones at once if this
+        batch got anywhere (the next run has a new time budget), else after the retry delay
+        (something keeps failing: no busy loop)."""
         if not waiting:
             return
         cron = self.env.ref('sms.ir_cron_sms_scheduler_action')
         groups = defaultdict(list)
+        not_before = defaultdict(list)
         for key, verdict in waiting.items():
             if key not in sms_by_uuid:
                 continue
-            if verdict.held:
+            if verdict.waiting:
+                # Stored to the second, rounded up: never due before the moment it may go.
+                when = verdict.not_before.astimezone(timezone.utc).replace(tzinfo=None)
+                if when.microsecond:
+                    when = when.replace(microsecond=0) + timedelta(seconds=1)
+                not_before[when, str(verdict.wait_reason or '')].append(sms_by_uuid[key])
+            elif verdict.held:
                 until = fields.Datetime.to_datetime(verdict.hold_until.replace(tzinfo=None))
                 reason = self.env._('Waiting for a provider until %(when)s UTC: %(reason)s',
                                     when=fields.Datetime.to_string(until), reason=verdict.outcome.reason)
@@ -448,6 +459,16 @@ class SmsRouterApi(SmsApiBase):
                 # Deferred: due again at once; a hold it was on keeps counting from its start.
                 records.filtered('sms_router_hold_until').write({'sms_router_hold_until': False})
                 moments.add(now if progressed else now + timedelta(seconds=retry_delay))
+        for (when, reason), records in not_before.items():
+            # Not a hold: the retry time of a hold it was on no longer applies; its start
+            # stays, so that a later hold keeps counting from the first failure.
+            records = self.env['sms.sms'].union(*records)
+            records.write({'sms_router_not_before': when, 'sms_router_hold_until': False,
+                           'sms_router_hold_reason': reason or False})
+            records.sms_tracker_id.mail_notification_id.sudo().filtered(
+                lambda notification: notification.notification_status == 'ready').write(
+                {'failure_reason': reason or False})
+            moments.add(when)
         cron._trigger(sorted(moments))
 
     def _result(self, key, verdict):
@@ -498,8 +519,8 @@ class SmsRouterApi(SmsApiBase):
             if verdict.outcome is None and not verdict.attempts:
                 continue  # deferred before any attempt: nothing happened to it
             attempts = verdict.attempts or [None]
-            # A held or deferred SMS is tried again later: its last attempt is not final.
-            decided = not (verdict.held or verdict.deferred)
+            # A held, waiting or deferred SMS is tried again later: its last attempt is not final.
+            decided = not (verdict.held or verdict.deferred or verdict.waiting)
             for step, attempt in enumerate(attempts, start=1):
                 outcome = attempt.outcome if attempt else verdict.outcome
                 account = accounts_by_id.get(attempt.account.account_id) if attempt else None

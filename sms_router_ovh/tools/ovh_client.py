@@ -168,6 +168,9 @@ class OvhClient(HttpClient):
 
     provider = 'ovh'
     max_recipients_per_request = 500
+    # validityPeriod is in whole minutes: an SMS with less than one minute left expires
+    # rather than leave with a longer validity.
+    validity_range = (60, None)
     # Reading OVH's clock (once per process), the signed call, and one retry after a
     # refused timestamp.
     exchanges_per_send = 3
@@ -247,11 +250,21 @@ class OvhClient(HttpClient):
             payload['senderForResponse'] = True
         else:
             payload['sender'] = self.sender
-        if self.validity_period:
-            payload['validityPeriod'] = self.validity_period
+        validity = self.effective_validity(request.validity)
+        if validity:
+            payload['validityPeriod'] = validity
         if self.tag:
             payload['tag'] = self.tag
         return payload
+
+    def effective_validity(self, request_validity=None):
+        """validityPeriod of a job (minutes): the account's, shortened to the remaining
+        validity of its SMS (``SendRequest.validity``, seconds), rounded down so that OVH
+        never keeps one past its expiry."""
+        values = [self.validity_period] if self.validity_period else []
+        if request_validity is not None:
+            values.append(int(request_validity) // 60)
+        return min(values) if values else None
 
     def _job_result(self, request, reply):
         query = _query_suffix(reply)

@@ -148,6 +148,8 @@ class TwilioClient(HttpClient):
 
     provider = 'twilio'
     max_recipients_per_request = 1
+    # ValidityPeriod: whole seconds from 1 to 36,000 (Twilio's errors 21624/90007).
+    validity_range = (1, MAX_VALIDITY_PERIOD)
 
     def __init__(self, account_sid, auth_token=None, api_key_sid=None, api_key_secret=None,
                  messaging_service_sid=None, from_numbers=(), status_callback=None,
@@ -243,14 +245,14 @@ class TwilioClient(HttpClient):
 
         try:
             reply = self.request('POST', self._account_path('Messages.json'),
-                                 data=self._message_fields(recipient, body), auth=self.auth)
+                                 data=self._message_fields(recipient, body, request.validity), auth=self.auth)
         except TransportFailure as failure:
             return self._result(request, failure.kind, failure.reason)
         if reply.ok:
             return BatchResult({recipient.key: self._accepted_outcome(reply)})
         return BatchResult({recipient.key: self._error_outcome(reply)})
 
-    def _message_fields(self, recipient, body):
+    def _message_fields(self, recipient, body, request_validity=None):
         fields = {'To': recipient.number, 'Body': body}
         if self.messaging_service_sid:
             fields['MessagingServiceSid'] = self.messaging_service_sid
@@ -259,9 +261,16 @@ class TwilioClient(HttpClient):
         callback_url = self.status_callback(recipient.key) if self.status_callback else None
         if callback_url:
             fields['StatusCallback'] = callback_url
-        if self.validity_period is not None:
-            fields['ValidityPeriod'] = str(self.validity_period)
+        validity = self.effective_validity(request_validity)
+        if validity is not None:
+            fields['ValidityPeriod'] = str(validity)
         return fields
+
+    def effective_validity(self, request_validity=None):
+        """ValidityPeriod of a message: the account's, shortened to the SMS's remaining
+        validity (``SendRequest.validity``), so that Twilio never sends it later."""
+        values = [value for value in (self.validity_period, request_validity) if value is not None]
+        return min(values) if values else None
 
     def from_number_for(self, recipient):
         """The From number for ``recipient``: first one of its region, else the first one."""

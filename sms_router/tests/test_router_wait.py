@@ -1,0 +1,106 @@
+"""SMS that may not be sent yet although nothing failed (a send window, an account's
+budget): they wait in the queue with a "not before" time, are never failed for it, and
+leave when due. What decides the wait (windows, governor) is tested with it; here a
+dispatcher that makes some SMS wait stands for them."""
+from datetime import datetime, timedelta, timezone
+from unittest.mock import patch
+
+from odoo import fields
+from odoo.tests import tagged
+
+from ..engine.dispatcher import Dispatcher, SmsVerdict
+from ..engine.outcomes import OutcomeKind
+from ..engine.reasons import _lt
+from ..tools import sms_api as sms_api_module
+from .common import SmsRouterCase
+
+
+class WaitingDispatcher(Dispatcher):
+    """Makes the SMS to ``numbers`` wait until ``until`` (aware UTC), dispatches the rest."""
+
+    numbers = ()
+    until = None
+
+    def dispatch(self, messages):
+        waiting = [m for m in messages if m.destination and m.destination.e164 in self.numbers]
+        verdicts = super().dispatch([m for m in messages if m not in waiting])
+        for message in waiting:
+            verdicts[message.key] = SmsVerdict(message.key, None, not_before=self.until, wait_reason=_lt(
+                'outside its send window until %(when)s', when=self.until.strftime('%H:%M')))
+        return verdicts
+
+
+@tagged('post_install', '-at_install', 'sms_router')
+class TestRouterWait(SmsRouterCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_fr.sms_router_max_hold_hours = 1
+        cls.company_fr.sms_router_iap_last_resort = False
+        cls.primary = cls._router_account(cls, cls.company_fr, 'Primary FR')
+        cls._router_route(cls, cls.company_fr, cls.primary, name='Default FR')
+        cls.queue_cron = cls.env.ref('sms.ir_cron_sms_scheduler_action')
+
+    def _waiting(self, numbers, until):
+        return patch.object(sms_api_module, 'Dispatcher', type('Waiting', (WaitingDispatcher,), {
+            'numbers': tuple(numbers), 'until': until}))
+
+    def test_waits_without_failing_then_leaves_when_due(self):
+        sms = self._router_sms(self.company_fr, ['+33612345678', '+33612345679'], sms_router_traffic='marketing')
+        waiting, sent = sms.sorted('number')
+        until = datetime.now(timezone.utc).replace(microsecond=250000) + timedelta(hours=3)
+        triggers_before = self.env['ir.cron.trigger'].search([('cron_id', '=', self.queue_cron.id)])
+        with self._waiting([waiting.number], until), self.mockRouterClients({self.primary: OutcomeKind.SENT}):
+            sms.send()
+        self.assertEqual(self.routerRecipients(), [sent.number], 'the waiting SMS made no provider call')
+        self.assertEqual(sent.state, 'pending')
+        self.assertEqual(waiting.state, 'outgoing', 'waiting, not failed')
+        self.assertFalse(waiting.failure_type)
+        # Stored to the second, rounded up: never due before the moment it may go.
+        expected = until.replace(tzinfo=None, microsecond=0) + timedelta(seconds=1)
+        self.assertEqual(waiting.sms_router_not_before, expected)
+        self.assertIn('outside its send window until', waiting.sms_router_hold_reason)
+        self.assertEqual(waiting.sms_router_reason, waiting.sms_router_hold_reason)
+        self.assertFalse(waiting.sms_router_held_since, 'a wait is not a hold: no maximum hold counts it')
+        self.assertFalse(waiting.sms_router_hold_until)
+        self.assertFalse(self._router_attempts(waiting), 'no attempt was made')
+        new_triggers = self.env['ir.cron.trigger'].search([('cron_id', '=', self.queue_cron.id)]) - triggers_before
+        self.assertIn(expected, new_triggers.mapped('call_at'), 'the queue runs when it may go')
+        notification = waiting.sms_tracker_id.mail_notification_id
+        if notification:
+            self.assertEqual(notification.notification_status, 'ready')
+            self.assertIn('outside its send window', notification.failure_reason)
+
+        # Not due: the queue leaves it alone, however long past the maximum hold.
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
+            self._router_process_queue()
+        self.assertEqual(self.router_calls, [])
+        self.assertEqual(waiting.state, 'outgoing')
+
+        # Due: the queue sends it and the wait is forgotten.
+        waiting.sms_router_not_before = fields.Datetime.now() - timedelta(seconds=1)
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
+            self._router_process_queue()
+        self.assertEqual(self.routerRecipients(), [waiting.number])
+        self.assertEqual(waiting.state, 'pending')
+        self.assertFalse(waiting.sms_router_not_before or waiting.sms_router_hold_reason)
+        self.assertRouterTrail(waiting, [(self.primary, 'sent')])
+
+    def test_wait_replaces_a_hold_and_keeps_its_start(self):
+        """A held SMS that must then wait (its window closed meanwhile) waits for the window,
+        not for the hold's retry time; the hold's start stays for a later hold."""
+        sms = self._router_sms(self.company_fr, ['+33612345678'], sms_router_traffic='marketing')
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER}):
+            sms.send()
+        self.assertTrue(sms.sms_router_hold_until)
+        held_since = sms.sms_router_held_since
+        sms.sms_router_hold_until = fields.Datetime.now() - timedelta(seconds=1)
+        until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=2)
+        with self._waiting([sms.number], until), self.mockRouterClients({self.primary: OutcomeKind.SENT}):
+            self._router_process_queue()
+        self.assertEqual(self.router_calls, [])
+        self.assertEqual(sms.state, 'outgoing')
+        self.assertFalse(sms.sms_router_hold_until)
+        self.assertEqual(sms.sms_router_not_before, until.replace(tzinfo=None))
+        self.assertEqual(sms.sms_router_held_since, held_since)
