@@ -28,6 +28,8 @@ from .outcomes import (
     BatchResult, OutcomeKind, Recipient, RecipientOutcome, SendRequest, merge_account_updates,
 )
 from .reasons import _lt, join_reasons
+from .segments import measure as measure_segments
+from .smart_encoding import OFF as SMART_ENCODING_OFF, apply as apply_smart_encoding
 from .validity import expired_outcome, is_expired, within_validity
 
 _logger = logging.getLogger(__name__)
@@ -68,12 +70,25 @@ class AccountHandle:
     # Longest a request may take (s, every exchange of one send): one starts only if it can
     # end before the deadline.
     timeout: float = 0.0
+    # engine.smart_encoding level of the bodies this account sends ('off', 'typography',
+    # 'letters').
+    smart_encoding: str = SMART_ENCODING_OFF
 
     def __hash__(self):
         return hash(self.account_id)
 
     def __eq__(self, other):
         return isinstance(other, AccountHandle) and other.account_id == self.account_id
+
+    def sent_body(self, body):
+        """``body`` as this account sends it: its smart encoding applied."""
+        return apply_smart_encoding(body, self.smart_encoding)
+
+    def measure(self, body, region='', marketing=False):
+        """engine.segments.SegmentInfo of ``body`` sent by this account to ``region``: its
+        smart encoding applied, the text its provider appends counted."""
+        appended = getattr(self.client, 'appended_text', None)
+        return measure_segments(self.sent_body(body), appended(region or '', marketing) if appended else '')
 
 
 @dataclass
@@ -320,10 +335,15 @@ class Dispatcher:
     def _build_requests(account, messages):
         mixed = account.client.accepts_mixed_bodies
         groups = defaultdict(list)
+        # Each body as this account sends it (its smart encoding), worked out once per body.
+        sent_bodies = {}
         for message in messages:
-            groups[(None if mixed else message.body, message.marketing)].append(
+            body = sent_bodies.get(message.body)
+            if body is None:
+                body = sent_bodies[message.body] = account.sent_body(message.body)
+            groups[(None if mixed else body, message.marketing)].append(
                 Recipient(message.key, message.destination.e164, message.destination.region,
-                          body=message.body if mixed else None))
+                          body=body if mixed else None))
         size = max(1, account.client.max_recipients_per_request)
         return [
             SendRequest(body, tuple(recipients[start:start + size]), marketing)

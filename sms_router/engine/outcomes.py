@@ -188,6 +188,13 @@ class ProviderClient:
         """Return a message saying what is missing, or None when the client can send."""
         return None
 
+    def appended_text(self, region, marketing):
+        """The text the provider itself adds to an SMS to ``region`` (ISO 3166 alpha-2),
+        marketing or not (e.g. a STOP mention on marketing SMS to France), separator
+        included; '' when it adds nothing. It is billed with the body: the router counts it
+        in the SMS's segments (engine/segments.py)."""
+        return ''
+
     def max_send_seconds(self):
         """The longest one ``send`` may take (every exchange it may make, connecting
         included), or None when the client cannot tell."""
