@@ -1,6 +1,14 @@
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 from ..engine.dispatcher import AT_LEAST_ONCE, AT_MOST_ONCE
+from ..engine.routing import TRAFFIC_MARKETING
+
+# Validity of an SMS, in minutes (0: none). Two minutes at least: providers that take a
+# validity in whole minutes (OVH) need one left when the SMS reaches them. 48 hours at
+# most: the longest an operator keeps an SMS for a phone that is off.
+MIN_VALIDITY_MINUTES = 2
+MAX_VALIDITY_MINUTES = 2880
 
 
 class ResCompany(models.Model):
@@ -25,6 +33,18 @@ class ResCompany(models.Model):
              'sent automatically once a provider may take traffic again. After this many hours '
              'it ends in error with the full trail. 0 ends it in error at once.')
 
+    # Validity: an SMS not accepted by a provider within it ends Expired, never sent late.
+    sms_router_validity_transactional = fields.Integer(
+        'Validity of Transactional SMS (minutes)', default=0,
+        help='An SMS that no provider accepted within this many minutes after it was queued '
+             'ends as Expired and is never sent late (after an outage, a send window or a '
+             'restart); providers that take a validity period get the time left. '
+             f'{MIN_VALIDITY_MINUTES} to {MAX_VALIDITY_MINUTES} minutes; 0: no validity.')
+    sms_router_validity_marketing = fields.Integer(
+        'Validity of Marketing SMS (minutes)', default=0,
+        help='The same for marketing SMS (mass SMS). '
+             f'{MIN_VALIDITY_MINUTES} to {MAX_VALIDITY_MINUTES} minutes; 0: no validity.')
+
     # Alerts (sms.router.alert): how the router operators of this company hear of them.
     sms_router_alert_activity = fields.Boolean(
         'Alerts as To-Dos', default=True,
@@ -48,6 +68,29 @@ class ResCompany(models.Model):
 
     _sms_router_max_hold_positive = models.Constraint(
         'CHECK(sms_router_max_hold_hours >= 0)', 'The hold time during outages cannot be negative.')
+
+    @api.constrains('sms_router_validity_transactional', 'sms_router_validity_marketing')
+    def _check_sms_router_validity(self):
+        labels = {
+            'sms_router_validity_transactional': self.env._('The validity of transactional SMS'),
+            'sms_router_validity_marketing': self.env._('The validity of marketing SMS'),
+        }
+        for company in self:
+            for name, label in labels.items():
+                minutes = company[name]
+                if minutes and not MIN_VALIDITY_MINUTES <= minutes <= MAX_VALIDITY_MINUTES:
+                    raise ValidationError(self.env._(
+                        '%(what)s must be between %(minimum)s and %(maximum)s minutes (48 hours), or 0 '
+                        'for no validity; %(company)s has %(minutes)s.', what=label,
+                        minimum=MIN_VALIDITY_MINUTES, maximum=MAX_VALIDITY_MINUTES,
+                        company=company.name, minutes=minutes))
+
+    def _sms_router_validity_minutes(self, traffic):
+        """The validity of this company's SMS of ``traffic``, in minutes (0: none)."""
+        self.ensure_one()
+        if traffic == TRAFFIC_MARKETING:
+            return self.sms_router_validity_marketing
+        return self.sms_router_validity_transactional
 
     def _sms_router_is_enabled(self):
         """The router handles this company's SMS once it has an active route, unless the

@@ -10,6 +10,9 @@ class ResConfigSettings(models.TransientModel):
     sms_router_iap_last_resort = fields.Boolean(related='company_id.sms_router_iap_last_resort', readonly=False)
     sms_router_timeout_policy = fields.Selection(related='company_id.sms_router_timeout_policy', readonly=False)
     sms_router_max_hold_hours = fields.Float(related='company_id.sms_router_max_hold_hours', readonly=False)
+    sms_router_validity_transactional = fields.Integer(
+        related='company_id.sms_router_validity_transactional', readonly=False)
+    sms_router_validity_marketing = fields.Integer(related='company_id.sms_router_validity_marketing', readonly=False)
     sms_router_alert_activity = fields.Boolean(related='company_id.sms_router_alert_activity', readonly=False)
     sms_router_alert_channel = fields.Boolean(related='company_id.sms_router_alert_channel', readonly=False)
     sms_router_alert_channel_id = fields.Many2one(related='company_id.sms_router_alert_channel_id', readonly=False)

@@ -9,7 +9,7 @@ from ..engine.breakers import CLOSED, HALF_OPEN, OPEN, BreakerSettings
 # The overview's figures cover this much of the trail.
 OVERVIEW_HOURS = 24
 # Outcomes that made no request to the provider: not counted as failures, no latency.
-NO_REQUEST_OUTCOMES = ('skipped', 'misconfigured')
+NO_REQUEST_OUTCOMES = ('skipped', 'misconfigured', 'expired')
 # Kanban colours (Odoo's colour indexes) of the breaker states.
 BREAKER_COLORS = {CLOSED: 10, HALF_OPEN: 2, OPEN: 1, 'forced': 1}   # green, orange, red, red
 

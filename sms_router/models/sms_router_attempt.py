@@ -18,6 +18,7 @@ OUTCOMES = [
     (OutcomeKind.AMBIGUOUS.value, 'No answer (ambiguous)'),
     (OutcomeKind.MISCONFIGURED.value, 'Account misconfigured'),
     (OutcomeKind.SKIPPED.value, 'Skipped'),
+    (OutcomeKind.EXPIRED.value, 'Expired'),
 ]
 DELIVERY_STATES = [('pending', 'Pending'), ('delivered', 'Delivered'), ('undelivered', 'Undelivered')]
 

@@ -1,5 +1,6 @@
 import time
 from collections import defaultdict
+from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.fields import Domain
@@ -21,6 +22,16 @@ class SmsSms(models.Model):
         [(TRAFFIC_TRANSACTIONAL, 'Transactional'), (TRAFFIC_MARKETING, 'Marketing')],
         string='Traffic', default=TRAFFIC_TRANSACTIONAL)
     sms_router_failure_reason = fields.Text('Failure Reason', readonly=True, copy=False)
+    # Known to mail.notification and mailing.trace already (Odoo's delivery reports): an SMS
+    # that no provider accepted within its validity ends with it.
+    failure_type = fields.Selection(selection_add=[('sms_expired', 'Expired')])
+    # Validity (res.company): decided when the SMS is queued; none while it is off.
+    sms_router_validity = fields.Integer(
+        'Validity (minutes)', readonly=True, copy=False,
+        help='The validity of its company and traffic when it was queued (0: none).')
+    sms_router_expires_at = fields.Datetime(
+        'Expires At', readonly=True, copy=False, index='btree_not_null',
+        help='Not accepted by any provider by then, the SMS ends as Expired instead of being sent late.')
     # Hold and retry: every provider of the chain was down, the SMS waits in the queue.
     sms_router_hold_until = fields.Datetime(
         'Retry At', readonly=True, copy=False, index='btree_not_null',
@@ -99,7 +110,42 @@ class SmsSms(models.Model):
             if vals.get('mailing_id') and 'sms_router_traffic' not in vals:
                 # mass_mailing_sms: SMS of a mailing are marketing traffic.
                 vals['sms_router_traffic'] = TRAFFIC_MARKETING
+        self._sms_router_set_expiry(vals_list)
         return super().create(vals_list)
+
+    def write(self, vals):
+        # Queued again (Retry, Resend): a new validity from now, as for a new SMS.
+        requeued = self.browse()
+        if vals.get('state') == 'outgoing' and 'sms_router_expires_at' not in vals:
+            requeued = self.filtered(lambda sms: sms.state != 'outgoing')
+        result = super().write(vals)
+        groups = requeued.grouped(lambda sms: (sms.sms_router_company_id.id, sms.sms_router_traffic))
+        for (company_id, traffic), records in groups.items():
+            values = {'sms_router_company_id': company_id, 'sms_router_traffic': traffic}
+            self._sms_router_set_expiry([values])
+            if values.get('sms_router_expires_at') or records.filtered('sms_router_expires_at'):
+                super(SmsSms, records).write({
+                    'sms_router_validity': values.get('sms_router_validity', 0),
+                    'sms_router_expires_at': values.get('sms_router_expires_at', False)})
+        return result
+
+    @api.model
+    def _sms_router_set_expiry(self, vals_list):
+        """Give each queued SMS its expiry: now plus the validity of its company and traffic,
+        for companies the router sends for. Read once per company, whatever the number of SMS."""
+        now = fields.Datetime.now()
+        validities = {}
+        for vals in vals_list:
+            if vals.get('state', 'outgoing') != 'outgoing' or 'sms_router_expires_at' in vals:
+                continue
+            key = vals.get('sms_router_company_id'), vals.get('sms_router_traffic') or TRAFFIC_TRANSACTIONAL
+            if key not in validities:
+                company = self.env['res.company'].browse(key[0]).sudo()
+                validities[key] = company._sms_router_validity_minutes(key[1]) \
+                    if company and company._sms_router_is_enabled() else 0
+            if validities[key]:
+                vals['sms_router_validity'] = validities[key]
+                vals['sms_router_expires_at'] = now + timedelta(minutes=validities[key])
 
     @api.model
     def _sms_router_mailing_company(self, mailing_id):
@@ -172,12 +218,16 @@ class SmsSms(models.Model):
     @api.model
     def _sms_router_queue_domain(self):
         """Queued SMS due now: those held for an outage wait for their retry time, those
-        that may not be sent yet (send window, account budget) for their time."""
+        that may not be sent yet (send window, account budget) for their time, unless their
+        validity passed: those are due at once, to end Expired."""
         now = fields.Datetime.now()
-        return Domain([('state', '=', 'outgoing'), ('to_delete', '!=', True)]) & (
+        due = (
             Domain('sms_router_hold_until', '=', False) | Domain('sms_router_hold_until', '<=', now)
         ) & (
             Domain('sms_router_not_before', '=', False) | Domain('sms_router_not_before', '<=', now))
+        return Domain([('state', '=', 'outgoing'), ('to_delete', '!=', True)]) & (
+            due | Domain('sms_router_expires_at', '<=', now))
+
 
     @api.model
     def _process_queue(self):
@@ -188,6 +238,7 @@ class SmsSms(models.Model):
         # Held alerts end with the last SMS held (sent, failed, cancelled or deleted): one
         # small query when no held alert is ongoing.
         self.env['sms.router.alert']._sms_router_check_held()
+        self._sms_router_trigger_next_expiry()
         if self.env.context.get('cron_end_time') and self._sms_router_cron_too_late():
             remaining = self.search_count(domain)
             if remaining:
@@ -206,6 +257,20 @@ class SmsSms(models.Model):
         done = len(records) - len(still_due)
         remaining = self.search_count(domain) if done and (len(records) == batch_size or still_due) else 0
         self.env['ir.cron']._commit_progress(done, remaining=remaining)
+
+    @api.model
+    def _sms_router_trigger_next_expiry(self):
+        """Run the queue again when the next SMS that is not due yet expires: one waiting
+        for a provider, a send window or its account's budget then ends Expired on time, not
+        when it would have been due. One indexed query per run; none found when no SMS has
+        a validity."""
+        now = fields.Datetime.now()
+        waiting = Domain('sms_router_hold_until', '>', now) | Domain('sms_router_not_before', '>', now)
+        upcoming = self.search(Domain([('state', '=', 'outgoing'), ('to_delete', '!=', True),
+                                       ('sms_router_expires_at', '>', now)]) & waiting,
+                               order='sms_router_expires_at', limit=1)
+        if upcoming:
+            self.env.ref('sms.ir_cron_sms_scheduler_action')._trigger(upcoming.sms_router_expires_at)
 
     @api.model
     def _sms_router_cron_too_late(self):

@@ -24,6 +24,7 @@ from ..engine.dispatcher import AT_MOST_ONCE, SmsVerdict, Dispatcher, QueuedSms
 from ..engine.outcomes import BatchResult, OutcomeKind, ProviderClient, RecipientOutcome
 from ..engine.reasons import reason_of
 from ..engine.routing import TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL, NumberError, parse_destination
+from ..engine.validity import expired_outcome
 from ..engine.transport import never_connected
 from .reason_text import company_lang, render_verdicts
 
@@ -35,6 +36,8 @@ _logger = logging.getLogger(__name__)
 SHARED_FAILURE_TYPES = (
     'sms_number_missing', 'sms_number_format', 'sms_credit', 'sms_country_not_supported',
     'sms_registration_needed', 'sms_server', 'sms_acc',
+    # Odoo's delivery-report failure type, which the router adds to sms.sms (Expired).
+    'sms_expired',
 )
 # Failure types that sms.sms and mailing.trace (mass_mailing_sms) know but mail.notification
 # does not: Odoo is told "unknown", the SMS and its mailing trace get the precise type.
@@ -241,11 +244,19 @@ class SmsRouterApi(SmsApiBase):
         now = fields.Datetime.now()
         retry_delay = hold_retry_seconds(env)
         engine_messages = []
+        expired = {}
         for message in messages:
             for number in message['numbers']:
                 if interrupted and number['uuid'] in interrupted:
                     continue
                 sms = sms_by_uuid.get(number['uuid'])
+                expires_at, validity = _expiry(sms)
+                if expires_at and expires_at <= now:
+                    # Its validity passed while it waited (hold, send window, pause, restart):
+                    # it ends Expired before anything else is decided for it.
+                    expired[number['uuid']] = SmsVerdict(number['uuid'], expired_outcome(
+                        expires_at.replace(tzinfo=timezone.utc), validity))
+                    continue
                 marketing = bool(sms and sms.sms_router_traffic == TRAFFIC_MARKETING)
                 try:
                     destination, _match, chain = routing.match(
@@ -256,7 +267,9 @@ class SmsRouterApi(SmsApiBase):
                     continue
                 engine_messages.append(QueuedSms(number['uuid'], message['content'], destination,
                                                chain, marketing,
-                                               retry_delay=_retry_delay(sms, now, retry_delay)))
+                                               retry_delay=_retry_delay(sms, now, retry_delay),
+                                               expires_at=expires_at and expires_at.replace(tzinfo=timezone.utc),
+                                               validity=validity))
 
         max_hold = timedelta(hours=company.sms_router_max_hold_hours or 0)
         # `started` times this batch for its log line; the budget may have begun long before.
@@ -266,6 +279,7 @@ class SmsRouterApi(SmsApiBase):
                                 deadline=None if budget is None else budget_started + budget,
                                 time_budget=budget, hold=bool(max_hold), retry_delay=retry_delay)
         verdicts = dispatcher.dispatch(engine_messages)
+        verdicts.update(expired)
         render_verdicts(verdicts, env.lang)
         tokens = dict.fromkeys(verdicts, journal.token if journal else False)
         for key, (token, account_name, handed_at) in (interrupted or {}).items():
@@ -311,6 +325,7 @@ class SmsRouterApi(SmsApiBase):
         # Progress: some SMS decided, or told when they may go (a wait is not a failure).
         progressed = any(not verdict.deferred for verdict in waiting.values()) or len(waiting) < len(verdicts)
         self._bookkeeping(self._keep_queued, waiting, sms_by_uuid, now, progressed, retry_delay)
+        self._bookkeeping(self._trigger_expiry, waiting, sms_by_uuid)
         self._bookkeeping(self._raise_alerts, verdicts, waiting)
         sent = sum(1 for d in verdicts.values() if d.sent)
         held = sum(1 for d in waiting.values() if d.held)
@@ -471,6 +486,15 @@ class SmsRouterApi(SmsApiBase):
             moments.add(when)
         cron._trigger(sorted(moments))
 
+    def _trigger_expiry(self, waiting, sms_by_uuid):
+        """Run the queue when the first SMS left queued expires (e.g. held or waiting until
+        after its expiry), so that it ends Expired then; each queue run schedules the next
+        expiry (SmsSms._sms_router_trigger_next_expiry)."""
+        expiries = [sms_by_uuid[key].sms_router_expires_at for key in waiting
+                    if key in sms_by_uuid and sms_by_uuid[key].sms_router_expires_at]
+        if expiries:
+            self.env.ref('sms.ir_cron_sms_scheduler_action')._trigger(min(expiries))
+
     def _result(self, key, verdict):
         if verdict.sent:
             # Odoo's own states: 'processing' -> Processing, 'sent' -> Sent (pending delivery).
@@ -555,6 +579,13 @@ class SmsRouterApi(SmsApiBase):
         if opted_out:
             self.env['phone.blacklist'].sudo()._add(
                 opted_out, message=self.env._('Opted out at the SMS provider (reported while sending).'))
+
+
+def _expiry(sms):
+    """(expires_at as naive UTC, validity in seconds) of an SMS, or (None, None)."""
+    if not sms or not sms.sms_router_expires_at:
+        return None, None
+    return sms.sms_router_expires_at, (sms.sms_router_validity or 0) * 60
 
 
 def _retry_delay(sms, now, base):

@@ -15,6 +15,7 @@ from ..engine.breakers import utcnow
 from ..engine.dispatcher import Dispatcher, QueuedSms
 from ..engine.outcomes import OutcomeKind
 from ..engine.reasons import reason_of
+from ..engine.validity import format_validity
 from ..engine.routing import (
     MATCH_COUNTRY, MATCH_DEFAULT, MATCH_NONE, MATCH_PREFIX, TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL,
     NumberError, example_number,
@@ -51,6 +52,10 @@ class SmsRouterRouteTester(models.TransientModel):
         selection='_selection_traffic', required=True, default=TRAFFIC_TRANSACTIONAL,
         help='Transactional SMS (reminders, codes) or marketing SMS (mass SMS mailings).')
 
+    validity = fields.Char(
+        compute='_compute_validity',
+        help="The company's validity for this traffic: an SMS no provider accepted within it "
+             'ends as Expired; providers that take a validity period get the time left.')
     region_hint = fields.Char('National Numbers', compute='_compute_result')
     e164 = fields.Char('E.164 Number', compute='_compute_result')
     country_id = fields.Many2one('res.country', compute='_compute_result')
@@ -109,6 +114,20 @@ class SmsRouterRouteTester(models.TransientModel):
         for tester in self:
             if tester.company_id not in self.env.companies:
                 raise AccessError(self.env._('You can only test the routes of your allowed companies.'))
+
+    @api.depends('company_id', 'traffic')
+    @api.depends_context('lang')
+    def _compute_validity(self):
+        for tester in self:
+            minutes = tester.company_id.sudo()._sms_router_validity_minutes(tester.traffic) \
+                if tester.company_id else 0
+            if minutes:
+                tester.validity = self.env._(
+                    '%(validity)s: an SMS not accepted by a provider within it ends as Expired; providers '
+                    'that take a validity period (Twilio, OVH) get the time left',
+                    validity=format_validity(minutes * 60))
+            else:
+                tester.validity = self.env._('None: an SMS waits for a provider as long as the company holds SMS')
 
     @api.depends('company_id', 'number', 'traffic')
     @api.depends_context('uid', 'allowed_company_ids', 'lang', 'tz')
