@@ -45,6 +45,9 @@ class SmsSms(models.Model):
     sms_router_not_before = fields.Datetime(
         'Not Before', readonly=True, copy=False, index='btree_not_null',
         help='The SMS may not be sent yet (e.g. outside its send window): the queue sends it from this time.')
+    sms_router_window_id = fields.Many2one(
+        'sms.router.send.window', 'Send Window', readonly=True, copy=False, index='btree_not_null',
+        ondelete='set null', help='The send window this queued SMS waits for (outside it when last tried).')
     sms_router_attempt_ids = fields.One2many(
         'sms.router.attempt', compute='_compute_sms_router_attempt_ids', string='Router Attempts')
     sms_router_attempt_count = fields.Integer(compute='_compute_sms_router_attempt_count', string='Attempts')

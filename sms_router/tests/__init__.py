@@ -22,4 +22,5 @@ from . import test_router_french
 from . import test_router_alerts
 from . import test_router_tours
 from . import test_router_wait
+from . import test_router_windows
 from . import test_router_validity

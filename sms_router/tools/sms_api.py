@@ -25,6 +25,7 @@ from ..engine.outcomes import BatchResult, OutcomeKind, ProviderClient, Recipien
 from ..engine.reasons import reason_of
 from ..engine.routing import TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL, NumberError, parse_destination
 from ..engine.validity import expired_outcome
+from ..engine.windows import WindowNeverOpens, local_text
 from ..engine.transport import never_connected
 from .reason_text import company_lang, render_verdicts
 
@@ -243,6 +244,12 @@ class SmsRouterApi(SmsApiBase):
 
         now = fields.Datetime.now()
         retry_delay = hold_retry_seconds(env)
+        # Send windows: the company's rules are read once per batch; an SMS outside its
+        # window waits (not_before) without entering the dispatcher. Checked at every send,
+        # so a window holds after a failover, a hold, a restart or a resend alike.
+        window_gate = env['sms.router.send.window']._sms_router_gate(company, now.replace(tzinfo=timezone.utc))
+        outside_window = {}
+        window_ids = {}
         engine_messages = []
         expired = {}
         for message in messages:
@@ -265,6 +272,13 @@ class SmsRouterApi(SmsApiBase):
                     engine_messages.append(QueuedSms(number['uuid'], message['content'],
                                                      number_error=reason_of(error)))
                     continue
+                if window_gate:
+                    wait = self._sms_router_window_wait(
+                        window_gate, number['uuid'], TRAFFIC_MARKETING if marketing else TRAFFIC_TRANSACTIONAL,
+                        destination)
+                    if wait:
+                        outside_window[number['uuid']], window_ids[number['uuid']] = wait
+                        continue
                 engine_messages.append(QueuedSms(number['uuid'], message['content'], destination,
                                                chain, marketing,
                                                retry_delay=_retry_delay(sms, now, retry_delay),
@@ -280,6 +294,7 @@ class SmsRouterApi(SmsApiBase):
                                 time_budget=budget, hold=bool(max_hold), retry_delay=retry_delay)
         verdicts = dispatcher.dispatch(engine_messages)
         verdicts.update(expired)
+        verdicts.update(outside_window)
         render_verdicts(verdicts, env.lang)
         tokens = dict.fromkeys(verdicts, journal.token if journal else False)
         for key, (token, account_name, handed_at) in (interrupted or {}).items():
@@ -325,6 +340,8 @@ class SmsRouterApi(SmsApiBase):
         # Progress: some SMS decided, or told when they may go (a wait is not a failure).
         progressed = any(not verdict.deferred for verdict in waiting.values()) or len(waiting) < len(verdicts)
         self._bookkeeping(self._keep_queued, waiting, sms_by_uuid, now, progressed, retry_delay)
+        if window_gate:
+            self._bookkeeping(self._mark_window_waits, window_ids, sms_by_uuid)
         self._bookkeeping(self._trigger_expiry, waiting, sms_by_uuid)
         self._bookkeeping(self._raise_alerts, verdicts, waiting)
         sent = sum(1 for d in verdicts.values() if d.sent)
@@ -335,6 +352,40 @@ class SmsRouterApi(SmsApiBase):
                      company.id, len(verdicts), sent, len(verdicts) - sent - len(waiting), held, not_yet,
                      len(waiting) - held - not_yet, dispatcher.requests_made, time.perf_counter() - started)
         return [self._result(key, verdict) for key, verdict in verdicts.items() if key not in waiting]
+
+    def _sms_router_window_wait(self, gate, key, traffic, destination):
+        """(waiting SmsVerdict, send window id) for an SMS outside its send window, or None
+        when it may go now. The next opening is cached per (traffic, country, time zones)
+        for the batch (WindowGate)."""
+        try:
+            found = gate.check(traffic, destination)
+        except WindowNeverOpens as error:
+            # The rules contradict each other for this destination: the SMS waits (never
+            # sent outside a window, never dropped), says why, and is checked again in a day.
+            _logger.warning('SMS router: company %s: %s', self.company.id, error)
+            rules = gate.applicable(traffic, destination)
+            return SmsVerdict(key, None, not_before=gate.now + timedelta(days=1), wait_reason=self.env._(
+                'Outside its send windows, which never open together for this destination (%s): change '
+                'them; the SMS waits in the queue meanwhile.', str(error))), rules[0].rule_id if rules else False
+        if not found:
+            return None
+        opening, rule, zone = found
+        return SmsVerdict(key, None, not_before=opening, wait_reason=self.env._(
+            "Outside its send window '%(window)s' until %(when)s", window=rule.name if rule else '?',
+            when=local_text(opening, zone or 'UTC'))), rule.rule_id if rule else False
+
+    def _mark_window_waits(self, window_ids, sms_by_uuid):
+        """Remember which send window each SMS of ``window_ids`` ({uuid: window id}) waits
+        for (the Outgoing SMS filter *Waiting for Send Window*); the other SMS of the batch
+        that were waiting for one no longer are."""
+        by_window = defaultdict(list)
+        for key, window_id in window_ids.items():
+            if key in sms_by_uuid:
+                by_window[window_id].append(sms_by_uuid[key])
+        for window_id, records in by_window.items():
+            self.env['sms.sms'].union(*records).write({'sms_router_window_id': window_id})
+        done = [sms for key, sms in sms_by_uuid.items() if key not in window_ids]
+        self.env['sms.sms'].union(*done).filtered('sms_router_window_id').write({'sms_router_window_id': False})
 
     def _sms_router_time_budget(self):
         """(start, seconds): when the time Odoo allows this worker began (``time.monotonic``)

@@ -15,10 +15,11 @@ from ..engine.breakers import utcnow
 from ..engine.dispatcher import Dispatcher, QueuedSms
 from ..engine.outcomes import OutcomeKind
 from ..engine.reasons import reason_of
+from ..engine.windows import WindowNeverOpens, local_text, zones_for_number
 from ..engine.validity import format_validity
 from ..engine.routing import (
     MATCH_COUNTRY, MATCH_DEFAULT, MATCH_NONE, MATCH_PREFIX, TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL,
-    NumberError, example_number,
+    NumberError, example_number, parse_destination,
 )
 from ..tools.reason_text import render_reason
 from ..tools.sms_api import CompanyRouting, SmsRouterApi, hold_retry_seconds
@@ -56,6 +57,15 @@ class SmsRouterRouteTester(models.TransientModel):
         compute='_compute_validity',
         help="The company's validity for this traffic: an SMS no provider accepted within it "
              'ends as Expired; providers that take a validity period get the time left.')
+    # Send windows: whether this number and traffic may be sent now (see _compute_send_window).
+    window_status = fields.Selection([
+        ('none', 'No send window'), ('open', 'Inside its send window'), ('closed', 'Outside its send window'),
+    ], string='Send Window', compute='_compute_send_window')
+    window_id = fields.Many2one('sms.router.send.window', 'Closed By', compute='_compute_send_window')
+    window_next_opening = fields.Datetime('Opens At', compute='_compute_send_window')
+    window_zones = fields.Char('Time Zones', compute='_compute_send_window',
+                              help='The time zones the number may be in: it is sent only when every one allows it.')
+    window_summary = fields.Char('Window', compute='_compute_send_window')
     region_hint = fields.Char('National Numbers', compute='_compute_result')
     e164 = fields.Char('E.164 Number', compute='_compute_result')
     country_id = fields.Many2one('res.country', compute='_compute_result')
@@ -128,6 +138,51 @@ class SmsRouterRouteTester(models.TransientModel):
                     validity=format_validity(minutes * 60))
             else:
                 tester.validity = self.env._('None: an SMS waits for a provider as long as the company holds SMS')
+
+    @api.depends('company_id', 'number', 'traffic')
+    @api.depends_context('uid', 'allowed_company_ids', 'lang', 'tz')
+    def _compute_send_window(self):
+        for tester in self:
+            tester.update(tester._send_window_values())
+
+    def _send_window_values(self):
+        """Whether the company's send windows let this number and traffic go now, as sending
+        decides it (the same WindowGate); the rule and the next opening when not."""
+        values = dict.fromkeys(('window_status', 'window_id', 'window_next_opening', 'window_zones',
+                                'window_summary'), False)
+        company = self.company_id
+        if not company or company not in self.env.companies or not (self.number or '').strip() \
+                or not company._sms_router_is_enabled():
+            return values
+        try:
+            destination = parse_destination(self.number, company.country_id.code)
+        except NumberError:
+            return values
+        gate = self.env['sms.router.send.window']._sms_router_gate(company, utcnow())
+        values['window_zones'] = ', '.join(zones_for_number(destination.e164))
+        if not gate.applicable(self.traffic, destination):
+            values.update(window_status='none', window_summary=self.env._(
+                'No send window of the company applies to this traffic and destination: it may go at any time.'))
+            return values
+        try:
+            found = gate.check(self.traffic, destination)
+        except WindowNeverOpens as error:
+            values.update(window_status='closed', window_summary=self.env._(
+                'Outside its send windows, which never open together for this destination (%s): the SMS '
+                'would wait in the queue until they are changed.', str(error)))
+            return values
+        if not found:
+            values.update(window_status='open', window_summary=self.env._(
+                'Inside its send window now: %s.', ', '.join(rule.name for rule in gate.applicable(
+                    self.traffic, destination))))
+            return values
+        opening, rule, zone = found
+        values.update(
+            window_status='closed', window_id=rule.rule_id if rule else False, window_next_opening=_naive_utc(opening),
+            window_summary=self.env._(
+                "Outside its send window '%(window)s': the SMS would wait in the queue until %(when)s, then go "
+                'through the chain below.', window=rule.name if rule else '?', when=local_text(opening, zone or 'UTC')))
+        return values
 
     @api.depends('company_id', 'number', 'traffic')
     @api.depends_context('uid', 'allowed_company_ids', 'lang', 'tz')

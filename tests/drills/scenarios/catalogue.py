@@ -10,7 +10,7 @@ from infra.settings import AT_LEAST_ONCE, AT_MOST_ONCE
 from sandbox.server import PROVIDERS
 from scenarios import (
     ambiguity, bookkeeping, faults, last_resort, neutralized, outage, recipients, slow_provider,
-    webhooks, workers,
+    webhooks, windows, workers,
 )
 
 
@@ -48,6 +48,7 @@ def catalogue():
         ('slow_provider:limit_30:at_most_once', 'slow_provider',
          partial(slow_provider.slow_provider, policy=AT_MOST_ONCE, limit=30, count=200)),
         ('total_outage', 'total_outage', outage.total_outage),
+        ('windows', 'windows', windows.windows),
     ]
     return entries
 
