@@ -11,7 +11,7 @@ import unicodedata
 
 import pytest
 
-from addons.sms_router.engine.segments import GSM7, UCS2, measure
+from addons.sms_router.engine.segments import GSM7, UCS2, describe_chars, measure
 
 # --- TS 23.038 6.2.1: default alphabet. 0x20-0x7F are ASCII except the positions below. ---
 _NAMED = {
@@ -314,3 +314,11 @@ def test_random_bodies_agree_with_packing():
 def test_empty_and_suffix_only():
     assert measure('') == (GSM7, 0, 0, ())
     assert measure('', ' STOP') == (GSM7, 5, 1, ())
+
+
+def test_describe_chars():
+    assert describe_chars(()) == ''
+    assert describe_chars(('ç', '\u2019', '\U0001F600')) == 'ç \u2019 \U0001F600'
+    # spaces, invisible and combining characters by code point
+    assert describe_chars(('\u00a0', '\u202f', '\u200b', '\u0327', '\t', '\x1b')) == \
+        'U+00A0 U+202F U+200B U+0327 U+0009 U+001B'

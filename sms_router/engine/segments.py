@@ -27,6 +27,7 @@ account asks for it.
 Nothing here imports Odoo.
 """
 import re
+import unicodedata
 from collections import namedtuple
 
 GSM7 = 'gsm7'
@@ -119,3 +120,13 @@ def measure(body, suffix=''):
 def segment_cost(body, suffix=''):
     """Segments of ``body`` + ``suffix``, at least 1 (what a provider bills for a request)."""
     return max(1, measure(body, suffix).segments)
+
+
+def describe_chars(chars):
+    """``chars`` (e.g. ``SegmentInfo.ucs2_chars``) for people, separated by spaces: visible
+    characters as they are, spaces, invisible and combining characters by code point
+    (``U+00A0``), which nobody could see otherwise."""
+    return ' '.join(
+        char if char.isprintable() and not char.isspace() and unicodedata.category(char)[0] != 'M'
+        else f'U+{ord(char):04X}'
+        for char in chars)

@@ -12,6 +12,7 @@ from odoo.tools.urls import urljoin as url_join
 
 from ..engine.breakers import AccountBreaker, BreakerSettings, CLOSED, HALF_OPEN, OPEN
 from ..engine.dispatcher import AccountHandle
+from ..engine.smart_encoding import LETTERS, OFF as SMART_ENCODING_OFF, TYPOGRAPHY
 from ..tools.reason_text import render_reason
 from ..tools.sms_api import IAP_MAX_SEND_SECONDS, IapClient
 
@@ -34,6 +35,9 @@ SETTINGS_CREDIT_TIMEOUT = 5.0
 MIN_REDACTED_LENGTH = 6
 # Fields that decide whether the credit is low (credit_low).
 CREDIT_LOW_FIELDS = {'credit_balance', 'credit_low_threshold', 'credit_checked_at'}
+SMART_ENCODING_LEVELS = [
+    (SMART_ENCODING_OFF, 'Off'), (TYPOGRAPHY, 'Typography'), (LETTERS, 'Typography and letters'),
+]
 # Fields restricted to system administrators that are not credentials.
 NOT_SECRET_FIELDS = ('endpoint_url', 'public_base_url')
 
@@ -70,6 +74,16 @@ class SmsRouterAccount(models.Model):
         help='Provider addons add their own values.')
     sender_id = fields.Char('Sender ID', tracking=True,
                             help='Name or number shown to the recipient, when the provider allows it.')
+    # engine/smart_encoding.py: what each level replaces (the README lists every replacement).
+    smart_encoding = fields.Selection(
+        SMART_ENCODING_LEVELS, required=True, default=SMART_ENCODING_OFF, tracking=True,
+        help='One character outside the GSM-7 alphabet sends the whole SMS in Unicode (UCS-2): 70 '
+             'characters per SMS instead of 160. Before sending through this account, replace:\n'
+             '- Typography: curly quotes and apostrophes, guillemets, dashes, ellipsis, degree sign, '
+             'non-breaking and other special spaces, invisible characters;\n'
+             '- Typography and letters: also the accented letters GSM-7 lacks (ç, ê, â, î, ô, û, ë, ï, '
+             'œ, À, È...) by the same letter without its accent.\n'
+             'Nothing else is changed.')
     # Restricted to system administrators, and so are their tracking values.
     endpoint_url = fields.Char(
         'Endpoint URL', groups='base.group_system', tracking=True,
@@ -317,6 +331,7 @@ class SmsRouterAccount(models.Model):
             account_id=self.id, name=self.name, client=client,
             breaker=breaker, max_concurrency=self.max_concurrency,
             unavailable_reason=self._sms_router_unavailable_reason(),
+            smart_encoding=self.smart_encoding or SMART_ENCODING_OFF,
             timeout=client.max_send_seconds() or self.timeout)
 
     @api.model

@@ -5,6 +5,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..engine.outcomes import OutcomeKind
+from ..engine.segments import GSM7, UCS2
 
 _logger = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ OUTCOMES = [
     (OutcomeKind.SKIPPED.value, 'Skipped'),
     (OutcomeKind.EXPIRED.value, 'Expired'),
 ]
+ENCODINGS = [(GSM7, 'GSM-7'), (UCS2, 'UCS-2')]
 DELIVERY_STATES = [('pending', 'Pending'), ('delivered', 'Delivered'), ('undelivered', 'Undelivered')]
 
 
@@ -52,6 +54,16 @@ class SmsRouterAttempt(models.Model):
                                        'check with the provider before sending again.')
     reason = fields.Text(readonly=True)
     duration_ms = fields.Integer('Duration (ms)', readonly=True)
+    # Of the body as this account sends it: its smart encoding applied, the text its provider
+    # appends counted (engine/segments.py). Empty for a line without an account.
+    encoding = fields.Selection(
+        ENCODINGS, readonly=True,
+        help='GSM-7: up to 160 characters per SMS (153 per part of a longer one). UCS-2 (Unicode), '
+             'as soon as one character is outside the GSM-7 alphabet: 70 (67 per part).')
+    segments = fields.Integer(
+        readonly=True, aggregator='sum',
+        help='SMS parts this body makes for this account (its smart encoding applied, the text its '
+             'provider appends counted): providers bill and throttle per part.')
     message_id = fields.Char('Provider Message ID', index='btree_not_null', readonly=True)
     batch_id = fields.Char('Provider Batch ID', index='btree_not_null', readonly=True,
                            help="The provider's id for the whole request (transaction, job).")

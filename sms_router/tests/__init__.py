@@ -21,6 +21,7 @@ from . import test_router_overview
 from . import test_router_french
 from . import test_router_alerts
 from . import test_router_tours
+from . import test_router_segments
 from . import test_router_wait
 from . import test_router_windows
 from . import test_router_validity

@@ -329,7 +329,9 @@ class SmsRouterApi(SmsApiBase):
         # batch into an exception (Odoo would fail every SMS of it, accepted ones included,
         # and Resend would send them twice). Each step is undone alone and logged.
         regions = {m.key: m.destination.region for m in engine_messages if m.destination}
-        self._bookkeeping(self._record_trail, verdicts, numbers, raw_numbers, accounts_by_id, tokens, regions)
+        bodies = {m.key: (m.body, m.marketing) for m in engine_messages}
+        self._bookkeeping(self._record_trail, verdicts, numbers, raw_numbers, accounts_by_id, tokens, regions,
+                          bodies)
         for account_id, updates in dispatcher.account_updates.items():
             if account_id in accounts_by_id:
                 self._bookkeeping(accounts_by_id[account_id]._sms_router_apply_updates, updates)
@@ -578,12 +580,16 @@ class SmsRouterApi(SmsApiBase):
     def _sms_failure_types(self):
         return {value for value, _label in self._sms_failure_type_labels()}
 
-    def _record_trail(self, verdicts, numbers, raw_numbers, accounts_by_id, tokens, regions=None):
+    def _record_trail(self, verdicts, numbers, raw_numbers, accounts_by_id, tokens, regions=None, bodies=None):
         company = self.company
         values = []
         # The destination country routing already read (``regions``: ISO code per SMS) is
         # stored as it is: recomputing it from the number would parse every number again.
         regions = regions or {}
+        bodies = bodies or {}
+        # Encoding and segments of each attempt's body, measured once per (body, account,
+        # region, traffic): a batch of one body to 10,000 numbers measures it once per account.
+        measured = {}
         codes = sorted({code for code in regions.values() if code})
         country_ids = dict(self.env['res.country'].sudo()._read_group(
             [('code', 'in', codes)], ['code'], ['id:min'])) if codes else {}
@@ -619,6 +625,8 @@ class SmsRouterApi(SmsApiBase):
                     'delivery_state': 'pending' if outcome.kind is OutcomeKind.SENT else False,
                     'dispatch_token': tokens.get(key) or False,
                 })
+                if attempt and key in bodies:
+                    values[-1].update(_segment_values(measured, attempt.account, bodies[key], regions.get(key)))
                 if key in regions:
                     values[-1]['destination_country_id'] = country_ids.get(regions[key], False)
         self.env['sms.router.attempt'].sudo().create(values)
@@ -647,6 +655,18 @@ def _retry_delay(sms, now, base):
         return base
     held_for = (now - sms.sms_router_held_since).total_seconds()
     return max(base, min(held_for / 4, MAX_RETRY_DELAY))
+
+
+def _segment_values(measured, handle, sent, region):
+    """``encoding`` and ``segments`` of the body (``sent``: body, marketing) as the account of
+    ``handle`` sends it to ``region``, from ``measured`` when already worked out."""
+    body, marketing = sent
+    cache_key = (body, handle.account_id, region, marketing)
+    values = measured.get(cache_key)
+    if values is None:
+        info = handle.measure(body, region, marketing)
+        values = measured[cache_key] = {'encoding': info.encoding, 'segments': info.segments}
+    return values
 
 
 def hold_retry_seconds(env):

@@ -15,12 +15,15 @@ from ..engine.breakers import utcnow
 from ..engine.dispatcher import Dispatcher, QueuedSms
 from ..engine.outcomes import OutcomeKind
 from ..engine.reasons import reason_of
+from ..engine.segments import GSM7, describe_chars, measure
 from ..engine.windows import WindowNeverOpens, local_text, zones_for_number
 from ..engine.validity import format_validity
 from ..engine.routing import (
     MATCH_COUNTRY, MATCH_DEFAULT, MATCH_NONE, MATCH_PREFIX, TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL,
     NumberError, example_number, parse_destination,
 )
+from ..models.sms_router_account import SMART_ENCODING_LEVELS
+from ..models.sms_router_attempt import ENCODINGS
 from ..tools.reason_text import render_reason
 from ..tools.sms_api import CompanyRouting, SmsRouterApi, hold_retry_seconds
 
@@ -52,6 +55,15 @@ class SmsRouterRouteTester(models.TransientModel):
     traffic = fields.Selection(
         selection='_selection_traffic', required=True, default=TRAFFIC_TRANSACTIONAL,
         help='Transactional SMS (reminders, codes) or marketing SMS (mass SMS mailings).')
+    sample_body = fields.Text(
+        'Sample Message',
+        help='Optional: a message, to see for each account of the chain in which encoding and in how '
+             'many SMS it would go (its smart encoding applied, the text its provider adds counted).')
+    sample_summary = fields.Char('As Written', compute='_compute_sample_summary')
+    sample_ucs2_chars = fields.Char(
+        'Forcing Unicode', compute='_compute_sample_summary',
+        help='The characters of the message, as written, that are not in the GSM-7 alphabet: one of them '
+             'sends the whole SMS in Unicode (UCS-2), 70 characters per SMS instead of 160.')
 
     validity = fields.Char(
         compute='_compute_validity',
@@ -184,7 +196,14 @@ class SmsRouterRouteTester(models.TransientModel):
                 'through the chain below.', window=rule.name if rule else '?', when=local_text(opening, zone or 'UTC')))
         return values
 
-    @api.depends('company_id', 'number', 'traffic')
+    @api.depends('sample_body')
+    def _compute_sample_summary(self):
+        for tester in self:
+            info = measure(tester.sample_body or '')
+            tester.sample_summary = segments_text(self.env, info) if info.segments else False
+            tester.sample_ucs2_chars = describe_chars(info.ucs2_chars) or False
+
+    @api.depends('company_id', 'number', 'traffic', 'sample_body')
     @api.depends_context('uid', 'allowed_company_ids', 'lang', 'tz')
     def _compute_result(self):
         for tester in self:
@@ -236,7 +255,23 @@ class SmsRouterRouteTester(models.TransientModel):
         message = QueuedSms('route-tester', '', destination, chain, self.traffic == TRAFFIC_MARKETING)
         preview = self._dispatcher(company).preview(message)
         self._summarize(values, preview, chain)
-        return self._lines(routing, preview)
+        lines = self._lines(routing, preview)
+        self._segment_lines(lines, preview, destination)
+        return lines
+
+    def _segment_lines(self, lines, preview, destination):
+        """Add to each line of the chain the encoding and segments of the sample message as
+        that account would send it (its smart encoding, the text its provider adds)."""
+        if not self.sample_body:
+            return
+        marketing = self.traffic == TRAFFIC_MARKETING
+        for line, step in zip(lines, preview.steps, strict=False):
+            handle = step.account
+            info = handle.measure(self.sample_body, destination.region, marketing)
+            appended = handle.client.appended_text(destination.region or '', marketing)
+            line.update(smart_encoding=handle.smart_encoding, encoding=info.encoding, segments=info.segments,
+                        ucs2_chars=describe_chars(info.ucs2_chars) or False,
+                        appended_text=appended.strip() or False)
 
     def _dispatcher(self, company):
         """A dispatcher with the options the company's batches get (see SmsRouterApi). Its
@@ -347,6 +382,15 @@ class SmsRouterRouteTester(models.TransientModel):
         }
 
 
+def segments_text(env, info):
+    """One line for people: the encoding and segments of ``info`` (engine.segments.SegmentInfo)."""
+    if info.encoding == GSM7:
+        return env._('GSM-7: %(segments)s SMS (%(units)s septets; one SMS holds 160, each part of a longer one 153)',
+                     segments=info.segments, units=info.units)
+    return env._('Unicode (UCS-2): %(segments)s SMS (%(units)s characters; one SMS holds 70, each part of a longer '
+                 'one 67)', segments=info.segments, units=info.units)
+
+
 def _example_number_of(route):
     """A number the route serves, when it names prefixes or countries: an example of its
     first prefix that has one, else of its first country."""
@@ -389,3 +433,12 @@ class SmsRouterRouteTesterLine(models.TransientModel):
         ('misconfigured', 'Skipped: misconfigured'),
     ])
     reason = fields.Char('Why')
+    # The sample message as this account would send it (see _segment_lines).
+    smart_encoding = fields.Selection(SMART_ENCODING_LEVELS)
+    encoding = fields.Selection(ENCODINGS)
+    segments = fields.Integer(help='SMS parts the sample message makes through this account.')
+    ucs2_chars = fields.Char('Forcing Unicode',
+                             help='Characters still outside the GSM-7 alphabet once its smart encoding is applied.')
+    appended_text = fields.Char(
+        'Added by Provider',
+        help='Text the provider appends to this SMS (e.g. a STOP mention), counted in its segments.')

@@ -5,7 +5,7 @@ from odoo.tools.misc import format_date, formatLang
 from odoo.addons.sms_router.engine.reasons import reason_of
 from odoo.addons.sms_router.tools.reason_text import company_lang, render_reason
 
-from ..tools.sweego_client import CAMPAIGN_TYPES, DEFAULT_BASE_URL, SweegoClient, SweegoError
+from ..tools.sweego_client import CAMPAIGN_TYPES, DEFAULT_BASE_URL, STOP_MENTION, SweegoClient, SweegoError
 
 WEBHOOK_PATH = '/sms_router_sweego/webhook/%d'
 
@@ -26,6 +26,12 @@ class SmsRouterAccount(models.Model):
         string='Default Campaign Type', default=CAMPAIGN_TYPES[0],
         help='Sweego campaign type of the SMS this account sends. Mass SMS (mailings) always go '
              'as Marketing, whatever this says.')
+    sweego_stop_mention = fields.Char(
+        'STOP Mention', default=STOP_MENTION,
+        help='What Sweego adds at the end of marketing SMS to France (STOP and the number to reply to), '
+             'on a line of its own. It is not sent by Odoo but billed with the message, so the router '
+             'counts it in their segments. Copy it from an SMS Sweego delivered if it differs; empty: '
+             'nothing is counted.')
     sweego_shorten_urls = fields.Boolean(
         'Shorten Links',
         help='Let Sweego replace the links of the message with short tracked links. Off: the '
@@ -111,6 +117,7 @@ class SmsRouterAccount(models.Model):
             sender_id=self.sender_id,
             campaign_type=self.sweego_campaign_type or CAMPAIGN_TYPES[0],
             shorten_urls=self.sweego_shorten_urls,
+            stop_mention=self.sweego_stop_mention or '',
             base_url=self.endpoint_url or DEFAULT_BASE_URL,
             timeout=timeout or self.timeout,
             pool_size=max(1, self.max_concurrency),

@@ -33,6 +33,13 @@ CAMPAIGN_TYPES = ('transac', 'market')
 # Body key of the link-shortening switch. providers.md and a TypeScript client use the dashed
 # form like every other key of /send; Symfony's bridge sends 'shorten_urls' (unverified).
 SHORTEN_URLS_KEY = 'shorten-urls'
+# What Sweego appends to marketing SMS to France: its STOP mention, "STOP" and the short number
+# to reply to (providers.md: "STOP XXXX"; French short numbers have 5 digits), on a line of
+# its own (unverified: no published wording; the account can override it). Counted in the
+# segments of those SMS, not sent by the router.
+STOP_MENTION = 'STOP XXXXX'
+STOP_MENTION_SEPARATOR = '\n'
+STOP_MENTION_REGIONS = frozenset({'FR'})
 # Sweego's messages end up in failure reasons shown to users: keep them readable.
 MAX_MESSAGE_LENGTH = 300
 # Sweego publishes no wording for a credit shortage (unverified): match the idea, in English
@@ -58,7 +65,7 @@ class SweegoClient(HttpClient):
 
     def __init__(self, api_key, client_uuid, sender_id=None, campaign_type='transac',
                  shorten_urls=False, base_url=DEFAULT_BASE_URL, timeout=DEFAULT_TIMEOUT,
-                 pool_size=8, session=None):
+                 pool_size=8, session=None, stop_mention=STOP_MENTION):
         super().__init__(base_url or DEFAULT_BASE_URL, timeout=timeout, pool_size=pool_size,
                          session=session)
         # Pasted credentials often carry a trailing newline, which requests refuses in a header.
@@ -67,6 +74,7 @@ class SweegoClient(HttpClient):
         self.sender_id = (sender_id or '').strip() or None
         self.campaign_type = campaign_type or 'transac'
         self.shorten_urls = bool(shorten_urls)
+        self.stop_mention = (stop_mention or '').strip()
 
     # -- configuration ------------------------------------------------------------------
 
@@ -77,6 +85,15 @@ class SweegoClient(HttpClient):
         if self.campaign_type not in CAMPAIGN_TYPES:
             return _lt('unknown campaign type %(type)s (expected transac or market)', type=repr(self.campaign_type))
         return None
+
+    def appended_text(self, region, marketing):
+        """Sweego's STOP mention, on marketing SMS to France: mass SMS, and every SMS of an
+        account whose default campaign type is marketing."""
+        if region not in STOP_MENTION_REGIONS or not self.stop_mention:
+            return ''
+        if not (marketing or self.campaign_type == CAMPAIGN_TYPES[1]):
+            return ''
+        return STOP_MENTION_SEPARATOR + self.stop_mention
 
     def _missing_credentials(self):
         # The UUID is only needed by the credit endpoint, but the router relies on the
