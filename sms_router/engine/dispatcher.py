@@ -21,18 +21,30 @@ import threading
 import time
 from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 from .outcomes import (
     BatchResult, OutcomeKind, Recipient, RecipientOutcome, SendRequest, merge_account_updates,
 )
+from .governor import MARKETING, TRANSACTIONAL, WAIT_DAILY, WAIT_PAUSE, Wait, wait_reason
 from .reasons import _lt, join_reasons
 from .segments import measure as measure_segments
 from .smart_encoding import OFF as SMART_ENCODING_OFF, apply as apply_smart_encoding
+from .segments import segment_cost
 from .validity import expired_outcome, is_expired, within_validity
 
 _logger = logging.getLogger(__name__)
+
+# The thread pool of a dispatch has one thread per request the batch's accounts may have in
+# flight (their Parallel Requests), at most this many.
+MAX_POOL_WORKERS = 64
+# A governor wait longer than this is not spent in the batch: its SMS wait in the queue with
+# a not-before time (daily cap, a provider's long Retry-After, a very low rate).
+LONG_GOVERNOR_WAIT = 10.0
+# While a marketing request waits for its governor, how often to ask whether transactional
+# SMS are queued (``Dispatcher.priority_waiting``), at most.
+PRIORITY_CHECK_INTERVAL = 1.0
 
 AT_LEAST_ONCE = 'at_least_once'
 AT_MOST_ONCE = 'at_most_once'
@@ -73,6 +85,8 @@ class AccountHandle:
     # engine.smart_encoding level of the bodies this account sends ('off', 'typography',
     # 'letters').
     smart_encoding: str = SMART_ENCODING_OFF
+    # engine.governor.Governor: rate limit and daily cap in segments; None: unlimited.
+    governor: object = None
 
     def __hash__(self):
         return hash(self.account_id)
@@ -167,16 +181,42 @@ HOLDABLE_KINDS = frozenset({OutcomeKind.PROVIDER, OutcomeKind.ACCOUNT, OutcomeKi
 _NOT_STARTED = object()
 
 
+@dataclass(frozen=True)
+class _Governed:
+    """A result standing for "this request was not made: over its account's budget". Its SMS
+    stay queued: deferred (due again at once) when ``until`` is None, else waiting until
+    then (aware UTC) for ``reason``."""
+
+    until: object = None
+    reason: str = ''
+
+
 def _utcnow():
     return datetime.now(timezone.utc)
 
 
 class Dispatcher:
-    def __init__(self, timeout_policy=AT_LEAST_ONCE, max_workers=16, on_handoff=None,
+    def __init__(self, timeout_policy=AT_LEAST_ONCE, max_workers=MAX_POOL_WORKERS, on_handoff=None,
                  deadline=None, time_budget=None, hold=False, retry_delay=60.0, min_hold=5.0,
-                 clock=time.monotonic, wall_clock=_utcnow):
+                 clock=time.monotonic, wall_clock=_utcnow, pacing=None, priority_waiting=None,
+                 sleep=time.sleep):
         self.timeout_policy = timeout_policy
+        # The most threads a dispatch may use; it uses one per request its accounts may
+        # have in flight (their max_concurrency), see _pool_size.
         self.max_workers = max_workers
+        # Governors (AccountHandle.governor): a dispatch spends at most ``pacing`` seconds
+        # (None: until its deadline) waiting for their segments; requests still waiting
+        # then stay queued (deferred). ``priority_waiting()``, asked while a marketing
+        # request waits, says whether transactional SMS wait in the queue: the marketing
+        # part of the batch then ends at once, so that a campaign never holds an OTP back
+        # for more than the requests already in flight.
+        self.pacing = pacing
+        self.priority_waiting = priority_waiting
+        self.sleep = sleep
+        self.governor_waits = 0     # refusals by a governor
+        self.paced = 0              # SMS left queued by a governor (deferred or waiting)
+        self._pacing_end = None
+        self._priority_checked = None   # (clock, answer) of the last priority_waiting()
         # Called in the calling thread right before each provider call with (account,
         # request): a caller that must survive a crash mid-batch records there, durably,
         # which SMS are about to leave (see sms_router.tools.sms_api). When it raises, the
@@ -223,7 +263,9 @@ class Dispatcher:
                 position[message.key] = 0
                 pending.append(message)
 
-        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix='sms-router') as pool:
+        self._pacing_end = None if self.pacing is None else self.clock() + self.pacing
+        self._priority_checked = None
+        with ThreadPoolExecutor(max_workers=self._pool_size(pending), thread_name_prefix='sms-router') as pool:
             while pending:
                 if self.out_of_time():
                     for message in pending:
@@ -233,6 +275,14 @@ class Dispatcher:
                 if pending:
                     pending = self._run_round(pool, pending, position, verdicts)
         return verdicts
+
+    def _pool_size(self, messages):
+        """Threads for a dispatch: every account of the batch's chains may have its
+        ``max_concurrency`` requests in flight at once (accounts that run in the calling
+        thread need none), within ``max_workers``."""
+        accounts = {account for message in messages for account in message.chain
+                    if not account.client.runs_in_main_thread}
+        return max(1, min(self.max_workers, sum(max(1, account.max_concurrency) for account in accounts)))
 
     def preview(self, message):
         """What dispatching ``message`` would do first, read-only (the route tester): each
@@ -293,7 +343,7 @@ class Dispatcher:
                     self._note(verdicts, message, Attempt(account, skipped))
                     advancing.append(message)
                 continue
-            requests = self._build_requests(account, account_messages)
+            requests = self._lanes(account, self._build_requests(account, account_messages))
             if admission and admission.probe:
                 # Half-open: one SMS probes the provider, so that a hung probe leaves one
                 # SMS in doubt, not a whole request; the rest wait for its verdict.
@@ -351,6 +401,45 @@ class Dispatcher:
             for start in range(0, len(recipients), size)
         ]
 
+    def _lanes(self, account, requests):
+        """``requests`` in lane order, transactional first (they are made and given
+        segments first); on a governed account, a request costing more than its bucket can
+        grant at once is split (an SMS never is)."""
+        governor = account.governor
+        if governor is not None:
+            fitted = []
+            for request in requests:
+                limit = governor.max_cost(MARKETING if request.marketing else TRANSACTIONAL)
+                fitted.extend(self._split_to_cost(account, request, limit) if limit else [request])
+            requests = fitted
+        return sorted(requests, key=lambda request: request.marketing)
+
+    def _split_to_cost(self, account, request, limit):
+        parts, recipients, cost = [], [], 0
+        for recipient in request.recipients:
+            recipient_cost = self._recipient_cost(account, request, recipient)
+            if recipients and cost + recipient_cost > limit:
+                parts.append(replace(request, recipients=tuple(recipients)))
+                recipients, cost = [], 0
+            recipients.append(recipient)
+            cost += recipient_cost
+        if recipients:
+            parts.append(replace(request, recipients=tuple(recipients)))
+        return parts
+
+    @staticmethod
+    def _recipient_cost(account, request, recipient):
+        """Segments one recipient of ``request`` costs (engine.segments): its body as the
+        account sends it (``_build_requests`` applied its smart encoding) with the text the
+        provider appends (``ProviderClient.appended_text``)."""
+        appended = getattr(account.client, 'appended_text', None)
+        suffix = appended(recipient.region or '', request.marketing) if appended else ''
+        return segment_cost(request.body_for(recipient) or '', suffix or '')
+
+    def request_cost(self, account, request):
+        """Segments ``request`` costs: those of every recipient."""
+        return sum(self._recipient_cost(account, request, recipient) for recipient in request.recipients)
+
     # ------------------------------------------------------------- execution
 
     def _execute(self, pool, queues):
@@ -359,6 +448,12 @@ class Dispatcher:
         Threaded clients run on the pool with a per-account bound; an account whose breaker
         opens mid-round gets no further calls (the rest of its queue yields None results).
         Clients that must run in the calling thread run there, between completions.
+
+        A governed account's request first takes its segments from the account's governor.
+        When refused, that account waits (the others go on, and the results of requests in
+        flight are absorbed meanwhile: the wait is a timeout on the pool's completions)
+        while the deadline and the pacing allow; otherwise its remaining requests are not
+        made and yield a ``_Governed`` result (their SMS stay queued).
         """
         in_flight = {}
         active = defaultdict(int)
@@ -368,6 +463,8 @@ class Dispatcher:
         threaded = {account: queue for account, queue in queues.items() if account not in local}
 
         not_started = []     # requests refused by the journal: yielded as not started
+        governed = []        # (account, request, _Governed): over budget, not made
+        resume_at = {}       # governed account -> clock() moment to ask its governor again
 
         def submit_more():
             for account, queue in threaded.items():
@@ -376,6 +473,8 @@ class Dispatcher:
                 limit = 1 if account.account_id in self._failing else max(1, account.max_concurrency)
                 while queue and active[account] < limit and not self.out_of_time(account):
                     if account.breaker and active[account] and not account.breaker.admit().allowed:
+                        break
+                    if account.governor is not None and not self._govern(account, queue, resume_at, governed):
                         break
                     request = queue.pop(0)
                     if not self._hand_off(account, request):
@@ -397,17 +496,34 @@ class Dispatcher:
                         yield account, queue.pop(0), None, 0.0
                     break
                 first = False
+                if account.governor is not None and not self._govern(account, queue, resume_at, governed):
+                    if queue:   # a short wait: this client blocks the calling thread anyway
+                        self.sleep(max(0.0, resume_at[account] - self.clock()))
+                        continue
+                    while governed:
+                        yield (*governed.pop(0), 0.0)
+                    break
                 request = queue.pop(0)
                 if not self._hand_off(account, request):
                     yield account, request, _NOT_STARTED, 0.0
                     continue
                 yield (account, request, *self._timed_send(account, request))
-        while in_flight or not_started:
+        while True:
             while not_started:
                 yield (*not_started.pop(0), _NOT_STARTED, 0.0)
-            if not in_flight:
+            while governed:
+                yield (*governed.pop(0), 0.0)
+            # Governed accounts waiting for their segments, with requests left and time.
+            resumes = [moment for account, moment in resume_at.items()
+                       if threaded.get(account) and not self.out_of_time(account)]
+            if not in_flight and not resumes:
                 break
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            timeout = max(0.0, min(resumes) - self.clock()) if resumes else None
+            if in_flight:
+                done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+            else:
+                done = ()
+                self.sleep(timeout)
             for future in done:
                 account, request = in_flight.pop(future)
                 active[account] -= 1
@@ -421,6 +537,58 @@ class Dispatcher:
         for account, queue in queues.items():
             while queue:
                 yield account, queue.pop(0), _NOT_STARTED, 0.0
+
+    def _govern(self, account, queue, resume_at, governed):
+        """Take the segments of the request at the head of ``queue`` from ``account``'s
+        governor; True when granted. When refused, either note in ``resume_at`` when to ask
+        again (a wait this dispatch can afford), or move the account's remaining requests
+        to ``governed`` (their SMS stay queued) and empty ``queue``."""
+        now = self.clock()
+        if resume_at.get(account, now) > now:
+            return False
+        request = queue[0]
+        wait = account.governor.acquire(self.request_cost(account, request),
+                                        MARKETING if request.marketing else TRANSACTIONAL)
+        if not wait:
+            resume_at.pop(account, None)
+            return True
+        self.governor_waits += 1
+        resume = now + wait
+        if wait.kind == WAIT_DAILY or wait > LONG_GOVERNOR_WAIT:
+            # Not worth a worker's time: the SMS wait in the queue until then.
+            until = self.wall_clock() + timedelta(seconds=float(wait))
+            result = _Governed(until, wait_reason(wait, account.name, account.governor.settings, until))
+        elif ((self.deadline is not None and resume + account.timeout >= self.deadline)
+              or (self._pacing_end is not None and resume > self._pacing_end)
+              or (request.marketing and self._priority_waits())):
+            # Due again at once: the next run has a new budget, or the transactional SMS
+            # waiting in the queue go first.
+            result = _Governed()
+        else:
+            resume_at[account] = resume
+            return False
+        resume_at.pop(account, None)
+        while queue:
+            governed.append((account, queue.pop(0), result))
+        return False
+
+    def _priority_waits(self):
+        """Whether transactional SMS wait in the queue (``priority_waiting``, asked at most
+        every PRIORITY_CHECK_INTERVAL seconds; once True, True for the rest of the dispatch)."""
+        if self.priority_waiting is None:
+            return False
+        now = self.clock()
+        checked = self._priority_checked
+        if checked and (checked[1] or now - checked[0] < PRIORITY_CHECK_INTERVAL):
+            return checked[1]
+        try:
+            answer = bool(self.priority_waiting())
+        except Exception as error:  # noqa: BLE001 - a failed check must not stop the dispatch
+            _logger.warning('SMS router: could not tell whether transactional SMS wait (%s: %s)',
+                            type(error).__name__, error)
+            answer = False
+        self._priority_checked = (now, answer)
+        return answer
 
     def _hand_off(self, account, request):
         """Journal the request before it leaves; False when that failed (not sent)."""
@@ -481,6 +649,10 @@ class Dispatcher:
             for recipient in request.recipients:
                 verdicts[recipient.key].deferred = True
             return
+        if isinstance(result, _Governed):
+            for recipient in request.recipients:
+                self._keep_for_governor(verdicts[recipient.key], result)
+            return
         if result is None:  # not sent: the breaker opened while it waited
             for recipient in request.recipients:
                 message = by_key[recipient.key]
@@ -492,12 +664,14 @@ class Dispatcher:
                 advancing.append(message)
             return
         outcomes = result.outcomes
-        kinds = [outcomes[r.key].kind if r.key in outcomes else OutcomeKind.PROVIDER for r in request.recipients]
+        throttled = self._throttled(account, outcomes)
+        kinds = [outcomes[r.key].kind if r.key in outcomes else OutcomeKind.PROVIDER
+                 for r in request.recipients if r.key not in throttled]
         if account.breaker and any(k is not OutcomeKind.MISCONFIGURED for k in kinds):
             unhealthy = [k for k in kinds if k.counts_against_breaker]
             healthy = any(k in (OutcomeKind.SENT, OutcomeKind.RECIPIENT, OutcomeKind.OPTED_OUT,
                                 OutcomeKind.DESTINATION) for k in kinds)
-            retry_after = max((o.retry_after or 0 for o in outcomes.values()), default=0)
+            retry_after = 0 if throttled else max((o.retry_after or 0 for o in outcomes.values()), default=0)
             first_failure = next((o.reason for o in outcomes.values() if o.kind.counts_against_breaker), '')
             if unhealthy or healthy:
                 account.breaker.record(healthy=not unhealthy, reason=first_failure, retry_after=retry_after)
@@ -514,13 +688,42 @@ class Dispatcher:
                                           account=account.name))
             self._note(verdicts, message, Attempt(account, outcome, duration))
             verdict = verdicts[message.key]
-            if outcome.kind.is_final:
+            if recipient.key in throttled:
+                self._keep_for_governor(verdict, throttled[recipient.key])
+            elif outcome.kind.is_final:
                 verdict.outcome = outcome
             elif outcome.kind is OutcomeKind.AMBIGUOUS and self.timeout_policy == AT_MOST_ONCE:
                 verdict.outcome = outcome
                 verdict.needs_review = True
             else:
                 advancing.append(message)
+
+    def _throttled(self, account, outcomes):
+        """{key: _Governed} of the recipients a governed account's provider refused for
+        now with a Retry-After (HTTP 429): the provider is healthy but over its budget. The
+        account's governor pauses (every worker waits); those SMS stay queued for this
+        account, not failed over, and the breaker does not count them."""
+        if account.governor is None:
+            return {}
+        refused = {key: outcome for key, outcome in outcomes.items()
+                   if outcome.kind is OutcomeKind.PROVIDER and outcome.retry_after}
+        if not refused:
+            return {}
+        seconds = max(outcome.retry_after for outcome in refused.values())
+        account.governor.pause(seconds)
+        result = _Governed()
+        if seconds > LONG_GOVERNOR_WAIT:
+            until = self.wall_clock() + timedelta(seconds=seconds)
+            result = _Governed(until, wait_reason(Wait(seconds, WAIT_PAUSE), account.name,
+                                                  account.governor.settings, until))
+        return dict.fromkeys(refused, result)
+
+    def _keep_for_governor(self, verdict, result):
+        self.paced += 1
+        if result.until is None:
+            verdict.deferred = True
+        else:
+            verdict.not_before, verdict.wait_reason = result.until, result.reason
 
     @staticmethod
     def _note(verdicts, message, attempt):

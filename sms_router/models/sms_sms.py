@@ -4,12 +4,17 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.fields import Domain
+from odoo.tools import SQL
 
 from ..engine.routing import TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL
+from ..tools.side_transaction import side_cursor
 from ..tools.sms_api import ROUTER_STATE_PREFIX, TRACE_FAILURE_TYPES, SmsRouterApi
 
 # A cron job with less time than this before the router's deadline sends no new batch.
 MIN_BATCH_SECONDS = 5.0
+# The queue's order: the transactional lane first ('transactional' sorts after 'marketing'),
+# then first in, first out. The index _sms_router_queue_lane_idx serves it.
+QUEUE_ORDER = 'sms_router_traffic desc, id'
 
 
 class SmsSms(models.Model):
@@ -40,6 +45,9 @@ class SmsSms(models.Model):
         'Waiting Since', readonly=True, copy=False,
         help="Start of the current hold; past the company's maximum hold the SMS ends in error.")
     sms_router_hold_reason = fields.Text('Waiting Because', readonly=True, copy=False)
+    # The queue (QUEUE_ORDER) and the lanes' check read queued SMS in this order: an index
+    # scan that stops at the batch size however big a campaign waits behind.
+    _sms_router_queue_lane_idx = models.Index("(sms_router_traffic DESC, id) WHERE state = 'outgoing'")
     # Waiting although nothing failed (send window, account budget): not a hold, it never
     # ends the SMS in error.
     sms_router_not_before = fields.Datetime(
@@ -248,7 +256,7 @@ class SmsSms(models.Model):
                 self.env['ir.cron']._commit_progress(0, remaining=remaining)
             return
         batch_size = self._get_send_batch_size()
-        records = self.search(domain, limit=batch_size, order='id').try_lock_for_update()
+        records = self._sms_router_lock_batch(domain, batch_size)
         if not records:
             return
         records._send(unlink_failed=False, unlink_sent=True, raise_exception=False)
@@ -274,6 +282,34 @@ class SmsSms(models.Model):
                                order='sms_router_expires_at', limit=1)
         if upcoming:
             self.env.ref('sms.ir_cron_sms_scheduler_action')._trigger(upcoming.sms_router_expires_at)
+
+    @api.model
+    def _sms_router_lock_batch(self, domain, size):
+        """The next ``size`` SMS of the queue that no other worker is sending, locked, in
+        queue order (transactional first). One query: rows locked by another batch are
+        skipped before the limit, so that several workers drain one queue side by side."""
+        query = self._search(domain, order=QUEUE_ORDER, limit=size)
+        rows = self.env.execute_query(SQL('%s FOR UPDATE OF %s SKIP LOCKED', query.select(),
+                                          SQL.identifier(self._table)))
+        return self.browse([row[0] for row in rows])
+
+    @api.model
+    def _sms_router_priority_waiting(self, exclude_ids=()):
+        """Whether a transactional SMS is due in the queue and no batch is sending it: a
+        governed marketing dispatch then ends its marketing part, so that the next batch
+        takes it first. In a side transaction, where the rows any batch locked (the asking
+        one's included) are skipped, on the lane index; nothing is written."""
+        with side_cursor(self.env.registry) as cr:
+            env = self.env(cr=cr)
+            domain = self._sms_router_queue_domain() & Domain(
+                'sms_router_traffic', 'in', [TRAFFIC_TRANSACTIONAL, False])
+            if exclude_ids:
+                domain &= Domain('id', 'not in', list(exclude_ids))
+            query = env['sms.sms'].sudo()._search(domain, order=QUEUE_ORDER, limit=1)
+            # Its end (a commit of nothing) releases the lock at once.
+            found = env.execute_query(SQL('%s FOR UPDATE OF %s SKIP LOCKED', query.select(),
+                                          SQL.identifier(self._table)))
+        return bool(found)
 
     @api.model
     def _sms_router_cron_too_late(self):

@@ -19,6 +19,7 @@ from . import test_router_audit
 from . import test_router_safe_config
 from . import test_router_overview
 from . import test_router_french
+from . import test_router_governor
 from . import test_router_alerts
 from . import test_router_tours
 from . import test_router_segments

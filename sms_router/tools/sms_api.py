@@ -67,6 +67,10 @@ IAP_MAX_SEND_SECONDS = 2 * IAP_TIMEOUT
 MAX_RETRY_DELAY = 900
 # The longest an SMS may keep being deferred when the company does not hold SMS.
 DEFAULT_MAX_WAIT = timedelta(hours=4)
+# The longest a batch waits for its accounts' rate limits (seconds; system parameter
+# sms_router.governor_pacing_seconds, 0: until its time budget ends): the SMS it could not
+# send by then stay queued for the next batch, which commits what this one sent.
+GOVERNOR_PACING = 30
 # A prefork cron worker sleeps up to this long, after its watchdog ping, waiting for work.
 PREFORK_CRON_IDLE = SLEEP_INTERVAL + 10
 
@@ -291,7 +295,10 @@ class SmsRouterApi(SmsApiBase):
         dispatcher = Dispatcher(timeout_policy=company.sms_router_timeout_policy,
                                 on_handoff=journal.record if journal else None,
                                 deadline=None if budget is None else budget_started + budget,
-                                time_budget=budget, hold=bool(max_hold), retry_delay=retry_delay)
+                                time_budget=budget, hold=bool(max_hold), retry_delay=retry_delay,
+                                pacing=_int_param(env, 'sms_router.governor_pacing_seconds', GOVERNOR_PACING) or None,
+                                priority_waiting=lambda: env['sms.sms']._sms_router_priority_waiting(
+                                    [sms.id for sms in sms_by_uuid.values()]))
         verdicts = dispatcher.dispatch(engine_messages)
         verdicts.update(expired)
         verdicts.update(outside_window)
@@ -341,6 +348,8 @@ class SmsRouterApi(SmsApiBase):
                    if verdict.held or verdict.deferred or verdict.waiting}
         # Progress: some SMS decided, or told when they may go (a wait is not a failure).
         progressed = any(not verdict.deferred for verdict in waiting.values()) or len(waiting) < len(verdicts)
+        # SMS left queued by a governor (the rate limit, the lanes): nothing failed, due again at once.
+        progressed = progressed or bool(dispatcher.paced)
         self._bookkeeping(self._keep_queued, waiting, sms_by_uuid, now, progressed, retry_delay)
         if window_gate:
             self._bookkeeping(self._mark_window_waits, window_ids, sms_by_uuid)

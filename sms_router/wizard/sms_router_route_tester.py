@@ -356,8 +356,35 @@ class SmsRouterRouteTester(models.TransientModel):
                 'reason': reason,
             }
             line.update(self._credit_values(account))
+            line.update(self._governor_values(account, line, now))
             lines.append(line)
         return lines
+
+    def _governor_values(self, account, line, now):
+        """The account's throughput governor as it stands (rate, segments today, a
+        provider's pause), and why the SMS would wait in the queue instead of leaving now."""
+        governor = account._sms_router_governor() if account else None
+        if governor is None:
+            return {'throughput': False}
+        settings, state = governor.settings, governor.state()
+        used = int(round(state.used_today))
+        parts = [self.env._('%s segments/s', f'{settings.rate:g}')] if settings.rate else []
+        if settings.daily_cap:
+            parts.append(self.env._('%(used)s of %(cap)s segments today', used=used, cap=settings.daily_cap))
+        else:
+            parts.append(self.env._('%s segments today', used))
+        values = {'throughput': ', '.join(parts)}
+        waits = []
+        if state.paused_until and state.paused_until > now:
+            values['paused_until'] = max(filter(None, (line.get('paused_until'), _naive_utc(state.paused_until))))
+            waits.append(self.env._('the provider asked to wait until %s UTC (Retry-After)',
+                                    f'{state.paused_until:%Y-%m-%d %H:%M:%S}'))
+        if settings.daily_cap and used >= settings.daily_cap:
+            waits.append(self.env._('its daily cap of %s segments is reached', settings.daily_cap))
+        if waits and line['verdict'] in ('send', 'probe'):
+            values['reason'] = self.env._('Would wait in the queue for this account: %s.', '; '.join(waits))
+        return values
+
 
     def _credit_values(self, account):
         """The credit as the account shows it ("Unknown" until read), and whether it is
@@ -422,6 +449,7 @@ class SmsRouterRouteTesterLine(models.TransientModel):
     ], string='Breaker')
     next_probe_at = fields.Datetime(help='When the open breaker lets one SMS test the provider.')
     paused_until = fields.Datetime(help='The provider asked to wait (Retry-After) until then.')
+    throughput = fields.Char(help="The account's rate limit and the segments it sent today.")
     credit_display = fields.Char('Credit')
     credit_low = fields.Boolean('Low Credit', help='The known credit is below the account\'s threshold.')
     configuration_error = fields.Char('Misconfigured')
