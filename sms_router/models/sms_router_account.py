@@ -12,6 +12,7 @@ from odoo.tools.urls import urljoin as url_join
 
 from ..engine.breakers import AccountBreaker, BreakerSettings, CLOSED, HALF_OPEN, OPEN
 from ..engine.dispatcher import AccountHandle
+from ..engine.smart_encoding import LETTERS, OFF as SMART_ENCODING_OFF, TYPOGRAPHY
 from ..engine.governor import GovernorSettings
 from ..engine.smart_encoding import LETTERS, OFF as SMART_ENCODING_OFF, TYPOGRAPHY
 from ..tools.reason_text import render_reason
