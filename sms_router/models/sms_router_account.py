@@ -14,7 +14,6 @@ from ..engine.breakers import AccountBreaker, BreakerSettings, CLOSED, HALF_OPEN
 from ..engine.dispatcher import AccountHandle
 from ..engine.smart_encoding import LETTERS, OFF as SMART_ENCODING_OFF, TYPOGRAPHY
 from ..engine.governor import GovernorSettings
-from ..engine.smart_encoding import LETTERS, OFF as SMART_ENCODING_OFF, TYPOGRAPHY
 from ..tools.reason_text import render_reason
 from ..tools.sms_api import IAP_MAX_SEND_SECONDS, IapClient
 
