@@ -701,3 +701,71 @@ def test_command_line(tmp_path):
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+# --------------------------------------------------------------------------- rate limit, request log
+
+@pytest.mark.parametrize('provider', ['sweego', 'twilio', 'ovh'])
+def test_request_log_records_every_send(sandbox, provider):
+    started = time.time()
+    assert send(sandbox, provider).status_code in (200, 201)
+    sandbox.set_mode(provider, 'http503')
+    assert send(sandbox, provider).status_code == 503
+    log = sandbox.request_log(provider)
+    assert len(log) == 1, 'a request answered by a transport fault is not a send the provider saw'
+    entry = log[0]
+    assert entry['at'] >= started and entry['provider'] == provider
+    assert entry['numbers'] == [GOOD] and entry['recipients'] == 1 and entry['segments'] == 1
+    assert entry['account'] and not entry['limited']
+    assert entry['traffic'] == {'sweego': 'transactional', 'twilio': '', 'ovh': 'transactional'}[provider]
+    assert sandbox.request_log('sweego' if provider != 'sweego' else 'ovh') == []
+
+
+def test_request_log_counts_segments_itself(sandbox):
+    long_text = 'x' * 200                                      # 2 GSM-7 parts
+    sweego_send(sandbox, [{'num': GOOD, 'region': 'FR'}, {'num': GOOD_2, 'region': 'FR'}], text=long_text,
+                **{'campaign-type': 'market'})
+    twilio_send(sandbox, body='é' * 71 + '€')                  # UCS-2 (é is GSM, the rest...) 72 chars
+    ovh_call(sandbox, 'POST', f'/sms/{OVH_SERVICE}/jobs', {'message': 'Promo €', 'receivers': [GOOD],
+                                                          'sender': 'SANDBOX'})
+    by_provider = {entry['provider']: entry for entry in sandbox.request_log()}
+    assert by_provider['sweego']['segments'] == 4 and by_provider['sweego']['traffic'] == 'marketing'
+    assert by_provider['twilio']['segments'] == 1             # GSM-7: é and € are in it (73 septets)
+    assert by_provider['ovh']['segments'] == 1 and by_provider['ovh']['traffic'] == 'marketing'
+    assert requests.get(f'{sandbox.url}/_control/requests?provider=ovh', timeout=5).json()[0]['segments'] == 1
+
+
+def test_rate_limit_answers_429_with_retry_after_past_the_cap(sandbox):
+    sandbox.configure('twilio', rate_limit=5)                  # burst: 1 s of rate, 5 segments
+    statuses = [twilio_send(sandbox).status_code for _ in range(7)]
+    assert statuses[:5] == [201] * 5
+    assert statuses[5:] == [429, 429]
+    refused = twilio_send(sandbox)
+    assert refused.status_code == 429 and refused.headers['Retry-After'] == '1'
+    assert refused.json()['code'] == 20429
+    log = sandbox.request_log('twilio')
+    assert [entry['limited'] for entry in log] == [False] * 5 + [True] * 3
+    assert sandbox.counters('twilio')['recipients_accepted'] == 5
+    assert sandbox.counters('twilio')['by_status']['429'] == 3
+    time.sleep(0.45)                                           # 2 segments refilled
+    assert [twilio_send(sandbox).status_code for _ in range(3)] == [201, 201, 429]
+
+
+def test_rate_limit_counts_segments_per_account(sandbox):
+    sandbox.configure('sweego', rate_limit=10, rate_limit_burst=4)
+    recipients = [{'num': f'+3361234567{n}', 'region': 'FR'} for n in range(3)]
+    assert sweego_send(sandbox, recipients).status_code == 200            # 3 segments
+    refused = sweego_send(sandbox, recipients[:2])                         # 2 more: over the burst
+    assert refused.status_code == 429 and 'Retry-After' in refused.headers
+    # Another API key is another account, with a bucket of its own.
+    sandbox.configure('sweego', api_keys=['sandbox-sweego-key', 'second-key'])
+    assert sweego_send(sandbox, recipients[:2], key='second-key').status_code == 200
+    accounts = {entry['account'] for entry in sandbox.request_log('sweego')}
+    assert len(accounts) == 2
+
+
+def test_rate_limit_off_by_default_and_reset_clears_the_log(sandbox):
+    assert all(twilio_send(sandbox).status_code == 201 for _ in range(30))
+    assert len(sandbox.request_log('twilio')) == 30
+    sandbox.reset('twilio', counters_only=True)
+    assert sandbox.request_log('twilio') == []

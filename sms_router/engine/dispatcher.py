@@ -265,15 +265,20 @@ class Dispatcher:
 
         self._pacing_end = None if self.pacing is None else self.clock() + self.pacing
         self._priority_checked = None
-        with ThreadPoolExecutor(max_workers=self._pool_size(pending), thread_name_prefix='sms-router') as pool:
-            while pending:
-                if self.out_of_time():
-                    for message in pending:
-                        verdicts[message.key].deferred = True
-                    break
-                pending = self._expire(pending, position, verdicts)
-                if pending:
-                    pending = self._run_round(pool, pending, position, verdicts)
+        governors = {account.governor for message in pending for account in message.chain if account.governor}
+        try:
+            with ThreadPoolExecutor(max_workers=self._pool_size(pending), thread_name_prefix='sms-router') as pool:
+                while pending:
+                    if self.out_of_time():
+                        for message in pending:
+                            verdicts[message.key].deferred = True
+                        break
+                    pending = self._expire(pending, position, verdicts)
+                    if pending:
+                        pending = self._run_round(pool, pending, position, verdicts)
+        finally:
+            for governor in governors:
+                governor.close()
         return verdicts
 
     def _pool_size(self, messages):

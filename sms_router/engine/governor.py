@@ -187,6 +187,10 @@ class Governor:
         """The current BucketState (read-only; for the route tester and the account form)."""
         raise NotImplementedError
 
+    def close(self):
+        """Release what the governor holds (e.g. a database cursor); the dispatcher calls it
+        once its dispatch is over."""
+
 
 class MemoryGovernor(Governor):
     """A bucket kept in this process; thread-safe. For tests and single-process use."""

@@ -1,14 +1,14 @@
-import contextlib
 import logging
 from datetime import timezone
 
 from odoo import api, fields, models
+from odoo.sql_db import Cursor
 from odoo.tools import SQL
 
 from ..engine.governor import (
     GRANTED, TRANSACTIONAL, WAIT_DAILY, WAIT_PAUSE, WAIT_RATE, BucketState, Governor, Wait, next_midnight, zone,
 )
-from ..tools.side_transaction import side_cursor
+from ..tools.side_transaction import LOCK_TIMEOUT, STATEMENT_TIMEOUT
 
 _logger = logging.getLogger(__name__)
 
@@ -48,19 +48,26 @@ def _aware(value):
 # The database's clock, as naive UTC like every Odoo datetime; one value per statement.
 _NOW = SQL("(statement_timestamp() AT TIME ZONE 'UTC')")
 _RETURNED = SQL('b.last_granted, b.tokens, b.used_today, b.paused_until, b.day, %s', _NOW)
+# A side transaction's settings (tools/side_transaction.py), sent with its first statement.
+_SIDE_SETTINGS = SQL('SET TRANSACTION ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = %s; '
+                     'SET LOCAL statement_timeout = %s; ', LOCK_TIMEOUT, STATEMENT_TIMEOUT)
 
 
 class PostgresGovernor(Governor):
     """Governor on the ``sms_router_rate_bucket`` table: every acquisition is one
-    ``UPDATE ... RETURNING`` in a short side transaction of its own, on the database's
-    clock, so that every worker shares the bucket and no lock is held while a request
-    runs. The rules are ``engine.governor.take``'s, in SQL: refill (at most the capacity),
-    then grant when not paused, within the daily cap and with the cost plus the priority's
-    floor available; the statement writes whether it granted and returns the new row, from
-    which the wait is computed.
+    ``UPDATE ... RETURNING`` in a short side transaction of its own (READ COMMITTED, lock
+    and statement timeouts, committed at once), on the database's clock, so that every
+    worker shares the bucket and no lock is held while a request runs. The rules are
+    ``engine.governor.take``'s, in SQL: refill (at most the capacity), then grant when not
+    paused, within the daily cap and with the cost plus the priority's floor available; the
+    statement writes whether it granted and returns the new row, from which the wait is
+    computed.
 
-    ``cursor_factory()`` gives a cursor used as a context manager that commits on exit
-    (default: a side cursor on the registry, see tools/side_transaction.py).
+    One governor serves one batch: it keeps one cursor of the connection pool from its
+    first statement until ``close()`` (the dispatcher closes it when the batch is
+    dispatched), so that an acquisition costs two round trips (the statement, with the side
+    transaction's settings in front, and the commit), not a cursor of its own each time.
+    ``cursor_factory()`` gives that cursor (default: the registry's).
     """
 
     # When the bucket cannot be read or written (lock held, database fault), a request
@@ -70,18 +77,43 @@ class PostgresGovernor(Governor):
     def __init__(self, account_id, settings, registry=None, cursor_factory=None):
         self.account_id = account_id
         self.settings = settings
-        self._cursor_factory = cursor_factory or (lambda: side_cursor(registry))
+        self._new_cursor = cursor_factory or registry.cursor
+        self._cr = None
         self.faults = 0
 
-    @contextlib.contextmanager
-    def _cursor(self):
-        with self._cursor_factory() as cr:
-            yield cr
+    def _run(self, query, keep=True):
+        """Run ``query`` in a transaction of its own and commit; return its first row. The
+        cursor stays open for the next statement when ``keep``."""
+        opened = self._cr is None
+        if opened:
+            self._cr = self._new_cursor()
+        try:
+            # A test cursor shares the test's transaction: no settings of its own.
+            settings = _SIDE_SETTINGS if type(self._cr) is Cursor else SQL()
+            row = self._execute(self._cr, query, settings)
+            # The side transaction ends here (its own cursor, never the sending transaction's):
+            # every worker sees the grant at once.
+            self._cr.commit()  # pylint: disable=invalid-commit
+        except Exception:
+            self.close()
+            raise
+        if opened and not keep:
+            self.close()
+        return row
 
-    def _execute(self, cr, query):
+    def close(self):
+        """Give the cursor back to the pool (nothing is left uncommitted)."""
+        cr, self._cr = self._cr, None
+        if cr is not None:
+            try:
+                cr.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection must not stop a batch
+                _logger.debug('SMS router: rate bucket cursor of account %s not closed cleanly', self.account_id)
+
+    def _execute(self, cr, query, settings):
         """Run ``query`` (an UPDATE of this account's row ... RETURNING); create the row the
         first time (once per account: then an UPDATE is all it costs)."""
-        cr.execute(query)
+        cr.execute(SQL('%s%s', settings, query))
         row = cr.fetchone()
         if row is None:
             cr.execute(SQL("""
@@ -124,8 +156,7 @@ class PostgresGovernor(Governor):
         """, tokens=tokens, used=used, granted=granted, cost=cost, today=today, now=_NOW,
                     account=self.account_id, returned=_RETURNED)
         try:
-            with self._cursor() as cr:
-                ok, left, used_today, paused_until, _day, now = self._execute(cr, query)
+            ok, left, used_today, paused_until, _day, now = self._run(query)
         except Exception as error:  # noqa: BLE001 - a bookkeeping fault keeps the SMS queued, see FAULT_WAIT
             self._fault('read', error)
             return Wait(self.FAULT_WAIT, WAIT_RATE)
@@ -147,8 +178,7 @@ class PostgresGovernor(Governor):
          RETURNING %(returned)s
         """, now=_NOW, seconds=float(seconds), account=self.account_id, returned=_RETURNED)
         try:
-            with self._cursor() as cr:
-                self._execute(cr, query)
+            self._run(query)
         except Exception as error:  # noqa: BLE001 - its SMS stay queued anyway; the next 429 pauses again
             self._fault('paused', error)
 
@@ -162,12 +192,17 @@ class PostgresGovernor(Governor):
     def state(self):
         """The bucket as it stands now (refilled), read-only; a fresh BucketState when the
         account never sent."""
-        with self._cursor() as cr:
+        # A cursor of its own, closed at once (read only: nothing to commit); the batch's
+        # cursor, when open, must start each acquisition's transaction afresh.
+        cr = self._new_cursor()
+        try:
             cr.execute(SQL("""
                 SELECT b.tokens, b.updated_at, b.day, b.used_today, b.paused_until, %s
                   FROM sms_router_rate_bucket b WHERE b.account_id = %s
             """, _NOW, self.account_id))
             row = cr.fetchone()
+        finally:
+            cr.close()
         if row is None:
             return BucketState()
         tokens, updated_at, day, used_today, paused_until, now = row

@@ -1,6 +1,9 @@
+import logging
 import time
 from collections import defaultdict
 from datetime import timedelta
+
+from psycopg2.errors import SerializationFailure
 
 from odoo import api, fields, models
 from odoo.fields import Domain
@@ -9,6 +12,8 @@ from odoo.tools import SQL
 from ..engine.routing import TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL
 from ..tools.side_transaction import side_cursor
 from ..tools.sms_api import ROUTER_STATE_PREFIX, TRACE_FAILURE_TYPES, SmsRouterApi
+
+_logger = logging.getLogger(__name__)
 
 # A cron job with less time than this before the router's deadline sends no new batch.
 MIN_BATCH_SECONDS = 5.0
@@ -289,8 +294,19 @@ class SmsSms(models.Model):
         queue order (transactional first). One query: rows locked by another batch are
         skipped before the limit, so that several workers drain one queue side by side."""
         query = self._search(domain, order=QUEUE_ORDER, limit=size)
-        rows = self.env.execute_query(SQL('%s FOR UPDATE OF %s SKIP LOCKED', query.select(),
-                                          SQL.identifier(self._table)))
+        try:
+            with self.env.cr.savepoint():
+                rows = self.env.execute_query(SQL('%s FOR UPDATE OF %s SKIP LOCKED', query.select(),
+                                                  SQL.identifier(self._table)))
+        except SerializationFailure:
+            # Another worker committed one of these rows since this transaction's snapshot
+            # (REPEATABLE READ cannot lock it): take nothing now, and run again in a moment
+            # on a new snapshot.
+            _logger.info('SMS router: queued SMS changed by another worker while locking a batch; '
+                         'the queue runs again in a second')
+            self.env.ref('sms.ir_cron_sms_scheduler_action')._trigger(
+                fields.Datetime.now() + timedelta(seconds=1))
+            return self.browse()
         return self.browse([row[0] for row in rows])
 
     @api.model

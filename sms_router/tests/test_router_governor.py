@@ -39,7 +39,12 @@ class TestRouterGovernor(SmsRouterCase):
             with database.cursor() as cr:
                 cr.execute(SQL('DELETE FROM sms_router_rate_bucket WHERE account_id = %s', account_id))
         self.addCleanup(cleanup)
-        return lambda: PostgresGovernor(account_id, settings, cursor_factory=database.cursor)
+
+        def make():
+            governor = PostgresGovernor(account_id, settings, cursor_factory=database.cursor)
+            self.addCleanup(governor.close)
+            return governor
+        return make
 
     # ------------------------------------------------------------------ the bucket
 

@@ -385,7 +385,6 @@ class SmsRouterRouteTester(models.TransientModel):
             values['reason'] = self.env._('Would wait in the queue for this account: %s.', '; '.join(waits))
         return values
 
-
     def _credit_values(self, account):
         """The credit as the account shows it ("Unknown" until read), and whether it is
         low; "Not reported" for providers without a credit that was never read."""

@@ -36,6 +36,14 @@ def handle(request, method, path, query, body):
         except ValueError as error:
             request.reply_json(400, {'error': str(error)})
         return
+    if path == '/requests' and method == 'GET':
+        provider = query.get('provider', [None])[-1]
+        since = query.get('since', [None])[-1]
+        try:
+            request.reply_json(200, sandbox.request_log(provider, float(since) if since else None))
+        except ValueError as error:
+            request.reply_json(400, {'error': str(error)})
+        return
     name = path.strip('/')
     if name in PROVIDERS:
         if method == 'GET':

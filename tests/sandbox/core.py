@@ -20,6 +20,7 @@ from .common import iso, lifecycle
 from .faults import MODES, NO_ANSWER_MODES
 from .httpd import Server
 from .providers import PROVIDER_CLASSES, PROVIDERS
+from .ratelimit import RateLimits
 from .settings import converter, fresh_config, fresh_counters, jsonable
 
 MAX_STORED_MESSAGES = 10000
@@ -63,6 +64,7 @@ class Sandbox:
         self._threads = []
         self._started = False
         self._version = 0
+        self._rate_limits = RateLimits()
         self._reset_all()
 
     # ---- lifecycle
@@ -187,6 +189,7 @@ class Sandbox:
         settings (defaults, then ``latency_ms`` and ``config`` given to the constructor) and
         forget its messages and its own state."""
         self._counters[provider] = fresh_counters()
+        self._rate_limits.reset(provider)
         if counters_only:
             return
         self._config[provider] = fresh_config(self.providers[provider])
@@ -305,6 +308,22 @@ class Sandbox:
                     result.append(item)
         result.sort(key=lambda item: item['created_at'])
         return result[-limit:] if limit else result
+
+    def request_log(self, provider=None, since=None):
+        """Every send request received (oldest first; see ratelimit.py): ``at`` (epoch),
+        ``provider``, ``account``, ``numbers``, ``recipients``, ``segments``, ``traffic``,
+        ``limited`` (refused by the rate limit). ``since``: epoch seconds."""
+        if provider:
+            self._check_provider(provider)
+        return self._rate_limits.log(provider, since)
+
+    def _rate_admit(self, provider, info):
+        """Log a send request; 0 when its account's rate limit admits it, else the
+        seconds it should wait."""
+        with self._lock:
+            rate = self._config[provider]['rate_limit']
+            burst = self._config[provider]['rate_limit_burst']
+        return self._rate_limits.admit(provider, info, rate, burst)
 
     def wait_callbacks(self, timeout=5.0):
         """Wait until every scheduled callback was delivered (or failed)."""

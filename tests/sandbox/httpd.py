@@ -13,7 +13,7 @@ import traceback
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import control, faults
+from . import control, faults, ratelimit
 from .providers import PROVIDERS
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -163,7 +163,10 @@ class Handler(BaseHTTPRequestHandler):
             elif name in PROVIDERS:
                 self._provider = name
                 provider = self.sandbox.providers[name]
-                fault = faults.apply(self, provider, provider.is_send(method, subpath))
+                is_send = provider.is_send(method, subpath)
+                fault = faults.apply(self, provider, is_send)
+                if fault is not None and is_send and not ratelimit.admitted(self, provider, subpath, body):
+                    return
                 if fault is not None:
                     provider.handle(self, method, subpath, query, body, fault)
             else:

@@ -28,6 +28,8 @@ COMMON_DEFAULTS = {
     'unsubscribed_numbers': [],   # opted out (Twilio 21610, OVH invalid, Sweego sms_stop)
     'undelivered_numbers': [],    # accepted, then reported undelivered asynchronously
     'callback_delay_ms': 500.0,   # delay before each delivery-report step
+    'rate_limit': None,           # segments per second per account; past it 429 + Retry-After
+    'rate_limit_burst': None,     # segments the account may send at once (default: 1 s of rate)
 }
 NUMBER_LISTS = ('invalid_numbers', 'unsubscribed_numbers', 'undelivered_numbers')
 # Every provider's defaults also give these (Decimal strings): its balance and price per part.
@@ -130,6 +132,8 @@ COMMON_SCHEMA = {
     'unsubscribed_numbers': as_numbers,
     'undelivered_numbers': as_numbers,
     'callback_delay_ms': as_float(0, 600000),
+    'rate_limit': as_float(0, optional=True),
+    'rate_limit_burst': as_float(0, optional=True),
     'credit': as_decimal,
     'part_price': as_decimal,
 }
