@@ -201,6 +201,33 @@ class TestRouterValidity(SmsRouterCase):
         self.assertEqual(sms.failure_type, 'sms_expired')
         self.assertTrue(sms.sms_router_failure_reason)
 
+    def test_mass_sms_trace_shows_expired(self):
+        if 'mailing.mailing' not in self.env:
+            self.skipTest('mass_mailing_sms is not installed')
+        marketer = self.env['res.users'].create({
+            'name': 'Marketer FR', 'login': 'marketer_fr_validity', 'company_id': self.company_fr.id,
+            'company_ids': [(6, 0, self.company_fr.ids)]})
+        mailing = self.env['mailing.mailing'].create({
+            'subject': 'Winter offers', 'mailing_type': 'sms', 'body_plaintext': 'Winter offers',
+            'user_id': marketer.id, 'mailing_model_id': self.env['ir.model']._get_id('res.partner')})
+        with freeze_time(T0):
+            sms = self.env['sms.sms'].create({
+                'number': '+33612345678', 'body': 'Winter offers', 'mailing_id': mailing.id,
+                'partner_id': self.partner_fr.id})
+        self.assertEqual((sms.sms_router_traffic, sms.sms_router_validity), ('marketing', 120))
+        trace = self.env['mailing.trace'].create({
+            'trace_type': 'sms', 'model': 'res.partner', 'res_id': self.partner_fr.id,
+            'mass_mailing_id': mailing.id, 'sms_number': '+33612345678',
+            'sms_id_int': sms.id, 'sms_tracker_ids': [(0, 0, {'sms_uuid': sms.uuid})]})
+        with freeze_time(T0 + timedelta(hours=2)), self.mockRouterClients({self.primary: OutcomeKind.SENT}):
+            sms.send()
+        self.assertEqual(self.router_calls, [])
+        reason = ('not accepted by any provider within its validity of 2 h '
+                  '(queued at 2026-11-26 22:00:00 UTC)')
+        self.assertExpired(sms, reason)
+        self.assertEqual((trace.trace_status, trace.failure_type), ('error', 'sms_expired'))
+        self.assertEqual(trace.failure_reason, reason)
+
     # ----------------------------------------------------------- route tester
 
     def test_route_tester_shows_the_validity(self):

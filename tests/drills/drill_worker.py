@@ -143,9 +143,9 @@ def cmd_setup(env, endpoints, iap_url, base_url, account_defaults):
 
 
 def cmd_configure(env, policy=None, iap_last_resort=None, max_hold_hours=None, accounts=None,
-                  params=None):
+                  params=None, company_values=None):
     company = env.ref('base.main_company')
-    values = {}
+    values = dict(company_values or {})
     if policy:
         values['sms_router_timeout_policy'] = policy
     if iap_last_resort is not None:
@@ -305,6 +305,7 @@ def cmd_inspect(env, uuids):
             'hold_until': sms.sms_router_hold_until if sms else None,
             'held_since': sms.sms_router_held_since if sms else None,
             'hold_reason': (sms.sms_router_hold_reason or '') if sms else '',
+            'expires_at': sms.sms_router_expires_at if sms else None,
             'attempts': trail.get(uuid, []),
         }
     return {'sms': out, 'breakers': _breakers(env)}
