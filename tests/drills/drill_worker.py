@@ -169,6 +169,7 @@ def cmd_configure(env, policy=None, iap_last_resort=None, max_hold_hours=None, a
 def cmd_reset(env):
     """Breakers closed and forgotten; nothing left in the queue from an earlier drill."""
     env.cr.execute('DELETE FROM sms_router_breaker')
+    env.cr.execute('DELETE FROM sms_router_rate_bucket')
     leftovers = env['sms.sms'].search([('state', 'in', ('outgoing', 'process'))])
     count = len(leftovers)
     if leftovers:

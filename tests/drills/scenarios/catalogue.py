@@ -9,7 +9,7 @@ from functools import partial
 from infra.settings import AT_LEAST_ONCE, AT_MOST_ONCE
 from sandbox.server import PROVIDERS
 from scenarios import (
-    ambiguity, bookkeeping, faults, last_resort, neutralized, outage, recipients, slow_provider,
+    ambiguity, bookkeeping, faults, governor, last_resort, neutralized, outage, recipients, slow_provider,
     validity, webhooks, windows, workers,
 )
 
@@ -49,6 +49,7 @@ def catalogue():
          partial(slow_provider.slow_provider, policy=AT_MOST_ONCE, limit=30, count=200)),
         ('total_outage', 'total_outage', outage.total_outage),
         ('windows', 'windows', windows.windows),
+        ('governor', 'governor', governor.governor),
         # About 7 minutes: the outage outlasts a real 300 s validity.
         ('validity', 'validity', validity.validity),
     ]
