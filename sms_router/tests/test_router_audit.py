@@ -67,7 +67,7 @@ class TestRouterAudit(SmsRouterCase):
             'endpoint_url': 'https://sandbox.example.com/api',
             'public_base_url': 'https://odoo.example.com',
             'timeout': 4.5,
-            'max_concurrency': 8,
+            'max_concurrency': 6,
             'breaker_fail_max': 5,
             'breaker_cooldown': 120,
             'credit_low_threshold': 25.0,

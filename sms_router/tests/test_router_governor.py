@@ -198,8 +198,11 @@ class TestRouterGovernor(SmsRouterCase):
             self.assertFalse(lines['Fallback FR'].throughput)
             self.assertEqual(lines['Governed FR'].verdict, 'send')
             governor = self.governed._sms_router_governor()
-            self.assertEqual(governor.acquire(2), 0)
-            governor.pause(60)
+            try:
+                self.assertEqual(governor.acquire(2), 0)
+                governor.pause(60)
+            finally:
+                governor.close()    # as the dispatcher does: its cursor goes back to the pool
             tester = self.env['sms.router.route.tester'].new({
                 'company_id': self.company_fr.id, 'number': '+33612345678', 'traffic': 'transactional'})
             line = tester.line_ids.filtered(lambda line: line.name == 'Governed FR')
