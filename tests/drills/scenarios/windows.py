@@ -84,13 +84,16 @@ def windows(bench):
     if result is None:
         proc.kill()
         proc.drill_log.close()
+        _cleanup(bench)
         bench.check(row, False, f'the clock process did not finish (exit {proc.poll()}); see {proc.drill_log.name}')
         return bench.finish(row)
     proc.wait(timeout=30)
     proc.drill_log.close()
     if result.get('error'):
+        _cleanup(bench)
         bench.check(row, False, f'clock process: {result["error"][-500:]}')
         return bench.finish(row)
+    bench.check(row, result.get('windows_left') == 0, f'{result.get("windows_left")} send windows left behind')
 
     steps = [(datetime.fromisoformat(sim), real_start, real_end, kind)
              for sim, real_start, real_end, kind in result['steps']]
@@ -174,6 +177,16 @@ def windows(bench):
         f'{tally.sent}/{len(queued)} sent once (sandbox log: {sum(len(t) for t in accepted.values())} acceptances)')
     row.notes.append(f'waiting reason, e.g. "{wait_reasons[0]}"' if wait_reasons else 'no waiting reason seen')
     return bench.finish(row)
+
+
+def _cleanup(bench):
+    """Delete the drill's send window after a failed clock: later drills send marketing SMS."""
+    from infra.settings import DB_NAME  # noqa: PLC0415
+
+    proc = bench.odoo.popen([bench.odoo.python, __file__, '-c', str(bench.odoo.config_path), '-d', DB_NAME,
+                             '--cleanup'], 'windows-cleanup')
+    proc.wait(timeout=120)
+    proc.drill_log.close()
 
 
 def _arrivals(bench):
@@ -317,8 +330,22 @@ def clock(registry, options):
             moment, kind = min(candidates, key=lambda candidate: (candidate[0], candidate[1] != 'trigger'))
     finally:
         freezer.stop()
+        # The drills after this one send marketing SMS to France at any time of day.
+        left = remove_windows(registry)
     return {'steps': steps, 'created': created, 'elapsed': real_time() - started,
-            'wait_reasons': sorted(wait_reasons)}
+            'wait_reasons': sorted(wait_reasons), 'windows_left': left}
+
+
+def remove_windows(registry):
+    """Delete every send window of the drill database; return how many are left (0)."""
+    from odoo import SUPERUSER_ID, api  # noqa: PLC0415
+
+    with registry.cursor() as cr:
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        windows = env['sms.router.send.window'].with_context(active_test=False)
+        windows.search([]).unlink()
+        cr.commit()
+        return windows.search_count([])
 
 
 def main(argv=None):
@@ -331,9 +358,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description='The clock of the send window drill (Odoo side).')
     parser.add_argument('-c', '--config', required=True)
     parser.add_argument('-d', '--database', required=True)
-    parser.add_argument('--options', required=True, help='path of a JSON file')
+    parser.add_argument('--options', help='path of a JSON file')
+    parser.add_argument('--cleanup', action='store_true', help='only delete the send windows')
     args = parser.parse_args(argv)
     registry = drill_worker.bootstrap(args.config, args.database)
+    if args.cleanup:
+        drill_worker.emit({'event': 'done', 'windows_left': remove_windows(registry)})
+        return 0
     options = json.loads(Path(args.options).read_text(encoding='utf-8'))
     try:
         result = clock(registry, options)
