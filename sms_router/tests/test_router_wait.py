@@ -15,6 +15,13 @@ from ..tools import sms_api as sms_api_module
 from .common import SmsRouterCase
 
 
+class DeferringDispatcher(Dispatcher):
+    """Runs out of time before any request: every SMS comes back deferred."""
+
+    def dispatch(self, messages):
+        return {message.key: SmsVerdict(message.key, None, deferred=True) for message in messages}
+
+
 class WaitingDispatcher(Dispatcher):
     """Makes the SMS to ``numbers`` wait until ``until`` (aware UTC), dispatches the rest."""
 
@@ -25,8 +32,8 @@ class WaitingDispatcher(Dispatcher):
         waiting = [m for m in messages if m.destination and m.destination.e164 in self.numbers]
         verdicts = super().dispatch([m for m in messages if m not in waiting])
         for message in waiting:
-            verdicts[message.key] = SmsVerdict(message.key, None, not_before=self.until, wait_reason=_lt(
-                'outside its send window until %(when)s', when=self.until.strftime('%H:%M')))
+            verdicts[message.key] = SmsVerdict(message.key, None, not_before=self.until,
+                                               wait_reason=f'outside its send window until {self.until:%H:%M}')
         return verdicts
 
 
@@ -67,10 +74,6 @@ class TestRouterWait(SmsRouterCase):
         self.assertFalse(self._router_attempts(waiting), 'no attempt was made')
         new_triggers = self.env['ir.cron.trigger'].search([('cron_id', '=', self.queue_cron.id)]) - triggers_before
         self.assertIn(expected, new_triggers.mapped('call_at'), 'the queue runs when it may go')
-        notification = waiting.sms_tracker_id.mail_notification_id
-        if notification:
-            self.assertEqual(notification.notification_status, 'ready')
-            self.assertIn('outside its send window', notification.failure_reason)
 
         # Not due: the queue leaves it alone, however long past the maximum hold.
         with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
@@ -87,14 +90,39 @@ class TestRouterWait(SmsRouterCase):
         self.assertFalse(waiting.sms_router_not_before or waiting.sms_router_hold_reason)
         self.assertRouterTrail(waiting, [(self.primary, 'sent')])
 
-    def test_wait_replaces_a_hold_and_keeps_its_start(self):
+    def test_chatter_says_why_and_a_deferral_ends_the_wait(self):
+        partner = self.env['res.partner'].create({
+            'name': 'Camille Martin', 'phone': '+33 6 12 34 56 78',
+            'country_id': self.env.ref('base.fr').id, 'company_id': self.company_fr.id})
+        until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=3)
+        with self._waiting(['+33612345678'], until), self.mockRouterClients({self.primary: OutcomeKind.SENT}):
+            message = partner._message_sms('Your order is ready')
+        sms = self.env['sms.sms'].search([('mail_message_id', '=', message.id)])
+        notification = message.notification_ids.filtered(lambda n: n.notification_type == 'sms')
+        self.assertEqual(self.router_calls, [])
+        self.assertEqual(sms.state, 'outgoing')
+        self.assertEqual(sms.sms_router_not_before, until.replace(tzinfo=None))
+        self.assertEqual(notification.notification_status, 'ready', 'queued, not failed')
+        self.assertIn('outside its send window until', notification.failure_reason)
+
+        # Due, then deferred (the batch ran out of time): the wait and its reason are over.
+        sms.sms_router_not_before = fields.Datetime.now() - timedelta(seconds=1)
+        with patch.object(sms_api_module, 'Dispatcher', DeferringDispatcher):
+            self._router_process_queue()
+        self.assertEqual(sms.state, 'outgoing')
+        self.assertFalse(sms.sms_router_not_before)
+        self.assertFalse(sms.sms_router_hold_reason, 'no stale "outside its send window" reason')
+
+    def test_wait_replaces_a_hold_and_does_not_count_toward_it(self):
         """A held SMS that must then wait (its window closed meanwhile) waits for the window,
-        not for the hold's retry time; the hold's start stays for a later hold."""
+        not for the hold's retry time; the wait ends the hold, so that a failure after it
+        holds the SMS again instead of failing it for a hold that included the wait."""
         sms = self._router_sms(self.company_fr, ['+33612345678'], sms_router_traffic='marketing')
         with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER}):
             sms.send()
         self.assertTrue(sms.sms_router_hold_until)
-        held_since = sms.sms_router_held_since
+        # Held for longer than the company's maximum hold (1 h) by the time the wait ends.
+        sms.sms_router_held_since = fields.Datetime.now() - timedelta(hours=2)
         sms.sms_router_hold_until = fields.Datetime.now() - timedelta(seconds=1)
         until = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=2)
         with self._waiting([sms.number], until), self.mockRouterClients({self.primary: OutcomeKind.SENT}):
@@ -103,4 +131,12 @@ class TestRouterWait(SmsRouterCase):
         self.assertEqual(sms.state, 'outgoing')
         self.assertFalse(sms.sms_router_hold_until)
         self.assertEqual(sms.sms_router_not_before, until.replace(tzinfo=None))
-        self.assertEqual(sms.sms_router_held_since, held_since)
+        self.assertFalse(sms.sms_router_held_since, 'a wait is not a failure: the hold is over')
+
+        # Due again, the provider still down: held anew, not failed for the old hold.
+        sms.sms_router_not_before = fields.Datetime.now() - timedelta(seconds=1)
+        with self.mockRouterClients({self.primary: OutcomeKind.PROVIDER}):
+            self._router_process_queue()
+        self.assertEqual(sms.state, 'outgoing')
+        self.assertTrue(sms.sms_router_hold_until)
+        self.assertFalse(sms.sms_router_not_before)

@@ -526,7 +526,8 @@ class SmsRouterApi(SmsApiBase):
                 # end of a busy batch (a batch that decided nothing: something keeps failing).
                 records.filtered(lambda sms: not sms.sms_router_held_since).write({'sms_router_held_since': now})
             if until:
-                records.write({'sms_router_hold_until': until, 'sms_router_hold_reason': reason})
+                records.write({'sms_router_hold_until': until, 'sms_router_hold_reason': reason,
+                               'sms_router_not_before': False})
                 # The chatter's notification stays "ready" (queued) and says why; Odoo clears
                 # the reason when the SMS is finally sent or failed.
                 records.sms_tracker_id.mail_notification_id.sudo().filtered(
@@ -534,14 +535,18 @@ class SmsRouterApi(SmsApiBase):
                 moments.add(until)
             else:
                 # Deferred: due again at once; a hold it was on keeps counting from its start.
+                # A wait it was on is over: its time and reason no longer apply.
                 records.filtered('sms_router_hold_until').write({'sms_router_hold_until': False})
+                records.filtered('sms_router_not_before').write(
+                    {'sms_router_not_before': False, 'sms_router_hold_reason': False})
                 moments.add(now if progressed else now + timedelta(seconds=retry_delay))
         for (when, reason), records in not_before.items():
-            # Not a hold: the retry time of a hold it was on no longer applies; its start
-            # stays, so that a later hold keeps counting from the first failure.
+            # Not a hold, and the end of a hold it was on: waiting (a closed send window, a
+            # daily cap) is no failure, so the time spent waiting never counts toward the
+            # maximum hold or wait; a failure after it starts a new hold.
             records = self.env['sms.sms'].union(*records)
             records.write({'sms_router_not_before': when, 'sms_router_hold_until': False,
-                           'sms_router_hold_reason': reason or False})
+                           'sms_router_held_since': False, 'sms_router_hold_reason': reason or False})
             records.sms_tracker_id.mail_notification_id.sudo().filtered(
                 lambda notification: notification.notification_status == 'ready').write(
                 {'failure_reason': reason or False})
