@@ -10,7 +10,6 @@ from odoo.tests import tagged
 
 from ..engine.dispatcher import Dispatcher, SmsVerdict
 from ..engine.outcomes import OutcomeKind
-from ..engine.reasons import _lt
 from ..tools import sms_api as sms_api_module
 from .common import SmsRouterCase
 
