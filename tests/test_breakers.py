@@ -810,3 +810,41 @@ def test_next_probe_at(store):
     assert prober.next_probe_at() == clock.now + timedelta(seconds=30)     # the lease's end
     breaker.force_open()
     assert breaker.next_probe_at() is None and breaker.next_attempt_at() is None
+
+
+def test_unused_probe_lease_is_given_back_and_the_next_probe_is_due_at_once(store):
+    trip(make(store, cooldown=10))
+    clock = SkewedClock(10.5)
+    prober = make(store, 'A', cooldown=10, clock=clock)
+    other = make(store, 'B', cooldown=10, clock=clock)
+    assert prober.admit().probe
+    assert not other.admit().allowed           # leased to A
+    prober.release_probe()                     # A made no request for it
+    state = store.load(ACCOUNT)
+    assert (state.state, state.probe_owner, state.probe_until) == (OPEN, None, None)
+    assert prober.state.state == OPEN
+    # Another process probes at once, not after the 30 s lease.
+    assert other.admit().probe
+    # Only the owner's lease is given back, and nothing else moves.
+    prober.release_probe()
+    assert store.load(ACCOUNT).probe_owner == 'B'
+
+
+def test_a_recorded_probe_is_not_given_back(store):
+    trip(make(store, cooldown=10))
+    prober = make(store, 'A', cooldown=10, clock=SkewedClock(10.5))
+    assert prober.admit().probe
+    prober.record(True)
+    prober.release_probe()
+    assert store.load(ACCOUNT).state == CLOSED
+
+
+def test_memory_store_release_probe_rules(store):
+    now = datetime.now(timezone.utc)
+    store.update(ACCOUNT, state=OPEN, opened_at=now)
+    assert store.acquire_probe(ACCOUNT, 'A', now, now, now + timedelta(seconds=60))
+    assert store.release_probe(ACCOUNT, 'B').probe_owner == 'A'
+    released = store.release_probe(ACCOUNT, 'A')
+    assert (released.state, released.probe_owner, released.opened_at) == (OPEN, None, now)
+    store.update(ACCOUNT, state=CLOSED)
+    assert store.release_probe(ACCOUNT, 'A').state == CLOSED

@@ -145,6 +145,36 @@ def test_expired_probe_sms_leaves_the_breaker_untouched():
     assert verdicts['m0'].outcome.kind is OutcomeKind.EXPIRED and a.calls == []
 
 
+def test_probe_sms_expiring_right_before_its_call_gives_the_lease_back():
+    # The probe SMS expires between the round's admission and its call (_timed_send): no
+    # request is made, the breaker is open again with its probe due, not leased for 60 s.
+    store = MemoryBreakerStore()
+    breaker = breaker_for(store, 'A', fail_max=1, cooldown=0)
+    breaker.record(healthy=False, reason='down')
+    a = FakeClient('A')
+    calls = []
+
+    def wall_clock():           # the dispatch start and _expire see it valid, the call not
+        calls.append(1)
+        return T0 if len(calls) <= 2 else T0 + timedelta(seconds=10)
+
+    verdicts = Dispatcher(wall_clock=wall_clock).dispatch([sms('m0', [handle(a, breaker)], expires_in=5)])
+    assert verdicts['m0'].outcome.kind is OutcomeKind.EXPIRED and a.calls == []
+    state = store.load('A')
+    assert (state.state, state.probe_owner, state.probe_until) == ('open', None, None)
+    assert breaker_for(store, 'A', fail_max=1, cooldown=0).admit().probe
+
+
+def test_probe_answered_only_expired_gives_the_lease_back():
+    store = MemoryBreakerStore()
+    breaker = breaker_for(store, 'A', fail_max=1, cooldown=0)
+    breaker.record(healthy=False, reason='down')
+    a = FakeClient('A', OutcomeKind.EXPIRED)   # the provider answers only "expired"
+    verdicts = Dispatcher().dispatch([sms('m0', [handle(a, breaker)])])
+    assert verdicts['m0'].outcome.kind is OutcomeKind.EXPIRED and len(a.calls) == 1
+    assert store.load('A').probe_owner is None and store.load('A').state == 'open'
+
+
 def test_expired_under_at_most_once_is_not_journaled():
     handoffs = []
     a = FakeClient('A')
@@ -179,16 +209,58 @@ def test_no_validity_for_providers_that_take_none_or_sms_without_one():
     assert a.calls[0].validity is None and b.calls[0].validity is None
 
 
-def test_less_left_than_the_provider_minimum_expires_rather_than_leaving_with_more():
-    # OVH counts in whole minutes: 59 s left cannot be said; a provider without a validity
-    # still takes the SMS before its expiry.
+def test_less_left_than_the_provider_minimum_skips_that_account_for_the_next_one():
+    # OVH counts in whole minutes: 59 s left cannot be said, so OVH is skipped for that SMS
+    # (not sent with a longer validity); Twilio (1 s minimum) takes it within its validity.
+    store = MemoryBreakerStore()
+    ovh_like = ValidityClient('OVH', validity_range=(60, None))
+    twilio_like = ValidityClient('Twilio', validity_range=(1, 36000))
+    dispatcher, verdicts = dispatch([sms('m0', [handle(ovh_like, breaker_for(store, 'OVH', fail_max=1)),
+                                                handle(twilio_like)], expires_in=59.5)])
+    verdict = verdicts['m0']
+    assert verdict.sent and verdict.accepted_by.account_id == 'Twilio'
+    assert kinds(verdict) == [('OVH', OutcomeKind.SKIPPED), ('Twilio', OutcomeKind.SENT)]
+    assert str(verdict.attempts[0].outcome.reason) == 'less validity left than OVH accepts (60 s)'
+    assert ovh_like.calls == [] and twilio_like.calls[0].validity == 59
+    assert dispatcher.requests_made == 1
+    # The skip says nothing about OVH: its breaker counted nothing.
+    assert (store.load('OVH').state, store.load('OVH').failure_count) == (CLOSED, 0)
+
+
+def test_less_left_than_the_provider_minimum_expires_when_no_later_account_takes_it():
     ovh_like = ValidityClient('OVH', validity_range=(60, None))
     other = FakeClient('Other')
-    dispatcher, verdicts = dispatch([sms('m0', [handle(ovh_like)], expires_in=59.5),
-                                     sms('m1', [handle(other)], expires_in=59.5)])
-    assert verdicts['m0'].outcome.kind is OutcomeKind.EXPIRED and ovh_like.calls == []
-    assert verdicts['m1'].sent
-    assert dispatcher.requests_made == 1
+    for hold in (False, True):
+        dispatcher, verdicts = dispatch([sms('m0', [handle(ovh_like)], expires_in=59.5),
+                                         sms('m1', [handle(other)], expires_in=59.5)], hold=hold)
+        verdict = verdicts['m0']
+        assert verdict.outcome.kind is OutcomeKind.EXPIRED and not verdict.held
+        assert verdict.outcome.core_failure_type == 'sms_expired'
+        assert 'less validity left than OVH accepts (60 s)' in str(verdict.outcome.reason)
+        assert verdicts['m1'].sent and dispatcher.requests_made == 1
+    assert ovh_like.calls == []
+
+
+def test_after_a_too_short_skip_a_later_provider_failure_is_held_not_expired():
+    # 59 s left: OVH is skipped, Twilio fails now but may recover within the validity.
+    ovh_like = ValidityClient('OVH', validity_range=(60, None))
+    down = ValidityClient('Twilio', script=OutcomeKind.PROVIDER)
+    _, verdicts = dispatch([sms('m0', [handle(ovh_like), handle(down)], expires_in=59.5)], hold=True)
+    assert verdicts['m0'].held and verdicts['m0'].outcome.kind is OutcomeKind.PROVIDER
+
+
+def test_too_short_probe_gives_the_probe_lease_back():
+    # The half-open probe SMS skips OVH (too little validity left): no request was made for
+    # the probe, so the lease is given back at once instead of locking the account out.
+    store = MemoryBreakerStore()
+    breaker = breaker_for(store, 'OVH', fail_max=1, cooldown=0)
+    breaker.record(healthy=False, reason='down')
+    ovh_like = ValidityClient('OVH', validity_range=(60, None))
+    _, verdicts = dispatch([sms('m0', [handle(ovh_like, breaker), handle(FakeClient('Twilio'))],
+                                expires_in=59.5)])
+    assert verdicts['m0'].sent and ovh_like.calls == []
+    state = store.load('OVH')
+    assert (state.state, state.probe_owner) == ('open', None)
 
 
 def test_validity_reaches_the_second_account_after_a_failover():

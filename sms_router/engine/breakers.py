@@ -131,6 +131,12 @@ class BreakerStore:
         breaker is open since before ``not_before``, or half-open with an expired lease."""
         raise NotImplementedError
 
+    def release_probe(self, account_id, owner):
+        """Atomically give back ``owner``'s probe lease, unused: a breaker half-open on
+        ``owner``'s probe is open again (its cool-down over, so a probe is due at once);
+        any other state is left as it is. Return the new BreakerState."""
+        raise NotImplementedError
+
 
 class MemoryBreakerStore(BreakerStore):
     """Thread-safe in-process store, for tests and single-process use."""
@@ -167,6 +173,14 @@ class MemoryBreakerStore(BreakerStore):
                 return False
             state.state, state.probe_owner, state.probe_until = HALF_OPEN, owner, lease_until
             return True
+
+    def release_probe(self, account_id, owner):
+        with self._lock:
+            state = self._states.get(account_id) or BreakerState()
+            if state.state == HALF_OPEN and state.probe_owner == owner:
+                state = replace(state, state=OPEN, probe_owner=None, probe_until=None)
+                self._states[account_id] = state
+            return replace(state)
 
 
 class _ReplayStorage(pybreaker.CircuitBreakerStorage):
@@ -395,6 +409,17 @@ class AccountBreaker:
             return None
         moments = [moment for moment in (self._snapshot.paused_until, self.next_probe_at()) if moment]
         return max(moments) if moments else None
+
+    def release_probe(self):
+        """Give back this process's probe lease when no answer moved the breaker since
+        admit() granted it (the probe request was not made, or its answer said nothing
+        about the provider: expired, throttled): the breaker is open again with its
+        cool-down over, and the next batch of any process probes at once instead of
+        skipping the account until the lease ends. One statement; nothing when this
+        process holds no probe."""
+        if self._snapshot.state == HALF_OPEN and self._snapshot.probe_owner == self.owner:
+            self._snapshot = self._guard(
+                'write', lambda: self.store.release_probe(self.account_id, self.owner), self._snapshot)
 
     def record(self, healthy, reason='', retry_after=None):
         """Report one request's result: ``healthy`` False counts as a failure.

@@ -32,7 +32,7 @@ from .reasons import _lt, join_reasons
 from .segments import measure as measure_segments
 from .smart_encoding import OFF as SMART_ENCODING_OFF, apply as apply_smart_encoding
 from .segments import segment_cost
-from .validity import expired_outcome, is_expired, within_validity
+from .validity import expired_outcome, is_expired, is_too_short, within_validity
 
 _logger = logging.getLogger(__name__)
 
@@ -327,6 +327,7 @@ class Dispatcher:
         waiting = []          # messages staying on their account for the next round
         advancing = []        # messages whose attempt failed: next account next round
         queues = {}
+        probes = []           # accounts whose half-open probe this round holds
         for account, account_messages in by_account.items():
             skip_reason = self._skip_reason(account)
             if skip_reason:
@@ -356,11 +357,17 @@ class Dispatcher:
                 requests = [SendRequest(first.body, first.recipients[:1], first.marketing)]
                 probe_key = first.recipients[0].key
                 waiting.extend(m for m in account_messages if m.key != probe_key)
+                probes.append(account)
             queues[account] = list(requests)
 
         by_key = {message.key: message for message in pending}
         for account, request, result, duration in self._execute(pool, queues):
             self._absorb(account, request, result, duration, by_key, verdicts, advancing)
+        for account in probes:
+            # A probe whose answer told the breaker nothing (no request made: expired, too
+            # little validity left, over budget, out of time; or only such outcomes) gives its
+            # lease back, so that the next batch of any worker probes at once.
+            account.breaker.release_probe()
 
         next_pending = list(waiting)
         for message in advancing:
@@ -626,8 +633,9 @@ class Dispatcher:
     def _timed_send(self, account, request):
         # Right before the call: recipients whose validity passed while the request waited
         # (pool, breaker, pacing) expire without it; the others carry the time left.
+        # Those with less left than this provider accepts skip it for the next account.
         request, expired = within_validity(request, self._expiries, self.wall_clock(),
-                                           account.client.validity_range)
+                                           account.client.validity_range, account.name)
         if not request.recipients:
             return expired, 0.0
         result, duration = self._timed_call(account, request)
@@ -747,8 +755,13 @@ class Dispatcher:
             deciding.kind, _lt('all %(count)s attempts failed: %(attempts)s', count=len(verdict.attempts),
                                attempts=summary),
             failure_type=deciding.core_failure_type)
-        if self.hold and any(a.outcome.kind in HOLDABLE_KINDS for a in verdict.attempts):
+        # An account skipped for too little validity left will have even less later: holding
+        # the SMS for it would only delay its end. Held for the others' sake, else Expired.
+        if self.hold and any(a.outcome.kind in HOLDABLE_KINDS and not is_too_short(a.outcome)
+                             for a in verdict.attempts):
             verdict.hold_until = self._retry_time(message)
+        elif any(is_too_short(a.outcome) for a in verdict.attempts):
+            verdict.outcome = replace(verdict.outcome, kind=OutcomeKind.EXPIRED, failure_type='sms_expired')
 
     def _retry_time(self, message):
         """The earliest moment an account of the message's chain may take traffic again."""

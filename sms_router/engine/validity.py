@@ -6,8 +6,10 @@ before each provider call, so that neither a hold, a send window, the governor, 
 step nor a restart can send it after that moment, and hands the providers that take a
 validity the time left (``SendRequest.validity``): the smallest of the request's
 recipients, rounded down to the provider's unit, so that no provider keeps an SMS past its
-expiry either. When less is left than the provider's shortest validity, the SMS expires
-rather than leave with a longer one.
+expiry either. When less is left than the provider's shortest validity, that account is
+skipped for the SMS rather than given a longer one: a later account of its chain (one that
+takes a shorter validity, or none) may still hand it over in time. The SMS ends Expired when
+its validity passed, or when no later account took it.
 """
 import math
 from dataclasses import replace
@@ -49,15 +51,36 @@ def expired_outcome(expires_at, validity):
     return RecipientOutcome(OutcomeKind.EXPIRED, expiry_reason(expires_at, validity))
 
 
-def within_validity(request, expiries, now, validity_range=None):
-    """Split ``request`` right before it is sent: ``(request, expired)``.
+# failure_type of a SKIPPED outcome that says "too little validity left for this provider":
+# the dispatcher tells it from other skips by it (a chain that ends on it ends Expired).
+TOO_SHORT_FAILURE_TYPE = 'sms_expired'
+
+
+def too_short_outcome(provider, shortest):
+    """The SKIPPED outcome of an SMS with less validity left than ``provider`` accepts."""
+    return RecipientOutcome(
+        OutcomeKind.SKIPPED,
+        _lt('less validity left than %(provider)s accepts (%(seconds)s s)', provider=provider,
+            seconds=f'{max(1, shortest):g}'),
+        failure_type=TOO_SHORT_FAILURE_TYPE)
+
+
+def is_too_short(outcome):
+    """Whether ``outcome`` is a skip for too little validity left (too_short_outcome)."""
+    return outcome.kind is OutcomeKind.SKIPPED and outcome.failure_type == TOO_SHORT_FAILURE_TYPE
+
+
+def within_validity(request, expiries, now, validity_range=None, provider=''):
+    """Split ``request`` right before it is sent: ``(request, not_sent)``.
 
     ``expiries`` maps a recipient key to ``(expires_at, validity)`` for the SMS that have an
     expiry. The returned request keeps the recipients that may still be sent, with
     ``validity`` set to the seconds left (rounded down, the smallest of them) when the
     provider takes one (``validity_range``: its (shortest, longest) in seconds, longest
-    None when unbounded; None when it takes none). ``expired`` is a BatchResult of the
-    others (EXPIRED, no provider call), or None.
+    None when unbounded; None when it takes none). ``not_sent`` is a BatchResult of the
+    others, or None: EXPIRED when their validity passed, SKIPPED (too_short_outcome, named
+    after ``provider``) when less is left than the provider's shortest validity; neither
+    costs a provider call.
     """
     if not expiries:
         return request, None
@@ -70,8 +93,10 @@ def within_validity(request, expiries, now, validity_range=None):
             continue
         expires_at, validity = expiry
         seconds = remaining_seconds(expires_at, now)
-        if seconds <= 0 or (validity_range and math.floor(seconds) < max(1, shortest)):
+        if seconds <= 0:
             expired[recipient.key] = expired_outcome(expires_at, validity)
+        elif validity_range and math.floor(seconds) < max(1, shortest):
+            expired[recipient.key] = too_short_outcome(provider, shortest)
         else:
             kept.append(recipient)
             left.append(math.floor(seconds))

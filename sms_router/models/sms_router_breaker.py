@@ -217,3 +217,16 @@ class PostgresBreakerStore(BreakerStore):
             """, owner=owner, lease=_to_naive(lease_until), account=account_id,
                 not_before=_to_naive(not_before), now=_to_naive(now)))
             return cr.fetchone() is not None
+
+    def release_probe(self, account_id, owner):
+        # Compare-and-set as acquire_probe: only the lease's owner gives it back, and only
+        # while no outcome moved the breaker (a recorded probe left half-open already).
+        with self._cursor() as cr:
+            cr.execute(SQL("""
+                UPDATE sms_router_breaker AS b
+                   SET state = 'open', probe_owner = NULL, probe_until = NULL
+                 WHERE b.account_id = %s AND b.state = 'half-open' AND b.probe_owner = %s
+                RETURNING %s
+            """, account_id, owner, _RETURNED))
+            row = cr.fetchone()
+        return _state_of(row) if row else self.load(account_id)

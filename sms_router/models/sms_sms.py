@@ -279,14 +279,22 @@ class SmsSms(models.Model):
         """Run the queue again when the next SMS that is not due yet expires: one waiting
         for a provider, a send window or its account's budget then ends Expired on time, not
         when it would have been due. One indexed query per run; none found when no SMS has
-        a validity."""
+        a validity. No trigger is added when the queue already runs by then (a pending
+        trigger at that moment or earlier): every run would otherwise add one row."""
         now = fields.Datetime.now()
         waiting = Domain('sms_router_hold_until', '>', now) | Domain('sms_router_not_before', '>', now)
         upcoming = self.search(Domain([('state', '=', 'outgoing'), ('to_delete', '!=', True),
                                        ('sms_router_expires_at', '>', now)]) & waiting,
                                order='sms_router_expires_at', limit=1)
-        if upcoming:
-            self.env.ref('sms.ir_cron_sms_scheduler_action')._trigger(upcoming.sms_router_expires_at)
+        if not upcoming:
+            return
+        cron = self.env.ref('sms.ir_cron_sms_scheduler_action')
+        # ir.cron.trigger rows are the cron's pending wake-ups (Odoo deletes them once run).
+        scheduled = self.env['ir.cron.trigger'].sudo().search_count([
+            ('cron_id', '=', cron.id), ('call_at', '>', now),
+            ('call_at', '<=', upcoming.sms_router_expires_at)], limit=1)
+        if not scheduled:
+            cron._trigger(upcoming.sms_router_expires_at)
 
     @api.model
     def _sms_router_lock_batch(self, domain, size):

@@ -289,6 +289,24 @@ class TestPostgresBreakerStore(SmsRouterCase):
         self.store.update(self.ACCOUNT, state=OPEN, forced_open=True, opened_at=now - timedelta(days=1))
         self.assertFalse(self.store.acquire_probe(self.ACCOUNT, 'c', now, now - timedelta(seconds=60), lease))
 
+    def test_release_probe_gives_back_only_the_owners_unused_lease(self):
+        now = utcnow().replace(microsecond=0)
+        opened = now - timedelta(seconds=90)
+        self.store.update(self.ACCOUNT, state=OPEN, opened_at=opened, open_count=1)
+        self.assertTrue(self.store.acquire_probe(self.ACCOUNT, 'a', now, now - timedelta(seconds=60),
+                                                 now + timedelta(seconds=60)))
+        # Another owner cannot give it back.
+        self.assertEqual(self.store.release_probe(self.ACCOUNT, 'b').probe_owner, 'a')
+        state = self.store.release_probe(self.ACCOUNT, 'a')
+        self.assertEqual((state.state, state.probe_owner, state.probe_until, state.opened_at, state.open_count),
+                         (OPEN, None, None, opened, 1))
+        # Open with its cool-down over: the next probe is granted at once, to anyone.
+        self.assertTrue(self.store.acquire_probe(self.ACCOUNT, 'b', now, now - timedelta(seconds=60),
+                                                 now + timedelta(seconds=60)))
+        # A breaker the probe's answer moved (closed here) is left as it is.
+        self.store.update(self.ACCOUNT, state=CLOSED, probe_owner=None, probe_until=None)
+        self.assertEqual(self.store.release_probe(self.ACCOUNT, 'b').state, CLOSED)
+
     # --------------------------------------------------- real transactions
 
     def _real_store(self):

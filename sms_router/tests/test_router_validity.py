@@ -1,12 +1,14 @@
 """Validity periods: an SMS no provider accepted within its company's validity ends Expired,
 with its reason, and is never sent late, whatever it waited for."""
 from datetime import datetime, timedelta
+from unittest.mock import patch
 
 from freezegun import freeze_time
 
 from odoo import fields
 from odoo.exceptions import ValidationError
 from odoo.tests import Form, tagged
+from odoo.tools.translate import code_translations
 
 from ..engine.outcomes import OutcomeKind
 from ..engine.routing import TRAFFIC_MARKETING
@@ -192,14 +194,51 @@ class TestRouterValidity(SmsRouterCase):
             sms.send()
         self.assertEqual(sms.state, 'pending')
 
+    def test_next_expiry_is_scheduled_once(self):
+        """Each run asks for the next expiry: one trigger for it, not one per run, and none
+        when an earlier pending run comes before it."""
+        sms = self._queued_at_t0()
+        sms.sms_router_not_before = T0 + timedelta(hours=10)
+        triggers = self.env['ir.cron.trigger'].sudo()
+        domain = [('cron_id', '=', self.queue_cron.id)]
+        before = triggers.search(domain)
+        self._process_queue_at(T0 + timedelta(minutes=1))
+        self._process_queue_at(T0 + timedelta(minutes=2))
+        self._process_queue_at(T0 + timedelta(minutes=3))
+        added = triggers.search(domain) - before
+        self.assertEqual(added.mapped('call_at'), [T0 + timedelta(minutes=5)])
+        # An earlier wake-up is pending: that run schedules the expiry when it comes.
+        triggers.search(domain).unlink()
+        triggers.create({'cron_id': self.queue_cron.id, 'call_at': T0 + timedelta(minutes=4)})
+        self._process_queue_at(T0 + timedelta(minutes=3))
+        self.assertEqual(triggers.search(domain).mapped('call_at'), [T0 + timedelta(minutes=4)])
+        self.assertEqual(sms.state, 'outgoing')
+
     def test_expired_in_french_for_a_french_company(self):
+        """The reason is written in the company's language (French here), through Odoo's
+        code translations of the addon, whoever runs the queue."""
         self.env['res.lang']._activate_lang('fr_FR')
         self.company_fr.partner_id.lang = 'fr_FR'
+        template = 'not accepted by any provider within its validity of %(validity)s (queued at %(queued_at)s UTC)'
+        french = ("aucun fournisseur ne l'a accepté dans sa validité de %(validity)s "
+                  "(mis en file le %(queued_at)s UTC)")
+        translations = code_translations.get_python_translations
+
+        def get_python_translations(module, lang):
+            found = translations(module, lang)
+            if (module, lang) == ('sms_router', 'fr_FR'):
+                found = {**found, template: french}
+            return found
+
         sms = self._queued_at_t0()
-        with freeze_time(T0 + timedelta(minutes=5)), self.mockRouterClients({self.primary: OutcomeKind.SENT}):
+        with patch.object(code_translations, 'get_python_translations', get_python_translations), \
+                freeze_time(T0 + timedelta(minutes=5)), self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             sms.send()
+        reason = ("aucun fournisseur ne l'a accepté dans sa validité de 5 min "
+                  "(mis en file le 2026-11-26 22:00:00 UTC)")
         self.assertEqual(sms.failure_type, 'sms_expired')
-        self.assertTrue(sms.sms_router_failure_reason)
+        self.assertEqual(sms.sms_router_failure_reason, reason)
+        self.assertEqual(self._router_attempts(sms)[-1].reason, reason)
 
     def test_mass_sms_trace_shows_expired(self):
         if 'mailing.mailing' not in self.env:
