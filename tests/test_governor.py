@@ -312,7 +312,7 @@ def test_retry_after_pauses_the_governor_and_keeps_the_sms_for_this_account():
     store = MemoryBreakerStore()
     breaker = AccountBreaker('A', store, BreakerSettings(fail_max=1))
     throttling = Client('A', script=lambda recipient, index: RecipientOutcome(
-        OutcomeKind.PROVIDER, 'HTTP 429', retry_after=60) if index == 0 else None)
+        OutcomeKind.PROVIDER, 'HTTP 429', retry_after=60, throttled=True) if index == 0 else None)
     fallback = Client('B')
     chain = [account(throttling, governor, max_concurrency=1, breaker=breaker), account(fallback)]
     verdicts = Dispatcher(wall_clock=clock).dispatch(sms(4, chain))
@@ -330,7 +330,7 @@ def test_retry_after_pauses_the_governor_and_keeps_the_sms_for_this_account():
 def test_short_retry_after_defers():
     governor = MemoryGovernor(GovernorSettings(rate=100))
     client = Client('A', script=lambda recipient, index: RecipientOutcome(
-        OutcomeKind.PROVIDER, 'HTTP 429', retry_after=2) if index == 0 else None)
+        OutcomeKind.PROVIDER, 'HTTP 429', retry_after=2, throttled=True) if index == 0 else None)
     verdicts = Dispatcher(pacing=0.5).dispatch(sms(3, [account(client, governor, max_concurrency=1)]))
     assert all(v.deferred for v in verdicts.values())
 
@@ -338,11 +338,25 @@ def test_short_retry_after_defers():
 def test_ungoverned_account_keeps_failing_over_on_retry_after():
     store = MemoryBreakerStore()
     throttling = Client('A', script=lambda recipient, index: RecipientOutcome(
-        OutcomeKind.PROVIDER, 'HTTP 429', retry_after=30))
+        OutcomeKind.PROVIDER, 'HTTP 429', retry_after=30, throttled=True))
     chain = [account(throttling, breaker=AccountBreaker('A', store, BreakerSettings(fail_max=5)),
                      max_concurrency=1), account(Client('B'))]
     verdicts = Dispatcher().dispatch(sms(3, chain))
     assert all(v.sent and v.accepted_by.account_id == 'B' for v in verdicts.values())
+
+
+def test_an_outage_with_retry_after_on_a_governed_account_fails_over():
+    # A 503 with Retry-After is an outage, not throttling: the breaker counts and pauses,
+    # the SMS go to the backup account, as they would without a governor.
+    store = MemoryBreakerStore()
+    down = Client('A', script=lambda recipient, index: RecipientOutcome(
+        OutcomeKind.PROVIDER, 'HTTP 503: maintenance', retry_after=300))
+    backup = Client('B')
+    chain = [account(down, MemoryGovernor(GovernorSettings(rate=10)), max_concurrency=1,
+                     breaker=AccountBreaker('A', store, BreakerSettings(fail_max=1))), account(backup)]
+    verdicts = Dispatcher().dispatch(sms(3, chain))
+    assert all(v.sent and v.accepted_by.account_id == 'B' for v in verdicts.values())
+    assert store.load('A').failure_count >= 1 and store.load('A').paused_until
 
 
 def test_a_waiting_account_does_not_hold_back_the_others():

@@ -434,7 +434,7 @@ def test_rate_limit_carries_retry_after(api):
                                       'message': 'Too many requests'},
             headers={'Retry-After': '17'})
     outcome = make_client().send(make_request()).outcomes['uuid-0']
-    assert outcome.kind is OutcomeKind.PROVIDER and outcome.retry_after == 17.0
+    assert outcome.kind is OutcomeKind.PROVIDER and outcome.retry_after == 17.0 and outcome.throttled
     assert 'HTTP 429' in outcome.reason
 
 
@@ -443,7 +443,7 @@ def test_server_error_without_json_is_a_provider_error(api):
     add_job(api, status=502, body='<html><body>Bad gateway</body></html>',
             headers={'Retry-After': '5'})
     outcome = make_client().send(make_request()).outcomes['uuid-0']
-    assert outcome.kind is OutcomeKind.PROVIDER and outcome.retry_after == 5.0
+    assert outcome.kind is OutcomeKind.PROVIDER and outcome.retry_after == 5.0 and not outcome.throttled
     assert outcome.reason.startswith('OVH: HTTP 502 ') and 'Bad gateway' in outcome.reason
 
 

@@ -251,7 +251,7 @@ def test_429_is_a_provider_failure_carrying_retry_after():
     outcome = send_with(429, {'detail': 'Too many requests'},
                         headers={'Retry-After': '30'}).outcomes['sms-fr']
     assert outcome.kind is OutcomeKind.PROVIDER
-    assert outcome.retry_after == 30.0
+    assert outcome.retry_after == 30.0 and outcome.throttled
     assert outcome.reason == 'Sweego: HTTP 429: Too many requests'
 
 
@@ -259,7 +259,7 @@ def test_429_is_a_provider_failure_carrying_retry_after():
 @pytest.mark.parametrize('status', [500, 502, 503])
 def test_server_errors_are_provider_failures(status):
     outcome = send_with(status, body='<html>Service Unavailable</html>').outcomes['sms-fr']
-    assert outcome.kind is OutcomeKind.PROVIDER
+    assert outcome.kind is OutcomeKind.PROVIDER and not outcome.throttled
     assert outcome.reason == f'Sweego: HTTP {status}'
 
 

@@ -301,7 +301,7 @@ def test_rate_limit_code_with_retry_after_seconds():
     outcome = send_one(make_client())
 
     assert outcome.kind is OutcomeKind.PROVIDER
-    assert outcome.retry_after == 30.0
+    assert outcome.retry_after == 30.0 and outcome.throttled
     assert outcome.reason == 'Twilio: error 20429 (HTTP 429): Too Many Requests'
 
 
@@ -315,7 +315,7 @@ def test_http_429_without_json_uses_retry_after_date(monkeypatch):
     outcome = send_one(make_client())
 
     assert outcome.kind is OutcomeKind.PROVIDER
-    assert outcome.retry_after == pytest.approx(7.0)
+    assert outcome.retry_after == pytest.approx(7.0) and outcome.throttled
 
 
 @responses.activate
@@ -324,8 +324,18 @@ def test_rate_limit_code_without_retry_after():
 
     outcome = send_one(make_client())
 
-    assert outcome.kind is OutcomeKind.PROVIDER
+    assert outcome.kind is OutcomeKind.PROVIDER and outcome.throttled
     assert outcome.retry_after is None
+
+
+@responses.activate
+def test_server_error_with_retry_after_is_not_throttling():
+    responses.post(MESSAGES_URL, body='down for maintenance', status=503, headers={'Retry-After': '300'})
+
+    outcome = send_one(make_client())
+
+    assert outcome.kind is OutcomeKind.PROVIDER and outcome.retry_after == 300.0
+    assert not outcome.throttled
 
 
 @responses.activate

@@ -713,13 +713,16 @@ class Dispatcher:
 
     def _throttled(self, account, outcomes):
         """{key: _Governed} of the recipients a governed account's provider refused for
-        now with a Retry-After (HTTP 429): the provider is healthy but over its budget. The
-        account's governor pauses (every worker waits); those SMS stay queued for this
-        account, not failed over, and the breaker does not count them."""
+        now with a Retry-After because of its rate limit (``RecipientOutcome.throttled``:
+        HTTP 429 or the provider's rate-limit codes): the provider is healthy but over its
+        budget. The account's governor pauses (every worker waits); those SMS stay queued
+        for this account, not failed over, and the breaker does not count them. Any other
+        failure with a Retry-After (a 503 during an outage) is a provider failure, as
+        without a governor: it pauses the breaker and the SMS fail over."""
         if account.governor is None:
             return {}
         refused = {key: outcome for key, outcome in outcomes.items()
-                   if outcome.kind is OutcomeKind.PROVIDER and outcome.retry_after}
+                   if outcome.kind is OutcomeKind.PROVIDER and outcome.throttled and outcome.retry_after}
         if not refused:
             return {}
         seconds = max(outcome.retry_after for outcome in refused.values())

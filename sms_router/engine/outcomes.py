@@ -118,7 +118,11 @@ class RecipientOutcome:
     failure_type: str = None
     message_id: str = None          # the provider's id for this recipient's message
     batch_id: str = None            # the provider's id for the whole request (transaction, job)
-    retry_after: float = None       # seconds the provider asked us to wait (429)
+    retry_after: float = None       # seconds the provider asked us to wait (429, or a 5xx)
+    # The provider refused because of its rate limit (HTTP 429, or a code its documentation
+    # gives for it): it is healthy, only busy. Set by the clients; a 5xx never sets it, even
+    # with a Retry-After (a governed account fails over on it, see Dispatcher._throttled).
+    throttled: bool = False
     # Accepted but held by the provider before sending it on (e.g. moderation): the SMS is
     # 'processing' rather than sent.
     held: bool = False

@@ -130,7 +130,8 @@ class TestRouterGovernor(SmsRouterCase):
         self.governed.write({'governor_rate': 100, 'max_concurrency': 1})
 
         def throttled(request):
-            return BatchResult({recipient.key: RecipientOutcome(OutcomeKind.PROVIDER, 'HTTP 429', retry_after=120)
+            return BatchResult({recipient.key: RecipientOutcome(OutcomeKind.PROVIDER, 'HTTP 429', retry_after=120,
+                                                                throttled=True)
                                 for recipient in request.recipients})
         self._clear_outgoing_sms()
         sms = self._router_sms(self.company_fr, self._numbers(3))

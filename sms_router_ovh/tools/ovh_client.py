@@ -329,6 +329,8 @@ class OvhClient(HttpClient):
         values = {}
         if kind is OutcomeKind.PROVIDER:
             values['retry_after'] = parse_retry_after(reply.header('Retry-After'))
+            # Only a 429 is OVH's rate limit; a 5xx with Retry-After is an outage.
+            values['throttled'] = reply.status == 429
         elif _says_credit_is_short(reply):
             values['failure_type'] = 'sms_credit'
         return self._fail(request, kind, reason, **values)

@@ -140,6 +140,7 @@ class SweegoClient(HttpClient):
         values = _refusal(reply.status, message)
         if reply.status == 429:
             values['retry_after'] = parse_retry_after(reply.header('Retry-After'))
+            values['throttled'] = True
         return BatchResult.for_all(request, **values), ()
 
     def _send_body(self, request):

@@ -326,7 +326,8 @@ class TwilioClient(HttpClient):
         else:
             kind, failure_type = classify_status(status), None
 
-        outcome = RecipientOutcome(kind, described, failure_type=failure_type)
+        outcome = RecipientOutcome(kind, described, failure_type=failure_type,
+                                   throttled=code in RATE_LIMIT_ERRORS or status == 429)
         if kind is OutcomeKind.PROVIDER and retry_after is not None:
             outcome.retry_after = retry_after
         log = _logger.warning if kind is OutcomeKind.ACCOUNT else _logger.info
