@@ -359,6 +359,25 @@ def test_an_outage_with_retry_after_on_a_governed_account_fails_over():
     assert store.load('A').failure_count >= 1 and store.load('A').paused_until
 
 
+def test_a_hanging_request_of_a_governed_account_is_waited_for_without_spinning():
+    # Request 0 fails (one request at a time from then on), request 1 hangs 1.5 s, request 2
+    # waits for its segments: the dispatcher must block on the hanging request, not poll.
+    def script(recipient, index):
+        if index == 0:
+            return RecipientOutcome(OutcomeKind.PROVIDER, 'HTTP 500')
+        if index == 1:
+            time.sleep(1.5)
+        return None
+
+    client = Client('A', script=script)
+    breaker = AccountBreaker('A', MemoryBreakerStore(), BreakerSettings(fail_max=5))
+    chain = [account(client, MemoryGovernor(GovernorSettings(rate=5)), max_concurrency=3, breaker=breaker)]
+    cpu = time.process_time()
+    verdicts = Dispatcher(pacing=30).dispatch(sms(6, chain))
+    assert time.process_time() - cpu < 0.3
+    assert sum(v.sent for v in verdicts.values()) == 5
+
+
 def test_a_waiting_account_does_not_hold_back_the_others():
     slow = MemoryGovernor(GovernorSettings(rate=12.5))           # burst 5
     governed, free = Client('A'), Client('B', delay=0.01)

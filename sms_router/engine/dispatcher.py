@@ -477,14 +477,19 @@ class Dispatcher:
         not_started = []     # requests refused by the journal: yielded as not started
         governed = []        # (account, request, _Governed): over budget, not made
         resume_at = {}       # governed account -> clock() moment to ask its governor again
+        stalled = set()      # accounts whose breaker refused a request while others were in flight
+
+        def limit(account):
+            # After a failure, one request at a time until one succeeds: a hanging
+            # provider then costs one timeout per failure, not max_concurrency of them.
+            return 1 if account.account_id in self._failing else max(1, account.max_concurrency)
 
         def submit_more():
+            stalled.clear()
             for account, queue in threaded.items():
-                # After a failure, one request at a time until one succeeds: a hanging
-                # provider then costs one timeout per failure, not max_concurrency of them.
-                limit = 1 if account.account_id in self._failing else max(1, account.max_concurrency)
-                while queue and active[account] < limit and not self.out_of_time(account):
+                while queue and active[account] < limit(account) and not self.out_of_time(account):
                     if account.breaker and active[account] and not account.breaker.admit().allowed:
+                        stalled.add(account)
                         break
                     if account.governor is not None and not self._govern(account, queue, resume_at, governed):
                         break
@@ -525,9 +530,13 @@ class Dispatcher:
                 yield (*not_started.pop(0), _NOT_STARTED, 0.0)
             while governed:
                 yield (*governed.pop(0), 0.0)
-            # Governed accounts waiting for their segments, with requests left and time.
+            # Governed accounts waiting for their segments, with requests left and time, that
+            # submit_more would ask again: not those at their limit of requests in flight or
+            # whose breaker refused (only a completion changes that), else the wait below
+            # would return at once, again and again, while a request hangs (a busy loop).
             resumes = [moment for account, moment in resume_at.items()
-                       if threaded.get(account) and not self.out_of_time(account)]
+                       if threaded.get(account) and not self.out_of_time(account)
+                       and active[account] < limit(account) and account not in stalled]
             if not in_flight and not resumes:
                 break
             timeout = max(0.0, min(resumes) - self.clock()) if resumes else None
