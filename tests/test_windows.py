@@ -317,6 +317,31 @@ def test_preset_af2m_2024_values():
     assert 'af2m.org' in preset['description'] and '2024' in preset['description']
 
 
+OVERSEAS = ('re', 'gp', 'mq', 'gf', 'yt', 'pm', 'bl', 'mf')
+
+
+def test_french_presets_govern_overseas_numbers_in_their_local_time_and_holidays():
+    for xml_id, preset in _presets().items():
+        for code in ('fr',) + OVERSEAS:
+            assert f"ref('base.{code}')" in preset['country_ids'], (xml_id, code)
+        assert 'overseas' in preset['description'], xml_id
+    rule = WindowRule('FR - strict', MON_SAT, ((8 * 60, 20 * 60),), True,
+                      countries=frozenset(code.upper() for code in ('fr',) + OVERSEAS))
+    reunion = parse_destination('+262692123456')
+    guadeloupe = parse_destination('+590690123456')
+    assert (reunion.region, guadeloupe.region) == ('RE', 'GP')
+    assert applicable_rules([rule], 'marketing', reunion.region) == (rule,)
+    # Tuesday 2026-06-02 17:00 UTC: 21:00 in Reunion (closed), 13:00 in Guadeloupe (open).
+    # A +262 692 mobile may be in Mayotte too (UTC+3): it opens at 08:00 there.
+    assert zones_for_number(reunion.e164) == ('Indian/Mayotte', 'Indian/Reunion')
+    assert next_opening([rule], reunion, utc('2026-06-02T17:00:00')) == utc('2026-06-03T05:00:00')
+    assert next_opening([rule], guadeloupe, utc('2026-06-02T17:00:00')) is None
+    # Their own public holidays: 27 May (abolition of slavery) in Guadeloupe, a working day in Paris.
+    assert date(2026, 5, 27) in holiday_dates('GP', 2026)
+    assert next_opening([rule], guadeloupe, utc('2026-05-27T15:00:00')) == utc('2026-05-28T12:00:00')
+    assert next_opening([rule], PARIS_MOBILE, utc('2026-05-27T10:00:00')) is None
+
+
 def test_preset_strict_values():
     preset = _presets()['send_window_preset_fr_strict']
     assert preset['name'] == 'FR - strict 8h-20h Mon-Sat'
@@ -348,3 +373,76 @@ def test_strict_preset_over_a_holiday_week():
     assert next_opening([strict], PARIS_MOBILE, utc('2026-05-15T10:00:00')) is None
     assert next_opening([strict], PARIS_MOBILE, utc('2026-05-15T18:00:00')) == utc('2026-05-16T06:00:00')
     assert next_opening([strict], PARIS_MOBILE, moment + timedelta(days=3)) == utc('2026-05-18T06:00:00')
+
+
+# ------------------------------------------------------- end of the window an SMS was admitted in
+
+
+def test_allowed_until_is_the_closing_of_the_current_window():
+    gate = WindowGate([STRICT], utc('2026-06-02T17:59:45'))   # Tuesday 19:59:45 in Paris
+    assert gate.check('marketing', PARIS_MOBILE) is None
+    assert gate.allowed_until('marketing', PARIS_MOBILE) == utc('2026-06-02T18:00:00')
+    # Transactional SMS and other countries: no rule governs them, nothing closes.
+    assert gate.allowed_until('transactional', PARIS_MOBILE) is None
+    assert gate.allowed_until('marketing', parse_destination('+14155550100')) is None
+
+
+def test_allowed_until_spans_adjoining_ranges_and_days():
+    split = WindowRule('split', frozenset(range(7)), ((0, 12 * 60), (12 * 60, 24 * 60)))
+    weekdays = WindowRule('weekdays', frozenset(range(5)))
+    # Thursday 2026-06-04 10:00 UTC: allowed all day Thursday and Friday, closed Saturday.
+    assert WindowGate([split], utc('2026-06-04T10:00:00')).allowed_until('marketing', PARIS_MOBILE) is None
+    assert (WindowGate([weekdays], utc('2026-06-04T10:00:00')).allowed_until('marketing', PARIS_MOBILE)
+            == utc('2026-06-05T22:00:00'))     # Saturday 00:00 in Paris
+    # The earliest closing of every rule: 20:00 before 22:00.
+    assert (WindowGate([AF2M_2024, STRICT], utc('2026-06-02T10:00:00')).allowed_until('marketing', PARIS_MOBILE)
+            == utc('2026-06-02T18:00:00'))
+
+
+def test_request_whose_window_closed_since_admission_is_not_sent():
+    from addons.sms_router.engine.dispatcher import AT_MOST_ONCE, Dispatcher, QueuedSms
+    from addons.sms_router.engine.outcomes import OutcomeKind
+
+    from test_dispatcher import FR, FakeClient, handle, kinds
+
+    closing = utc('2026-06-02T18:00:00')
+    clock = {'now': closing - timedelta(seconds=15)}
+
+    def slow_failure(client, request):
+        clock['now'] += timedelta(seconds=30)   # the first provider hangs past the closing
+
+    def queued(key, chain, until=closing):
+        return QueuedSms(key, 'Promo', FR, tuple(chain), True, allowed_until=until)
+
+    # A failover step after the closing: the backup is not called, nothing is recorded for
+    # it, the SMS stays queued (deferred) for the next batch's window check.
+    a = FakeClient('A', OutcomeKind.PROVIDER, on_send=slow_failure)
+    b = FakeClient('B')
+    dispatcher = Dispatcher(wall_clock=lambda: clock['now'])
+    verdict = dispatcher.dispatch([queued('m0', [handle(a), handle(b)])])['m0']
+    assert b.calls == [] and verdict.deferred and verdict.outcome is None
+    assert kinds(verdict) == [('A', OutcomeKind.PROVIDER)]
+    assert dispatcher.window_closed == 1
+
+    # Requests waiting for their turn (one at a time) after the closing are not made, under
+    # either policy, and leave no hand-off behind; an SMS no window governs still goes.
+    for policy in ('at_least_once', AT_MOST_ONCE):
+        clock['now'] = closing - timedelta(seconds=15)
+        slow = FakeClient('slow', on_send=slow_failure)
+        handoffs = []
+        dispatcher = Dispatcher(wall_clock=lambda: clock['now'], timeout_policy=policy,
+                                on_handoff=(lambda account, request, sink=handoffs: sink.append(request))
+                                if policy == AT_MOST_ONCE else None)
+        chain = [handle(slow, max_concurrency=1)]
+        verdicts = dispatcher.dispatch([queued('m0', chain), QueuedSms('m1', 'Code', FR, tuple(chain), True),
+                                        queued('m2', chain)])
+        assert verdicts['m0'].sent and verdicts['m1'].sent
+        assert verdicts['m2'].deferred and verdicts['m2'].attempts == [] and verdicts['m2'].outcome is None
+        assert sorted(slow.keys) == ['m0', 'm1'] and dispatcher.requests_made == 2
+        assert all(r.key != 'm2' for request in handoffs for r in request.recipients)
+
+    # Already closed when the dispatch starts: no call at all.
+    clock['now'] = closing
+    a = FakeClient('A')
+    verdict = Dispatcher(wall_clock=lambda: clock['now']).dispatch([queued('m0', [handle(a)])])['m0']
+    assert a.calls == [] and verdict.deferred and verdict.attempts == []

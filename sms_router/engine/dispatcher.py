@@ -67,6 +67,10 @@ class QueuedSms:
     # validity it was given (seconds, for its reason). See engine/validity.py.
     expires_at: object = None
     validity: float = None
+    # Send window: no request starts for it at or after this moment (aware UTC; None: no
+    # window closes on it), the end of the window it was admitted in. It then stays queued
+    # (deferred, no attempt) and the next batch's window check makes it wait.
+    allowed_until: object = None
 
 
 @dataclass
@@ -240,6 +244,9 @@ class Dispatcher:
         # Facts learnt from providers' answers, per account id (e.g. remaining credit).
         self.account_updates = defaultdict(dict)
         self._expiries = {}         # SMS key -> (expires_at, validity), for those with one
+        self._window_ends = {}      # SMS key -> allowed_until, for those with one
+        self._closed = set()        # keys whose send window closed before their request
+        self.window_closed = 0      # SMS left queued because their send window closed
 
     def dispatch(self, messages):
         """Send ``messages``; return {key: SmsVerdict} with one final SmsVerdict for every key."""
@@ -248,6 +255,7 @@ class Dispatcher:
         pending = []
         messages = list(messages)
         self._expiries = {m.key: (m.expires_at, m.validity) for m in messages if m.expires_at is not None}
+        self._window_ends = {m.key: m.allowed_until for m in messages if m.allowed_until is not None}
         for message in messages:
             if message.destination is None:
                 verdicts[message.key] = SmsVerdict(message.key, RecipientOutcome(
@@ -258,6 +266,8 @@ class Dispatcher:
                     OutcomeKind.MISCONFIGURED, _lt('no provider account is configured for this destination')))
             elif is_expired(message.expires_at, self.wall_clock()):
                 verdicts[message.key] = SmsVerdict(message.key, expired_outcome(message.expires_at, message.validity))
+            elif self._window_closed(message.key, self.wall_clock()):
+                verdicts[message.key] = SmsVerdict(message.key, None, deferred=True)
             else:
                 verdicts[message.key] = SmsVerdict(message.key, None)
                 position[message.key] = 0
@@ -611,8 +621,33 @@ class Dispatcher:
         self._priority_checked = (now, answer)
         return answer
 
+    def _window_closed(self, key, now):
+        """Whether the send window SMS ``key`` was admitted in has closed (it is then not
+        sent: a request made after the closing would reach the recipient outside it)."""
+        until = self._window_ends.get(key)
+        if until is None or now < until:
+            return False
+        if key not in self._closed:
+            self._closed.add(key)
+            self.window_closed += 1
+        return True
+
+    def _outside_window(self, request):
+        """``request`` without its recipients whose send window has closed (``_closed``)."""
+        if not self._window_ends:
+            return request
+        now = self.wall_clock()
+        kept = tuple(r for r in request.recipients if not self._window_closed(r.key, now))
+        return request if len(kept) == len(request.recipients) else replace(request, recipients=kept)
+
     def _hand_off(self, account, request):
-        """Journal the request before it leaves; False when that failed (not sent)."""
+        """Journal the request before it leaves; False when that failed (not sent) or when
+        the send window of every recipient has closed."""
+        # Checked here, before the journal, so that an SMS left queued for its window
+        # leaves no hand-off behind (the next batch would take it for an interrupted one).
+        request = self._outside_window(request)
+        if not request.recipients:
+            return False
         if self.on_handoff is None:
             return True
         try:
@@ -631,7 +666,10 @@ class Dispatcher:
         now = self.wall_clock()
         kept = []
         for message in pending:
-            if is_expired(message.expires_at, now):
+            if self._window_closed(message.key, now):
+                # Its send window closed during the batch: not sent to the next account.
+                verdicts[message.key].deferred = True
+            elif is_expired(message.expires_at, now):
                 outcome = expired_outcome(message.expires_at, message.validity)
                 self._note(verdicts, message, Attempt(message.chain[position[message.key]], outcome))
                 verdicts[message.key].outcome = outcome
@@ -640,6 +678,15 @@ class Dispatcher:
         return kept
 
     def _timed_send(self, account, request):
+        # Right before the call: recipients whose send window closed while the request
+        # waited stay queued, no call made for them (checked at the hand-off when journaled).
+        if self.on_handoff is None:
+            request = self._outside_window(request)
+        else:
+            request = replace(request, recipients=tuple(
+                r for r in request.recipients if r.key not in self._closed))
+        if not request.recipients:
+            return _NOT_STARTED, 0.0
         # Right before the call: recipients whose validity passed while the request waited
         # (pool, breaker, pacing) expire without it; the others carry the time left.
         # Those with less left than this provider accepts skip it for the next account.
@@ -667,6 +714,15 @@ class Dispatcher:
     # ------------------------------------------------------------ bookkeeping
 
     def _absorb(self, account, request, result, duration, by_key, verdicts, advancing):
+        if self._closed and any(r.key in self._closed for r in request.recipients):
+            # Not sent, its send window closed: stays queued, no attempt, nothing for the breaker.
+            for recipient in request.recipients:
+                if recipient.key in self._closed:
+                    verdicts[recipient.key].deferred = True
+            request = replace(request, recipients=tuple(
+                r for r in request.recipients if r.key not in self._closed))
+            if not request.recipients:
+                return
         if result is _NOT_STARTED:
             for recipient in request.recipients:
                 verdicts[recipient.key].deferred = True

@@ -271,6 +271,40 @@ def _next_opening(rules, zone_names, region, now):
         moment = later
 
 
+def _allowed_end(rule, zone, country, moment):
+    """The first instant at or after ``moment`` (allowed by ``rule`` in ``zone``) that the
+    rule no longer allows, across adjoining ranges and days; None when it never closes
+    within SEARCH_DAYS (e.g. every day, all day, holidays included)."""
+    if (rule.weekdays == ALL_WEEKDAYS and rule.ranges == ((0, MINUTES_PER_DAY),)
+            and not rule.exclude_holidays):
+        return None
+    limit = moment + timedelta(days=SEARCH_DAYS)
+    while moment <= limit:
+        if not is_allowed(rule, zone, country, moment):
+            return moment
+        local = _local(moment, zone)
+        minute = local.hour * 60 + local.minute
+        end = next((end for start, end in rule.ranges if start <= minute < end), MINUTES_PER_DAY)
+        later = _wall_to_utc(local.date(), end, zone)
+        # A wall time the clocks skip or repeat can map back to ``moment``: step on.
+        moment = later if later > moment else moment + timedelta(minutes=1)
+    return None
+
+
+def allowed_until(rules, zone_names, region, now_utc):
+    """The end of the allowed interval that ``now_utc`` is in, for every rule of ``rules``
+    and every zone: the first instant at or after it when one of them stops allowing
+    (aware UTC), None when none of them closes. Call it when sending is allowed now."""
+    now = _aware(now_utc)
+    ends = []
+    for rule in rules:
+        for name in zone_names:
+            end = _allowed_end(rule, _zone(name) or UTC, region, now)
+            if end is not None:
+                ends.append(end)
+    return min(ends, default=None)
+
+
 def blocking_rule(rules, destination, moment, zones=None):
     """The first rule of ``rules`` that does not allow ``moment`` (aware) in one of the
     destination's zones, with that zone's name: (rule, zone name), or (None, None)."""
@@ -296,12 +330,16 @@ class WindowGate:
     """The send windows of one company for one batch: rules read once, next openings
     cached per (traffic, region, time zones) within the batch, at the batch's ``now``.
 
-    ``check(traffic, destination)`` -> None (allowed now) or (opening, rule, zone name)."""
+    ``check(traffic, destination)`` -> None (allowed now) or (opening, rule, zone name);
+    ``allowed_until(traffic, destination)``, for an SMS allowed now: when its window
+    closes (aware UTC; None: no rule governs it or none closes). The dispatcher does not
+    start a request for it after that moment: a batch may outlast the window it began in."""
 
     def __init__(self, rules, now_utc):
         self.rules = tuple(rules)
         self.now = _aware(now_utc)
         self._cache = {}
+        self._ends = {}
 
     def __bool__(self):
         return bool(self.rules)
@@ -332,6 +370,19 @@ class WindowGate:
         if isinstance(found, WindowNeverOpens):
             raise found
         return found
+
+    def allowed_until(self, traffic, destination):
+        if not self.rules:
+            return None
+        region = destination.region or ''
+        applicable = applicable_rules(self.rules, traffic, region)
+        if not applicable:
+            return None
+        zones = zones_for_number(destination.e164)
+        key = (traffic, region, zones)
+        if key not in self._ends:
+            self._ends[key] = allowed_until(applicable, zones, region, self.now)
+        return self._ends[key]
 
 
 def local_text(moment, zone_name):

@@ -17,6 +17,7 @@ ALERT_KINDS = [
     ('low_credit', 'Low Credit'),
     ('needs_review', 'SMS Need Review'),
     ('held', 'SMS Held'),
+    ('window_never_opens', 'Send Windows Never Open'),
 ]
 # Kinds that last as long as a condition (a breaker open, a credit low, SMS held): once
 # acknowledged they still gather the events of that condition, without notifying again,
@@ -239,6 +240,18 @@ class SmsRouterAlert(models.Model):
                 '%(count)s SMS wait in the queue: every account of their chain failed (%(reason)s). '
                 'They are sent automatically once a provider takes traffic again.',
                 count=count, reason=reason or '-'))
+
+    @api.model
+    def _sms_router_windows_never_open(self, company, count, reason):
+        """``count`` SMS of a batch of ``company`` wait because the send windows that govern
+        them never open together (``reason``, an engine Reason naming them)."""
+        self._sms_router_raise(
+            'window_never_opens', company, sms=count,
+            title=lambda env: env._('Send windows never open: %s', company.name),
+            message=lambda env: env._(
+                '%(count)s SMS wait in the queue because their send windows never open together (%(reason)s): '
+                'change these rules. The SMS are checked again every day, and as soon as a rule changes.',
+                count=count, reason=render_reason(reason, env.lang)))
 
     @api.model
     def _sms_router_check_held(self, companies=None):

@@ -16,6 +16,8 @@ from ..engine.windows import (
 WEEKDAY_FIELDS = ('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')
 # What a preset gives the rule made from it.
 PRESET_FIELDS = ('traffic', 'country_ids', 'hours', 'exclude_holidays', 'description') + WEEKDAY_FIELDS
+# Fields of a rule whose change cannot change when an SMS may go.
+NOT_SCHEDULING_FIELDS = {'name', 'description', 'preset_id'}
 
 
 class SmsRouterSendWindowMixin(models.AbstractModel):
@@ -165,6 +167,39 @@ class SmsRouterSendWindow(models.Model):
             self.update(values)
             if not self.name:
                 self.name = self.preset_id.name
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        rules = super().create(vals_list)
+        # A country's rule replaces the rules for every country: a new rule may open earlier.
+        self._sms_router_release_waiting(rules.company_id)
+        return rules
+
+    def write(self, vals):
+        result = super().write(vals)
+        if set(vals) - NOT_SCHEDULING_FIELDS:
+            self._sms_router_release_waiting(self.company_id)
+        return result
+
+    def unlink(self):
+        self._sms_router_release_waiting(self.company_id)
+        return super().unlink()
+
+    @api.model
+    def _sms_router_release_waiting(self, companies):
+        """After a change of ``companies``' rules, the SMS waiting for one of their send
+        windows are due at once: the queue's next batch decides their wait again with the
+        rules as they are now (a rule that opens earlier, is archived or deleted releases
+        them; one that still holds them makes them wait again)."""
+        if not companies:
+            return
+        windows = self.with_context(active_test=False).sudo().search([('company_id', 'in', companies.ids)])
+        waiting = self.env['sms.sms'].sudo().search([
+            ('state', '=', 'outgoing'), ('sms_router_window_id', 'in', windows.ids),
+            ('sms_router_not_before', '!=', False)])
+        if waiting:
+            waiting.write({'sms_router_not_before': False})
+            self.env.ref('sms.ir_cron_sms_scheduler_action').sudo()._trigger()
 
     @api.model
     def _sms_router_gate(self, company, now):

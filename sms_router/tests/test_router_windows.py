@@ -1,6 +1,8 @@
 """Send windows: SMS outside their window wait in the queue (no provider call, a "not
 before" time and the reason), leave when it opens, and nothing else is affected."""
+import functools
 from datetime import datetime, time, timedelta, timezone
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 from odoo import fields
@@ -8,8 +10,11 @@ from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import Form, new_test_user, tagged
 from odoo.tools import mute_logger
 
-from ..engine.outcomes import OutcomeKind
+from ..engine.dispatcher import Dispatcher
+from ..engine.outcomes import BatchResult, OutcomeKind
+from ..engine.windows import WindowGate
 from ..models.sms_router_send_window import WEEKDAY_FIELDS
+from ..tools import sms_api
 from .common import SmsRouterCase
 
 PARIS = ZoneInfo('Europe/Paris')
@@ -145,16 +150,109 @@ class TestRouterWindows(SmsRouterCase):
         expected = datetime.combine(self.open_day, time(19, 0), tzinfo=PARIS).astimezone(timezone.utc)
         self.assertEqual(sms.sms_router_not_before, expected.replace(tzinfo=None))
 
-    @mute_logger('odoo.addons.sms_router.tools.sms_api')
     def test_rules_that_never_open_together_wait_a_day_with_the_reason(self):
         self._window(self.company_fr, 'Night', weekdays=set(range(7)), hours='01:00-02:00')
+        sms = self._router_sms(self.company_fr, ['+33612345678', '+33612345679', '+33612345670'],
+                               sms_router_traffic='marketing')
+        alerts_before = self.env['sms.router.alert'].search([('kind', '=', 'window_never_opens')])
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}), \
+                self.assertLogs('odoo.addons.sms_router.tools.sms_api', 'WARNING') as logs:
+            sms.send()
+        self.assertEqual(self.router_calls, [])
+        self.assertEqual(set(sms.mapped('state')), {'outgoing'}, 'never dropped')
+        for each in sms:
+            self.assertIn('never open together', each.sms_router_hold_reason)
+            self.assertIn('"FR marketing, one day", "Night"', each.sms_router_hold_reason)
+            self.assertGreater(each.sms_router_not_before, fields.Datetime.now() + timedelta(hours=23))
+        # One warning and one alert for the batch, not one per SMS.
+        warnings = [line for line in logs.output if 'never open together' in line]
+        self.assertEqual(len(warnings), 1, logs.output)
+        self.assertIn('3 SMS wait', warnings[0])
+        alert = self.env['sms.router.alert'].search([('kind', '=', 'window_never_opens')]) - alerts_before
+        self.assertEqual(len(alert), 1)
+        self.assertEqual(alert.company_id, self.company_fr)
+        self.assertIn('Night', alert.message)
+
+    # ---------------------------------------------------------------- the check itself fails
+
+    def test_gate_that_cannot_be_built_makes_governed_sms_wait_and_lets_the_others_go(self):
+        governed = self._router_sms(self.company_fr, ['+33612345678'], sms_router_traffic='marketing')
+        german = self._router_sms(self.company_fr, ['+4915123456789'], sms_router_traffic='marketing')
+        otp = self._router_sms(self.company_fr, ['+33612345679'])
+        window_model = type(self.env['sms.router.send.window'])
+        with patch.object(window_model, '_sms_router_gate', side_effect=RuntimeError('unreadable rule')), \
+                self.mockRouterClients({self.primary: OutcomeKind.SENT}), \
+                mute_logger('odoo.addons.sms_router.tools.sms_api'):
+            (governed | german | otp).send()
+        self.assertCountEqual(self.routerRecipients(), ['+4915123456789', '+33612345679'])
+        self.assertEqual((german | otp).mapped('state'), ['pending', 'pending'])
+        self.assertEqual(governed.state, 'outgoing', 'never failed, never sent outside its window')
+        self.assertFalse(governed.failure_type)
+        self.assertIn('could not be checked', governed.sms_router_hold_reason)
+        self.assertAlmostEqual(governed.sms_router_not_before, fields.Datetime.now() + timedelta(minutes=5),
+                               delta=timedelta(minutes=1))
+
+    def test_check_that_fails_makes_governed_sms_wait(self):
+        governed = self._router_sms(self.company_fr, ['+33612345678'], sms_router_traffic='marketing')
+        otp = self._router_sms(self.company_fr, ['+33612345679'])
+        with patch.object(WindowGate, 'check', side_effect=KeyError('zone')), \
+                self.mockRouterClients({self.primary: OutcomeKind.SENT}), \
+                self.assertLogs('odoo.addons.sms_router.tools.sms_api', 'ERROR') as logs:
+            (governed | otp).send()
+        self.assertEqual(self.routerRecipients(), ['+33612345679'])
+        self.assertEqual((governed.state, otp.state), ('outgoing', 'pending'))
+        self.assertIn('could not be checked', governed.sms_router_hold_reason)
+        self.assertEqual(len([line for line in logs.output if 'send window check failed' in line]), 1)
+
+    # ---------------------------------------------------------------- changing the rules
+
+    def test_changing_archiving_or_deleting_a_rule_releases_the_sms_waiting_for_it(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'], sms_router_traffic='marketing')
         with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             sms.send()
-        self.assertEqual(self.router_calls, [])
-        self.assertEqual(sms.state, 'outgoing', 'never dropped')
-        self.assertIn('never open together', sms.sms_router_hold_reason)
-        self.assertGreater(sms.sms_router_not_before, fields.Datetime.now() + timedelta(hours=23))
+        self.assertEqual(sms.sms_router_not_before, self.opening.replace(tzinfo=None))
+        for change in (lambda: self.window.write({'description': 'who cares'}),):
+            change()
+            self.assertTrue(sms.sms_router_not_before, 'a label changes nothing')
+        for change in (lambda: self.window.write({'hours': '09:00-20:00'}),
+                       lambda: self.window.action_archive(),
+                       lambda: self.window.unlink()):
+            triggers_before = self.env['ir.cron.trigger'].search([('cron_id', '=', self.queue_cron.id)])
+            change()
+            self.assertFalse(sms.sms_router_not_before, 'due at once: the next batch decides again')
+            triggers = self.env['ir.cron.trigger'].search([('cron_id', '=', self.queue_cron.id)]) - triggers_before
+            self.assertTrue(triggers, 'the queue runs')
+            if self.window.exists() and self.window.active:
+                # Still closed with the new hours: it waits again, until 09:00 now.
+                with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
+                    self._router_process_queue()
+                self.assertEqual(self.router_calls, [])
+                nine = datetime.combine(self.open_day, time(9, 0), tzinfo=PARIS).astimezone(timezone.utc)
+                self.assertEqual(sms.sms_router_not_before, nine.replace(tzinfo=None))
+            elif not self.window.exists():
+                break
+            else:
+                self.window.action_unarchive()
+                with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
+                    self._router_process_queue()
+                self.assertTrue(sms.sms_router_not_before)
+        # Deleted: nothing holds it any more.
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
+            self._router_process_queue()
+        self.assertEqual(self.routerRecipients(), ['+33612345678'])
+
+    def test_a_new_rule_that_opens_earlier_releases_the_sms(self):
+        general = self._window(self.company_fr, 'Everywhere', countries=(), weekdays={self.open_day.weekday()})
+        german = self._router_sms(self.company_fr, ['+4915123456789'], sms_router_traffic='marketing')
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
+            german.send()
+        self.assertEqual(german.sms_router_window_id, general)
+        # A German rule open every day replaces the rule for every country.
+        self._window(self.company_fr, 'DE', countries=('base.de',), weekdays=set(range(7)), hours='00:00-24:00')
+        self.assertFalse(german.sms_router_not_before)
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
+            self._router_process_queue()
+        self.assertEqual(self.routerRecipients(), ['+4915123456789'])
 
     def test_resent_sms_is_checked_again(self):
         """A failed SMS sent again (Retry, Resend) goes through the window like any other."""
@@ -168,8 +266,8 @@ class TestRouterWindows(SmsRouterCase):
         self.assertEqual(sms.sms_router_not_before, self.opening.replace(tzinfo=None))
 
     def test_failover_inside_the_window(self):
-        """Inside the window the chain fails over as usual (windows are checked once, before
-        the dispatch, so a failover never sends outside them)."""
+        """Inside the window the chain fails over as usual (see the next test for a failover
+        that would reach the next account after the window closed)."""
         backup = self._router_account(self.company_fr, 'Backup FR')
         route = self.env['sms.router.route'].search([('company_id', '=', self.company_fr.id)])
         route.step_ids = [fields.Command.create({'account_id': backup.id, 'sequence': 99})]
@@ -179,13 +277,49 @@ class TestRouterWindows(SmsRouterCase):
             sms.send()
         self.assertRouterTrail(sms, [(self.primary, 'provider_error'), (backup, 'sent')])
 
+    def test_no_failover_step_after_the_window_closed(self):
+        """The window is checked again right before each provider call: an SMS whose window
+        closes while its first account hangs is not sent by the backup; it stays queued,
+        without an attempt for the backup, and the next batch makes it wait."""
+        backup = self._router_account(self.company_fr, 'Backup FR')
+        route = self.env['sms.router.route'].search([('company_id', '=', self.company_fr.id)])
+        route.step_ids = [fields.Command.create({'account_id': backup.id, 'sequence': 99})]
+        today = datetime.now(PARIS).date()
+        self.window.write({'hours': '00:00-24:00', **{day: index == today.weekday()
+                                                      for index, day in enumerate(WEEKDAY_FIELDS)}})
+        shift = {'delta': timedelta(0)}
+
+        def hanging(request):
+            shift['delta'] = timedelta(days=1)     # answers after the window closed
+            return BatchResult.for_all(request, OutcomeKind.PROVIDER, 'Primary FR: timed out')
+
+        clocked = functools.partial(Dispatcher, wall_clock=lambda: datetime.now(timezone.utc) + shift['delta'])
+        sms = self._router_sms(self.company_fr, ['+33612345678'], sms_router_traffic='marketing')
+        with patch.object(sms_api, 'Dispatcher', clocked), \
+                self.mockRouterClients({self.primary: hanging, backup: OutcomeKind.SENT}):
+            sms.send()
+        self.assertEqual(self.routerRecipients(backup), [], 'no request after the window closed')
+        self.assertEqual(sms.state, 'outgoing')
+        self.assertFalse(sms.failure_type or sms.sms_router_held_since)
+        self.assertRouterTrail(sms, [(self.primary, 'provider_error')])
+
+        # The next batch (here: the window now closed until the day after tomorrow) waits.
+        self.window.write({'hours': '08:00-20:00',
+                           **{day: index == self.open_day.weekday() for index, day in enumerate(WEEKDAY_FIELDS)}})
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT, backup: OutcomeKind.SENT}):
+            self._router_process_queue()
+        self.assertEqual(self.router_calls, [])
+        self.assertEqual(sms.sms_router_not_before, self.opening.replace(tzinfo=None))
+
     # ---------------------------------------------------------------- presets
 
     def test_presets_shipped(self):
         af2m = self.env.ref('sms_router.send_window_preset_fr_af2m_2024')
         self.assertEqual(af2m.name, 'FR - AF2M 2024')
         self.assertEqual(af2m.traffic, 'marketing')
-        self.assertEqual(af2m.country_ids, self.env.ref('base.fr'))
+        overseas = ('re', 'gp', 'mq', 'gf', 'yt', 'pm', 'bl', 'mf')
+        self.assertEqual(af2m.country_ids, self.env['res.country'].union(
+            *(self.env.ref(f'base.{code}') for code in ('fr',) + overseas)))
         self.assertEqual([day for day in WEEKDAY_FIELDS if af2m[day]], list(WEEKDAY_FIELDS[:6]))
         self.assertEqual(af2m.hours, '08:00-22:00')
         self.assertTrue(af2m.exclude_holidays)
@@ -244,6 +378,19 @@ class TestRouterWindows(SmsRouterCase):
         opened = self._tester()
         self.assertEqual(opened.window_status, 'open')
         self.assertFalse(opened.window_next_opening)
+
+    def test_route_tester_reads_national_numbers_as_sending_does(self):
+        """A contact's national number is read in the contact's country first, in the route
+        and in the window check alike (CompanyRouting.region)."""
+        german_rule = self._window(self.company_fr, 'DE marketing', countries=('base.de',))
+        contact = self.env['res.partner'].create({'name': 'Kunde', 'country_id': self.env.ref('base.de').id})
+        tester = self._tester(number='0151 23456789')
+        self.assertFalse(tester.e164 and tester.e164.startswith('+49'), 'read as French without a contact')
+        tester.partner_id = contact
+        self.assertEqual(tester.e164, '+4915123456789')
+        self.assertEqual(tester.window_status, 'closed')
+        self.assertEqual(tester.window_id, german_rule)
+        self.assertEqual(tester.window_zones, 'Europe/Berlin')
 
     # ---------------------------------------------------------------- security
 

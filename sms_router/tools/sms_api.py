@@ -22,10 +22,10 @@ from odoo.tools.urls import urljoin as url_join
 
 from ..engine.dispatcher import AT_MOST_ONCE, SmsVerdict, Dispatcher, QueuedSms
 from ..engine.outcomes import BatchResult, OutcomeKind, ProviderClient, RecipientOutcome
-from ..engine.reasons import reason_of
+from ..engine.reasons import _lt, reason_of
 from ..engine.routing import TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL, NumberError, parse_destination
 from ..engine.validity import expired_outcome
-from ..engine.windows import WindowNeverOpens, local_text
+from ..engine.windows import TRAFFIC_ALL, WindowNeverOpens, local_text
 from ..engine.transport import never_connected
 from .reason_text import company_lang, render_verdicts
 
@@ -171,6 +171,12 @@ class IapClient(ProviderClient):
         return BatchResult(outcomes)
 
 
+def reading_region(company, partner=None):
+    """The country (ISO code) a national number of ``company``'s SMS to ``partner`` is read
+    in: the partner's, else the company's (sending and the route tester alike)."""
+    return (partner and partner.country_id.code) or company.country_id.code
+
+
 class CompanyRouting:
     """How the router reads the numbers of one company's SMS and which chain each gets: the
     company's routing table, its accounts as the dispatcher sees them, Odoo IAP as last
@@ -193,7 +199,7 @@ class CompanyRouting:
 
     def region(self, sms=None):
         """The country a national number is read in: the recipient's, else the company's."""
-        return (sms and sms.partner_id.country_id.code) or self.company.country_id.code
+        return reading_region(self.company, sms and sms.partner_id)
 
     def handle(self, account_id):
         if account_id not in self._handles:
@@ -214,6 +220,28 @@ class CompanyRouting:
         destination = parse_destination(raw_number, self.region(sms))
         match = self.table.explain(destination, traffic)
         return destination, match, self.chain(match.route)
+
+
+# Minutes an SMS waits when its send windows could not be checked, before it is checked again.
+GATE_RETRY_MINUTES = 5
+
+
+class _BrokenGate:
+    """Stands for a company's WindowGate that could not be built (``error``): an SMS its
+    rules may govern (``scope``: {(traffic, country code or '')}, None: every SMS) waits."""
+
+    def __init__(self, now, scope, error):
+        self.now, self.scope, self.error = now, scope, error
+
+    def __bool__(self):
+        return True
+
+    def check(self, traffic, destination):
+        raise self.error
+
+    def governs(self, traffic, region):
+        return self.scope is None or any(
+            rule_traffic in (TRAFFIC_ALL, traffic) and code in ('', region) for rule_traffic, code in self.scope)
 
 
 class SmsRouterApi(SmsApiBase):
@@ -251,9 +279,10 @@ class SmsRouterApi(SmsApiBase):
         # Send windows: the company's rules are read once per batch; an SMS outside its
         # window waits (not_before) without entering the dispatcher. Checked at every send,
         # so a window holds after a failover, a hold, a restart or a resend alike.
-        window_gate = env['sms.router.send.window']._sms_router_gate(company, now.replace(tzinfo=timezone.utc))
+        window_gate = self._sms_router_window_gate(now.replace(tzinfo=timezone.utc))
         outside_window = {}
         window_ids = {}
+        never_open = {}     # rule names -> (count, Reason): rules that never open together
         engine_messages = []
         expired = {}
         for message in messages:
@@ -276,10 +305,20 @@ class SmsRouterApi(SmsApiBase):
                     engine_messages.append(QueuedSms(number['uuid'], message['content'],
                                                      number_error=reason_of(error)))
                     continue
+                allowed_until = None
                 if window_gate:
-                    wait = self._sms_router_window_wait(
-                        window_gate, number['uuid'], TRAFFIC_MARKETING if marketing else TRAFFIC_TRANSACTIONAL,
-                        destination)
+                    traffic = TRAFFIC_MARKETING if marketing else TRAFFIC_TRANSACTIONAL
+                    try:
+                        wait = self._sms_router_window_wait(window_gate, number['uuid'], traffic, destination,
+                                                            never_open)
+                        # The end of the window it is admitted in: the dispatcher makes no
+                        # request for it after that (a failover step, a slow batch or the
+                        # governor's pacing may outlast the window); it then stays queued
+                        # and the next batch makes it wait.
+                        allowed_until = None if wait else window_gate.allowed_until(traffic, destination)
+                    except Exception as error:  # noqa: BLE001 - window bookkeeping never fails a batch
+                        wait = self._sms_router_gate_failed(window_gate, number['uuid'], traffic, destination,
+                                                            error)
                     if wait:
                         outside_window[number['uuid']], window_ids[number['uuid']] = wait
                         continue
@@ -287,7 +326,7 @@ class SmsRouterApi(SmsApiBase):
                                                chain, marketing,
                                                retry_delay=_retry_delay(sms, now, retry_delay),
                                                expires_at=expires_at and expires_at.replace(tzinfo=timezone.utc),
-                                               validity=validity))
+                                               validity=validity, allowed_until=allowed_until))
 
         max_hold = timedelta(hours=company.sms_router_max_hold_hours or 0)
         # `started` times this batch for its log line; the budget may have begun long before.
@@ -350,9 +389,13 @@ class SmsRouterApi(SmsApiBase):
         progressed = any(not verdict.deferred for verdict in waiting.values()) or len(waiting) < len(verdicts)
         # SMS left queued by a governor (the rate limit, the lanes): nothing failed, due again at once.
         progressed = progressed or bool(dispatcher.paced)
+        # SMS whose send window closed during the batch: due again at once, to wait for the next.
+        progressed = progressed or bool(dispatcher.window_closed)
         self._bookkeeping(self._keep_queued, waiting, sms_by_uuid, now, progressed, retry_delay)
         if window_gate:
             self._bookkeeping(self._mark_window_waits, window_ids, sms_by_uuid)
+        if never_open:
+            self._bookkeeping(self._window_conflicts, never_open)
         self._bookkeeping(self._trigger_expiry, waiting, sms_by_uuid)
         self._bookkeeping(self._raise_alerts, verdicts, waiting)
         sent = sum(1 for d in verdicts.values() if d.sent)
@@ -364,26 +407,81 @@ class SmsRouterApi(SmsApiBase):
                      len(waiting) - held - not_yet, dispatcher.requests_made, time.perf_counter() - started)
         return [self._result(key, verdict) for key, verdict in verdicts.items() if key not in waiting]
 
-    def _sms_router_window_wait(self, gate, key, traffic, destination):
+    def _sms_router_window_gate(self, now):
+        """The company's WindowGate for this batch. When its rules cannot be read or used,
+        a _BrokenGate: the SMS its rules may govern wait a few minutes, the others go."""
+        try:
+            with self.env.cr.savepoint():
+                return self.env['sms.router.send.window']._sms_router_gate(self.company, now)
+        except Exception as error:  # noqa: BLE001 - window bookkeeping never fails a batch
+            _logger.exception('SMS router: company %s: the send windows could not be read; the SMS they may '
+                              'govern wait %s min', self.company.id, GATE_RETRY_MINUTES)
+            return _BrokenGate(now, self._sms_router_window_scope(), error)
+
+    def _sms_router_window_scope(self):
+        """{(traffic, country code or '')} the company's active send windows govern ('' for
+        every country), read raw; None (every SMS) when even that fails."""
+        try:
+            with self.env.cr.savepoint():
+                rules = self.env['sms.router.send.window'].sudo().search_fetch(
+                    [('company_id', '=', self.company.id)], ['traffic', 'country_ids'])
+                return {(rule.traffic, (country.code or '').upper())
+                        for rule in rules for country in (rule.country_ids or [self.env['res.country']])}
+        except Exception:  # noqa: BLE001 - then every SMS waits
+            _logger.exception('SMS router: company %s: the send windows could not be listed', self.company.id)
+            return None
+
+    def _sms_router_gate_failed(self, gate, key, traffic, destination, error):
+        """(waiting SmsVerdict, False) for an SMS the company's send windows may govern but
+        that could not be checked (``error``), or None when no window may govern it. It
+        waits GATE_RETRY_MINUTES and is checked again: never sent outside a window, never
+        failed by the check."""
+        if not isinstance(gate, _BrokenGate):
+            try:
+                governed = bool(gate.applicable(traffic, destination))
+            except Exception:  # noqa: BLE001 - then it may be governed: it waits
+                governed = True
+            if not governed:
+                return None
+            if not getattr(gate, 'check_failed', False):
+                gate.check_failed = True     # logged once per batch
+                _logger.exception('SMS router: company %s: send window check failed; the SMS concerned wait %s '
+                                  'min', self.company.id, GATE_RETRY_MINUTES)
+        elif not gate.governs(traffic, destination.region or ''):
+            return None
+        return SmsVerdict(key, None, not_before=gate.now + timedelta(minutes=GATE_RETRY_MINUTES), wait_reason=_lt(
+            'Its send windows could not be checked (%(error)s): it waits in the queue and is checked again in '
+            '%(minutes)s min.', error=type(error).__name__, minutes=GATE_RETRY_MINUTES)), False
+
+    def _sms_router_window_wait(self, gate, key, traffic, destination, never_open=None):
         """(waiting SmsVerdict, send window id) for an SMS outside its send window, or None
         when it may go now. The next opening is cached per (traffic, country, time zones)
-        for the batch (WindowGate)."""
+        for the batch (WindowGate). Rules that never open together are counted in
+        ``never_open`` ({rule names: [count, Reason]}) for one warning and one alert per batch."""
         try:
             found = gate.check(traffic, destination)
         except WindowNeverOpens as error:
             # The rules contradict each other for this destination: the SMS waits (never
             # sent outside a window, never dropped), says why, and is checked again in a day.
-            _logger.warning('SMS router: company %s: %s', self.company.id, error)
             rules = gate.applicable(traffic, destination)
-            return SmsVerdict(key, None, not_before=gate.now + timedelta(days=1), wait_reason=self.env._(
+            if never_open is not None:
+                never_open.setdefault(tuple(rule.name for rule in rules), [0, reason_of(error)])[0] += 1
+            return SmsVerdict(key, None, not_before=gate.now + timedelta(days=1), wait_reason=_lt(
                 'Outside its send windows, which never open together for this destination (%s): change '
-                'them; the SMS waits in the queue meanwhile.', str(error))), rules[0].rule_id if rules else False
+                'them; the SMS waits in the queue meanwhile.', reason_of(error))), rules[0].rule_id if rules else False
         if not found:
             return None
         opening, rule, zone = found
         return SmsVerdict(key, None, not_before=opening, wait_reason=self.env._(
             "Outside its send window '%(window)s' until %(when)s", window=rule.name if rule else '?',
             when=local_text(opening, zone or 'UTC'))), rule.rule_id if rule else False
+
+    def _window_conflicts(self, never_open):
+        """One warning and one alert per batch for each set of send windows that never
+        open together (``never_open``: {rule names: [SMS count, Reason]}), not one per SMS."""
+        for (count, reason) in never_open.values():
+            _logger.warning('SMS router: company %s: %d SMS wait: %s', self.company.id, count, reason)
+            self.env['sms.router.alert']._sms_router_windows_never_open(self.company, count, reason)
 
     def _mark_window_waits(self, window_ids, sms_by_uuid):
         """Remember which send window each SMS of ``window_ids`` ({uuid: window id}) waits

@@ -6,6 +6,7 @@ Everything comes from the code that sends: the number is read and matched by
 admitted. Nothing is sent and nothing is written: no SMS, no attempt, no probe lease.
 """
 from datetime import timezone
+from types import SimpleNamespace
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import AccessError
@@ -25,7 +26,7 @@ from ..engine.routing import (
 from ..models.sms_router_account import SMART_ENCODING_LEVELS
 from ..models.sms_router_attempt import ENCODINGS
 from ..tools.reason_text import render_reason
-from ..tools.sms_api import CompanyRouting, SmsRouterApi, hold_retry_seconds
+from ..tools.sms_api import CompanyRouting, SmsRouterApi, hold_retry_seconds, reading_region
 
 MATCH_OFF = 'off'   # the company has no active route: Odoo sends its SMS itself
 # The key the route form's "Test Route" button passes.
@@ -52,6 +53,10 @@ class SmsRouterRouteTester(models.TransientModel):
     number = fields.Char(
         help='Any form: +33 6 12 34 56 78, 0033612345678, or a national number such as '
                        '06 12 34 56 78, read as the router reads it.')
+    partner_id = fields.Many2one(
+        'res.partner', 'Contact',
+        help="Optional: the contact the SMS is for. As when sending, a national number is read in the "
+             "contact's country first, then in the company's.")
     traffic = fields.Selection(
         selection='_selection_traffic', required=True, default=TRAFFIC_TRANSACTIONAL,
         help='Transactional SMS (reminders, codes) or marketing SMS (mass SMS mailings).')
@@ -151,7 +156,7 @@ class SmsRouterRouteTester(models.TransientModel):
             else:
                 tester.validity = self.env._('None: an SMS waits for a provider as long as the company holds SMS')
 
-    @api.depends('company_id', 'number', 'traffic')
+    @api.depends('company_id', 'number', 'traffic', 'partner_id')
     @api.depends_context('uid', 'allowed_company_ids', 'lang', 'tz')
     def _compute_send_window(self):
         for tester in self:
@@ -167,7 +172,8 @@ class SmsRouterRouteTester(models.TransientModel):
                 or not company._sms_router_is_enabled():
             return values
         try:
-            destination = parse_destination(self.number, company.country_id.code)
+            # Read as sending reads it (CompanyRouting.region): the contact's country first.
+            destination = parse_destination(self.number, reading_region(company, self.partner_id))
         except NumberError:
             return values
         gate = self.env['sms.router.send.window']._sms_router_gate(company, utcnow())
@@ -203,7 +209,7 @@ class SmsRouterRouteTester(models.TransientModel):
             tester.sample_summary = segments_text(self.env, info) if info.segments else False
             tester.sample_ucs2_chars = describe_chars(info.ucs2_chars) or False
 
-    @api.depends('company_id', 'number', 'traffic', 'sample_body')
+    @api.depends('company_id', 'number', 'traffic', 'sample_body', 'partner_id')
     @api.depends_context('uid', 'allowed_company_ids', 'lang', 'tz')
     def _compute_result(self):
         for tester in self:
@@ -213,6 +219,10 @@ class SmsRouterRouteTester(models.TransientModel):
             tester.update(values)
 
     # ------------------------------------------------------------------ the test
+
+    def _sms_like(self):
+        """What CompanyRouting reads of an SMS to pick the country of a national number."""
+        return SimpleNamespace(partner_id=self.partner_id) if self.partner_id else None
 
     def _route_test(self, values):
         """Fill ``values`` (the result fields) and return the values of the chain's lines."""
@@ -236,7 +246,7 @@ class SmsRouterRouteTester(models.TransientModel):
                           summary_level='info')
             return []
         try:
-            destination, match, chain = routing.match(self.number, self.traffic)
+            destination, match, chain = routing.match(self.number, self.traffic, self._sms_like())
         except NumberError as error:
             # The reason the router stores on the SMS, word for word (in the reader's language).
             values.update(number_error=render_reason(reason_of(error), self.env.lang), summary_level='danger',
