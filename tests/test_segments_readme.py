@@ -44,19 +44,58 @@ def markdown_table():
     return '\n'.join(lines)
 
 
-def test_table_lists_every_replacement():
-    smart_encoding = _tables()
+def _segments():
+    _tables()
+    from addons.sms_router.engine import segments
+    return segments
+
+
+def test_every_replacement_turns_unicode_into_gsm7():
+    """Checked with ``measure`` (the GSM 03.38 tables), not with the replacement tables: every
+    character replaced forces UCS-2 on its own, every replacement is default-alphabet GSM-7
+    (no escape: one septet per character at most, as the README promises)."""
+    smart_encoding, segments = _tables(), _segments()
+    rows = smart_encoding.TYPOGRAPHY_TABLE + smart_encoding.LETTERS_TABLE
+    assert rows
+    for char, replacement, _description in rows:
+        assert segments.measure(char).encoding == segments.UCS2, f'U+{ord(char):04X} is GSM-7 already'
+        if replacement:
+            info = segments.measure(replacement)
+            assert info.encoding == segments.GSM7, f'U+{ord(char):04X} -> {replacement!r} is not GSM-7'
+            assert info.units == len(replacement), f'{replacement!r} uses the extension table'
+
+
+def test_french_letters_of_the_issue():
+    """The letters the issue names are replaced at the letters level only, by GSM-7 text; É and Ç
+    (in GSM-7) and the accented letters GSM-7 has are kept."""
+    smart_encoding, segments = _tables(), _segments()
+    letters = 'çêâîôûëïœ'
+    capitals = 'ÊÂÎÔÛËÏŒ'
+    for char in letters + capitals:
+        replaced = smart_encoding.apply(char, smart_encoding.LETTERS)
+        assert replaced != char, f'{char} is not replaced'
+        assert segments.measure(replaced).encoding == segments.GSM7, f'{char} -> {replaced!r}'
+        assert smart_encoding.apply(char, smart_encoding.TYPOGRAPHY) == char, f'{char} changed by typography'
+    kept = 'ÉÇéèàùìòÄÖÑÜßäöñü'
+    assert segments.measure(kept).encoding == segments.GSM7
+    assert smart_encoding.apply(kept, smart_encoding.LETTERS) == kept
+    sentence = 'Reçu : votre tâche « Fête » est prête…'
+    assert segments.measure(sentence).encoding == segments.UCS2
+    assert segments.measure(smart_encoding.apply(sentence, smart_encoding.LETTERS)).encoding == segments.GSM7
+    # every replacement of the issue's letters is listed in the table the README holds
     table = markdown_table()
-    rows = [line for line in table.splitlines() if line.startswith('| Typography |') or line.startswith('| Letters |')]
-    assert len(rows) == len(smart_encoding.TYPOGRAPHY_TABLE) + len(smart_encoding.LETTERS_TABLE)
-    for char, _replacement, _description in smart_encoding.TYPOGRAPHY_TABLE + smart_encoding.LETTERS_TABLE:
+    for char in letters + capitals:
         assert f'U+{ord(char):04X}' in table
 
 
 def test_readme_holds_the_generated_table():
     readme = (ROOT / 'README.md').read_text(encoding='utf-8')
-    if BEGIN not in readme:
-        pytest.skip('the README has no smart-encoding table yet')
+    if BEGIN not in readme and END not in readme:
+        # Only until the README section is merged: once a marker is there, this test fails on
+        # any difference (a missing marker included), it never skips.
+        pytest.skip('README.md HAS NO SMART-ENCODING TABLE: the replacements are undocumented; merge '
+                    '`python3 tests/test_segments_readme.py` into its "Smart encoding" section')
+    assert BEGIN in readme and END in readme, 'README.md holds only one of the table markers'
     start, end = readme.index(BEGIN), readme.index(END) + len(END)
     assert readme[start:end] == markdown_table(), \
         'the README table differs from the engine: paste `python3 tests/test_segments_readme.py` in it'

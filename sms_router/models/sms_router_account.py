@@ -12,7 +12,8 @@ from odoo.tools.urls import urljoin as url_join
 
 from ..engine.breakers import AccountBreaker, BreakerSettings, CLOSED, HALF_OPEN, OPEN
 from ..engine.dispatcher import AccountHandle
-from ..engine.smart_encoding import LETTERS, OFF as SMART_ENCODING_OFF, TYPOGRAPHY
+from ..engine.segments import measure as measure_segments
+from ..engine.smart_encoding import LETTERS, OFF as SMART_ENCODING_OFF, TYPOGRAPHY, apply as apply_smart_encoding
 from ..engine.governor import GovernorSettings
 from ..tools.reason_text import render_reason
 from ..tools.sms_api import IAP_MAX_SEND_SECONDS, IapClient
@@ -254,6 +255,20 @@ class SmsRouterAccount(models.Model):
         if self.sms_provider == 'iap':
             return IapClient(self.env)
         raise UserError(self.env._('No client for provider %s: is its addon installed?', self.sms_provider))
+
+    def _sms_router_appended_text(self, region, marketing):
+        """The text this account's provider adds to an SMS to ``region``, marketing or not
+        (as its client's ``appended_text``), read from the account's fields without building
+        a client: the composer counts segments at each keystroke. Provider addons whose client
+        appends text override this for their ``sms_provider`` value."""
+        return ''
+
+    def _sms_router_measure(self, body, region='', marketing=False):
+        """engine.segments.SegmentInfo of ``body`` as this account sends it to ``region``:
+        AccountHandle.measure without a client, a breaker nor a side cursor."""
+        self.ensure_one()
+        return measure_segments(apply_smart_encoding(body, self.smart_encoding or SMART_ENCODING_OFF),
+                                self._sms_router_appended_text(region or '', marketing))
 
     def _sms_router_supports_credit(self):
         """Whether this account's provider reports a credit balance."""

@@ -55,7 +55,9 @@ class SmsRouterAttempt(models.Model):
     reason = fields.Text(readonly=True)
     duration_ms = fields.Integer('Duration (ms)', readonly=True)
     # Of the body as this account sends it: its smart encoding applied, the text its provider
-    # appends counted (engine/segments.py). Empty for a line without an account.
+    # appends counted (engine/segments.py). Empty for a line without an account and for a line
+    # that made no request (skipped, misconfigured, expired): nothing was billed for it, so the
+    # sum of segments in a pivot is what the providers were sent (sms_api.NO_REQUEST_KINDS).
     encoding = fields.Selection(
         ENCODINGS, readonly=True,
         help='GSM-7: up to 160 characters per SMS (153 per part of a longer one). UCS-2 (Unicode), '
@@ -63,7 +65,8 @@ class SmsRouterAttempt(models.Model):
     segments = fields.Integer(
         readonly=True, aggregator='sum',
         help='SMS parts this body makes for this account (its smart encoding applied, the text its '
-             'provider appends counted): providers bill and throttle per part.')
+             'provider appends counted): providers bill and throttle per part. Empty when no request '
+             'was made (skipped, misconfigured, expired), so that totals show what providers billed.')
     message_id = fields.Char('Provider Message ID', index='btree_not_null', readonly=True)
     batch_id = fields.Char('Provider Batch ID', index='btree_not_null', readonly=True,
                            help="The provider's id for the whole request (transaction, job).")

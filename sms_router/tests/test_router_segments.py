@@ -4,6 +4,7 @@ from odoo.tests import Form, new_test_user, tagged
 
 from ..engine.dispatcher import AccountHandle
 from ..engine.outcomes import OutcomeKind
+from ..models.sms_router_breaker import PostgresBreakerStore
 from .common import ScriptedClient, SmsRouterCase
 
 FR_MOBILE = '+33612345678'
@@ -57,6 +58,24 @@ class TestRouterSegments(SmsRouterCase):
         self.assertTrue(second.accepted)
         # the SMS itself keeps the body as written
         self.assertEqual(sms.body, REMINDER_UCS2)
+
+    def test_no_segments_on_attempts_without_request(self):
+        """A skipped account (credit low) made no request: its line carries neither encoding nor
+        segments, so a sum of segments per account counts what providers were sent."""
+        self.primary.write({'credit_balance': 1.0, 'credit_low_threshold': 10.0,
+                            'credit_checked_at': '2026-01-01 00:00:00'})
+        sms = self._router_sms(self.company_fr, [FR_MOBILE], body=REMINDER_UCS2)
+        with self.mockRouterClients({self.primary: OutcomeKind.SENT, self.backup: OutcomeKind.SENT}):
+            sms.send()
+        self.assertFalse(self.routerCalls(self.primary))
+        skipped, sent = self._router_attempts(sms)
+        self.assertEqual((skipped.account_id, skipped.outcome), (self.primary, 'skipped'))
+        self.assertEqual((skipped.encoding, skipped.segments), (False, 0))
+        self.assertEqual((sent.account_id, sent.encoding, sent.segments), (self.backup, 'gsm7', 1))
+        totals = dict(self.env['sms.router.attempt']._read_group(
+            [('sms_uuid', '=', sms.uuid)], ['account_id'], ['segments:sum']))
+        self.assertEqual({account: total or 0 for account, total in totals.items()},
+                         {self.primary: 0, self.backup: 1})
 
     def test_gsm7_extension_counts_two_septets(self):
         body = 'Total : 74 € ' + 'x' * 147          # 160 characters, 161 septets: 2 SMS
@@ -195,6 +214,50 @@ class TestRouterSegments(SmsRouterCase):
         with self.mockRouterClients({self.primary: OutcomeKind.SENT}):
             self.assertIn('GSM-7: 1 SMS', composer.sms_router_count)
             self.assertFalse(composer.sms_router_ucs2_chars)
+
+    def test_composer_count_reads_no_breaker_nor_client(self):
+        """Counted at each keystroke: the route table and the account only, no breaker read
+        through a side cursor, no provider client (nor its HTTP session)."""
+        composer = self._composer(REMINDER_UCS2)
+        store = type(self.env['sms.router.breaker'])
+        account = type(self.env['sms.router.account'])
+        with patch.object(store, '_store', side_effect=AssertionError('breaker store read')) as breakers, \
+                patch.object(PostgresBreakerStore, 'load_many', side_effect=AssertionError('side cursor')), \
+                patch.object(account, '_sms_router_client', side_effect=AssertionError('client built')) as clients:
+            for body in (REMINDER + ' €', REMINDER, REMINDER_UCS2):
+                composer.body = body
+                self.assertIn('Primary FR', composer.sms_router_count)
+        breakers.assert_not_called()
+        clients.assert_not_called()
+        self.assertIn('3 SMS', composer.sms_router_count)
+
+    def test_composer_company_is_the_one_sending(self):
+        """The composer counts for the company sms.sms.create gives the SMS: in mass mode the
+        record's company (here FR while the user works in GB, whose router is off), in
+        comment mode the company of the record the message is posted on."""
+        partner = self.env['res.partner'].create({'name': 'Client FR', 'phone': FR_MOBILE,
+                                                  'company_id': self.company_fr.id})
+        env = self.env(context=dict(self.env.context,
+                                    allowed_company_ids=[self.company_gb.id, self.company_fr.id]))
+        self.assertEqual(env.company, self.company_gb)
+        for mode, values in (('mass', {'res_ids': repr(partner.ids)}), ('comment', {'res_id': partner.id})):
+            composer = env['sms.composer'].with_context(
+                default_res_model='res.partner', default_composition_mode=mode,
+                **{f'default_{name}': value for name, value in values.items()}).create({'body': REMINDER})
+            self.assertEqual(composer._sms_router_company(), self.company_fr, mode)
+            self.assertIn('Primary FR', composer.sms_router_count or '', mode)
+            before = self.env['sms.sms'].search([]).ids
+            with patch.object(type(self.env['sms.sms']), 'send', lambda *args, **kwargs: None):
+                composer.action_send_sms()      # queued only: the company is what is checked
+            sms = self.env['sms.sms'].search([('id', 'not in', before)])
+            self.assertEqual(sms.sms_router_company_id, self.company_fr, mode)
+        # A record without a company: the user's current company, as sending does.
+        partner.company_id = False
+        composer = env['sms.composer'].with_context(
+            default_res_model='res.partner', default_res_id=partner.id,
+            default_composition_mode='comment').create({'body': REMINDER})
+        self.assertEqual(composer._sms_router_company(), self.company_gb)
+        self.assertFalse(composer.sms_router_count, 'the router is off for GB')
 
     def test_composer_count_empty_when_router_off(self):
         partner = self.env['res.partner'].create({'name': 'UK client', 'phone': GB_MOBILE})

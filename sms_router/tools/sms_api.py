@@ -65,6 +65,10 @@ IAP_TIMEOUT = 15.0
 IAP_MAX_SEND_SECONDS = 2 * IAP_TIMEOUT
 # Retry delay of a long hold, at most (see _retry_delay).
 MAX_RETRY_DELAY = 900
+# Attempts that made no request (breaker open, paused, credit low, account misconfigured,
+# validity passed): nothing was sent nor billed, so they carry no encoding nor segments and a
+# sum of segments per account is what the providers were handed.
+NO_REQUEST_KINDS = frozenset({OutcomeKind.SKIPPED, OutcomeKind.MISCONFIGURED, OutcomeKind.EXPIRED})
 # The longest an SMS may keep being deferred when the company does not hold SMS.
 DEFAULT_MAX_WAIT = timedelta(hours=4)
 # The longest a batch waits for its accounts' rate limits (seconds; system parameter
@@ -737,7 +741,7 @@ class SmsRouterApi(SmsApiBase):
                     'delivery_state': 'pending' if outcome.kind is OutcomeKind.SENT else False,
                     'dispatch_token': tokens.get(key) or False,
                 })
-                if attempt and key in bodies:
+                if attempt and key in bodies and outcome.kind not in NO_REQUEST_KINDS:
                     values[-1].update(_segment_values(measured, attempt.account, bodies[key], regions.get(key)))
                 if key in regions:
                     values[-1]['destination_country_id'] = country_ids.get(regions[key], False)

@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 from odoo import fields, models
 from odoo.exceptions import UserError
 from odoo.tools.misc import format_date, formatLang
@@ -56,6 +58,16 @@ class SmsRouterAccount(models.Model):
         if self.sms_provider != 'sweego':
             return super()._sms_router_make_client()
         return self._sweego_client()
+
+    def _sms_router_appended_text(self, region, marketing):
+        if self.sms_provider != 'sweego':
+            return super()._sms_router_appended_text(region, marketing)
+        # The client's own rule, fed with the two values it reads (as _sweego_client passes
+        # them), so that the composer's count and sending cannot disagree; no client (and
+        # no HTTP session) is built for a count.
+        values = SimpleNamespace(stop_mention=(self.sweego_stop_mention or '').strip(),
+                                 campaign_type=self.sweego_campaign_type or CAMPAIGN_TYPES[0])
+        return SweegoClient.appended_text(values, region, marketing)
 
     def _sms_router_supports_credit(self):
         return self.sms_provider == 'sweego' or super()._sms_router_supports_credit()

@@ -1,4 +1,5 @@
 import json
+from unittest.mock import patch
 
 import responses
 
@@ -68,3 +69,20 @@ class TestSweegoSegments(SweegoCase):
         attempt = self._router_attempts(sms)
         self.assertEqual((attempt.encoding, attempt.segments), ('gsm7', 1))
         self.assertEqual(sms.body, body, 'the SMS keeps the text as written')
+
+    def test_composer_counts_the_mention_without_a_client(self):
+        """The composer's count reads the mention from the account, as the client sends it."""
+        self._sweego_configure(self.sweego, sweego_stop_mention='STOP au 36111')
+        client = self.sweego._sweego_client()
+        for campaign_type in ('transac', 'market'):
+            self.sweego.sweego_campaign_type = campaign_type
+            client.campaign_type = campaign_type
+            for region in ('FR', 'BE', ''):
+                for marketing in (False, True):
+                    self.assertEqual(self.sweego._sms_router_appended_text(region, marketing),
+                                     client.appended_text(region, marketing), (campaign_type, region, marketing))
+        client.close()
+        self.sweego.sweego_campaign_type = 'transac'
+        with patch.object(type(self.sweego), '_sms_router_client', side_effect=AssertionError('client built')):
+            self.assertEqual(self.sweego._sms_router_measure(PROMO, 'FR', marketing=True).segments, 2)
+            self.assertEqual(self.sweego._sms_router_measure(PROMO, 'FR', marketing=False).segments, 1)
