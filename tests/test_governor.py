@@ -6,19 +6,22 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from addons.sms_router.engine.breakers import AccountBreaker, BreakerSettings, MemoryBreakerStore
-from addons.sms_router.engine.dispatcher import AccountHandle, Dispatcher, QueuedSms
+from addons.sms_router.engine.dispatcher import GOVERNOR_FAULT_LIMIT, AccountHandle, Dispatcher, QueuedSms
 from addons.sms_router.engine.governor import (
     BURST_SECONDS,
     MARKETING,
     TRANSACTIONAL,
     WAIT_DAILY,
+    WAIT_FAULT,
     WAIT_PAUSE,
     WAIT_RATE,
     BucketState,
     GovernorSettings,
     MemoryGovernor,
+    Wait,
     next_midnight,
     take,
+    zone_name,
 )
 from addons.sms_router.engine.outcomes import BatchResult, OutcomeKind, ProviderClient, RecipientOutcome
 from addons.sms_router.engine.routing import parse_destination
@@ -236,16 +239,30 @@ def test_lanes_without_a_governor_too():
     assert [key[:2] for key in client.keys] == ['tx'] * 3 + ['mk'] * 3
 
 
-def test_daily_cap_leaves_the_rest_waiting_until_midnight_not_failed_over():
+def test_daily_cap_reached_moves_the_sms_to_the_next_account():
     clock = FakeClock()
     governor = MemoryGovernor(GovernorSettings(daily_cap=5), wall_clock=clock)
     first, second = Client('A'), Client('B')
     chain = [account(first, governor, max_concurrency=1), account(second)]
     verdicts = Dispatcher(wall_clock=clock).dispatch(sms(8, chain))
+    assert all(v.sent for v in verdicts.values())
+    assert len(first.calls) == 5 and len(second.calls) == 3
+    moved = [v for v in verdicts.values() if v.accepted_by.account_id == 'B']
+    for verdict in moved:
+        skipped = verdict.attempts[0]
+        assert skipped.account.account_id == 'A' and skipped.outcome.kind is OutcomeKind.SKIPPED
+        assert str(skipped.outcome.reason) == 'daily cap of 5 segments reached'
+
+
+def test_daily_cap_of_the_last_account_leaves_the_rest_waiting_until_midnight():
+    clock = FakeClock()
+    governor = MemoryGovernor(GovernorSettings(daily_cap=5), wall_clock=clock)
+    first = Client('A')
+    chain = [account(first, governor, max_concurrency=1)]
+    verdicts = Dispatcher(wall_clock=clock, hold=True).dispatch(sms(8, chain))
     sent = [v for v in verdicts.values() if v.sent]
     waiting = [v for v in verdicts.values() if v.waiting]
     assert len(sent) == 5 and len(waiting) == 3
-    assert not second.calls
     for verdict in waiting:
         assert verdict.outcome is None and not verdict.deferred and not verdict.held
         assert verdict.not_before == datetime(2026, 11, 27, tzinfo=timezone.utc)
@@ -376,6 +393,71 @@ def test_a_hanging_request_of_a_governed_account_is_waited_for_without_spinning(
     verdicts = Dispatcher(pacing=30).dispatch(sms(6, chain))
     assert time.process_time() - cpu < 0.3
     assert sum(v.sent for v in verdicts.values()) == 5
+
+
+def test_an_sms_costing_more_than_the_daily_cap_goes_to_the_next_account():
+    clock = FakeClock()
+    governor = MemoryGovernor(GovernorSettings(daily_cap=2), wall_clock=clock)
+    first, second = Client('A'), Client('B')
+    chain = [account(first, governor), account(second)]
+    long_body = 'x' * 153 * 3                                     # 3 segments
+    verdicts = Dispatcher(wall_clock=clock).dispatch(sms(1, chain, body=long_body) + sms(1, chain, prefix='s'))
+    assert verdicts['m0'].sent and verdicts['m0'].accepted_by.account_id == 'B'
+    assert 'more than the daily cap of 2 segments' in str(verdicts['m0'].attempts[0].outcome.reason)
+    assert verdicts['s0'].sent and verdicts['s0'].accepted_by.account_id == 'A'
+    # Alone on its chain it ends like any skipped chain (held here), never waiting every midnight.
+    verdicts = Dispatcher(wall_clock=clock, hold=True).dispatch(sms(1, [account(first, governor)], body=long_body))
+    assert verdicts['m0'].held and not verdicts['m0'].waiting
+
+
+def test_a_provider_throttling_for_ever_ends_in_failover():
+    # 429 with a short Retry-After on every request: the SMS are tried again after each pause
+    # within the batch, then fail over; the breaker counts none of it.
+    store = MemoryBreakerStore()
+    throttling = Client('A', script=lambda recipient, index: RecipientOutcome(
+        OutcomeKind.PROVIDER, 'HTTP 429', retry_after=0.05, throttled=True))
+    backup = Client('B')
+    chain = [account(throttling, MemoryGovernor(GovernorSettings(rate=100)), max_concurrency=1,
+                     breaker=AccountBreaker('A', store, BreakerSettings(fail_max=1))), account(backup)]
+    dispatcher = Dispatcher(pacing=30)
+    started = time.monotonic()
+    verdicts = dispatcher.dispatch(sms(2, chain))
+    assert time.monotonic() - started < 2.0
+    assert all(v.sent and v.accepted_by.account_id == 'B' for v in verdicts.values())
+    assert all([a.outcome.kind for a in v.attempts].count(OutcomeKind.PROVIDER) == 3 for v in verdicts.values())
+    assert dispatcher.paced == 0
+    assert store.load('A').failure_count == 0
+    # Alone on its chain: the chain ends (held here, bounded by the maximum hold), not deferred.
+    verdicts = Dispatcher(pacing=30, hold=True).dispatch(sms(1, chain[:1]))
+    assert verdicts['m0'].held and not verdicts['m0'].deferred
+
+
+class FaultyGovernor(MemoryGovernor):
+    """A bucket that cannot be read (what PostgresGovernor answers on a database fault)."""
+
+    def acquire(self, cost, priority=TRANSACTIONAL):
+        self.asked = getattr(self, 'asked', 0) + 1
+        return Wait(0.01, WAIT_FAULT)
+
+
+def test_a_governor_that_stays_unreadable_skips_its_account():
+    governor = FaultyGovernor(GovernorSettings(rate=10))
+    first, second = Client('A'), Client('B')
+    chain = [account(first, governor, max_concurrency=1), account(second)]
+    dispatcher = Dispatcher(pacing=30)
+    started = time.monotonic()
+    verdicts = dispatcher.dispatch(sms(3, chain))
+    assert time.monotonic() - started < 1.0
+    assert not first.calls
+    assert all(v.sent and v.accepted_by.account_id == 'B' for v in verdicts.values())
+    assert all(v.attempts[0].outcome.kind is OutcomeKind.SKIPPED for v in verdicts.values())
+    assert governor.asked == GOVERNOR_FAULT_LIMIT
+
+
+def test_zone_name_falls_back_to_utc():
+    assert zone_name('Europe/Paris') == 'Europe/Paris'
+    assert zone_name('Mars/Olympus_Mons') == 'UTC'
+    assert zone_name('') == 'UTC' and zone_name(None) == 'UTC'
 
 
 def test_a_waiting_account_does_not_hold_back_the_others():

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from .outcomes import (
     BatchResult, OutcomeKind, Recipient, RecipientOutcome, SendRequest, merge_account_updates,
 )
-from .governor import MARKETING, TRANSACTIONAL, WAIT_DAILY, WAIT_PAUSE, Wait, wait_reason
+from .governor import MARKETING, TRANSACTIONAL, WAIT_DAILY, WAIT_FAULT, WAIT_PAUSE, Wait, wait_reason
 from .reasons import _lt, join_reasons
 from .segments import measure as measure_segments
 from .smart_encoding import OFF as SMART_ENCODING_OFF, apply as apply_smart_encoding
@@ -42,6 +42,17 @@ MAX_POOL_WORKERS = 64
 # A governor wait longer than this is not spent in the batch: its SMS wait in the queue with
 # a not-before time (daily cap, a provider's long Retry-After, a very low rate).
 LONG_GOVERNOR_WAIT = 10.0
+# A provider's rate-limit refusal (HTTP 429) with a short Retry-After: its SMS stay on the
+# account, wait for the pause within the batch and are tried again; refused this many times in
+# one dispatch, they fail over (an attempt each in the trail; the breaker counts none of them).
+# Operations expect a throttled OTP to reach a healthy backup rather than wait behind a
+# provider that keeps refusing; with no backup the chain ends as for any provider failure
+# (held, so bounded by the company's maximum hold, or failed).
+MAX_THROTTLES = 3
+# Consecutive faults of an account's governor (its bucket could not be read) in a dispatch
+# after which the account is skipped for the rest of the dispatch (its SMS fail over; never
+# sent ungoverned), instead of waiting for a bucket that may stay unreadable.
+GOVERNOR_FAULT_LIMIT = 3
 # While a marketing request waits for its governor, how often to ask whether transactional
 # SMS are queued (``Dispatcher.priority_waiting``), at most.
 PRIORITY_CHECK_INTERVAL = 1.0
@@ -189,10 +200,17 @@ _NOT_STARTED = object()
 class _Governed:
     """A result standing for "this request was not made: over its account's budget". Its SMS
     stay queued: deferred (due again at once) when ``until`` is None, else waiting until
-    then (aware UTC) for ``reason``."""
+    then (aware UTC) for ``reason``. With ``skip``, the account is skipped for them instead
+    (a SKIPPED attempt with ``reason``, next account): SKIP_ALWAYS whatever follows in the
+    chain, SKIP_TO_NEXT only when a later account exists (else they wait until ``until``)."""
 
     until: object = None
     reason: str = ''
+    skip: str = ''
+
+
+SKIP_ALWAYS = 'always'
+SKIP_TO_NEXT = 'to_next'
 
 
 def _utcnow():
@@ -244,6 +262,8 @@ class Dispatcher:
         # Facts learnt from providers' answers, per account id (e.g. remaining credit).
         self.account_updates = defaultdict(dict)
         self._expiries = {}         # SMS key -> (expires_at, validity), for those with one
+        self._throttles = defaultdict(int)          # SMS key -> rate-limit refusals (MAX_THROTTLES)
+        self._governor_faults = defaultdict(int)    # account -> consecutive faults of its governor
         self._window_ends = {}      # SMS key -> allowed_until, for those with one
         self._closed = set()        # keys whose send window closed before their request
         self.window_closed = 0      # SMS left queued because their send window closed
@@ -372,7 +392,7 @@ class Dispatcher:
 
         by_key = {message.key: message for message in pending}
         for account, request, result, duration in self._execute(pool, queues):
-            self._absorb(account, request, result, duration, by_key, verdicts, advancing)
+            self._absorb(account, request, result, duration, by_key, verdicts, advancing, waiting)
         for account in probes:
             # A probe whose answer told the breaker nothing (no request made: expired, too
             # little validity left, over budget, out of time; or only such outcomes) gives its
@@ -577,15 +597,44 @@ class Dispatcher:
         now = self.clock()
         if resume_at.get(account, now) > now:
             return False
+        cap = account.governor.settings.daily_cap
+        while queue and cap > 0 and self.request_cost(account, queue[0]) > cap:
+            # More than the account may send in a day (a single SMS: requests are split by
+            # the rate only): it would wait every midnight for ever. The next account tries.
+            request = queue.pop(0)
+            governed.append((account, request, _Governed(reason=_lt(
+                'costs %(cost)s segments, more than the daily cap of %(cap)s segments',
+                cost=self.request_cost(account, request), cap=cap), skip=SKIP_ALWAYS)))
+        if not queue:
+            return False
         request = queue[0]
         wait = account.governor.acquire(self.request_cost(account, request),
                                         MARKETING if request.marketing else TRANSACTIONAL)
         if not wait:
             resume_at.pop(account, None)
+            self._governor_faults.pop(account, None)
             return True
         self.governor_waits += 1
         resume = now + wait
-        if wait.kind == WAIT_DAILY or wait > LONG_GOVERNOR_WAIT:
+        if wait.kind == WAIT_FAULT:
+            self._governor_faults[account] += 1
+        if wait.kind == WAIT_FAULT and self._governor_faults[account] >= GOVERNOR_FAULT_LIMIT:
+            # A bucket that stays unreadable would keep its SMS queued for ever: they fail
+            # over (never sent over a limit nobody can count), as for an open breaker.
+            if self._governor_faults[account] == GOVERNOR_FAULT_LIMIT:
+                _logger.warning('SMS router: the rate bucket of %s could not be read %d times in a row; '
+                                'the account is skipped for the rest of the batch', account.name,
+                                GOVERNOR_FAULT_LIMIT)
+            result = _Governed(reason=_lt('its rate limit could not be checked (rate bucket unreadable)'),
+                               skip=SKIP_ALWAYS)
+        elif wait.kind == WAIT_DAILY:
+            # A hard quota for the day, unlike the rate: the next account of the chain sends
+            # (an OTP must not wait until midnight behind a healthy backup); the SMS wait for
+            # the reset only when this account is the last of their chain.
+            until = self.wall_clock() + timedelta(seconds=float(wait))
+            result = _Governed(until, wait_reason(wait, account.name, account.governor.settings, until),
+                               skip=SKIP_TO_NEXT)
+        elif wait > LONG_GOVERNOR_WAIT:
             # Not worth a worker's time: the SMS wait in the queue until then.
             until = self.wall_clock() + timedelta(seconds=float(wait))
             result = _Governed(until, wait_reason(wait, account.name, account.governor.settings, until))
@@ -713,7 +762,7 @@ class Dispatcher:
 
     # ------------------------------------------------------------ bookkeeping
 
-    def _absorb(self, account, request, result, duration, by_key, verdicts, advancing):
+    def _absorb(self, account, request, result, duration, by_key, verdicts, advancing, staying=None):
         if self._closed and any(r.key in self._closed for r in request.recipients):
             # Not sent, its send window closed: stays queued, no attempt, nothing for the breaker.
             for recipient in request.recipients:
@@ -729,7 +778,17 @@ class Dispatcher:
             return
         if isinstance(result, _Governed):
             for recipient in request.recipients:
-                self._keep_for_governor(verdicts[recipient.key], result)
+                message = by_key[recipient.key]
+                chain = message.chain
+                if result.skip == SKIP_ALWAYS or (
+                        result.skip == SKIP_TO_NEXT and account in chain and chain.index(account) < len(chain) - 1):
+                    reason = result.reason
+                    if result.skip == SKIP_TO_NEXT:
+                        reason = _lt('daily cap of %(cap)s segments reached', cap=account.governor.settings.daily_cap)
+                    self._note(verdicts, message, Attempt(account, RecipientOutcome(OutcomeKind.SKIPPED, reason)))
+                    advancing.append(message)
+                else:
+                    self._keep_for_governor(verdicts[recipient.key], result)
             return
         if result is None:  # not sent: the breaker opened while it waited
             for recipient in request.recipients:
@@ -767,7 +826,16 @@ class Dispatcher:
             self._note(verdicts, message, Attempt(account, outcome, duration))
             verdict = verdicts[message.key]
             if recipient.key in throttled:
-                self._keep_for_governor(verdict, throttled[recipient.key])
+                self._throttles[message.key] += 1
+                if self._throttles[message.key] >= MAX_THROTTLES:
+                    advancing.append(message)       # see MAX_THROTTLES
+                elif throttled[recipient.key].until is None and staying is not None:
+                    # Tried again on this account next round, once its governor's pause
+                    # ends (within the batch's pacing, else deferred then). Not counted as
+                    # progress: the provider refused it.
+                    staying.append(message)
+                else:
+                    self._keep_for_governor(verdict, throttled[recipient.key])
             elif outcome.kind.is_final:
                 verdict.outcome = outcome
             elif outcome.kind is OutcomeKind.AMBIGUOUS and self.timeout_policy == AT_MOST_ONCE:

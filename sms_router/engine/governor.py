@@ -53,6 +53,7 @@ MARKETING = 1
 WAIT_RATE = 'rate'          # the bucket has too few segments: a fraction of a second usually
 WAIT_PAUSE = 'pause'        # the provider asked to wait (Retry-After)
 WAIT_DAILY = 'daily'        # the daily cap is reached: until midnight
+WAIT_FAULT = 'fault'        # the bucket could not be read (database fault): ask again soon
 
 
 class Wait(float):
@@ -83,6 +84,12 @@ def zone(name):
         return ZoneInfo(name) if name else timezone.utc
     except (ZoneInfoNotFoundError, ValueError):
         return timezone.utc
+
+
+def zone_name(name):
+    """``name`` when it is a time zone this machine knows, else 'UTC' (as :func:`zone`): the
+    name PostgreSQL is given, so that an unknown one never fails the bucket's statement."""
+    return name if name and zone(name) is not timezone.utc else 'UTC'
 
 
 def next_midnight(now, tz_name):

@@ -6,7 +6,8 @@ from odoo.sql_db import Cursor
 from odoo.tools import SQL
 
 from ..engine.governor import (
-    GRANTED, TRANSACTIONAL, WAIT_DAILY, WAIT_PAUSE, WAIT_RATE, BucketState, Governor, Wait, next_midnight, zone,
+    GRANTED, TRANSACTIONAL, WAIT_DAILY, WAIT_FAULT, WAIT_PAUSE, WAIT_RATE, BucketState, Governor, Wait, next_midnight,
+    zone, zone_name,
 )
 from ..tools.side_transaction import LOCK_TIMEOUT, STATEMENT_TIMEOUT
 
@@ -134,7 +135,9 @@ class PostgresGovernor(Governor):
         # NULL tokens or a first use: a full bucket.
         refilled = SQL('LEAST(%(capacity)s, COALESCE(b.tokens + %(rate)s * %(elapsed)s, %(capacity)s))',
                        capacity=capacity, rate=rate, elapsed=elapsed)
-        today = SQL("((statement_timestamp() AT TIME ZONE %s)::date)", settings.tz or 'UTC')
+        # A time zone PostgreSQL does not know would fail every acquisition: UTC instead, as
+        # the engine does (engine.governor.zone).
+        today = SQL("((statement_timestamp() AT TIME ZONE %s)::date)", zone_name(settings.tz))
         used = SQL('(CASE WHEN b.day = %s THEN COALESCE(b.used_today, 0) ELSE 0 END)', today)
         granted = SQL(
             '(NOT COALESCE(b.paused_until > %(now)s, FALSE)'
@@ -159,7 +162,7 @@ class PostgresGovernor(Governor):
             ok, left, used_today, paused_until, _day, now = self._run(query)
         except Exception as error:  # noqa: BLE001 - a bookkeeping fault keeps the SMS queued, see FAULT_WAIT
             self._fault('read', error)
-            return Wait(self.FAULT_WAIT, WAIT_RATE)
+            return Wait(self.FAULT_WAIT, WAIT_FAULT)
         if ok:
             return GRANTED
         now, paused_until = _aware(now), _aware(paused_until)

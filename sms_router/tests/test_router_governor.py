@@ -108,23 +108,42 @@ class TestRouterGovernor(SmsRouterCase):
         self.assertFalse(self._router_attempts(queued))
         self.assertEqual(self.governed.governor_used_today, len(sent))
 
-    def test_daily_cap_leaves_sms_waiting_until_midnight(self):
+    def test_daily_cap_reached_moves_sms_to_the_next_account(self):
         self.governed.governor_daily_cap = 3
         self._clear_outgoing_sms()
         sms = self._router_sms(self.company_fr, self._numbers(5))
         with self.mockRouterClients({self.governed: ScriptedClient('Governed FR', max_recipients=1),
                                      self.fallback: OutcomeKind.SENT}):
             self._router_process_queue()
+        self.assertEqual(set(sms.mapped('state')), {'pending'})
+        self.assertEqual(len(self.routerRecipients(self.fallback)), 2)
+        skipped = self._router_attempts(sms).filtered(lambda attempt: attempt.outcome == 'skipped')
+        self.assertEqual(len(skipped), 2)
+        self.assertTrue(all('daily cap of 3 segments reached' in attempt.reason for attempt in skipped))
+        self.assertEqual(self.governed.governor_used_today, 3)
+
+    def test_daily_cap_leaves_sms_waiting_until_midnight(self):
+        # Both accounts capped: what neither may send today waits for the reset of the last
+        # account of its chain, without failing.
+        self.governed.governor_daily_cap = 3
+        self.fallback.governor_daily_cap = 1
+        self._clear_outgoing_sms()
+        sms = self._router_sms(self.company_fr, self._numbers(5))
+        with self.mockRouterClients({self.governed: ScriptedClient('Governed FR', max_recipients=1),
+                                     self.fallback: ScriptedClient('Fallback FR', max_recipients=1)}):
+            self._router_process_queue()
         waiting = sms.filtered(lambda record: record.state == 'outgoing')
-        self.assertEqual(len(waiting), 2)
-        self.assertFalse(self.routerCalls(self.fallback))
+        self.assertEqual(len(waiting), 1)
+        self.assertEqual(len(self.routerCalls(self.fallback)), 1)
         tomorrow = fields.Datetime.to_datetime(fields.Date.today() + timedelta(days=1))
         for record in waiting:
             # Stored to the second, rounded up.
             self.assertAlmostEqual(record.sms_router_not_before, tomorrow, delta=timedelta(seconds=1))
-            self.assertIn('daily cap of 3 segments', record.sms_router_hold_reason)
+            self.assertIn('daily cap of 1 segments', record.sms_router_hold_reason)
             self.assertFalse(record.sms_router_held_since, 'a wait is not a hold')
+            self.assertFalse(record.failure_type)
         self.assertEqual(self.governed.governor_used_today, 3)
+        self.assertEqual(self.fallback.governor_used_today, 1)
 
     def test_retry_after_pauses_the_account_and_keeps_its_sms(self):
         self.governed.write({'governor_rate': 100, 'max_concurrency': 1})
