@@ -106,3 +106,19 @@ class TestRouterTours(HttpCase):
         self.assertEqual(alert.state, 'acknowledged')
         self.assertEqual(alert.acknowledged_by_id, self.env.ref('base.user_admin'))
         self.assertTrue(alert.acknowledged_date)
+
+    def test_send_window_tour(self):
+        """A preset applied to the company becomes the company's own send window, which the
+        administrator then edits; the preset stays as it was."""
+        preset = self.env.ref('sms_router.send_window_preset_fr_strict')
+        self.start_tour('/odoo', 'sms_router_send_window_tour', login='admin')
+        self.env.invalidate_all()
+        window = self.env['sms.router.send.window'].search([('preset_id', '=', preset.id)])
+        self.assertEqual(len(window), 1)
+        self.assertEqual(window.company_id, self.company)
+        self.assertEqual(window.hours, '09:00-19:00')
+        self.assertEqual(window.country_ids, preset.country_ids)
+        self.assertIn(self.env.ref('base.fr'), window.country_ids)
+        self.assertEqual((window.traffic, window.sat, window.sun, window.exclude_holidays),
+                         ('marketing', True, False, True))
+        self.assertEqual(preset.hours, '08:00-20:00', 'the preset is not changed')
