@@ -15,8 +15,9 @@ ADDONS = ('sms_router', 'sms_router_sweego', 'sms_router_twilio', 'sms_router_ov
 
 # Terms French writes as English does (their msgstr stays empty, see above).
 SAME_IN_FRENCH = {
-    'Configuration', 'Danger', 'Destinations', 'Marketing', 'Messages', 'Note', 'Notes', 'Options', 'Route',
-    'Routes', 'Verdict', 'Webhooks', 'ms', 'web.base.url', 'whsec_...',
+    'Configuration', 'Contact', 'Danger', 'Destinations', 'Marketing', 'Messages', 'Note', 'Notes', 'Options',
+    'Route', 'Routes', 'Segments', 'Source', 'Verdict', 'Webhooks', 'ms', 'web.base.url', 'whsec_...',
+    '%s segments/s', '<span class="col-lg-3">minutes</span>', 'Unicode (UCS-2)',
     # Names of products and of their endpoints.
     'Odoo IAP', 'Sweego', 'Twilio', 'Messaging Service', 'OVHcloud', 'Canada (ca.api.ovh.com)',
     'Europe (eu.api.ovh.com)',

@@ -244,7 +244,6 @@ class SmsSms(models.Model):
         return Domain([('state', '=', 'outgoing'), ('to_delete', '!=', True)]) & (
             due | Domain('sms_router_expires_at', '<=', now))
 
-
     @api.model
     def _process_queue(self):
         """The queue cron, as Odoo's, except that SMS on hold wait for their retry time
