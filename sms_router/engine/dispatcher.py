@@ -147,6 +147,9 @@ class SmsVerdict:
     # hold or wait and never ends the SMS in error.
     not_before: object = None
     wait_reason: str = ''
+    # Left queued by its account's governor (rate limit, pause): nothing failed, so the
+    # time it keeps waiting for its budget never counts toward a maximum hold or wait.
+    paced: bool = False
 
     @property
     def accepted_by(self):
@@ -869,6 +872,7 @@ class Dispatcher:
 
     def _keep_for_governor(self, verdict, result):
         self.paced += 1
+        verdict.paced = True
         if result.until is None:
             verdict.deferred = True
         else:

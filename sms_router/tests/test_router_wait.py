@@ -21,6 +21,13 @@ class DeferringDispatcher(Dispatcher):
         return {message.key: SmsVerdict(message.key, None, deferred=True) for message in messages}
 
 
+class PacingDispatcher(Dispatcher):
+    """Its account's governor keeps every SMS back for the next run (rate limit)."""
+
+    def dispatch(self, messages):
+        return {message.key: SmsVerdict(message.key, None, deferred=True, paced=True) for message in messages}
+
+
 class WaitingDispatcher(Dispatcher):
     """Makes the SMS to ``numbers`` wait until ``until`` (aware UTC), dispatches the rest."""
 
@@ -111,6 +118,17 @@ class TestRouterWait(SmsRouterCase):
         self.assertEqual(sms.state, 'outgoing')
         self.assertFalse(sms.sms_router_not_before)
         self.assertFalse(sms.sms_router_hold_reason, 'no stale "outside its send window" reason')
+
+    def test_governor_pacing_does_not_count_toward_the_hold(self):
+        """Held for hours, then kept back by its account's rate limit once the provider is
+        back: not failed for the old hold, which is over."""
+        sms = self._router_sms(self.company_fr, ['+33612345678'], sms_router_traffic='marketing')
+        sms.write({'sms_router_held_since': fields.Datetime.now() - timedelta(hours=5)})
+        with patch.object(sms_api_module, 'Dispatcher', PacingDispatcher):
+            self._router_process_queue()
+        self.assertEqual(sms.state, 'outgoing', 'kept queued for its budget, not failed')
+        self.assertFalse(sms.failure_type)
+        self.assertFalse(sms.sms_router_held_since)
 
     def test_wait_replaces_a_hold_and_does_not_count_toward_it(self):
         """A held SMS that must then wait (its window closed meanwhile) waits for the window,

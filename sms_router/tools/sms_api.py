@@ -367,7 +367,7 @@ class SmsRouterApi(SmsApiBase):
                         'Still failing after %(hours)s h on hold: %(reason)s',
                         hours=company.sms_router_max_hold_hours, reason=verdict.outcome.reason)
                 verdict.hold_until = None
-            elif verdict.deferred and since and since + max_deferral <= now:
+            elif verdict.deferred and not verdict.paced and since and since + max_deferral <= now:
                 verdict.deferred = False
                 verdict.outcome = RecipientOutcome(OutcomeKind.PROVIDER, env._(
                     'Could not be handed to a provider since %(since)s UTC: every batch ran out of '
@@ -641,6 +641,10 @@ class SmsRouterApi(SmsApiBase):
                 records.filtered('sms_router_hold_until').write({'sms_router_hold_until': False})
                 records.filtered('sms_router_not_before').write(
                     {'sms_router_not_before': False, 'sms_router_hold_reason': False})
+                # Kept back by its account's governor, not by a failure: a hold it was on
+                # is over (its account took requests), and waiting for budget never counts.
+                records.filtered(lambda sms: waiting[sms.uuid].paced and sms.sms_router_held_since).write(
+                    {'sms_router_held_since': False})
                 moments.add(now if progressed else now + timedelta(seconds=retry_delay))
         for (when, reason), records in not_before.items():
             # Not a hold, and the end of a hold it was on: waiting (a closed send window, a
