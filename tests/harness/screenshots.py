@@ -1,7 +1,7 @@
-"""Screenshots of the demo for the README: the Overview, the Route Tester and an alert, in
-English (admin) and in French (the demo's French operator, elodie).
+"""Screenshots of the demo for the README: the Overview, the Route Tester, an alert and a send
+window, in English (admin) and in French (the demo's French operator, elodie).
 
-    python3 tests/harness/screenshots.py [--out DIR] [--only overview,route_tester,alert] [--keep]
+    python3 tests/harness/screenshots.py [--out DIR] [--only overview,route_tester,alert,send_window] [--keep]
     python3 tests/harness/screenshots.py --attach http://127.0.0.1:8069 --db sms_router_demo
 
 1. The demo database as ``make run`` makes it (tests/harness/run_demo.py: a throwaway
@@ -11,6 +11,7 @@ English (admin) and in French (the demo's French operator, elodie).
    (its control API) and more SMS go to France: Sweego France's breaker opens, its SMS fail
    over to the next account of their chain, and the router raises an alert; then, Sweego
    back, Twilio goes down and SMS go to the United Kingdom: Twilio UK's breaker opens too.
+   The French company applies the send window preset "FR - AF2M 2024" to its marketing SMS.
 3. Headless Chromium (found or installed as for the tours, see browser.py), driven over its
    DevTools websocket as Odoo's own test browser is (``websocket-client``, an Odoo
    dependency), in a 1400x900 window, logs in each user, opens each screen, waits until the
@@ -45,7 +46,7 @@ import run_demo
 OUT_DIR = odoo_env.REPO_ROOT / 'sms_router' / 'static' / 'description' / 'screenshots'
 DB = 'sms_router_shots'
 WIDTH, HEIGHT = 1400, 900
-SCREENS = ('overview', 'route_tester', 'alert')
+SCREENS = ('overview', 'route_tester', 'alert', 'send_window')
 # The number typed in the route tester: a French mobile, written as people write it.
 TESTER_NUMBER = '06 12 34 56 78'
 # Where the demo's SMS go (numbers of the demo's contacts' countries).
@@ -265,6 +266,10 @@ def stage(session, sandbox_url, facts):
         state = session.call('sms.router.account', 'read', [[account], ['name', 'breaker_state']],
                              contexts[company])[0]
         say(f'{state["name"]}: breaker {state["breaker_state"]}')
+    preset = xmlid(session, 'sms_router.send_window_preset_fr_af2m_2024')
+    if preset and has_model(session, 'sms.router.send.window'):
+        say('the French company applies the send window preset FR - AF2M 2024')
+        session.call('sms.router.send.window.preset', 'action_apply', [[preset]], contexts[company_fr])
 
 
 def has_model(session, model):
@@ -322,7 +327,19 @@ def _alert(chromium, base_url):
     chromium.wait_idle()
 
 
-SHOOTERS = {'overview': _overview, 'route_tester': _route_tester, 'alert': _alert}
+def _send_window(chromium, base_url):
+    _overview(chromium, base_url)
+    chromium.click('.o_main_navbar [data-menu-xmlid="sms_router.sms_router_configuration_menu"]',
+                   'the Configuration menu')
+    chromium.click('.dropdown-menu [data-menu-xmlid="sms_router.sms_router_send_window_menu"]',
+                   'the Send Windows menu')
+    chromium.wait_for('!!document.querySelector(".o_list_view .o_data_row td.o_data_cell")', 'the send windows')
+    chromium.evaluate('document.querySelector(".o_list_view .o_data_row td.o_data_cell").click()')
+    chromium.wait_for('!!document.querySelector(".o_form_view .o_form_sheet")', 'the send window form')
+    chromium.wait_idle()
+
+
+SHOOTERS = {'overview': _overview, 'route_tester': _route_tester, 'alert': _alert, 'send_window': _send_window}
 
 
 def _save(chromium, path):
