@@ -88,6 +88,19 @@ class FakeClient(ProviderClient):
                 self.active -= 1
 
 
+class WallClock:
+    """A dispatcher's wall clock (aware UTC) that the test moves."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += timedelta(seconds=seconds)
+
+
 class SkewedClock:
     def __init__(self, offset=0.0):
         self.offset = offset

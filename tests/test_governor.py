@@ -26,21 +26,14 @@ from addons.sms_router.engine.governor import (
 from addons.sms_router.engine.outcomes import BatchResult, OutcomeKind, ProviderClient, RecipientOutcome
 from addons.sms_router.engine.routing import parse_destination
 
+from test_dispatcher import WallClock
+
 FR = parse_destination('+33612345678')
 T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
 
 
-class FakeClock:
-    """A wall clock the test moves."""
-
-    def __init__(self, now=T0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += timedelta(seconds=seconds)
+def FakeClock(now=T0):  # noqa: N802 - used as a class
+    return WallClock(now)
 
 
 class Client(ProviderClient):

@@ -15,22 +15,14 @@ from addons.sms_router_ovh.tools.ovh_client import OvhClient
 from addons.sms_router_sweego.tools.sweego_client import SweegoClient
 from addons.sms_router_twilio.tools.twilio_client import TwilioClient
 
-from test_dispatcher import FR, FakeClient, breaker_for, handle, kinds
+from test_dispatcher import FR, FakeClient, WallClock, breaker_for, handle, kinds
 
 T0 = datetime(2026, 11, 26, 22, 0, 0, tzinfo=timezone.utc)
 
 
-class Clock:
+def Clock(now=T0):  # noqa: N802 - used as a class
     """The dispatcher's wall clock, moved by the tests (and by fake providers)."""
-
-    def __init__(self, now=T0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += timedelta(seconds=seconds)
+    return WallClock(now)
 
 
 def sms(key, chain, expires_in=None, validity=300, body='Your code is 1234', marketing=False):

@@ -347,7 +347,9 @@ class WindowGate:
     def applicable(self, traffic, destination):
         return applicable_rules(self.rules, traffic, destination.region or '')
 
-    def check(self, traffic, destination):
+    def _governing(self, traffic, destination):
+        """(applicable rules, zones, region, cache key) for an SMS, or None when no rule
+        governs it."""
         if not self.rules:
             return None
         region = destination.region or ''
@@ -355,7 +357,13 @@ class WindowGate:
         if not applicable:
             return None
         zones = zones_for_number(destination.e164)
-        key = (traffic, region, zones)
+        return applicable, zones, region, (traffic, region, zones)
+
+    def check(self, traffic, destination):
+        governing = self._governing(traffic, destination)
+        if governing is None:
+            return None
+        applicable, zones, region, key = governing
         if key not in self._cache:
             try:
                 opening = _next_opening(applicable, zones, region, self.now)
@@ -372,14 +380,10 @@ class WindowGate:
         return found
 
     def allowed_until(self, traffic, destination):
-        if not self.rules:
+        governing = self._governing(traffic, destination)
+        if governing is None:
             return None
-        region = destination.region or ''
-        applicable = applicable_rules(self.rules, traffic, region)
-        if not applicable:
-            return None
-        zones = zones_for_number(destination.e164)
-        key = (traffic, region, zones)
+        applicable, zones, region, key = governing
         if key not in self._ends:
             self._ends[key] = allowed_until(applicable, zones, region, self.now)
         return self._ends[key]
