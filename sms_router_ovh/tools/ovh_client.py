@@ -56,6 +56,7 @@ from urllib.parse import quote
 from ...sms_router.engine.outcomes import BatchResult, OutcomeKind, RecipientOutcome
 from ...sms_router.engine.reasons import Reason, _lt, join_reasons, mask_secrets, reason_of
 from ...sms_router.engine.routing import international_digits
+from ...sms_router.engine.segments import GSM7, measure
 from ...sms_router.engine.transport import (
     ProviderError,
     DEFAULT_TIMEOUT,
@@ -86,13 +87,6 @@ DELIVERED_RECEIPTS = frozenset({1})
 UNDELIVERED_RECEIPTS = frozenset({2, 16})
 
 MAX_MESSAGE_IN_REASON = 300
-
-# GSM 03.38 default alphabet and its extension table (the latter costs two septets each).
-GSM7_BASIC = frozenset(
-    '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?'
-    '¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà'
-)
-GSM7_EXTENSION = frozenset('^{}\\[~]|€\f')
 
 # Clock used for request timestamps; a module attribute so tests can freeze it.
 _clock = time.time
@@ -133,8 +127,9 @@ def serialise(payload):
 
 
 def is_gsm7(text):
-    """Whether ``text`` fits the GSM 03.38 alphabet (basic set and extension table)."""
-    return all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in text)
+    """Whether ``text`` fits the GSM 03.38 alphabet (basic set and extension table), as the
+    router counts its segments (engine.segments)."""
+    return measure(text).encoding == GSM7
 
 
 def delivery_state(outgoing):
