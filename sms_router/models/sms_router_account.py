@@ -108,7 +108,8 @@ class SmsRouterAccount(models.Model):
     governor_daily_cap = fields.Integer(
         'Daily Cap (segments)', tracking=True,
         help="At most this many SMS segments per day (from midnight in the company's time zone, "
-             'UTC when it has none); SMS over it wait in the queue until the next day. 0: no cap.')
+             'UTC when it has none); SMS over it go to the next account of their chain, or wait in '
+             'the queue until the next day when this account is the last one. 0: no cap.')
     governor_used_today = fields.Integer(
         'Segments Sent Today', compute='_compute_governor_state',
         help='Segments granted today by the rate limit and daily cap (counted only while one is set).')
