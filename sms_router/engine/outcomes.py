@@ -126,6 +126,16 @@ class RecipientOutcome:
     # Accepted but held by the provider before sending it on (e.g. moderation): the SMS is
     # 'processing' rather than sent.
     held: bool = False
+    # What the provider's answer says this recipient's SMS cost, positive, in
+    # ``price_currency``; None when the answer says nothing (the ledger then estimates it
+    # from the account's price list, or records a price the provider reports later).
+    price: float = None
+    # ISO 4217 code of ``price`` ('EUR', 'USD'); '' when ``price`` is None.
+    price_currency: str = ''
+    # For providers billing in credits (OVH's ``totalCreditsRemoved``): this recipient's
+    # share of the credits the call removed; the ledger converts them with the account's
+    # credit value. None when the answer says nothing.
+    credits: float = None
 
     @property
     def core_failure_type(self):
