@@ -648,3 +648,69 @@ def test_no_validity_period_without_one_on_account_or_sms(api):
 
 def test_ovh_validity_range_is_at_least_one_minute():
     assert OvhClient.validity_range == (60, None)
+
+
+# What each SMS cost ---------------------------------------------------------------------
+
+
+def test_split_credits_adds_up_to_the_job_exactly():
+    from decimal import Decimal
+    split = module.split_credits
+    assert split(3, [1, 1, 1]) == [Decimal(1)] * 3
+    thirds = split(1, [1, 1, 1])
+    assert thirds == [Decimal('0.3334'), Decimal('0.3333'), Decimal('0.3333')]
+    assert sum(thirds) == 1
+    # In proportion to the parts: a 2-part SMS takes twice the share of a 1-part one.
+    assert split(4.5, [2, 1]) == [Decimal('3'), Decimal('1.5')]
+    # Finer than the quantum: what is left goes to the first share, the sum stays exact.
+    fine = split(Decimal('0.00005'), [1, 1])
+    assert sum(fine) == Decimal('0.00005') and fine[1] == 0
+    assert split(2, [0, 0]) == [Decimal(1), Decimal(1)]
+    assert split(2, []) == []
+
+
+@pytest.mark.parametrize('credits, count', [(1, 3), (7, 3), (2.5, 7), (0.1, 6), (1000, 499)])
+def test_split_credits_is_exact_for_any_job(credits, count):
+    from decimal import Decimal
+    shares = module.split_credits(credits, [1] * count)
+    assert sum(shares) == Decimal(str(credits))
+    assert max(shares) - min(shares) <= module.CREDIT_QUANTUM
+
+
+def test_each_sent_receiver_gets_its_share_of_the_credits(api):
+    """totalCreditsRemoved is split over the receivers OVH sent to, never to refused ones."""
+    add_time(api)
+    numbers = ('+33612345678', '+33698765432', '+33611111111', '+33600000000')
+    add_job(api, payload=job_answer(numbers[:3], invalid=numbers[3:], credits=1))
+    result = make_client().send(make_request(*numbers))
+    shares = [result.outcomes[f'uuid-{i}'].credits for i in range(3)]
+    assert shares == [0.3334, 0.3333, 0.3333]
+    assert result.outcomes['uuid-3'].kind is OutcomeKind.RECIPIENT
+    assert result.outcomes['uuid-3'].credits is None
+    # Credits, not money: the ledger converts them with the account's credit value.
+    assert all(outcome.price is None and outcome.price_currency == ''
+               for outcome in result.outcomes.values())
+    assert result.account_updates == {'credits_removed': 1.0}
+
+
+def test_long_sms_credits_are_shared_per_receiver(api):
+    add_time(api)
+    numbers = ('+33612345678', '+33698765432')
+    add_job(api, payload=job_answer(numbers, credits=6))       # 3 parts each
+    result = make_client().send(make_request(*numbers, body='x' * 400))
+    assert [result.outcomes[f'uuid-{i}'].credits for i in range(2)] == [3.0, 3.0]
+
+
+@pytest.mark.parametrize('credits', [None, 'lots', True, -1, float('nan')])
+def test_job_without_usable_credits_reports_none(api, credits):
+    add_time(api)
+    payload = job_answer(['+33612345678'])
+    if credits is None:
+        del payload['totalCreditsRemoved']
+    else:
+        payload['totalCreditsRemoved'] = credits
+    add_job(api, body=json.dumps(payload))
+    result = make_client().send(make_request('+33612345678'))
+    assert result.outcomes['uuid-0'].kind is OutcomeKind.SENT
+    assert result.outcomes['uuid-0'].credits is None
+    assert 'credits_removed' not in result.account_updates

@@ -110,8 +110,29 @@ def test_event_is_normalised():
         'transaction_id': '18801d91',
         'phone_number': '+33612345678',
         'status': 'sent',
+        'price': None,
+        'currency': 'EUR',
+        'segments': None,
         'raw': json.loads(BODY),
     }
+
+
+@pytest.mark.parametrize('price, segments, expected', [
+    ('0.045', 1, (0.045, 1)),          # as the events carry it: a string, with the parts
+    (0.09, '2', (0.09, 2)),
+    ('-0.135', 3, (0.135, 3)),         # a debit written with its sign: the amount
+    ('0', 1, (0.0, 1)),
+    ('', 0, (None, None)),
+    ('n/a', -2, (None, None)),
+    (None, None, (None, None)),
+    (True, True, (None, None)),
+    ('nan', 'x', (None, None)),
+])
+def test_event_price_and_segments(price, segments, expected):
+    event = parse_event(json.dumps({'event_type': 'sms_sent', 'swg_uid': 'u',
+                                    'sms_price': price, 'nb_segments': segments}))
+    assert (event['price'], event['segments']) == expected
+    assert event['currency'] == 'EUR'
 
 
 def test_event_type_may_come_as_type_and_optional_fields_as_none():

@@ -691,3 +691,73 @@ def test_no_validity_period_without_one_on_account_or_sms():
 def test_twilio_validity_range_is_documented_one():
     # Twilio errors 21624/90007: whole seconds from 1 to 36,000.
     assert TwilioClient.validity_range == (1, 36000)
+
+
+# ---------------------------------------------------------------------- prices
+
+MESSAGE_URL = f'{BASE}/Accounts/{ACCOUNT_SID}/Messages/{MESSAGE_SID}.json'
+
+
+@pytest.mark.parametrize('price, unit, expected', [
+    ('-0.00750', 'USD', (0.0075, 'USD')),      # as Twilio writes what it billed
+    ('-0.0790', 'eur', (0.079, 'EUR')),
+    ('0.0075', 'USD', (0.0075, 'USD')),
+    (-0.05, 'GBP', (0.05, 'GBP')),
+    (None, 'USD', (None, '')),                 # not priced yet (the usual 201 answer)
+    ('-0.0075', None, (None, '')),
+    ('', 'USD', (None, '')),
+    ('n/a', 'USD', (None, '')),
+    ('NaN', 'USD', (None, '')),
+    ('-0.0075', 'US Dollar', (None, '')),
+    (True, 'USD', (None, '')),
+])
+def test_message_price(price, unit, expected):
+    assert twilio_client.message_price({'price': price, 'price_unit': unit}) == expected
+
+
+def test_message_price_of_garbage():
+    assert twilio_client.message_price(None) == (None, '')
+    assert twilio_client.message_price(['-0.0075']) == (None, '')
+
+
+@responses.activate
+def test_201_without_price_reports_none():
+    responses.post(MESSAGES_URL, json=dict(created(), price=None, price_unit='USD'), status=201)
+    outcome = send_one(make_client())
+    assert outcome.kind is OutcomeKind.SENT
+    assert (outcome.price, outcome.price_currency, outcome.credits) == (None, '', None)
+
+
+@responses.activate
+def test_answer_with_a_price_reports_it_positive():
+    responses.post(MESSAGES_URL, json=dict(created(), price='-0.07900', price_unit='EUR'), status=201)
+    outcome = send_one(make_client())
+    assert (outcome.price, outcome.price_currency) == (0.079, 'EUR')
+
+
+@responses.activate
+def test_fetch_message_reads_the_later_price():
+    responses.get(MESSAGE_URL, json=dict(created(status='delivered'), price='-0.00750', price_unit='USD',
+                                          num_segments='2', error_code=None))
+    message = make_client().fetch_message(MESSAGE_SID)
+    assert message == {'sid': MESSAGE_SID, 'status': 'delivered', 'price': 0.0075,
+                       'price_currency': 'USD', 'segments': 2, 'error_code': None}
+    assert responses.calls[0].request.headers['Authorization'] == basic(ACCOUNT_SID, AUTH_TOKEN)
+
+
+@responses.activate
+def test_fetch_message_not_priced_yet():
+    responses.get(MESSAGE_URL, json=dict(created(status='sent'), price=None, price_unit='USD'))
+    message = make_client().fetch_message(MESSAGE_SID)
+    assert (message['status'], message['price'], message['price_currency']) == ('sent', None, '')
+
+
+@responses.activate
+def test_fetch_message_failures_raise_a_clear_error():
+    responses.get(MESSAGE_URL, json=twilio_error(20404, 'not found', 404), status=404)
+    with pytest.raises(TwilioError) as caught:
+        make_client().fetch_message(MESSAGE_SID)
+    assert caught.value.status == 404
+    with pytest.raises(TwilioError):
+        make_client().fetch_message('../Accounts')       # never put in a URL
+    assert len(responses.calls) == 1

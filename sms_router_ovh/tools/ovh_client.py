@@ -44,6 +44,14 @@ live API, are marked *unverified*:
   request's parameters: ``MISCONFIGURED`` with OVH's message (fail over, breaker untouched).
   401, 403 and 404 (credentials, rights, unknown service) are ``ACCOUNT`` errors.
 * ``max_recipients_per_request`` (500) is a conservative choice, not a documented limit.
+* What each SMS cost: OVH's job answer gives only the credits the whole job removed
+  (``totalCreditsRemoved``, a number in OVH's ``sms.SmsSendingReport``). Each sent recipient
+  gets its share as ``RecipientOutcome.credits`` (see :func:`split_credits`): in proportion to
+  its SMS parts, equal shares when every recipient has the same parts (one job has one body),
+  rounded to ``CREDIT_QUANTUM`` with the remainder given to the largest fractions so that
+  the shares add up to the job's credits exactly. A job whose receivers go to destinations
+  OVH prices differently is split the same way (the answer says nothing per receiver): the
+  total per job, account and provider is exact, the split between countries is not.
 """
 import hashlib
 import json
@@ -51,6 +59,7 @@ import logging
 import threading
 import time
 from collections import defaultdict, deque
+from decimal import ROUND_FLOOR, Decimal
 from urllib.parse import quote
 
 from ...sms_router.engine.outcomes import BatchResult, OutcomeKind, RecipientOutcome
@@ -87,6 +96,9 @@ DELIVERED_RECEIPTS = frozenset({1})
 UNDELIVERED_RECEIPTS = frozenset({2, 16})
 
 MAX_MESSAGE_IN_REASON = 300
+
+# Smallest share of a job's credits given to one recipient (split_credits).
+CREDIT_QUANTUM = Decimal('0.0001')
 
 # Clock used for request timestamps; a module attribute so tests can freeze it.
 _clock = time.time
@@ -130,6 +142,32 @@ def is_gsm7(text):
     """Whether ``text`` fits the GSM 03.38 alphabet (basic set and extension table), as the
     router counts its segments (engine.segments)."""
     return measure(text).encoding == GSM7
+
+
+def split_credits(total, weights, quantum=CREDIT_QUANTUM):
+    """Shares of ``total`` in proportion to ``weights`` (one per recipient), as Decimals
+    that add up to ``total`` exactly.
+
+    Each share is rounded down to ``quantum``; the quanta left over go one each to the
+    shares with the largest fractions (the first ones on a tie), and what is left below one
+    quantum (a total finer than ``quantum``) to the first share. Weights that are all zero
+    count as equal. Returns [] without weights.
+    """
+    if not weights:
+        return []
+    total = Decimal(str(total))
+    weights = [max(Decimal(str(weight)), Decimal(0)) for weight in weights]
+    whole = sum(weights)
+    if not whole:
+        weights, whole = [Decimal(1)] * len(weights), Decimal(len(weights))
+    exact = [total * weight / whole for weight in weights]
+    shares = [value.quantize(quantum, rounding=ROUND_FLOOR) for value in exact]
+    left = int(((total - sum(shares)) / quantum).to_integral_value(rounding=ROUND_FLOOR))
+    by_fraction = sorted(range(len(shares)), key=lambda i: (-(exact[i] - shares[i]), i))
+    for index in by_fraction[:max(0, left)]:
+        shares[index] += quantum
+    shares[0] += total - sum(shares)
+    return shares
 
 
 def delivery_state(outgoing):
@@ -307,14 +345,23 @@ class OvhClient(HttpClient):
                 )
 
         account_updates = {}
-        credits = data.get('totalCreditsRemoved')
-        if isinstance(credits, (int, float)) and not isinstance(credits, bool):
+        credits = _credits(data.get('totalCreditsRemoved'))
+        if credits is not None:
             account_updates['credits_removed'] = float(credits)
+            self._share_credits(request, outcomes, credits)
         _logger.info(
             'OVH job for %s: %d valid, %d invalid receiver(s), ids %s%s',
             self.service_name, len(valid), len(invalid), batch_id or '-', query,
         )
         return BatchResult(outcomes, account_updates)
+
+    def _share_credits(self, request, outcomes, credits):
+        """Give each sent recipient its share of the job's credits (``split_credits``)."""
+        sent = [recipient for recipient in request.recipients
+                if outcomes[recipient.key].kind is OutcomeKind.SENT]
+        weights = [measure(request.body_for(recipient) or '').segments for recipient in sent]
+        for recipient, share in zip(sent, split_credits(credits, weights), strict=True):
+            outcomes[recipient.key].credits = float(share)
 
     def _error_result(self, request, reply, retried):
         kind = self._error_kind(reply)
@@ -548,6 +595,15 @@ def _says_credit_is_short(reply):
     data = reply.json()
     message = str(data.get('message') or '') if isinstance(data, dict) else ''
     return 'credit' in message.lower()
+
+
+def _credits(value):
+    """``totalCreditsRemoved`` (a number in OVH's schema) as a Decimal; None when absent,
+    not a number, or not a finite number of at least 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    credits = Decimal(str(value))
+    return credits if credits.is_finite() and credits >= 0 else None
 
 
 def _query_id(reply):

@@ -40,6 +40,11 @@ SHORTEN_URLS_KEY = 'shorten-urls'
 STOP_MENTION = 'STOP XXXXX'
 STOP_MENTION_SEPARATOR = '\n'
 STOP_MENTION_REGIONS = frozenset({'FR'})
+# What an SMS cost: Sweego's send answer gives no price (its documented 200 carries
+# transaction_id, swg_uids, credit_left); its SMS webhook events carry ``sms_price`` with
+# ``nb_segments``. Read as the price of the whole SMS (every part), in euros: Sweego is a
+# French service whose balance is in euros (unverified: no published field description).
+PRICE_CURRENCY = 'EUR'
 # Sweego's messages end up in failure reasons shown to users: keep them readable.
 MAX_MESSAGE_LENGTH = 300
 # Sweego publishes no wording for a credit shortage (unverified): match the idea, in English
@@ -386,6 +391,14 @@ def scalar_text(value):
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         return str(value).strip() or None
     return None
+
+
+def price_amount(value):
+    """A price Sweego reported (``'0.045'`` or ``0.045``) as a positive float; None when
+    absent or unreadable. A negative amount (a debit written with its sign) counts as its
+    absolute value."""
+    number = _number(value)
+    return None if number is None else abs(number)
 
 
 def _number(value):

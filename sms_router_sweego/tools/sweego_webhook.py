@@ -14,7 +14,7 @@ import json
 import time
 
 from ...sms_router.engine.routing import international_digits
-from .sweego_client import scalar_text
+from .sweego_client import PRICE_CURRENCY, price_amount, scalar_text
 
 DEFAULT_TOLERANCE = 300
 # Standard Webhooks secrets are shown as 'whsec_<base64>'; the prefix is not part of the key.
@@ -77,6 +77,9 @@ def parse_event(raw_body):
     Sweego's SMS events carry 'event_type' (sms_sent, sms_undelivered, sms_stop,
     sms_clicked); 'type' is accepted too because no primary source fixed the field name
     (unverified). 'phone_number' arrives as '0033...' and is returned in E.164.
+    'sms_price' (what the SMS cost, all its parts; a string or a number) and 'nb_segments'
+    are returned as ``price`` (in ``PRICE_CURRENCY``) and ``segments``, None when absent
+    or unreadable (see sweego_client.price_amount).
     """
     try:
         payload = json.loads(_as_bytes(raw_body))
@@ -98,8 +101,22 @@ def parse_event(raw_body):
         'transaction_id': scalar_text(payload.get('transaction_id')),
         'phone_number': phone_number,
         'status': scalar_text(payload.get('status')),
+        'price': price_amount(payload.get('sms_price')),
+        'currency': PRICE_CURRENCY,
+        'segments': _segments(payload.get('nb_segments')),
         'raw': payload,
     }
+
+
+def _segments(value):
+    """``nb_segments`` as a positive int, or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return None
+    try:
+        segments = int(str(value).strip())
+    except ValueError:
+        return None
+    return segments if segments > 0 else None
 
 
 def _signature(key, webhook_id, timestamp, body):

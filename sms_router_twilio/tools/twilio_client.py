@@ -22,9 +22,16 @@ Classification of Twilio's answers (error JSON: ``{code, message, more_info, sta
   an unexplained status -> :func:`classify_status`.
 * A 2xx whose body is not JSON or carries no message SID -> AMBIGUOUS: Twilio accepted
   something, so resending elsewhere may duplicate the SMS; the company policy decides.
+
+What a message cost: the message resource's ``price`` (a string, negative for what was
+billed: ``"-0.00750"``) in ``price_unit`` (ISO 4217, e.g. ``USD``). Twilio fills it once the
+message has been sent, sometimes hours later: it is usually null in the 201 answer. Any
+answer that has it gives ``RecipientOutcome.price`` (positive) and ``price_currency``;
+:meth:`TwilioClient.fetch_message` reads it later (see :func:`message_price`).
 """
 import base64
 import logging
+import math
 import re
 from urllib.parse import urljoin, urlsplit
 
@@ -293,7 +300,8 @@ class TwilioClient(HttpClient):
         if not sid or not isinstance(sid, str):
             return RecipientOutcome(OutcomeKind.AMBIGUOUS, self._reason(_lt(
                 'answer without a message SID (HTTP %(status)s); the SMS may have been sent', status=reply.status)))
-        return RecipientOutcome(OutcomeKind.SENT, message_id=sid)
+        price, currency = message_price(data)
+        return RecipientOutcome(OutcomeKind.SENT, message_id=sid, price=price, price_currency=currency)
 
     def _error_outcome(self, reply):
         data = reply.json()
@@ -391,6 +399,26 @@ class TwilioClient(HttpClient):
             'type': data.get('type') or '',
         }
 
+    def fetch_message(self, sid):
+        """One message resource: {'sid', 'status', 'price', 'price_currency', 'segments',
+        'error_code'}; ``price`` None while Twilio has not priced it yet.
+
+        Raise :class:`TwilioError` with a readable message on any failure (404: unknown SID).
+        """
+        if not sid or not isinstance(sid, str) or not re.fullmatch(r'(SM|MM)[0-9a-fA-F]{32}', sid):
+            raise TwilioError(self._reason(_lt('%(sid)s is not a message SID', sid=repr(sid))),
+                              OutcomeKind.MISCONFIGURED)
+        data = self._get_json(self._account_path('Messages', f'{sid}.json'), _lt('fetching the message'))
+        price, currency = message_price(data)
+        return {
+            'sid': data.get('sid') or sid,
+            'status': str(data.get('status') or ''),
+            'price': price,
+            'price_currency': currency,
+            'segments': _as_int(data.get('num_segments')),
+            'error_code': _as_int(data.get('error_code')),
+        }
+
     def list_incoming_numbers(self):
         """The account's phone numbers: [{'number', 'country', 'sms_capable'}, ...].
 
@@ -457,6 +485,25 @@ class TwilioClient(HttpClient):
                                                action=action, status=reply.status)),
                               OutcomeKind.PROVIDER, status=reply.status)
         return data
+
+
+def message_price(data):
+    """(price, currency) of a message resource: Twilio's ``price`` as a positive float (it
+    writes what it billed as a negative string, ``"-0.00750"``) and ``price_unit`` upper-cased;
+    (None, '') while the price is null or unreadable, or has no currency."""
+    if not isinstance(data, dict):
+        return None, ''
+    raw, unit = data.get('price'), data.get('price_unit')
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)) or not isinstance(unit, str):
+        return None, ''
+    try:
+        price = float(str(raw).strip())
+    except ValueError:
+        return None, ''
+    unit = unit.strip().upper()
+    if not math.isfinite(price) or not re.fullmatch(r'[A-Z]{3}', unit):
+        return None, ''
+    return abs(price), unit
 
 
 def _clean(value):
