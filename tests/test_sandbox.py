@@ -769,3 +769,102 @@ def test_rate_limit_off_by_default_and_reset_clears_the_log(sandbox):
     assert len(sandbox.request_log('twilio')) == 30
     sandbox.reset('twilio', counters_only=True)
     assert sandbox.request_log('twilio') == []
+
+
+# --------------------------------------------------------------------------- prices and billing
+
+def test_region_of_numbers():
+    from sandbox.common import region_of
+    assert region_of('33612345678') == 'FR'
+    assert region_of('32470123456') == 'BE'
+    assert region_of('352621123456') == 'LU'       # longest calling code first
+    assert region_of('12015550123') == 'US'        # +1 is billed as US
+    assert region_of('262692123456') == 'RE'
+    assert region_of('999123456') == ''
+    assert region_of('') == region_of(None) == ''
+
+
+def test_part_prices_are_checked(sandbox):
+    config = sandbox.configure('sweego', part_prices={'fr': '0.045', 'BE': 0.07})
+    assert config['part_prices'] == {'FR': '0.045', 'BE': '0.07'}
+    for bad in ({'FRA': '1'}, {'FR': '-1'}, {'FR': 'cheap'}, ['FR']):
+        with pytest.raises(ValueError):
+            sandbox.configure('sweego', part_prices=bad)
+    reply = requests.post(f'{sandbox.url}/_control/ovh', json={'part_prices': {'F': 1}}, timeout=5)
+    assert reply.status_code == 400
+
+
+def test_sweego_events_carry_the_price_of_each_destination(sandbox, receiver):
+    sandbox.configure('sweego', part_prices={'FR': '0.045', 'BE': '0.0725'},
+                      webhook_url=receiver.url + '/hook', callback_delay_ms=0)
+    reply = sweego_send(sandbox, [{'num': GOOD}, {'num': '+32470123456'}], text='x' * 161)
+    assert reply.status_code == 200
+    assert 'price' not in json.dumps(reply.json())          # the send answer gives none
+    events = [json.loads(call['body']) for call in receiver.wait_for(2)]
+    by_phone = {event['phone_number']: event for event in events}
+    assert by_phone['0033612345678']['sms_price'] == 0.09     # 2 parts x 0.045, a number
+    assert by_phone['0032470123456']['sms_price'] == 0.145
+    assert {event['nb_segments'] for event in events} == {2}
+    billing = sandbox.billing('sweego')
+    assert billing['unit'] == 'EUR'
+    assert billing['amount'] == '0.2350'
+    assert (billing['messages'], billing['parts']) == (2, 4)
+    assert billing['by_region'] == {
+        'FR': {'amount': '0.090', 'messages': 1, 'parts': 2},
+        'BE': {'amount': '0.1450', 'messages': 1, 'parts': 2},
+    }
+    assert reply.json()['credit_left'] == '9999.76'      # 9999.765, rounded half-even
+
+
+def test_twilio_prices_the_message_once_sent(sandbox):
+    sandbox.configure('twilio', part_prices={'FR': '0.079'}, callback_delay_ms=150)
+    reply = twilio_send(sandbox, body='ê' * 71)                 # 2 UCS-2 parts
+    assert reply.status_code == 201
+    created = reply.json()
+    assert (created['price'], created['price_unit']) == (None, 'USD')
+    url = f'{sandbox.endpoint("twilio")}/Accounts/{TWILIO_ACCOUNT_SID}/Messages/{created["sid"]}.json'
+    auth = (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        resource = requests.get(url, auth=auth, timeout=5).json()
+        if resource['price'] is not None:
+            break
+        time.sleep(0.05)
+    assert (resource['price'], resource['price_unit']) == ('-0.15800', 'USD')
+    us = twilio_send(sandbox, to='+12015550123').json()       # part_price elsewhere
+    assert sandbox.billing('twilio') == {
+        'unit': 'USD', 'amount': '0.1659', 'messages': 2, 'parts': 3,
+        'by_region': {'FR': {'amount': '0.158', 'messages': 1, 'parts': 2},
+                      'US': {'amount': '0.0079', 'messages': 1, 'parts': 1}}}
+    assert us['price'] is None
+
+
+def test_ovh_job_credits_per_destination(sandbox):
+    sandbox.configure('ovh', part_prices={'BE': '2.5'})
+    reply = ovh_send(sandbox, receivers=[GOOD, '+32470123456', INVALID], message='x' * 161)
+    data = reply.json()
+    assert data['totalCreditsRemoved'] == 7          # FR 2 x 1 + BE 2 x 2.5; not the invalid one
+    outgoing = [ovh_call(sandbox, 'GET', f'/sms/{OVH_SERVICE}/outgoing/{i}').json() for i in data['ids']]
+    assert [item['credits'] for item in outgoing] == [2.0, 5.0]
+    billing = sandbox.billing('ovh')
+    assert (billing['unit'], billing['amount'], billing['messages']) == ('credits', '7.0', 2)
+    assert ovh_call(sandbox, 'GET', f'/sms/{OVH_SERVICE}').json()['creditsLeft'] == 100000 - 7
+
+
+def test_billing_counts_only_what_was_accepted_and_resets(sandbox):
+    sandbox.set_mode('sweego', 'no_credit')
+    assert sweego_send(sandbox, [{'num': GOOD}]).status_code == 402
+    assert sweego_send(sandbox, [{'num': GOOD}, {'num': INVALID}]).status_code == 422
+    sandbox.set_mode('sweego', 'ok')
+    assert sweego_send(sandbox, [{'num': GOOD}]).status_code == 200
+    assert ovh_send(sandbox, receivers=[INVALID]).json()['totalCreditsRemoved'] == 0
+    billing = requests.get(f'{sandbox.url}/_control/billing', timeout=5).json()
+    assert set(billing) == {'sweego', 'twilio', 'ovh'}
+    assert (billing['sweego']['amount'], billing['sweego']['messages']) == ('0.05', 1)
+    assert (billing['ovh']['amount'], billing['twilio']['amount']) == ('0', '0')
+    one = requests.get(f'{sandbox.url}/_control/billing?provider=sweego', timeout=5).json()
+    assert one == billing['sweego']
+    assert requests.get(f'{sandbox.url}/_control/billing?provider=x', timeout=5).status_code == 400
+    assert sandbox.counters('sweego')['billed']['amount'] == '0.05'
+    sandbox.reset('sweego', counters_only=True)
+    assert sandbox.billing('sweego')['amount'] == '0'

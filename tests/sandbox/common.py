@@ -16,6 +16,11 @@ CALLING_CODES = {
     'CN': '86', 'BR': '55', 'MX': '52', 'AR': '54', 'ZA': '27',
 }
 _SEPARATORS = re.compile(r'[\s\-.()/]')
+# Calling code -> the region a number of that code is billed as (the first region listed
+# for a shared code: +1 is billed as US, +262 as RE).
+_REGION_OF_CODE = {}
+for _region, _code in CALLING_CODES.items():
+    _REGION_OF_CODE.setdefault(_code, _region)
 
 
 def normalize_number(raw, region=None):
@@ -39,6 +44,17 @@ def normalize_number(raw, region=None):
     if not digits.isdigit() or not 8 <= len(digits) <= 15 or digits.startswith('0'):
         return None
     return digits
+
+
+def region_of(digits):
+    """The region (ISO 3166 alpha-2) a number is billed as, from its E.164 digits (longest
+    calling code first); '' when its code is not in ``CALLING_CODES``."""
+    digits = str(digits or '')
+    for length in (3, 2, 1):
+        region = _REGION_OF_CODE.get(digits[:length])
+        if region and len(digits) > length:
+            return region
+    return ''
 
 
 def number_key(raw):

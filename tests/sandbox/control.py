@@ -36,6 +36,12 @@ def handle(request, method, path, query, body):
         except ValueError as error:
             request.reply_json(400, {'error': str(error)})
         return
+    if path == '/billing' and method == 'GET':
+        try:
+            request.reply_json(200, sandbox.billing(query.get('provider', [None])[-1]))
+        except ValueError as error:
+            request.reply_json(400, {'error': str(error)})
+        return
     if path == '/requests' and method == 'GET':
         provider = query.get('provider', [None])[-1]
         since = query.get('since', [None])[-1]

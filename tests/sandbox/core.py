@@ -14,9 +14,10 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from decimal import Decimal
 
 from .callbacks import CallbackDispatcher, host_allowed
-from .common import iso, lifecycle
+from .common import iso, lifecycle, region_of
 from .faults import MODES, NO_ANSWER_MODES
 from .httpd import Server
 from .providers import PROVIDER_CLASSES, PROVIDERS
@@ -391,7 +392,8 @@ class Sandbox:
         return mode, mode_changed
 
     def _charge(self, provider, parts, fault):
-        """Debit ``parts`` SMS parts; None when the credit does not cover them."""
+        """Debit ``parts`` SMS parts at ``part_price``; None when the credit does not cover
+        them. Not counted in the billing totals (see ``_charge_messages``)."""
         with self._lock:
             config = self._config[provider]
             cost = config['part_price'] * parts
@@ -401,6 +403,55 @@ class Sandbox:
             self._counters[provider]['parts'] += parts
             self._version += 1
             return cost
+
+    def part_price(self, provider, region):
+        """Price of one part to ``region``: ``part_prices[region]``, else ``part_price``."""
+        with self._lock:
+            config = self._config[provider]
+            return config['part_prices'].get(region or '', config['part_price'])
+
+    def _charge_messages(self, provider, messages, fault):
+        """Bill accepted messages, ``[(E.164 digits, parts), ...]``, each at the price per
+        part of its destination region: debit the credit, add them to the billing totals and
+        return each message's price (Decimals, in the order given); None (nothing billed)
+        when the credit does not cover them all."""
+        with self._lock:
+            config = self._config[provider]
+            priced = []
+            for digits, parts in messages:
+                region = region_of(digits)
+                price = config['part_prices'].get(region, config['part_price']) * parts
+                priced.append((region, parts, price))
+            total = sum((price for _region, _parts, price in priced), Decimal(0))
+            if fault == 'no_credit' or total > config['credit']:
+                return None
+            config['credit'] -= total
+            counters = self._counters[provider]
+            billed = counters['billed']
+            for region, parts, price in priced:
+                counters['parts'] += parts
+                billed['amount'] = str(Decimal(billed['amount']) + price)
+                billed['messages'] += 1
+                billed['parts'] += parts
+                line = billed['by_region'].setdefault(region, {'amount': '0', 'messages': 0, 'parts': 0})
+                line['amount'] = str(Decimal(line['amount']) + price)
+                line['messages'] += 1
+                line['parts'] += parts
+            self._version += 1
+            return [price for _region, _parts, price in priced]
+
+    def billing(self, provider=None):
+        """What each provider billed since its counters were reset: ``{provider: {'unit':
+        'EUR' | 'USD' | 'credits', 'amount': '12.345' (exact decimal string), 'messages',
+        'parts', 'by_region': {region: {'amount', 'messages', 'parts'}}}}`` (one provider's
+        dict when ``provider`` is given)."""
+        names = [provider] if provider else list(PROVIDERS)
+        for name in names:
+            self._check_provider(name)
+        with self._lock:
+            result = {name: dict(copy.deepcopy(self._counters[name]['billed']),
+                                 unit=self.providers[name].price_unit) for name in names}
+        return result[provider] if provider else result
 
     def _store(self, provider, record):
         with self._lock:

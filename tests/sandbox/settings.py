@@ -5,6 +5,7 @@ A provider adds its own settings with its ``defaults`` and ``schema`` (see provi
 import copy
 import json
 import math
+import re
 from decimal import Decimal, InvalidOperation
 
 from .common import number_key
@@ -30,6 +31,7 @@ COMMON_DEFAULTS = {
     'callback_delay_ms': 500.0,   # delay before each delivery-report step
     'rate_limit': None,           # segments per second per account; past it 429 + Retry-After
     'rate_limit_burst': None,     # segments the account may send at once (default: 1 s of rate)
+    'part_prices': {},            # region (ISO 3166 alpha-2) -> price per part; else part_price
 }
 NUMBER_LISTS = ('invalid_numbers', 'unsubscribed_numbers', 'undelivered_numbers')
 # Every provider's defaults also give these (Decimal strings): its balance and price per part.
@@ -46,6 +48,18 @@ def as_decimal(value):
     if not number.is_finite() or number < 0:
         raise ValueError(f'must be a non-negative number: {value!r}')
     return number
+
+
+def as_prices(value):
+    """{'FR': '0.045', ...}: price per part by destination region (upper-cased)."""
+    if not isinstance(value, dict):
+        raise ValueError('must be an object of region -> price per part')
+    prices = {}
+    for region, price in value.items():
+        if not isinstance(region, str) or not re.fullmatch(r'[A-Za-z]{2}', region):
+            raise ValueError(f'not a region (ISO 3166 alpha-2): {region!r}')
+        prices[region.upper()] = as_decimal(price)
+    return prices
 
 
 def as_float(minimum=None, maximum=None, optional=False):
@@ -136,6 +150,7 @@ COMMON_SCHEMA = {
     'rate_limit_burst': as_float(0, optional=True),
     'credit': as_decimal,
     'part_price': as_decimal,
+    'part_prices': as_prices,
 }
 
 
@@ -169,7 +184,14 @@ def fresh_counters():
         'faults': {},               # injected mode -> count
         'callbacks': {'sent': 0, 'failed': 0, 'dropped': 0, 'skipped': 0},
         'last_request_at': None,
+        # What the accepted SMS cost, as the provider bills it (its price_unit): decimal
+        # strings, exact; per destination region too. See Sandbox.billing().
+        'billed': fresh_billing(),
     }
+
+
+def fresh_billing():
+    return {'amount': '0', 'messages': 0, 'parts': 0, 'by_region': {}}
 
 
 def jsonable(value):

@@ -18,6 +18,7 @@ class Provider:
     send_status = 200       # status of an accepted send (the ``broken_json`` fault uses it)
     defaults = {}           # its own settings -> default; must give 'credit' and 'part_price'
     schema = {}             # its own settings -> converter (settings.as_*)
+    price_unit = None       # what its prices are in: an ISO 4217 code, or 'credits'
 
     def __init__(self, sandbox):
         self.sandbox = sandbox
@@ -65,6 +66,12 @@ class Provider:
     def charge(self, parts, fault):
         """Debit ``parts`` SMS parts; None when the credit does not cover them."""
         return self.sandbox._charge(self.name, parts, fault)
+
+    def charge_messages(self, messages, fault):
+        """Bill ``[(digits, parts), ...]`` at each destination's price per part and add them
+        to the billing totals; each message's price (Decimal), or None when the credit does
+        not cover them all."""
+        return self.sandbox._charge_messages(self.name, messages, fault)
 
     def store(self, record):
         """Keep an accepted message (``id``, ``to``, ``body``, ``created_at``, ...)."""

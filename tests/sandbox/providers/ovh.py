@@ -57,6 +57,7 @@ def _json_object(raw):
 class Ovh(Provider):
     name = 'ovh'
     endpoint_suffix = '/1.0'
+    price_unit = 'credits'      # OVH bills SMS credits; part_price(s) are credits per part
     defaults = {
         'app_key': OVH_APP_KEY,
         'app_secret': OVH_APP_SECRET,
@@ -259,18 +260,18 @@ class Ovh(Provider):
         self.bump('recipients_opted_out', opted_out)
         self.bump('recipients_rejected', len(invalid) - opted_out)
         parts = sms_parts(message)
+        prices = []
         if digits_list:
-            cost = self.charge(parts * len(digits_list), fault)
-            if cost is None:
+            prices = self.charge_messages([(digits, parts) for digits in digits_list], fault)
+            if prices is None:
                 return 403, {'class': 'Client::Forbidden',
                              'message': 'Not enough credits to send this message'}
-        else:
-            cost = Decimal(0)
+        cost = sum(prices, Decimal(0))
         ids = []
         now = time.time()
         delay = config['callback_delay_ms'] / 1000.0
         with self.lock:
-            for digits in digits_list:
+            for digits, credits in zip(digits_list, prices, strict=True):
                 self._sequence += 1
                 ids.append(self._sequence)
                 self.store({
@@ -279,7 +280,7 @@ class Ovh(Provider):
                     'body': message, 'parts': parts, 'tag': tag, 'created_at': now,
                     'undelivered': digits in config['undelivered_numbers'], 'opted_out': False,
                     '_delay': delay, '_initial_status': 'queued',
-                    '_credits': str(config['part_price'] * parts),
+                    '_credits': str(credits),
                 })
         self.bump('recipients_accepted', len(ids))
         total = int(cost) if cost == cost.to_integral_value() else float(cost)

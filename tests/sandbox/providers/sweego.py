@@ -36,6 +36,7 @@ def _error(loc, msg, kind):
 class Sweego(Provider):
     name = 'sweego'
     endpoint_suffix = ''
+    price_unit = 'EUR'
     defaults = {
         'api_keys': [SWEEGO_API_KEY],
         'client_uuids': [],           # empty: any well-formed UUID is accepted
@@ -149,18 +150,21 @@ class Sweego(Provider):
             return 422, {'detail': errors}
         text = payload['message-txt']
         parts = sms_parts(text)
-        if self.charge(parts * len(numbers), fault) is None:
+        prices = self.charge_messages([(digits, parts) for digits in numbers], fault)
+        if prices is None:
             left = Decimal(0) if fault == 'no_credit' else self.setting('credit')
             return 402, {'detail': f'Insufficient SMS credits: {left:.2f} left'}
         transaction_id = str(uuid.uuid4())
         uids = {}
         now = time.time()
         delay = config['callback_delay_ms'] / 1000.0
-        for digits in numbers:
+        price_of = {}
+        for digits, price in zip(numbers, prices, strict=True):
             uid = uids.setdefault('00' + digits, f'03-{uuid.uuid4()}')
+            price_of[uid] = price
             self.store({
                 'id': uid, 'provider': 'sweego', 'batch_id': transaction_id, 'to': '+' + digits,
-                'body': text, 'parts': parts, 'created_at': now,
+                'body': text, 'parts': parts, 'price': str(price), 'created_at': now,
                 'undelivered': digits in config['undelivered_numbers'],
                 'opted_out': digits in config['unsubscribed_numbers'],
                 '_delay': delay, '_initial_status': 'queued',
@@ -169,7 +173,7 @@ class Sweego(Provider):
         if config['webhook_url']:
             for key, uid in uids.items():
                 digits = key[2:]
-                self._events(config, transaction_id, uid, key, digits, parts, delay)
+                self._events(config, transaction_id, uid, key, digits, parts, price_of[uid], delay)
         left = self.setting('credit')
         return 200, {
             'transaction_id': transaction_id,
@@ -179,9 +183,12 @@ class Sweego(Provider):
             'provider': 'sweego',
         }
 
-    def _events(self, config, transaction_id, uid, phone, digits, parts, delay):
-        """sms_sent, then sms_undelivered / sms_stop when configured, signed."""
-        price = str(config['part_price'] * parts)
+    def _events(self, config, transaction_id, uid, phone, digits, parts, price, delay):
+        """sms_sent, then sms_undelivered / sms_stop when configured, signed; each carries
+        what the SMS cost (``sms_price``: every part, at its destination's price, in euros;
+        a JSON number as in Sweego's sample events) and its ``nb_segments``. The send answer
+        gives no price, like Sweego's."""
+        price = float(price)
         steps = [('sms_sent', 'sent')]
         if digits in config['undelivered_numbers']:
             steps.append(('sms_undelivered', 'undelivered'))

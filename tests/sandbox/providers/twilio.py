@@ -9,6 +9,7 @@ import time
 import urllib.parse
 import uuid
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from ..common import normalize_number, same, sms_parts
 from ..settings import as_int, as_str, as_str_list
@@ -37,6 +38,12 @@ def _not_found(path):
     return _error(20404, f'The requested resource {path} was not found', 404)
 
 
+def _amount(price):
+    """A price as Twilio writes amounts: at least 5 decimals ('0.00790'), exact."""
+    places = Decimal('0.00001')
+    return str(price if price.as_tuple().exponent <= -5 else price.quantize(places))
+
+
 def _rfc2822(moment):
     return email.utils.format_datetime(datetime.fromtimestamp(moment, timezone.utc), usegmt=False) \
         .replace('-0000', '+0000')
@@ -45,6 +52,7 @@ def _rfc2822(moment):
 class Twilio(Provider):
     name = 'twilio'
     endpoint_suffix = '/2010-04-01'
+    price_unit = 'USD'
     send_status = 201
     defaults = {
         'account_sid': TWILIO_ACCOUNT_SID,
@@ -152,7 +160,8 @@ class Twilio(Provider):
             self.bump('recipients_opted_out')
             return 400, _error(21610, 'Attempt to send to unsubscribed recipient', 400)
         parts = sms_parts(text)
-        if self.charge(parts, fault) is None:
+        prices = self.charge_messages([(digits, parts)], fault)
+        if prices is None:
             return 401, _error(20005, 'Account not active', 401)
         sid = 'SM' + uuid.uuid4().hex
         now = time.time()
@@ -164,13 +173,16 @@ class Twilio(Provider):
             'created_at': now, 'undelivered': digits in config['undelivered_numbers'],
             'opted_out': False, 'status_callback': callback or None,
             '_delay': delay, '_initial_status': 'accepted' if service and not sender else 'queued',
-            '_account_sid': config['account_sid'], '_price': str(config['part_price'] * parts),
+            '_account_sid': config['account_sid'], '_price': _amount(prices[0]),
         }
         self.store(record)
         self.bump('recipients_accepted')
         if callback:
             self._callbacks(config, record, callback, delay)
-        return 201, self._resource(record, now)
+        created = self._resource(record, now)
+        # Twilio prices a message once it has left, never in the answer that creates it.
+        created['price'] = None
+        return 201, created
 
     def _resource(self, record, now):
         """The message resource as ``GET .../Messages/{sid}.json`` shows it at ``now``."""
