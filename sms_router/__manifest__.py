@@ -16,7 +16,9 @@
     'data': [
         'security/sms_router_security.xml',
         'security/ir.model.access.csv',
+        'security/sms_router_quality_security.xml',
         'data/ir_cron_data.xml',
+        'data/sms_router_quality_data.xml',
         'data/sms_router_send_window_preset_data.xml',
         'wizard/sms_router_test_sms_views.xml',
         'wizard/sms_router_breaker_force_open_views.xml',
@@ -31,6 +33,7 @@
         'views/sms_sms_views.xml',
         'views/res_config_settings_views.xml',
         'views/sms_router_menus.xml',
+        'views/sms_router_quality_views.xml',
     ],
     'demo': [
         'demo/sms_router_demo.xml',

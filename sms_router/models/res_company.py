@@ -2,6 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..engine.dispatcher import AT_LEAST_ONCE, AT_MOST_ONCE
+from ..engine.quality import QualitySettings
 from ..engine.routing import TRAFFIC_MARKETING
 
 # Validity of an SMS, in minutes (0: none). Two minutes at least: providers that take a
@@ -135,3 +136,77 @@ class ResCompany(models.Model):
             ('all_group_ids', 'in', group.id), ('company_ids', 'in', self.id), ('share', '=', False)])
         chosen = self.sudo().sms_router_alert_user_ids
         return operators & chosen if chosen else operators
+
+    # Delivery quality (sms.router.quality, engine/quality.py): permissive defaults, a floor
+    # of 50 % and outliers off; see QualitySettings.
+    sms_router_quality_breaker = fields.Boolean(
+        'Delivery Quality Breaker', default=True,
+        help='Skip an account for a destination country while its delivery reports show it does not '
+             'deliver there (below the floor, or an outlier against the other accounts of its routes): '
+             'the next account of the chain sends, and probe SMS test the account after a cool-down. '
+             'Never every account of a chain: with all of them degraded, SMS go by order.')
+    sms_router_quality_window_size = fields.Integer(
+        'Quality Window (reported SMS)', default=50,
+        help='Delivery quality counts the last this many SMS with a delivery report, per account and '
+             'destination country. 0: no limit.')
+    sms_router_quality_window_hours = fields.Integer(
+        'Quality Window (hours)', default=24,
+        help='Delivery quality counts the SMS sent in the last this many hours. 0: no limit (30 days).')
+    sms_router_quality_floor = fields.Float(
+        'Delivery Rate Floor (%)', default=50.0,
+        help='An account delivering less than this share of its reported SMS to a country is skipped for '
+             'that country. 0: never.')
+    sms_router_quality_min_sample = fields.Integer(
+        'Minimum Reported SMS', default=20,
+        help='An account is judged for a country once it has this many reported SMS in the window.')
+    sms_router_quality_cooldown = fields.Integer(
+        'Quality Cool-Down (minutes)', default=30,
+        help='How long an ejected account is skipped for the country before probe SMS test it; '
+             'multiplied by the number of consecutive ejections (at most 8 times).')
+    sms_router_quality_outliers = fields.Boolean(
+        'Eject Outliers', default=False,
+        help="Also skip an account whose delivery rate to a country is far below that of the other "
+             "accounts of its routes (their mean less 1.9 standard deviations, and at least 10 points, "
+             "with 3 accounts judged or more), as Envoy's outlier detection does.")
+    sms_router_quality_max_ejection = fields.Integer(
+        'Maximum Ejected Share (%)', default=50,
+        help='At most this share of the accounts of a chain is skipped for delivery quality (at least '
+             'one when another account remains), the worst first.')
+
+    @api.constrains('sms_router_quality_floor', 'sms_router_quality_max_ejection', 'sms_router_quality_window_size',
+                    'sms_router_quality_window_hours', 'sms_router_quality_min_sample', 'sms_router_quality_cooldown')
+    def _check_sms_router_quality(self):
+        for company in self:
+            shares = (company.sms_router_quality_floor, company.sms_router_quality_max_ejection)
+            if not all(0 <= share <= 100 for share in shares):
+                raise ValidationError(self.env._('Delivery quality shares are percentages, from 0 to 100.'))
+            if min(company.sms_router_quality_window_size, company.sms_router_quality_window_hours,
+                   company.sms_router_quality_min_sample, company.sms_router_quality_cooldown) < 0:
+                raise ValidationError(self.env._(
+                    'Delivery quality windows, samples and cool-downs cannot be negative.'))
+
+    def _sms_router_quality_settings(self):
+        """The engine's QualitySettings of this company (probe size and the delay after which
+        an SMS counts as unreported: system parameters sms_router.quality_probe_size, 5, and
+        sms_router.quality_no_report_minutes, 60)."""
+        self.ensure_one()
+        params = self.env['ir.config_parameter'].sudo()
+        return QualitySettings(
+            window_size=self.sms_router_quality_window_size,
+            window_hours=self.sms_router_quality_window_hours,
+            no_report_delay=_float_param(params.get_param('sms_router.quality_no_report_minutes'), 60.0) * 60,
+            floor=self.sms_router_quality_floor / 100,
+            min_sample=self.sms_router_quality_min_sample,
+            outliers=self.sms_router_quality_outliers,
+            cooldown=self.sms_router_quality_cooldown * 60,
+            probe_size=max(1, int(_float_param(params.get_param('sms_router.quality_probe_size'), 5))),
+            max_ejection_share=self.sms_router_quality_max_ejection / 100,
+            enabled=self.sms_router_quality_breaker,
+        )
+
+
+def _float_param(value, default):
+    try:
+        return float(value) if value not in (None, False, '') else default
+    except (TypeError, ValueError):
+        return default

@@ -18,6 +18,18 @@ class ResConfigSettings(models.TransientModel):
     sms_router_alert_channel_id = fields.Many2one(related='company_id.sms_router_alert_channel_id', readonly=False)
     sms_router_alert_email = fields.Boolean(related='company_id.sms_router_alert_email', readonly=False)
     sms_router_alert_user_ids = fields.Many2many(related='company_id.sms_router_alert_user_ids', readonly=False)
+    sms_router_quality_breaker = fields.Boolean(related='company_id.sms_router_quality_breaker', readonly=False)
+    sms_router_quality_window_size = fields.Integer(
+        related='company_id.sms_router_quality_window_size', readonly=False)
+    sms_router_quality_window_hours = fields.Integer(
+        related='company_id.sms_router_quality_window_hours', readonly=False)
+    sms_router_quality_floor = fields.Float(related='company_id.sms_router_quality_floor', readonly=False)
+    sms_router_quality_min_sample = fields.Integer(
+        related='company_id.sms_router_quality_min_sample', readonly=False)
+    sms_router_quality_cooldown = fields.Integer(related='company_id.sms_router_quality_cooldown', readonly=False)
+    sms_router_quality_outliers = fields.Boolean(related='company_id.sms_router_quality_outliers', readonly=False)
+    sms_router_quality_max_ejection = fields.Integer(
+        related='company_id.sms_router_quality_max_ejection', readonly=False)
     sms_router_company_name = fields.Char(related='company_id.name', string='SMS Router Company')
     sms_router_warning = fields.Char(compute='_compute_sms_router_counts')
     sms_router_account_count = fields.Integer(compute='_compute_sms_router_counts')

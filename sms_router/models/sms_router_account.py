@@ -161,6 +161,8 @@ class SmsRouterAccount(models.Model):
     breaker_last_failure = fields.Char(compute='_compute_breaker')
     attempt_ids = fields.One2many('sms.router.attempt', 'account_id', string='Attempts')
     attempt_count = fields.Integer(compute='_compute_attempt_count')
+    quality_ids = fields.One2many('sms.router.quality', 'account_id', string='Delivery Quality')
+    quality_ejected_count = fields.Integer(compute='_compute_quality_ejected_count', string='Ejected Countries')
 
     _positive_timeout = models.Constraint('CHECK(timeout > 0)', 'The request timeout must be positive.')
     _governor_rate_positive = models.Constraint(
@@ -653,6 +655,33 @@ class SmsRouterAccount(models.Model):
         action = self.env['ir.actions.act_window']._for_xml_id('sms_router.sms_router_attempt_action')
         action['domain'] = [('account_id', '=', self.id)]
         action['context'] = {'search_default_group_by_outcome': 0}
+        return action
+
+    # ------------------------------------------------------------ delivery quality
+
+    def _compute_quality_ejected_count(self):
+        counts = dict(self.env['sms.router.quality']._read_group(
+            [('account_id', 'in', self.ids), ('state', '!=', 'ok')], ['account_id'], ['__count']))
+        for account in self:
+            account.quality_ejected_count = counts.get(account, 0)
+
+    def _sms_router_quality(self, regions):
+        """{(account id, region): engine.quality.QualityFigures} of these accounts for the
+        destination countries ``regions`` (ISO codes) they have figures for, read in one
+        query (sms.router.quality, refreshed every few minutes and after delivery reports)."""
+        codes = sorted({code.upper() for code in regions if code})
+        if not self or not codes:
+            return {}
+        rows = self.env['sms.router.quality'].sudo().search_fetch(
+            [('account_id', 'in', self.ids), ('country_id.code', 'in', codes)],
+            ['account_id', 'country_id', 'state', 'delivery_rate', 'sample', 'delivered_count',
+             'undelivered_count', 'sent_count', 'no_report_share', 'median_report_delay', 'latency_p50_ms'])
+        return {(row.account_id.id, row.country_id.code): row._sms_router_figures() for row in rows}
+
+    def action_view_quality(self):
+        self.ensure_one()
+        action = self.env['ir.actions.act_window']._for_xml_id('sms_router.sms_router_quality_action')
+        action['domain'] = [('account_id', '=', self.id)]
         return action
 
     @staticmethod

@@ -18,11 +18,12 @@ ALERT_KINDS = [
     ('needs_review', 'SMS Need Review'),
     ('held', 'SMS Held'),
     ('window_never_opens', 'Send Windows Never Open'),
+    ('quality_low', 'Delivery Quality Low'),
 ]
 # Kinds that last as long as a condition (a breaker open, a credit low, SMS held): once
 # acknowledged they still gather the events of that condition, without notifying again,
 # until the router sees the condition end and resolves them. The others end when acknowledged.
-CONDITION_KINDS = ('breaker_open', 'low_credit', 'held')
+CONDITION_KINDS = ('breaker_open', 'low_credit', 'held', 'quality_low')
 # Kinds that only inform: created resolved, they notify but give nobody a To-Do.
 INFORMATIONAL_KINDS = ('breaker_closed',)
 # The uuids of the SMS to review an alert keeps: about 2,000 (an uuid and a space: 37).

@@ -237,6 +237,9 @@ class SmsRouterAttempt(models.Model):
                 self.env['phone.blacklist'].sudo()._add([attempt.number], message=self.env._(
                     'Opted out at %(account)s (reported in a delivery report).',
                     account=attempt.account_name or attempt.sms_provider))
+        if changed.filtered('account_id'):
+            # The delivery quality of their accounts is refreshed soon (sms.router.quality).
+            self.env['sms.router.quality']._sms_router_reports_arrived()
         return changed
 
     @api.autovacuum

@@ -26,3 +26,4 @@ from . import test_router_segments
 from . import test_router_wait
 from . import test_router_windows
 from . import test_router_validity
+from . import test_router_quality

@@ -223,7 +223,14 @@ class CompanyRouting:
         NumberError for an unreadable number."""
         destination = parse_destination(raw_number, self.region(sms))
         match = self.table.explain(destination, traffic)
-        return destination, match, self.chain(match.route)
+        return destination, match, self.quality_chain(self.chain(match.route), destination.region)
+
+    def quality_chain(self, chain, region):
+        """``chain`` with the accounts the quality breaker ejected for ``region`` skipped
+        (sms.router.quality: read once per batch, one query; nothing when none is ejected)."""
+        if not hasattr(self, '_quality_gate'):
+            self._quality_gate = self.env['sms.router.quality']._sms_router_gate(self.company)
+        return self._quality_gate.apply(chain, region) if self._quality_gate else chain
 
 
 # Minutes an SMS waits when its send windows could not be checked, before it is checked again.

@@ -8,6 +8,7 @@ providers/, the HTTP plumbing in httpd.py, the fault step in faults.py.
 import base64
 import copy
 import json
+import math
 import os
 import random
 import sys
@@ -452,6 +453,24 @@ class Sandbox:
             result = {name: dict(copy.deepcopy(self._counters[name]['billed']),
                                  unit=self.providers[name].price_unit) for name in names}
         return result[provider] if provider else result
+
+    def _poor_delivery(self, provider, ratio):
+        """Is the next SMS ``provider`` accepts in the ``poor_delivery`` mode reported
+        undelivered? Exactly ``ratio`` of them are, evenly spread (the n-th one when
+        floor(n * ratio) grows): 0.6 gives 3 of every 5, so a window of reports sees the
+        ratio at once. Counted in the counters' ``poor_delivery``."""
+        with self._lock:
+            seen = self._counters[provider].setdefault('poor_delivery', {'sms': 0, 'undelivered': 0})
+            seen['sms'] += 1
+            undelivered = math.floor(seen['sms'] * ratio + 1e-9) > math.floor((seen['sms'] - 1) * ratio + 1e-9)
+            seen['undelivered'] += undelivered
+            self._version += 1
+            return undelivered
+
+    def is_undelivered(self, provider, message_id):
+        """Whether the stored message ``message_id`` of ``provider`` is reported undelivered."""
+        with self._lock:
+            return bool(self._messages[provider].get(message_id, {}).get('undelivered'))
 
     def _store(self, provider, record):
         with self._lock:

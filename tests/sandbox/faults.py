@@ -3,8 +3,8 @@
 ``apply`` runs for every provider request: it counts the request and picks its fault
 (``Sandbox._take_fault``), then gives no answer (``refuse``, ``hang``), waits the provider's
 ``latency_ms``, and answers the transport modes itself. Only ``ok`` and the modes that change
-what a provider does (``no_credit``, ``invalid_recipients``) reach the provider's ``handle``,
-which reads them from its ``fault`` argument.
+what a provider does (``no_credit``, ``invalid_recipients``, ``poor_delivery``) reach the
+provider's ``handle``, which reads them from its ``fault`` argument.
 
 A new transport mode needs its name in ``MODES`` and ``TRANSPORT_MODES`` and its answer here:
 an HTTP error is one entry of ``HTTP_ERRORS`` (each provider words it with ``error_answer``).
@@ -15,7 +15,7 @@ import time
 
 MODES = (
     'ok', 'refuse', 'hang', 'http500', 'http503', 'http429', 'broken_json', 'no_credit',
-    'invalid_recipients', 'custom',
+    'invalid_recipients', 'custom', 'poor_delivery',
 )
 # Modes answered before the provider logic runs (the request never reaches "the provider").
 TRANSPORT_MODES = ('refuse', 'hang', 'http500', 'http503', 'http429', 'broken_json', 'custom')

@@ -31,6 +31,7 @@ COMMON_DEFAULTS = {
     'callback_delay_ms': 500.0,   # delay before each delivery-report step
     'rate_limit': None,           # segments per second per account; past it 429 + Retry-After
     'rate_limit_burst': None,     # segments the account may send at once (default: 1 s of rate)
+    'poor_delivery_ratio': 0.6,   # mode poor_delivery: share of accepted SMS reported undelivered
     'part_prices': {},            # region (ISO 3166 alpha-2) -> price per part; else part_price
 }
 NUMBER_LISTS = ('invalid_numbers', 'unsubscribed_numbers', 'undelivered_numbers')
@@ -148,6 +149,7 @@ COMMON_SCHEMA = {
     'callback_delay_ms': as_float(0, 600000),
     'rate_limit': as_float(0, optional=True),
     'rate_limit_burst': as_float(0, optional=True),
+    'poor_delivery_ratio': as_float(0, 1),
     'credit': as_decimal,
     'part_price': as_decimal,
     'part_prices': as_prices,

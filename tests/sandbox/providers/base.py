@@ -73,6 +73,14 @@ class Provider:
         not cover them all."""
         return self.sandbox._charge_messages(self.name, messages, fault)
 
+    def undelivered(self, config, digits, fault):
+        """Will this accepted SMS be reported undelivered? Its number is one of
+        ``undelivered_numbers``, or the provider is in the ``poor_delivery`` mode (it accepts
+        every request, then reports ``poor_delivery_ratio`` of its SMS undelivered)."""
+        if digits in config['undelivered_numbers']:
+            return True
+        return fault == 'poor_delivery' and self.sandbox._poor_delivery(self.name, config['poor_delivery_ratio'])
+
     def store(self, record):
         """Keep an accepted message (``id``, ``to``, ``body``, ``created_at``, ...)."""
         self.sandbox._store(self.name, record)

@@ -278,7 +278,7 @@ class Ovh(Provider):
                     'id': self._sequence, 'provider': 'ovh', 'batch_id': None,
                     'service': service, 'to': '+' + digits, 'sender': sender or '',
                     'body': message, 'parts': parts, 'tag': tag, 'created_at': now,
-                    'undelivered': digits in config['undelivered_numbers'], 'opted_out': False,
+                    'undelivered': self.undelivered(config, digits, fault), 'opted_out': False,
                     '_delay': delay, '_initial_status': 'queued',
                     '_credits': str(credits),
                 })

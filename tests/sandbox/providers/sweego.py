@@ -165,7 +165,7 @@ class Sweego(Provider):
             self.store({
                 'id': uid, 'provider': 'sweego', 'batch_id': transaction_id, 'to': '+' + digits,
                 'body': text, 'parts': parts, 'price': str(price), 'created_at': now,
-                'undelivered': digits in config['undelivered_numbers'],
+                'undelivered': self.undelivered(config, digits, fault),
                 'opted_out': digits in config['unsubscribed_numbers'],
                 '_delay': delay, '_initial_status': 'queued',
             })
@@ -190,7 +190,7 @@ class Sweego(Provider):
         gives no price, like Sweego's."""
         price = float(price)
         steps = [('sms_sent', 'sent')]
-        if digits in config['undelivered_numbers']:
+        if self.sandbox.is_undelivered(self.name, uid):
             steps.append(('sms_undelivered', 'undelivered'))
         if digits in config['unsubscribed_numbers']:
             steps.append(('sms_stop', 'stop'))

@@ -170,7 +170,7 @@ class Twilio(Provider):
             'id': sid, 'provider': 'twilio', 'batch_id': sid, 'to': '+' + digits,
             'from': sender or None,
             'messaging_service_sid': service or None, 'body': text, 'parts': parts,
-            'created_at': now, 'undelivered': digits in config['undelivered_numbers'],
+            'created_at': now, 'undelivered': self.undelivered(config, digits, fault),
             'opted_out': False, 'status_callback': callback or None,
             '_delay': delay, '_initial_status': 'accepted' if service and not sender else 'queued',
             '_account_sid': config['account_sid'], '_price': _amount(prices[0]),
