@@ -129,6 +129,10 @@ class TestRouterQuality(SmsRouterCase):
         self.assertEqual(self._row(self.acc_b).state, 'ejected')
         sms = self._send(['+33612345678'])
         self.assertRouterTrail(sms, [(self.acc_a, 'sent')])
+        # Odoo IAP as last resort is no account of the route: still by order, not to IAP.
+        self.company.sms_router_iap_last_resort = True
+        sms = self._send(['+33612345679'])
+        self.assertRouterTrail(sms, [(self.acc_a, 'sent')])
 
     def test_probe_then_restore(self):
         row = self._eject_a()
