@@ -26,6 +26,7 @@
         'wizard/sms_composer_views.xml',
         'views/sms_router_account_views.xml',
         'views/sms_router_route_views.xml',
+        'views/sms_router_route_strategy_views.xml',
         'views/sms_router_send_window_views.xml',
         'views/sms_router_attempt_views.xml',
         'views/sms_router_overview_views.xml',

@@ -12,5 +12,6 @@ from . import sms_router_parked_report
 from . import sms_router_quality
 from . import sms_router_rate_bucket
 from . import sms_router_route
+from . import sms_router_route_strategy
 from . import sms_router_send_window
 from . import sms_sms

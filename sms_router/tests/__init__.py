@@ -27,3 +27,4 @@ from . import test_router_wait
 from . import test_router_windows
 from . import test_router_validity
 from . import test_router_quality
+from . import test_router_strategies

@@ -28,6 +28,7 @@ from ..engine.validity import expired_outcome
 from ..engine.windows import TRAFFIC_ALL, WindowNeverOpens, local_text
 from ..engine.transport import never_connected
 from .reason_text import company_lang, render_verdicts
+from .strategy import order_by_strategy
 
 _logger = logging.getLogger(__name__)
 
@@ -223,7 +224,10 @@ class CompanyRouting:
         NumberError for an unreadable number."""
         destination = parse_destination(raw_number, self.region(sms))
         match = self.table.explain(destination, traffic)
-        return destination, match, self.quality_chain(self.chain(match.route), destination.region)
+        # The route's strategy (least cost, best delivery, weighted split) orders its chain;
+        # the quality breaker then skips, in place, the accounts it ejected (a Skipped attempt).
+        chain, _reason = order_by_strategy(self, match.route, destination, self.chain(match.route), sms)
+        return destination, match, self.quality_chain(chain, destination.region)
 
     def quality_chain(self, chain, region):
         """``chain`` with the accounts the quality breaker ejected for ``region`` skipped

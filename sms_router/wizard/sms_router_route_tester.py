@@ -27,6 +27,7 @@ from ..models.sms_router_account import SMART_ENCODING_LEVELS
 from ..models.sms_router_attempt import ENCODINGS
 from ..tools.reason_text import render_reason
 from ..tools.sms_api import CompanyRouting, SmsRouterApi, hold_retry_seconds, reading_region
+from ..tools.strategy import strategy_explanation
 
 MATCH_OFF = 'off'   # the company has no active route: Odoo sends its SMS itself
 # The key the route form's "Test Route" button passes.
@@ -34,7 +35,7 @@ ROUTE_CONTEXT_KEY = 'sms_router_route_id'
 
 _RESULT_FIELDS = (
     'region_hint', 'e164', 'country_id', 'number_error', 'route_id', 'match_kind', 'match_reason',
-    'sender_name', 'summary', 'summary_level',
+    'sender_name', 'summary', 'summary_level', 'strategy_reason',
 )
 
 
@@ -97,6 +98,9 @@ class SmsRouterRouteTester(models.TransientModel):
         (MATCH_OFF, 'Router off'),
     ], string='Matched By', compute='_compute_result')
     match_reason = fields.Char('Why', compute='_compute_result')
+    strategy_reason = fields.Char(
+        'Strategy', compute='_compute_result',
+        help="Why the route's strategy puts the chain below in this order.")
     line_ids = fields.One2many('sms.router.route.tester.line', 'tester_id', string='Failover Chain',
                                compute='_compute_result')
     sender_name = fields.Char('Would Send Now', compute='_compute_result')
@@ -262,6 +266,9 @@ class SmsRouterRouteTester(models.TransientModel):
             return []
         values.update(route_id=match.route.route_id if match.route else False, match_kind=match.kind,
                       match_reason=self._match_reason(match))
+        if match.route:
+            explanation = strategy_explanation(routing)
+            values['strategy_reason'] = render_reason(explanation, self.env.lang) if explanation else False
         message = QueuedSms('route-tester', '', destination, chain, self.traffic == TRAFFIC_MARKETING)
         preview = self._dispatcher(company).preview(message)
         self._summarize(values, preview, chain)
