@@ -6,7 +6,9 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from addons.sms_router.engine.breakers import AccountBreaker, BreakerSettings, MemoryBreakerStore
-from addons.sms_router.engine.dispatcher import GOVERNOR_FAULT_LIMIT, AccountHandle, Dispatcher, QueuedSms
+from addons.sms_router.engine.dispatcher import (
+    GOVERNOR_FAULT_LIMIT, MAX_THROTTLES, AccountHandle, Dispatcher, QueuedSms,
+)
 from addons.sms_router.engine.governor import (
     BURST_SECONDS,
     MARKETING,
@@ -316,7 +318,7 @@ def test_transactional_requests_are_not_ended_by_the_priority_check():
     assert all(v.sent for v in verdicts.values())
 
 
-def test_retry_after_pauses_the_governor_and_keeps_the_sms_for_this_account():
+def test_long_retry_after_pauses_the_governor_and_sends_through_the_next_account():
     clock = FakeClock()
     governor = MemoryGovernor(GovernorSettings(rate=100), wall_clock=clock)
     store = MemoryBreakerStore()
@@ -326,15 +328,54 @@ def test_retry_after_pauses_the_governor_and_keeps_the_sms_for_this_account():
     fallback = Client('B')
     chain = [account(throttling, governor, max_concurrency=1, breaker=breaker), account(fallback)]
     verdicts = Dispatcher(wall_clock=clock).dispatch(sms(4, chain))
-    assert not fallback.calls
+    # One request was refused; every SMS went to the backup rather than wait 60 s.
     assert len(throttling.calls) == 1
-    assert all(v.waiting and v.outcome is None for v in verdicts.values())
-    assert all(v.not_before == T0 + timedelta(seconds=60) for v in verdicts.values())
-    assert 'Retry-After' in str(verdicts['m0'].wait_reason)
-    assert [a.outcome.kind for a in verdicts['m0'].attempts] == [OutcomeKind.PROVIDER]
+    assert all(v.sent and v.accepted_by.account_id == 'B' for v in verdicts.values())
+    assert [a.outcome.kind for a in verdicts['m0'].attempts] == [OutcomeKind.PROVIDER, OutcomeKind.SENT]
+    assert verdicts['m0'].throttles == 1
+    # The others never reached A: skipped, with the pause's end.
+    skipped = verdicts['m1'].attempts[0].outcome
+    assert skipped.kind is OutcomeKind.SKIPPED
+    assert 'Retry-After' in str(skipped.reason)
+    assert f'{T0 + timedelta(seconds=60):%Y-%m-%d %H:%M:%S}' in str(skipped.reason)
     # Throttling is not ill health: the breaker counted nothing and is not paused.
     assert store.load('A').failure_count == 0 and not store.load('A').paused_until
     assert governor.acquire(1).kind == WAIT_PAUSE
+
+
+def test_long_retry_after_on_the_last_account_waits_with_a_not_before():
+    clock = FakeClock()
+    governor = MemoryGovernor(GovernorSettings(rate=100), wall_clock=clock)
+    throttling = Client('A', script=lambda recipient, index: RecipientOutcome(
+        OutcomeKind.PROVIDER, 'HTTP 429', retry_after=60, throttled=True) if index == 0 else None)
+    chain = [account(throttling, governor, max_concurrency=1)]
+    verdicts = Dispatcher(wall_clock=clock).dispatch(sms(4, chain))
+    assert len(throttling.calls) == 1
+    assert all(v.waiting and v.outcome is None for v in verdicts.values())
+    assert all(v.not_before == T0 + timedelta(seconds=60) for v in verdicts.values())
+    assert all(v.wait_account.account_id == 'A' for v in verdicts.values())
+    assert 'Retry-After' in str(verdicts['m0'].wait_reason)
+    assert [a.outcome.kind for a in verdicts['m0'].attempts] == [OutcomeKind.PROVIDER]
+    assert verdicts['m0'].throttles == 1 and verdicts['m1'].throttles == 0
+
+
+@pytest.mark.parametrize('earlier, waits', [(0, True), (1, True), (MAX_THROTTLES - 1, False)])
+def test_refusals_count_across_dispatches(earlier, waits):
+    # A provider answering 429 with a long Retry-After every time: the SMS waits after each
+    # refusal, until its refusals (earlier dispatches included) reach MAX_THROTTLES; then its
+    # chain ends as for any provider failure (held when the dispatcher holds).
+    clock = FakeClock()
+    governor = MemoryGovernor(GovernorSettings(rate=100), wall_clock=clock)
+    throttling = Client('A', script=lambda recipient, index: RecipientOutcome(
+        OutcomeKind.PROVIDER, 'HTTP 429', retry_after=60, throttled=True))
+    message = sms(1, [account(throttling, governor)])[0]
+    message.throttles = earlier
+    verdict = Dispatcher(wall_clock=clock, hold=True).dispatch([message])['m0']
+    assert verdict.throttles == earlier + 1
+    assert verdict.waiting is waits
+    assert verdict.held is not waits
+    if not waits:
+        assert verdict.outcome.kind is OutcomeKind.PROVIDER and not verdict.sent
 
 
 def test_short_retry_after_defers():

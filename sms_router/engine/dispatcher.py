@@ -43,11 +43,13 @@ MAX_POOL_WORKERS = 64
 # a not-before time (daily cap, a provider's long Retry-After, a very low rate).
 LONG_GOVERNOR_WAIT = 10.0
 # A provider's rate-limit refusal (HTTP 429) with a short Retry-After: its SMS stay on the
-# account, wait for the pause within the batch and are tried again; refused this many times in
-# one dispatch, they fail over (an attempt each in the trail; the breaker counts none of them).
-# Operations expect a throttled OTP to reach a healthy backup rather than wait behind a
-# provider that keeps refusing; with no backup the chain ends as for any provider failure
-# (held, so bounded by the company's maximum hold, or failed).
+# account, wait for the pause within the batch and are tried again; refused this many times,
+# in this dispatch or in earlier ones (``QueuedSms.throttles``), they fail over (an attempt
+# each in the trail; the breaker counts none of them). With a long Retry-After they fail over
+# at once when a later account exists, and wait in the queue otherwise. Operations expect a
+# throttled OTP to reach a healthy backup rather than wait behind a provider that keeps
+# refusing; with no backup the chain ends as for any provider failure (held, so bounded by
+# the company's maximum hold, or failed), however long each Retry-After.
 MAX_THROTTLES = 3
 # Consecutive faults of an account's governor (its bucket could not be read) in a dispatch
 # after which the account is skipped for the rest of the dispatch (its SMS fail over; never
@@ -82,6 +84,8 @@ class QueuedSms:
     # window closes on it), the end of the window it was admitted in. It then stays queued
     # (deferred, no attempt) and the next batch's window check makes it wait.
     allowed_until: object = None
+    # Rate-limit refusals of this SMS in earlier dispatches (see MAX_THROTTLES).
+    throttles: int = 0
 
 
 @dataclass
@@ -147,9 +151,14 @@ class SmsVerdict:
     # hold or wait and never ends the SMS in error.
     not_before: object = None
     wait_reason: str = ''
+    # The account whose budget or pause it waits for (AccountHandle); None: not an
+    # account's (a send window).
+    wait_account: object = None
     # Left queued by its account's governor (rate limit, pause): nothing failed, so the
     # time it keeps waiting for its budget never counts toward a maximum hold or wait.
     paced: bool = False
+    # Rate-limit refusals of this SMS so far, earlier dispatches included (MAX_THROTTLES).
+    throttles: int = 0
 
     @property
     def accepted_by(self):
@@ -204,12 +213,13 @@ class _Governed:
     """A result standing for "this request was not made: over its account's budget". Its SMS
     stay queued: deferred (due again at once) when ``until`` is None, else waiting until
     then (aware UTC) for ``reason``. With ``skip``, the account is skipped for them instead
-    (a SKIPPED attempt with ``reason``, next account): SKIP_ALWAYS whatever follows in the
+    (a SKIPPED attempt with ``skip_reason``, else ``reason``; next account): SKIP_ALWAYS whatever follows in the
     chain, SKIP_TO_NEXT only when a later account exists (else they wait until ``until``)."""
 
     until: object = None
     reason: str = ''
     skip: str = ''
+    skip_reason: str = ''             # of the SKIPPED attempt, when its SMS skip the account
 
 
 SKIP_ALWAYS = 'always'
@@ -218,6 +228,15 @@ SKIP_TO_NEXT = 'to_next'
 
 def _utcnow():
     return datetime.now(timezone.utc)
+
+
+def _has_next(chain, account):
+    """Whether ``chain`` goes on after ``account``."""
+    return account in chain and chain.index(account) < len(chain) - 1
+
+
+def _pause_reason(until):
+    return _lt('paused by its provider (Retry-After) until %(time)s UTC', time=f'{until:%Y-%m-%d %H:%M:%S}')
 
 
 class Dispatcher:
@@ -279,6 +298,7 @@ class Dispatcher:
         messages = list(messages)
         self._expiries = {m.key: (m.expires_at, m.validity) for m in messages if m.expires_at is not None}
         self._window_ends = {m.key: m.allowed_until for m in messages if m.allowed_until is not None}
+        self._throttles = defaultdict(int, {m.key: m.throttles for m in messages if m.throttles})
         for message in messages:
             if message.destination is None:
                 verdicts[message.key] = SmsVerdict(message.key, RecipientOutcome(
@@ -292,7 +312,7 @@ class Dispatcher:
             elif self._window_closed(message.key, self.wall_clock()):
                 verdicts[message.key] = SmsVerdict(message.key, None, deferred=True)
             else:
-                verdicts[message.key] = SmsVerdict(message.key, None)
+                verdicts[message.key] = SmsVerdict(message.key, None, throttles=message.throttles)
                 position[message.key] = 0
                 pending.append(message)
 
@@ -636,7 +656,14 @@ class Dispatcher:
             # the reset only when this account is the last of their chain.
             until = self.wall_clock() + timedelta(seconds=float(wait))
             result = _Governed(until, wait_reason(wait, account.name, account.governor.settings, until),
-                               skip=SKIP_TO_NEXT)
+                               skip=SKIP_TO_NEXT, skip_reason=_lt(
+                                   'daily cap of %(cap)s segments reached', cap=account.governor.settings.daily_cap))
+        elif wait.kind == WAIT_PAUSE and wait > LONG_GOVERNOR_WAIT:
+            # Its provider asked every worker to wait long (Retry-After): as for the daily
+            # cap, the next account of the chain sends; they wait only on the last one.
+            until = self.wall_clock() + timedelta(seconds=float(wait))
+            result = _Governed(until, wait_reason(wait, account.name, account.governor.settings, until),
+                               skip=SKIP_TO_NEXT, skip_reason=_pause_reason(until))
         elif wait > LONG_GOVERNOR_WAIT:
             # Not worth a worker's time: the SMS wait in the queue until then.
             until = self.wall_clock() + timedelta(seconds=float(wait))
@@ -783,15 +810,12 @@ class Dispatcher:
             for recipient in request.recipients:
                 message = by_key[recipient.key]
                 chain = message.chain
-                if result.skip == SKIP_ALWAYS or (
-                        result.skip == SKIP_TO_NEXT and account in chain and chain.index(account) < len(chain) - 1):
-                    reason = result.reason
-                    if result.skip == SKIP_TO_NEXT:
-                        reason = _lt('daily cap of %(cap)s segments reached', cap=account.governor.settings.daily_cap)
-                    self._note(verdicts, message, Attempt(account, RecipientOutcome(OutcomeKind.SKIPPED, reason)))
+                if result.skip == SKIP_ALWAYS or (result.skip == SKIP_TO_NEXT and _has_next(chain, account)):
+                    self._note(verdicts, message, Attempt(account, RecipientOutcome(
+                        OutcomeKind.SKIPPED, result.skip_reason or result.reason)))
                     advancing.append(message)
                 else:
-                    self._keep_for_governor(verdicts[recipient.key], result)
+                    self._keep_for_governor(verdicts[recipient.key], result, account)
             return
         if result is None:  # not sent: the breaker opened while it waited
             for recipient in request.recipients:
@@ -830,7 +854,9 @@ class Dispatcher:
             verdict = verdicts[message.key]
             if recipient.key in throttled:
                 self._throttles[message.key] += 1
-                if self._throttles[message.key] >= MAX_THROTTLES:
+                verdict.throttles = self._throttles[message.key]
+                if self._throttles[message.key] >= MAX_THROTTLES or (
+                        throttled[recipient.key].skip == SKIP_TO_NEXT and _has_next(message.chain, account)):
                     advancing.append(message)       # see MAX_THROTTLES
                 elif throttled[recipient.key].until is None and staying is not None:
                     # Tried again on this account next round, once its governor's pause
@@ -838,7 +864,7 @@ class Dispatcher:
                     # progress: the provider refused it.
                     staying.append(message)
                 else:
-                    self._keep_for_governor(verdict, throttled[recipient.key])
+                    self._keep_for_governor(verdict, throttled[recipient.key], account)
             elif outcome.kind.is_final:
                 verdict.outcome = outcome
             elif outcome.kind is OutcomeKind.AMBIGUOUS and self.timeout_policy == AT_MOST_ONCE:
@@ -867,16 +893,18 @@ class Dispatcher:
         if seconds > LONG_GOVERNOR_WAIT:
             until = self.wall_clock() + timedelta(seconds=seconds)
             result = _Governed(until, wait_reason(Wait(seconds, WAIT_PAUSE), account.name,
-                                                  account.governor.settings, until))
+                                                  account.governor.settings, until),
+                               skip=SKIP_TO_NEXT, skip_reason=_pause_reason(until))
         return dict.fromkeys(refused, result)
 
-    def _keep_for_governor(self, verdict, result):
+    def _keep_for_governor(self, verdict, result, account):
         self.paced += 1
         verdict.paced = True
         if result.until is None:
             verdict.deferred = True
         else:
             verdict.not_before, verdict.wait_reason = result.until, result.reason
+            verdict.wait_account = account
 
     @staticmethod
     def _note(verdicts, message, attempt):

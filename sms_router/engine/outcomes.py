@@ -33,6 +33,9 @@ class OutcomeKind(enum.Enum):
     SKIPPED = 'skipped'
     # No provider accepted the SMS within its validity: it ends here, unsent, never late.
     EXPIRED = 'expired'
+    # Not an answer: a line of the trail saying the SMS waits (its send window is closed, its
+    # account's budget is spent or its provider asked to wait). Never a provider's outcome.
+    WAITING = 'waiting'
 
     @property
     def label(self):
@@ -63,6 +66,7 @@ OUTCOME_LABELS = {
     OutcomeKind.MISCONFIGURED: _lt('account misconfigured'),
     OutcomeKind.SKIPPED: _lt('skipped'),
     OutcomeKind.EXPIRED: _lt('expired'),
+    OutcomeKind.WAITING: _lt('waiting'),
 }
 
 # Core Odoo `sms.sms.failure_type` keys used when a chain ends on this kind. They exist on

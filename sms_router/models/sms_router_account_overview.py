@@ -9,7 +9,10 @@ from ..engine.breakers import CLOSED, HALF_OPEN, OPEN, BreakerSettings
 # The overview's figures cover this much of the trail.
 OVERVIEW_HOURS = 24
 # Outcomes that made no request to the provider: not counted as failures, no latency.
-NO_REQUEST_OUTCOMES = ('skipped', 'misconfigured', 'expired')
+NO_REQUEST_OUTCOMES = ('skipped', 'misconfigured', 'expired', 'waiting')
+# Lines of the trail that are no attempt at all (an SMS waiting for its account's budget):
+# left out of the figures.
+NOT_ATTEMPTS = ('waiting',)
 # Kanban colours (Odoo's colour indexes) of the breaker states.
 BREAKER_COLORS = {CLOSED: 10, HALF_OPEN: 2, OPEN: 1, 'forced': 1}   # green, orange, red, red
 
@@ -141,9 +144,9 @@ class SmsRouterAccount(models.Model):
                    COUNT(*) FILTER (WHERE accepted AND delivery_state = 'delivered'),
                    COUNT(*) FILTER (WHERE accepted AND delivery_state IN ('delivered', 'undelivered'))
               FROM sms_router_attempt
-             WHERE account_id = ANY(%(ids)s) AND create_date >= %(since)s
+             WHERE account_id = ANY(%(ids)s) AND create_date >= %(since)s AND outcome <> ALL(%(not_attempts)s)
           GROUP BY account_id
-            """, ids=ids, since=since, no_request=no_request)
+            """, ids=ids, since=since, no_request=no_request, not_attempts=list(NOT_ATTEMPTS))
         # The last failed request of each account: a backward walk of its index range.
         errors = SQL(
             """

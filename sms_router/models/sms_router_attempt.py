@@ -20,6 +20,7 @@ OUTCOMES = [
     (OutcomeKind.MISCONFIGURED.value, 'Account misconfigured'),
     (OutcomeKind.SKIPPED.value, 'Skipped'),
     (OutcomeKind.EXPIRED.value, 'Expired'),
+    (OutcomeKind.WAITING.value, 'Waiting'),
 ]
 ENCODINGS = [(GSM7, 'GSM-7'), (UCS2, 'UCS-2')]
 DELIVERY_STATES = [('pending', 'Pending'), ('delivered', 'Delivered'), ('undelivered', 'Undelivered')]

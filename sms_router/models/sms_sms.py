@@ -58,6 +58,14 @@ class SmsSms(models.Model):
     sms_router_not_before = fields.Datetime(
         'Not Before', readonly=True, copy=False, index='btree_not_null',
         help='The SMS may not be sent yet (e.g. outside its send window): the queue sends it from this time.')
+    # A provider refusing it for its rate limit (HTTP 429) with a long Retry-After makes it
+    # wait in the queue; counted across dispatches, the refusals end that (Dispatcher's
+    # MAX_THROTTLES): a provider that keeps refusing cannot keep it waiting for ever.
+    sms_router_throttles = fields.Integer(
+        'Rate-Limit Refusals', readonly=True, copy=False,
+        help="Times a provider refused this queued SMS for its rate limit (HTTP 429). It goes to the next "
+             "account of its chain, or waits for the provider's Retry-After on the last one; from the third "
+             "refusal it waits no more: after the last account it ends as for any provider failure.")
     sms_router_window_id = fields.Many2one(
         'sms.router.send.window', 'Send Window', readonly=True, copy=False, index='btree_not_null',
         ondelete='set null', help='The send window this queued SMS waits for (outside it when last tried).')
@@ -403,9 +411,10 @@ class SmsSms(models.Model):
             {'sms_router_failure_reason': False})
         # Decided: a hold or a wait it was on is over.
         unheld = self.filtered(lambda sms: sms.sms_router_hold_until or sms.sms_router_held_since
-                               or sms.sms_router_not_before or sms.sms_router_hold_reason)
+                               or sms.sms_router_not_before or sms.sms_router_hold_reason
+                               or sms.sms_router_throttles)
         unheld.write({'sms_router_hold_until': False, 'sms_router_held_since': False, 'sms_router_hold_reason': False,
-                      'sms_router_not_before': False})
+                      'sms_router_not_before': False, 'sms_router_throttles': 0})
         if unheld:
             # The outage may be over for the company: its held alert then is too.
             self.env['sms.router.alert']._sms_router_check_held(unheld.sms_router_company_id)

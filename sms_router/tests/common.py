@@ -201,9 +201,11 @@ class SmsRouterCase(SMSCase):
     # ------------------------------------------------------------- assertions
 
     def assertRouterTrail(self, sms, expected):
-        """``expected``: list of (account or account name, outcome value) in order."""
+        """``expected``: list of (account, account name or False for a line without one,
+        outcome value) in order."""
         attempts = self._router_attempts(sms)
         got = [(attempt.account_name, attempt.outcome) for attempt in attempts]
-        wanted = [(account if isinstance(account, str) else account.name, outcome) for account, outcome in expected]
+        wanted = [(account if isinstance(account, (str, bool)) else account.name, outcome)
+                  for account, outcome in expected]
         self.assertEqual(got, wanted, f'unexpected attempt trail for {sms.number}')
         return attempts

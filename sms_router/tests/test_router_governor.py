@@ -145,25 +145,100 @@ class TestRouterGovernor(SmsRouterCase):
         self.assertEqual(self.governed.governor_used_today, 3)
         self.assertEqual(self.fallback.governor_used_today, 1)
 
-    def test_retry_after_pauses_the_account_and_keeps_its_sms(self):
-        self.governed.write({'governor_rate': 100, 'max_concurrency': 1})
+    @staticmethod
+    def _refusing(seconds):
+        def refuse(request):
+            return BatchResult({recipient.key: RecipientOutcome(
+                OutcomeKind.PROVIDER, 'HTTP 429', retry_after=seconds, throttled=True)
+                for recipient in request.recipients})
+        return refuse
 
-        def throttled(request):
-            return BatchResult({recipient.key: RecipientOutcome(OutcomeKind.PROVIDER, 'HTTP 429', retry_after=120,
-                                                                throttled=True)
-                                for recipient in request.recipients})
+    def test_long_retry_after_pauses_the_account_and_fails_over(self):
+        # A provider asking to wait two minutes: every worker pauses the account, and its SMS
+        # go to the next account rather than wait (as for the daily cap).
+        self.governed.write({'governor_rate': 100, 'max_concurrency': 1})
         self._clear_outgoing_sms()
         sms = self._router_sms(self.company_fr, self._numbers(3))
-        with self.mockRouterClients({self.governed: ScriptedClient('Governed FR', throttled, max_recipients=1),
-                                     self.fallback: OutcomeKind.SENT}):
+        with self.mockRouterClients({
+                self.governed: ScriptedClient('Governed FR', self._refusing(120), max_recipients=1),
+                self.fallback: OutcomeKind.SENT}):
             self._router_process_queue()
-        self.assertEqual(set(sms.mapped('state')), {'outgoing'})
-        self.assertFalse(self.routerCalls(self.fallback))
+        self.assertEqual(set(sms.mapped('state')), {'pending'})
         self.assertEqual(len(self.routerCalls(self.governed)), 1)
-        self.assertTrue(all(record.sms_router_not_before for record in sms))
-        self.assertIn('Retry-After', sms[0].sms_router_hold_reason)
+        self.assertEqual(len(self.routerRecipients(self.fallback)), 3)
+        outcomes = {record.number: self._router_attempts(record).mapped('outcome') for record in sms}
+        self.assertEqual(sorted(outcomes.values()),
+                         [['provider_error', 'sent'], ['skipped', 'sent'], ['skipped', 'sent']])
+        skipped = self._router_attempts(sms).filtered(lambda attempt: attempt.outcome == 'skipped')
+        self.assertTrue(all('Retry-After' in attempt.reason for attempt in skipped))
         self.assertTrue(self.governed.governor_paused_until)
         self.assertEqual(self.governed.breaker_failure_count, 0)
+        self.assertFalse(any(sms.mapped('sms_router_throttles')), 'reset once the SMS is decided')
+
+    def test_long_retry_after_on_the_last_account_waits_and_is_counted(self):
+        # Both accounts refuse for two minutes: the SMS waits for the last one, with a trail
+        # line saying so; refused a third time (after the wait), its chain ends as for any
+        # provider failure (this company does not hold: it fails).
+        self.governed.write({'governor_rate': 100, 'max_concurrency': 1})
+        self.fallback.write({'governor_rate': 100, 'max_concurrency': 1})
+        self._clear_outgoing_sms()
+        sms = self._router_sms(self.company_fr, self._numbers(1))
+        clients = {self.governed: ScriptedClient('Governed FR', self._refusing(120), max_recipients=1),
+                   self.fallback: ScriptedClient('Fallback FR', self._refusing(120), max_recipients=1)}
+        with self.mockRouterClients(clients):
+            self._router_process_queue()
+            self.assertEqual(sms.state, 'outgoing')
+            self.assertEqual(sms.sms_router_throttles, 2)
+            self.assertTrue(sms.sms_router_not_before)
+            self.assertFalse(sms.sms_router_held_since, 'a wait is not a hold')
+            trail = self._router_attempts(sms)
+            self.assertEqual(trail.mapped('outcome'), ['provider_error', 'provider_error', 'waiting'])
+            self.assertEqual(trail.mapped('step'), [1, 2, 3])
+            wait = trail[-1]
+            self.assertEqual(wait.account_id, self.fallback)
+            self.assertIn('Retry-After', wait.reason)
+            self.assertFalse(wait.final or wait.accepted or wait.segments)
+
+            # The pause is over (the bucket rows share this test's transaction).
+            self.env.cr.execute(SQL('UPDATE sms_router_rate_bucket SET paused_until = NULL WHERE account_id IN %s',
+                                    (self.governed.id, self.fallback.id)))
+            sms.sms_router_not_before = fields.Datetime.now() - timedelta(seconds=1)
+            self._router_process_queue()
+        self.assertEqual(sms.state, 'error')
+        self.assertEqual(sms.failure_type, 'sms_server')
+        trail = self._router_attempts(sms)
+        # Refused a third and a fourth time: no more waiting, its chain ended after the last account.
+        self.assertEqual(trail.mapped('outcome'),
+                         ['provider_error', 'provider_error', 'waiting', 'provider_error', 'provider_error'])
+        self.assertTrue(trail[-1].final)
+        self.assertEqual(len(self.routerCalls(self.governed)), 2)
+        self.assertEqual(len(self.routerCalls(self.fallback)), 2)
+
+    def test_a_wait_is_one_line_of_the_trail(self):
+        # A daily cap reached on the only account of the chain: the SMS waits until midnight,
+        # one trail line; the queue seeing it again before then adds none.
+        self.governed.governor_daily_cap = 1
+        route = self.env['sms.router.route'].search([('company_id', '=', self.company_fr.id)])
+        route.step_ids.filtered(lambda step: step.account_id == self.fallback).unlink()
+        self._clear_outgoing_sms()
+        sms = self._router_sms(self.company_fr, self._numbers(2))
+        with self.mockRouterClients({self.governed: ScriptedClient('Governed FR', max_recipients=1)}):
+            self._router_process_queue()
+            waiting = sms.filtered(lambda record: record.state == 'outgoing')
+            self.assertEqual(len(waiting), 1)
+            lines = self._router_attempts(waiting)
+            self.assertEqual(lines.mapped('outcome'), ['waiting'])
+            self.assertEqual(lines.account_id, self.governed)
+            self.assertIn('daily cap of 1 segments', lines.reason)
+            self.assertEqual(lines.reason, waiting.sms_router_hold_reason)
+            waiting.sms_router_not_before = fields.Datetime.now() - timedelta(seconds=1)
+            self._router_process_queue()
+            self.assertEqual(waiting.state, 'outgoing')
+            self.assertEqual(self._router_attempts(waiting), lines)
+        # The account's overview counts no attempt for a wait.
+        figures, _errors = self.governed._sms_router_overview_figures()
+        self.assertEqual(figures[self.governed.id]['total'], 1)
+        self.assertEqual(figures[self.governed.id]['skipped'], 0)
 
     def test_account_without_limits_has_no_governor(self):
         self.assertIsNone(self.fallback._sms_router_governor())
@@ -230,4 +305,7 @@ class TestRouterGovernor(SmsRouterCase):
             self.assertTrue(line.paused_until)
             self.assertIn('daily cap of 2 segments is reached', line.reason)
             self.assertIn('Retry-After', line.reason)
+            # As sending does: the next account sends rather than wait for this one.
+            self.assertEqual(line.verdict, 'skipped')
+            self.assertEqual(tester.line_ids.filtered(lambda line: line.name == 'Fallback FR').verdict, 'send')
             self.assertFalse(self.router_calls)

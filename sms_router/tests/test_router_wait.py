@@ -77,7 +77,10 @@ class TestRouterWait(SmsRouterCase):
         self.assertEqual(waiting.sms_router_reason, waiting.sms_router_hold_reason)
         self.assertFalse(waiting.sms_router_held_since, 'a wait is not a hold: no maximum hold counts it')
         self.assertFalse(waiting.sms_router_hold_until)
-        self.assertFalse(self._router_attempts(waiting), 'no attempt was made')
+        # No attempt was made: the trail has the wait, with its reason, and nothing else.
+        trail = self._router_attempts(waiting)
+        self.assertEqual(trail.mapped('outcome'), ['waiting'])
+        self.assertEqual(trail.reason, waiting.sms_router_hold_reason)
         new_triggers = self.env['ir.cron.trigger'].search([('cron_id', '=', self.queue_cron.id)]) - triggers_before
         self.assertIn(expected, new_triggers.mapped('call_at'), 'the queue runs when it may go')
 
@@ -94,7 +97,7 @@ class TestRouterWait(SmsRouterCase):
         self.assertEqual(self.routerRecipients(), [waiting.number])
         self.assertEqual(waiting.state, 'pending')
         self.assertFalse(waiting.sms_router_not_before or waiting.sms_router_hold_reason)
-        self.assertRouterTrail(waiting, [(self.primary, 'sent')])
+        self.assertRouterTrail(waiting, [(False, 'waiting'), (self.primary, 'sent')])
 
     def test_chatter_says_why_and_a_deferral_ends_the_wait(self):
         partner = self.env['res.partner'].create({

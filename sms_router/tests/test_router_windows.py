@@ -67,7 +67,11 @@ class TestRouterWindows(SmsRouterCase):
         self.assertEqual(sms.sms_router_hold_reason,
                          f"Outside its send window 'FR marketing, one day' until {local} (Europe/Paris)")
         self.assertFalse(sms.sms_router_held_since, 'a window is not an outage')
-        self.assertFalse(self._router_attempts(sms), 'no attempt is recorded for a wait')
+        # The wait is one line of the trail: no account, no request, not final.
+        wait = self.assertRouterTrail(sms, [(False, 'waiting')])
+        self.assertEqual(wait.reason, sms.sms_router_hold_reason)
+        self.assertFalse(wait.account_id or wait.final or wait.accepted or wait.segments)
+        self.assertEqual(wait.step, 1)
         triggers = self.env['ir.cron.trigger'].search([('cron_id', '=', self.queue_cron.id)]) - triggers_before
         self.assertIn(self.opening.replace(tzinfo=None), triggers.mapped('call_at'),
                       'the queue cron runs when the window opens')
@@ -86,6 +90,7 @@ class TestRouterWindows(SmsRouterCase):
             self._router_process_queue()
         self.assertEqual(self.router_calls, [])
         self.assertEqual(sms.sms_router_not_before, self.opening.replace(tzinfo=None))
+        self.assertRouterTrail(sms, [(False, 'waiting')])   # the same wait: no second line
 
         # The window opens: the queue sends it.
         self._open_now(self.window)
@@ -95,7 +100,8 @@ class TestRouterWindows(SmsRouterCase):
         self.assertEqual(self.routerRecipients(), ['+33612345678'])
         self.assertEqual(sms.state, 'pending')
         self.assertFalse(sms.sms_router_not_before or sms.sms_router_hold_reason)
-        self.assertRouterTrail(sms, [(self.primary, 'sent')])
+        self.assertRouterTrail(sms, [(False, 'waiting'), (self.primary, 'sent')])
+        self.assertEqual(self._router_attempts(sms).mapped('step'), [1, 2])
 
     def test_transactional_unaffected(self):
         sms = self._router_sms(self.company_fr, ['+33612345678'])
@@ -310,6 +316,8 @@ class TestRouterWindows(SmsRouterCase):
             self._router_process_queue()
         self.assertEqual(self.router_calls, [])
         self.assertEqual(sms.sms_router_not_before, self.opening.replace(tzinfo=None))
+        trail = self.assertRouterTrail(sms, [(self.primary, 'provider_error'), (False, 'waiting')])
+        self.assertEqual(trail.mapped('step'), [1, 2])
 
     # ---------------------------------------------------------------- presets
 

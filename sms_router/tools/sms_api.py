@@ -69,7 +69,7 @@ MAX_RETRY_DELAY = 900
 # Attempts that made no request (breaker open, paused, credit low, account misconfigured,
 # validity passed): nothing was sent nor billed, so they carry no encoding nor segments and a
 # sum of segments per account is what the providers were handed.
-NO_REQUEST_KINDS = frozenset({OutcomeKind.SKIPPED, OutcomeKind.MISCONFIGURED, OutcomeKind.EXPIRED})
+NO_REQUEST_KINDS = frozenset({OutcomeKind.SKIPPED, OutcomeKind.MISCONFIGURED, OutcomeKind.EXPIRED, OutcomeKind.WAITING})
 # The longest an SMS may keep being deferred when the company does not hold SMS.
 DEFAULT_MAX_WAIT = timedelta(hours=4)
 # The longest a batch waits for its accounts' rate limits (seconds; system parameter
@@ -341,7 +341,8 @@ class SmsRouterApi(SmsApiBase):
                                                chain, marketing,
                                                retry_delay=_retry_delay(sms, now, retry_delay),
                                                expires_at=expires_at and expires_at.replace(tzinfo=timezone.utc),
-                                               validity=validity, allowed_until=allowed_until))
+                                               validity=validity, allowed_until=allowed_until,
+                                               throttles=sms.sms_router_throttles if sms else 0))
 
         max_hold = timedelta(hours=company.sms_router_max_hold_hours or 0)
         # `started` times this batch for its log line; the budget may have begun long before.
@@ -392,7 +393,7 @@ class SmsRouterApi(SmsApiBase):
         regions = {m.key: m.destination.region for m in engine_messages if m.destination}
         bodies = {m.key: (m.body, m.marketing) for m in engine_messages}
         self._bookkeeping(self._record_trail, verdicts, numbers, raw_numbers, accounts_by_id, tokens, regions,
-                          bodies)
+                          bodies, _wait_starts(verdicts, sms_by_uuid))
         for account_id, updates in dispatcher.account_updates.items():
             if account_id in accounts_by_id:
                 self._bookkeeping(accounts_by_id[account_id]._sms_router_apply_updates, updates)
@@ -615,9 +616,12 @@ class SmsRouterApi(SmsApiBase):
         cron = self.env.ref('sms.ir_cron_sms_scheduler_action')
         groups = defaultdict(list)
         not_before = defaultdict(list)
+        throttles = defaultdict(list)
         for key, verdict in waiting.items():
             if key not in sms_by_uuid:
                 continue
+            if verdict.throttles != sms_by_uuid[key].sms_router_throttles:
+                throttles[verdict.throttles].append(sms_by_uuid[key])
             if verdict.waiting:
                 # Stored to the second, rounded up: never due before the moment it may go.
                 when = verdict.not_before.astimezone(timezone.utc).replace(tzinfo=None)
@@ -668,6 +672,8 @@ class SmsRouterApi(SmsApiBase):
                 lambda notification: notification.notification_status == 'ready').write(
                 {'failure_reason': reason or False})
             moments.add(when)
+        for count, records in throttles.items():
+            self.env['sms.sms'].union(*records).write({'sms_router_throttles': count})
         cron._trigger(sorted(moments))
 
     def _trigger_expiry(self, waiting, sms_by_uuid):
@@ -711,7 +717,10 @@ class SmsRouterApi(SmsApiBase):
     def _sms_failure_types(self):
         return {value for value, _label in self._sms_failure_type_labels()}
 
-    def _record_trail(self, verdicts, numbers, raw_numbers, accounts_by_id, tokens, regions=None, bodies=None):
+    def _record_trail(self, verdicts, numbers, raw_numbers, accounts_by_id, tokens, regions=None, bodies=None,
+                      wait_starts=()):
+        """One line per attempt of this batch, and one per wait that starts (``wait_starts``:
+        the keys of SMS that begin waiting, see _wait_starts)."""
         company = self.company
         values = []
         # The destination country routing already read (``regions``: ISO code per SMS) is
@@ -729,6 +738,10 @@ class SmsRouterApi(SmsApiBase):
             [('sms_uuid', 'in', list(verdicts))], ['sms_uuid'], ['__count']))
         for key, verdict in verdicts.items():
             if verdict.outcome is None and not verdict.attempts:
+                if key in wait_starts:
+                    number = numbers.get(key) or raw_numbers.get(key)
+                    values.append(self._wait_line(key, verdict, accounts_by_id, number, previous.get(key, 0) + 1,
+                                                  tokens.get(key)))
                 continue  # deferred before any attempt: nothing happened to it
             attempts = verdict.attempts or [None]
             # A held, waiting or deferred SMS is tried again later: its last attempt is not final.
@@ -760,7 +773,32 @@ class SmsRouterApi(SmsApiBase):
                     values[-1].update(_segment_values(measured, attempt.account, bodies[key], regions.get(key)))
                 if key in regions:
                     values[-1]['destination_country_id'] = country_ids.get(regions[key], False)
+            if key in wait_starts:
+                # After the attempts that led to it (a provider refusing, then the wait).
+                values.append(self._wait_line(key, verdict, accounts_by_id, numbers.get(key) or raw_numbers.get(key),
+                                              previous.get(key, 0) + len(attempts) + 1, tokens.get(key)))
         self.env['sms.router.attempt'].sudo().create(values)
+
+    def _wait_line(self, key, verdict, accounts_by_id, number, step, token):
+        """The trail line of a wait that starts: after the attempts of this batch, never
+        final, no request (so no segments), the governed account when it is an account's
+        budget or pause the SMS waits for (none for a send window)."""
+        handle = verdict.wait_account
+        account = accounts_by_id.get(handle.account_id) if handle else None
+        return {
+            'sms_uuid': key,
+            'company_id': self.company.id,
+            'account_id': account.id if account else False,
+            'account_name': handle.name if handle else False,
+            'sms_provider': handle.client.provider if handle else False,
+            'number': number,
+            'step': step,
+            'outcome': OutcomeKind.WAITING.value,
+            'accepted': False,
+            'final': False,
+            'reason': str(verdict.wait_reason or '') or False,
+            'dispatch_token': token or False,
+        }
 
     def _blacklist_opt_outs(self, verdicts, numbers):
         opted_out = sorted({numbers[key] for key, verdict in verdicts.items()
@@ -786,6 +824,20 @@ def _retry_delay(sms, now, base):
         return base
     held_for = (now - sms.sms_router_held_since).total_seconds()
     return max(base, min(held_for / 4, MAX_RETRY_DELAY))
+
+
+def _wait_starts(verdicts, sms_by_uuid):
+    """Keys of the SMS that begin a wait in this batch: told to wait (a send window, an
+    account's budget or pause) while they were not waiting, or waiting for something else
+    (another reason). A wait that goes on (the queue saw it again before its time, its rules
+    were edited) adds no line: one line per wait in the trail, not per batch."""
+    starts = set()
+    for key, verdict in verdicts.items():
+        sms = sms_by_uuid.get(key)
+        if verdict.waiting and sms and (
+                not sms.sms_router_not_before or sms.sms_router_hold_reason != str(verdict.wait_reason or '')):
+            starts.add(key)
+    return starts
 
 
 def _segment_values(measured, handle, sent, region):

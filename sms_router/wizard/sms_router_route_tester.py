@@ -13,7 +13,7 @@ from odoo.exceptions import AccessError
 from odoo.tools.misc import format_datetime
 
 from ..engine.breakers import utcnow
-from ..engine.dispatcher import Dispatcher, QueuedSms
+from ..engine.dispatcher import LONG_GOVERNOR_WAIT, Dispatcher, QueuedSms
 from ..engine.outcomes import OutcomeKind
 from ..engine.reasons import reason_of
 from ..engine.segments import GSM7, describe_chars, measure
@@ -375,7 +375,21 @@ class SmsRouterRouteTester(models.TransientModel):
             line.update(self._credit_values(account))
             line.update(self._governor_values(account, line, now))
             lines.append(line)
+        self._pass_governed_sender(lines)
         return lines
+
+    def _pass_governed_sender(self, lines):
+        """As sending does (Dispatcher._govern): an account whose daily cap is reached or
+        whose provider asked to wait long is skipped when a later account of the chain can
+        send; the SMS wait for it only when it is the last."""
+        for index, line in enumerate(lines):
+            skip_reason = line.pop('governor_skip', False)
+            if not skip_reason or line['verdict'] not in ('send', 'probe'):
+                continue
+            successor = next((later for later in lines[index + 1:] if later['verdict'] == 'fallback'), None)
+            if successor:
+                line.update(verdict='skipped', reason=self.env._('Skipped: %s.', skip_reason))
+                successor.update(verdict='send', reason=self.env._('The first account that can take it now.'))
 
     def _governor_values(self, account, line, now):
         """The account's throughput governor as it stands (rate, segments today, a
@@ -392,14 +406,20 @@ class SmsRouterRouteTester(models.TransientModel):
             parts.append(self.env._('%s segments today', used))
         values = {'throughput': ', '.join(parts)}
         waits = []
+        long_waits = []     # those the next account of the chain does not wait for
         if state.paused_until and state.paused_until > now:
             values['paused_until'] = max(filter(None, (line.get('paused_until'), _naive_utc(state.paused_until))))
             waits.append(self.env._('the provider asked to wait until %s UTC (Retry-After)',
                                     f'{state.paused_until:%Y-%m-%d %H:%M:%S}'))
+            if (state.paused_until - now).total_seconds() > LONG_GOVERNOR_WAIT:
+                long_waits.append(waits[-1])
         if settings.daily_cap and used >= settings.daily_cap:
             waits.append(self.env._('its daily cap of %s segments is reached', settings.daily_cap))
+            long_waits.append(waits[-1])
         if waits and line['verdict'] in ('send', 'probe'):
             values['reason'] = self.env._('Would wait in the queue for this account: %s.', '; '.join(waits))
+        if long_waits:
+            values['governor_skip'] = '; '.join(long_waits)
         return values
 
     def _credit_values(self, account):
