@@ -48,7 +48,10 @@ STRATEGIES = (ORDERED, LEAST_COST, BEST_DELIVERY, WEIGHTED)
 # many as the quality breaker needs before it judges an account, engine.quality).
 DEFAULT_MIN_SAMPLE = 20
 
-__all__ = ['BEST_DELIVERY', 'DEFAULT_MIN_SAMPLE', 'LEAST_COST', 'ORDERED', 'STRATEGIES', 'WEIGHTED',
+# The same for every SMS of an ordered route: made once.
+ORDERED_REASON = _lt('ordered: the first account of the chain that can take it')
+
+__all__ = ['BEST_DELIVERY', 'DEFAULT_MIN_SAMPLE', 'LEAST_COST', 'ORDERED', 'ORDERED_REASON', 'STRATEGIES', 'WEIGHTED',
            'draw_position', 'order_chain']
 
 
@@ -99,7 +102,7 @@ def order_chain(strategy, chain, region, key, prices=None, quality=None, weights
         return _best_delivery(chain, region, quality or {}, available, min_sample)
     if strategy == WEIGHTED:
         return _weighted(chain, key, weights or {}, available)
-    return chain, _lt('ordered: the first account of the chain that can take it')
+    return chain, ORDERED_REASON
 
 
 def _split_available(chain, available):

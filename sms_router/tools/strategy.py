@@ -4,7 +4,7 @@
 it by the route's strategy. What a strategy reads is read once per CompanyRouting (one per
 batch, one per route test) and kept for the SMS after: the routes' strategies and weights,
 the price of each account for each destination (``sms.router.account.
-_sms_router_segment_price``), the delivery figures of each destination
+_sms_router_segment_prices``, else ``_sms_router_segment_price`` per account), the delivery figures of each destination
 (``sms.router.account._sms_router_quality``) and whether each account can take SMS now
 (its breaker peeked, as the route tester does: no probe taken, nothing written). Routes in
 the chain's order cost nothing more than that one read of the strategies.
@@ -14,7 +14,7 @@ falls back on the chain's order, and says so): a strategy never costs an SMS.
 """
 import logging
 
-from ..engine.strategies import BEST_DELIVERY, LEAST_COST, ORDERED, WEIGHTED, order_chain
+from ..engine.strategies import BEST_DELIVERY, LEAST_COST, ORDERED, ORDERED_REASON, WEIGHTED, order_chain
 
 _logger = logging.getLogger(__name__)
 
@@ -29,6 +29,9 @@ class _StrategyCache:
         self.quality = {}         # region -> {account id: (delivery rate, reported SMS)}
         self.breakers = {}        # account id -> whether its breaker admits a request now
         self.last_reason = None   # the explanation of the last chain ordered
+        # (route id, region, chain) -> (ordered chain, Reason) of the strategies that do not
+        # depend on the SMS (least cost, best delivery): worked out once per batch.
+        self.orders = {}
 
     def region_prices(self, region):
         """{account id: (amount per segment, currency code)} of the priced accounts for
@@ -117,9 +120,8 @@ def order_by_strategy(routing, route, destination, chain, sms=None):
     cache = _cache(routing)
     strategy, weights, min_sample = cache.settings.get(route.route_id if route else None, (ORDERED, {}, 0))
     if strategy == ORDERED or not chain:
-        chain, reason = order_chain(ORDERED, chain, destination.region, None)
-        cache.last_reason = reason
-        return chain, reason
+        cache.last_reason = ORDERED_REASON
+        return tuple(chain), ORDERED_REASON
     last_resort = routing.last_resort
     head = [handle for handle in chain if handle is not last_resort]
     tail = [handle for handle in chain if handle is last_resort]
@@ -130,10 +132,16 @@ def order_by_strategy(routing, route, destination, chain, sms=None):
     elif strategy == BEST_DELIVERY:
         quality = cache.figures(region)
     key = getattr(sms, 'uuid', None) or destination.e164
-    available = {handle.account_id for handle in head if cache.available(handle)}
-    ordered, reason = order_chain(strategy, head, region, key, prices=prices, quality=quality,
-                                  weights=weights if strategy == WEIGHTED else None, available=available,
-                                  min_sample=min_sample)
+    memo = None if strategy == WEIGHTED else (route.route_id, region, tuple(map(id, head)))
+    if memo in cache.orders:
+        ordered, reason = cache.orders[memo]
+    else:
+        available = {handle.account_id for handle in head if cache.available(handle)}
+        ordered, reason = order_chain(strategy, head, region, key, prices=prices, quality=quality,
+                                      weights=weights if strategy == WEIGHTED else None, available=available,
+                                      min_sample=min_sample)
+        if memo is not None:
+            cache.orders[memo] = ordered, reason
     cache.last_reason = reason
     return tuple(ordered) + tuple(tail), reason
 
