@@ -9,7 +9,7 @@ from functools import partial
 from infra.settings import AT_LEAST_ONCE, AT_MOST_ONCE
 from sandbox.server import PROVIDERS
 from scenarios import (
-    ambiguity, bookkeeping, faults, governor, last_resort, neutralized, outage, recipients, slow_provider,
+    ambiguity, bookkeeping, faults, governor, last_resort, neutralized, outage, quality, recipients, slow_provider,
     validity, webhooks, windows, workers,
 )
 
@@ -52,6 +52,8 @@ def catalogue():
         ('governor', 'governor', governor.governor),
         # About 7 minutes: the outage outlasts a real 300 s validity.
         ('validity', 'validity', validity.validity),
+        # About 2 minutes: a real 1-minute cool-down of the quality breaker.
+        ('quality', 'quality', quality.quality),
     ]
     return entries
 
