@@ -35,6 +35,8 @@
         'views/res_config_settings_views.xml',
         'views/sms_router_menus.xml',
         'views/sms_router_quality_views.xml',
+        'views/sms_router_price_views.xml',
+        'views/sms_router_cost_views.xml',
     ],
     'demo': [
         'demo/sms_router_demo.xml',

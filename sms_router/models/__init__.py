@@ -9,6 +9,7 @@ from . import sms_router_attempt_overview
 from . import sms_router_breaker
 from . import sms_router_handoff
 from . import sms_router_parked_report
+from . import sms_router_price
 from . import sms_router_quality
 from . import sms_router_rate_bucket
 from . import sms_router_route

@@ -15,6 +15,7 @@ from ..engine.dispatcher import AccountHandle
 from ..engine.segments import measure as measure_segments
 from ..engine.smart_encoding import LETTERS, OFF as SMART_ENCODING_OFF, TYPOGRAPHY, apply as apply_smart_encoding
 from ..engine.governor import GovernorSettings
+from ..tools.costs import PRICE_DIGITS
 from ..tools.reason_text import render_reason
 from ..tools.sms_api import IAP_MAX_SEND_SECONDS, IapClient
 
@@ -141,6 +142,29 @@ class SmsRouterAccount(models.Model):
         help='Credit left, or "Unknown" while it has never been read.')
     credit_supported = fields.Boolean(compute='_compute_credit_supported')
     credit_low = fields.Boolean(compute='_compute_credit_low')
+
+    # Prices, for the cost ledger (sms.router.price, tools/costs.py).
+    price_currency_id = fields.Many2one(
+        'res.currency', compute='_compute_price_currency_id', store=True,
+        readonly=False, precompute=True, tracking=True,
+        help='The currency of the prices of this account (its price list, default price and credit '
+             "value). Defaults to the company's currency.")
+    price_default = fields.Float(
+        'Default Price per Segment', digits=PRICE_DIGITS, tracking=True,
+        help='What one SMS segment costs to a country that has no line in the price list. 0: unknown '
+             '(the cost of such SMS stays empty unless the provider gives it).')
+    credit_value = fields.Float(
+        digits=PRICE_DIGITS, tracking=True,
+        help='What one provider credit is worth, for providers that bill in credits (OVH): the cost '
+             'of an SMS is then the credits it took times this value. 0: credits are not converted '
+             '(the price list applies).')
+    price_ids = fields.One2many('sms.router.price', 'account_id', string='Price List')
+    price_count = fields.Integer(compute='_compute_price_count', string='Prices')
+
+    _price_default_positive = models.Constraint(
+        'CHECK(price_default IS NULL OR price_default >= 0)', 'The default price cannot be negative.')
+    _credit_value_positive = models.Constraint(
+        'CHECK(credit_value IS NULL OR credit_value >= 0)', 'The credit value cannot be negative.')
 
     # URLs the provider must be given (filled from the provider addons' paths).
     delivery_report_url = fields.Char(
@@ -726,3 +750,67 @@ class SmsRouterAccount(models.Model):
         routes._sms_router_log_chain_changes(chains)
         self.env['sms.router.breaker'].sudo().search([('account_id', 'in', ids)]).unlink()
         return result
+
+    # ------------------------------------------------------------ prices
+
+    @api.depends('company_id')
+    def _compute_price_currency_id(self):
+        for account in self:
+            if not account.price_currency_id:
+                account.price_currency_id = account.company_id.currency_id or self.env.company.currency_id
+
+    def _compute_price_count(self):
+        counts = dict(self.env['sms.router.price']._read_group(
+            [('account_id', 'in', self.ids)], ['account_id'], ['__count']))
+        for account in self:
+            account.price_count = counts.get(account, 0)
+
+    def action_view_prices(self):
+        self.ensure_one()
+        action = self.env['ir.actions.act_window']._for_xml_id('sms_router.sms_router_price_action')
+        action['domain'] = [('account_id', '=', self.id)]
+        action['context'] = {'default_account_id': self.id}
+        return action
+
+    def _sms_router_segment_prices(self, regions):
+        """{(account id, region): (amount, currency record)} for every account of ``self``
+        and every destination country of ``regions`` (ISO 3166 alpha-2; '' or None: unknown
+        country), with ``(False, False)`` where the account has no price for it.
+
+        The price list line of the country, else the account's default price. Reads the
+        prices of all these accounts at once (a few queries whatever their number): the
+        trail, the strategies and the preview call it once per batch, then look up."""
+        return {key: (amount, currency) for key, (amount, currency, _source)
+                in self._sms_router_price_table(regions).items()}
+
+    def _sms_router_segment_price(self, region):
+        """(amount, currency record) one SMS segment costs through this account to
+        ``region`` (ISO 3166 alpha-2): its price list line for the country, else its
+        default price; ``(False, False)`` when neither is known. For many lookups, call
+        ``_sms_router_segment_prices`` once instead."""
+        self.ensure_one()
+        return self._sms_router_segment_prices([region])[self.id, region]
+
+    def _sms_router_price_table(self, regions):
+        """As ``_sms_router_segment_prices``, each value with where the price comes from:
+        (amount, currency, 'price_list' / 'default'), or (False, False, False)."""
+        regions = set(regions or ())
+        codes = sorted(code for code in regions if code)
+        accounts = self.sudo()
+        lines = {}
+        if accounts and codes:
+            for line in self.env['sms.router.price'].sudo().search_fetch(
+                    [('account_id', 'in', accounts.ids), ('country_id.code', 'in', codes)],
+                    ['account_id', 'country_id', 'price']):
+                lines[line.account_id.id, line.country_id.code] = line.price
+        table = {}
+        for account in accounts:
+            currency = account.price_currency_id
+            # A default of 0 is "unknown", not "free": Odoo stores no empty number.
+            default = (account.price_default, currency, 'default') if account.price_default and currency \
+                else (False, False, False)
+            for region in regions:
+                amount = lines.get((account.id, region))
+                table[account.id, region] = (amount, currency, 'price_list') \
+                    if amount is not None and currency else default
+        return table

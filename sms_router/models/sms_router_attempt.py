@@ -6,6 +6,7 @@ from odoo.tools import SQL
 
 from ..engine.outcomes import OutcomeKind
 from ..engine.segments import GSM7, UCS2
+from ..tools.costs import PRICE_DIGITS, CostBook, Currencies, provider_cost
 
 _logger = logging.getLogger(__name__)
 
@@ -24,6 +25,8 @@ OUTCOMES = [
 ]
 ENCODINGS = [(GSM7, 'GSM-7'), (UCS2, 'UCS-2')]
 DELIVERY_STATES = [('pending', 'Pending'), ('delivered', 'Delivered'), ('undelivered', 'Undelivered')]
+COST_SOURCES = [('provider', 'Provider'), ('price_list', 'Price list'), ('default', 'Default price')]
+
 
 
 class SmsRouterAttempt(models.Model):
@@ -76,6 +79,24 @@ class SmsRouterAttempt(models.Model):
     delivery_state = fields.Selection(DELIVERY_STATES, readonly=True)
     delivery_reason = fields.Char(readonly=True)
     delivery_date = fields.Datetime(readonly=True)
+    # The cost ledger (tools/costs.py): what each accepted attempt cost, and where from.
+    cost = fields.Float(
+        digits=PRICE_DIGITS, readonly=True, aggregator='sum',
+        help='What this SMS cost through this account, in the cost currency: the price the provider '
+             "gave (its answer or a later report), else the account's price for the destination country "
+             'times the segments, else its default price times the segments. Empty when nothing is known, '
+             'and for attempts the provider did not accept.')
+    cost_currency_id = fields.Many2one('res.currency', readonly=True)
+    cost_source = fields.Selection(
+        COST_SOURCES, readonly=True,
+        help='Provider: the price the provider gave (or the credits it took, times the credit value '
+             "of the account). Price list: the account's price for the destination country times the "
+             "segments. Default price: the account's default price times the segments. Empty: no "
+             'price is known.')
+    cost_date = fields.Datetime(
+        'Cost Recorded', readonly=True,
+        help='When the cost was recorded: at the send, or when the provider reported its price later.')
+
 
     @api.model
     def _selection_sms_provider(self):
@@ -241,6 +262,41 @@ class SmsRouterAttempt(models.Model):
         if changed.filtered('account_id'):
             # The delivery quality of their accounts is refreshed soon (sms.router.quality).
             self.env['sms.router.quality']._sms_router_reports_arrived()
+        return changed
+
+    @api.model
+    def _sms_router_cost_book(self, accounts, regions):
+        """The CostBook of one batch sent through ``accounts`` (records) to ``regions``."""
+        return CostBook(self.env, accounts, regions)
+
+    def _sms_router_record_price(self, price=None, currency_code=None, credits=None, reported_at=None):
+        """Record the price a provider reported after the send (a webhook's price, a
+        message resource fetched later) on these attempts.
+
+        ``price`` in ``currency_code`` (ISO 4217), or ``credits`` converted with the
+        account's credit value. The rule: a provider price replaces an estimate (price
+        list, default price) or an empty cost; it replaces a price the provider gave
+        before only when reported later than that one was recorded (``reported_at``,
+        naive UTC, default now), so that a report replayed or arriving out of order never
+        undoes a newer one. The same value changes nothing. A price in a currency this
+        database does not know, or credits without a credit value, are ignored.
+        Returns the attempts that changed."""
+        when = reported_at or fields.Datetime.now()
+        currencies = Currencies(self.env)
+        changed = self.browse()
+        for attempt in self.sudo():
+            amount, currency = provider_cost(attempt.account_id, price, currency_code, credits, currencies)
+            if currency is None:
+                continue
+            if attempt.cost_source == 'provider':
+                if currency == attempt.cost_currency_id and round(amount - attempt.cost, PRICE_DIGITS[1]) == 0:
+                    continue
+                if attempt.cost_date and when <= attempt.cost_date:
+                    continue
+            attempt.write({
+                'cost': amount, 'cost_currency_id': currency.id, 'cost_source': 'provider', 'cost_date': when,
+            })
+            changed |= attempt
         return changed
 
     @api.autovacuum

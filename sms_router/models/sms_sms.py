@@ -10,6 +10,7 @@ from odoo.fields import Domain
 from odoo.tools import SQL
 
 from ..engine.routing import TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL
+from ..tools.costs import PRICE_DIGITS
 from ..tools.side_transaction import side_cursor
 from ..tools.sms_api import ROUTER_STATE_PREFIX, TRACE_FAILURE_TYPES, SmsRouterApi
 
@@ -75,6 +76,13 @@ class SmsSms(models.Model):
     sms_router_reason = fields.Char(
         compute='_compute_sms_router_reason', string='Router Reason',
         help='Why the SMS failed, or why it waits for a provider (one line of a list).')
+    sms_router_cost = fields.Float(
+        'Cost', digits=PRICE_DIGITS, compute='_compute_sms_router_cost',
+        help='What this SMS cost: the sum of the costs of its router attempts (each says where its '
+             'figure comes from), in the currency of its last priced attempt.')
+    sms_router_cost_currency_id = fields.Many2one(
+        'res.currency', 'Cost Currency', compute='_compute_sms_router_cost')
+
 
     def _compute_sms_router_attempt_ids(self):
         attempts = self.env['sms.router.attempt'].sudo().search(
@@ -91,6 +99,29 @@ class SmsSms(models.Model):
             [('sms_uuid', 'in', uuids)], ['sms_uuid'], ['__count'])) if uuids else {}
         for sms in self:
             sms.sms_router_attempt_count = counts.get(sms.uuid, 0)
+
+    def _compute_sms_router_cost(self):
+        uuids = [uuid for uuid in self.mapped('uuid') if uuid]
+        attempts = self.env['sms.router.attempt'].sudo().search_fetch(
+            [('sms_uuid', 'in', uuids), ('cost_currency_id', '!=', False)],
+            ['sms_uuid', 'cost', 'cost_currency_id', 'create_date', 'company_id'], order='id') if uuids else []
+        by_uuid = defaultdict(list)
+        for attempt in attempts:
+            by_uuid[attempt.sms_uuid].append(attempt)
+        for sms in self:
+            priced = by_uuid.get(sms.uuid)
+            currency = priced[-1].cost_currency_id if priced else False
+            total = 0.0
+            for attempt in priced or ():
+                amount = attempt.cost
+                if attempt.cost_currency_id != currency:
+                    # Accounts of a chain in different currencies: at the rate of the attempt's day.
+                    amount = attempt.cost_currency_id._convert(
+                        amount, currency, attempt.company_id or self.env.company, attempt.create_date.date(),
+                        round=False)
+                total += amount
+            sms.sms_router_cost = total
+            sms.sms_router_cost_currency_id = currency
 
     @api.depends('state', 'sms_router_failure_reason', 'sms_router_hold_reason')
     def _compute_sms_router_reason(self):

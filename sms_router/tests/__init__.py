@@ -28,3 +28,4 @@ from . import test_router_windows
 from . import test_router_validity
 from . import test_router_quality
 from . import test_router_strategies
+from . import test_router_cost

@@ -736,6 +736,8 @@ class SmsRouterApi(SmsApiBase):
         # An SMS held or deferred before has attempts already: number the new ones after.
         previous = dict(self.env['sms.router.attempt'].sudo()._read_group(
             [('sms_uuid', 'in', list(verdicts))], ['sms_uuid'], ['__count']))
+        # The cost ledger: prices read once for the batch, at its first accepted attempt.
+        costs = self.env['sms.router.attempt']._sms_router_cost_book(accounts_by_id.values(), regions.values())
         for key, verdict in verdicts.items():
             if verdict.outcome is None and not verdict.attempts:
                 if key in wait_starts:
@@ -773,6 +775,7 @@ class SmsRouterApi(SmsApiBase):
                     values[-1].update(_segment_values(measured, attempt.account, bodies[key], regions.get(key)))
                 if key in regions:
                     values[-1]['destination_country_id'] = country_ids.get(regions[key], False)
+                values[-1].update(costs.values(account, outcome, values[-1].get('segments'), regions.get(key)))
             if key in wait_starts:
                 # After the attempts that led to it (a provider refusing, then the wait).
                 values.append(self._wait_line(key, verdict, accounts_by_id, numbers.get(key) or raw_numbers.get(key),
