@@ -28,7 +28,6 @@ DELIVERY_STATES = [('pending', 'Pending'), ('delivered', 'Delivered'), ('undeliv
 COST_SOURCES = [('provider', 'Provider'), ('price_list', 'Price list'), ('default', 'Default price')]
 
 
-
 class SmsRouterAttempt(models.Model):
     """One try of one SMS on one account: the trail operations read during an outage.
 
@@ -96,7 +95,6 @@ class SmsRouterAttempt(models.Model):
     cost_date = fields.Datetime(
         'Cost Recorded', readonly=True,
         help='When the cost was recorded: at the send, or when the provider reported its price later.')
-
 
     @api.model
     def _selection_sms_provider(self):

@@ -83,7 +83,6 @@ class SmsSms(models.Model):
     sms_router_cost_currency_id = fields.Many2one(
         'res.currency', 'Cost Currency', compute='_compute_sms_router_cost')
 
-
     def _compute_sms_router_attempt_ids(self):
         attempts = self.env['sms.router.attempt'].sudo().search(
             [('sms_uuid', 'in', [uuid for uuid in self.mapped('uuid') if uuid])], order='id')
