@@ -122,6 +122,17 @@ class TestRouterQuality(SmsRouterCase):
         self.assertRouterTrail(by_number['+447400123456'], [(self.acc_a, 'sent')])
         self.assertEqual(self.routerRecipients(self.acc_a), ['+447400123456'])
 
+    def test_route_tester_shows_the_skip(self):
+        self._eject_a()
+        with self.mockRouterClients({self.acc_a: OutcomeKind.SENT, self.acc_b: OutcomeKind.SENT}):
+            tester = self.env['sms.router.route.tester'].new(
+                {'company_id': self.company.id, 'number': '+33612345678', 'traffic': 'transactional'})
+            lines = [(line.name, line.verdict, line.reason) for line in tester.line_ids]
+            self.assertFalse(self.router_calls)
+        self.assertEqual([(name, verdict) for name, verdict, _reason in lines],
+                         [('Quality A', 'skipped'), ('Quality B', 'send')])
+        self.assertTrue(lines[0][2].startswith('delivery 38% to France over the last 50 reported SMS, below 80%'))
+
     def test_every_account_degraded_sends_by_order(self):
         self._history(self.acc_a, 19, 31)
         self._history(self.acc_b, 10, 40)
