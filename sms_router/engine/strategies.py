@@ -52,7 +52,7 @@ DEFAULT_MIN_SAMPLE = 20
 ORDERED_REASON = _lt('ordered: the first account of the chain that can take it')
 
 __all__ = ['BEST_DELIVERY', 'DEFAULT_MIN_SAMPLE', 'LEAST_COST', 'ORDERED', 'ORDERED_REASON', 'STRATEGIES', 'WEIGHTED',
-           'draw_position', 'order_chain']
+           'draw_position', 'format_price', 'order_chain']
 
 
 def _account_id(item):
@@ -68,7 +68,7 @@ def _names(items):
     return ', '.join(_name(item) for item in items)
 
 
-def _amount(value):
+def format_price(value):
     """A price as people read it: 0.045, 0.0079, 1 (no trailing zeros, no exponent)."""
     text = f'{value:.6f}'.rstrip('0').rstrip('.')
     return text or '0'
@@ -148,20 +148,20 @@ def _least_cost(chain, region, prices, available):
     notes = []
     if priced:
         first = priced[0]
-        rest = ', '.join(f'{_name(item)} {_amount(price_of(item)[0])}' for item in priced[1:])
+        rest = ', '.join(f'{_name(item)} {format_price(price_of(item)[0])}' for item in priced[1:])
         if rest:
             head = _lt('least cost: %(account)s at %(price)s %(currency)s/segment, %(others)s',
-                       account=_name(first), price=_amount(price_of(first)[0]), currency=reference,
+                       account=_name(first), price=format_price(price_of(first)[0]), currency=reference,
                        others=rest)
         else:
             head = _lt('least cost: %(account)s at %(price)s %(currency)s/segment',
-                       account=_name(first), price=_amount(price_of(first)[0]), currency=reference)
+                       account=_name(first), price=format_price(price_of(first)[0]), currency=reference)
     else:
         head = _lt('least cost: no account that can take it has a price for %(country)s, so the chain\'s '
                    'order', country=region or '?')
     if foreign:
         notes.append(_lt('in another currency than %(currency)s, not compared: %(accounts)s', currency=reference,
-                         accounts=', '.join(f'{_name(item)} {_amount(price_of(item)[0])} {price_of(item)[1]}'
+                         accounts=', '.join(f'{_name(item)} {format_price(price_of(item)[0])} {price_of(item)[1]}'
                                             for item in foreign)))
     if unknown and priced:
         notes.append(_lt('no price, after the priced ones: %(accounts)s', accounts=_names(unknown)))

@@ -89,3 +89,4 @@ class SmsRouterRouteStep(models.Model):
             return
         for route in self._routes_not_written(self.route_id.exists()):
             route._sms_router_check_strategy()
+

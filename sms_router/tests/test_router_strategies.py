@@ -91,6 +91,7 @@ class TestRouterStrategies(SmsRouterCase):
         tester = self._tester()
         self.assertEqual(tester.line_ids.mapped('name'), ['Twilio', 'Sweego France', 'OVH France'])
         self.assertIn('ordered', tester.strategy_reason)
+        self.assertEqual(tester.line_ids.mapped('strategy_figure'), [False] * 3)
 
     # ---------------------------------------------------------- least cost
 
@@ -104,6 +105,8 @@ class TestRouterStrategies(SmsRouterCase):
         for one in sms:
             self.assertRouterTrail(one, [(self.ovh, 'sent')])
         self.assertEqual(tester.line_ids.mapped('name'), ['OVH France', 'Sweego France', 'Twilio'])
+        self.assertEqual(tester.line_ids.mapped('strategy_figure'),
+                         ['0.045 EUR/segment', '0.052 EUR/segment', '0.079 EUR/segment'])
         self.assertEqual(tester.sender_name, 'OVH France')
         self.assertIn('least cost: OVH France at 0.045 EUR/segment, Sweego France 0.052, Twilio 0.079',
                       tester.strategy_reason)
@@ -168,6 +171,8 @@ class TestRouterStrategies(SmsRouterCase):
         with self.quality(table):
             tester = self._tester()
         self.assertEqual(tester.line_ids.mapped('name'), ['Sweego France', 'Twilio', 'OVH France'])
+        self.assertEqual(tester.line_ids.mapped('strategy_figure'), [
+            '97.0 % of 200 reported SMS', '90.0 % of 500 reported SMS', '99.0 % of 29 reported SMS'])
         self.assertIn('best delivery: Sweego France delivers 97.0 % of 200 reported SMS to FR',
                       tester.strategy_reason)
 
@@ -215,6 +220,8 @@ class TestRouterStrategies(SmsRouterCase):
         self.assertRouterTrail(sms, [(self.ovh, 'provider_error'), (self.twilio, 'sent')])
         tester = self._tester()
         self.assertIn('this SMS drew OVH France', tester.strategy_reason)
+        self.assertEqual(tester.line_ids.mapped('name'), ['OVH France', 'Twilio', 'Sweego France'])
+        self.assertEqual(tester.line_ids.mapped('strategy_figure'), ['100 %', '0 %', '0 %'])
 
     # ---------------------------------------------------------- validation
 

@@ -14,7 +14,9 @@ falls back on the chain's order, and says so): a strategy never costs an SMS.
 """
 import logging
 
-from ..engine.strategies import BEST_DELIVERY, LEAST_COST, ORDERED, ORDERED_REASON, WEIGHTED, order_chain
+from ..engine.strategies import (
+    BEST_DELIVERY, LEAST_COST, ORDERED, ORDERED_REASON, WEIGHTED, format_price, order_chain,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -144,6 +146,28 @@ def order_by_strategy(routing, route, destination, chain, sms=None):
             cache.orders[memo] = ordered, reason
     cache.last_reason = reason
     return tuple(ordered) + tuple(tail), reason
+
+
+def strategy_figures(routing, route, destination):
+    """{account id: what the route's strategy read of it for ``destination``} (the route
+    tester's chain): its price per segment, its delivery rate, its weight; {} for an
+    ordered route."""
+    cache = _cache(routing)
+    strategy, weights, _min_sample = cache.settings.get(route.route_id if route else None, (ORDERED, {}, 0))
+    env, region = routing.env, destination.region or ''
+    figures = {}
+    for account_id in routing.accounts_by_id:
+        if strategy == LEAST_COST:
+            price = cache.region_prices(region).get(account_id)
+            figures[account_id] = env._('%(price)s %(currency)s/segment', price=format_price(price[0]),
+                                        currency=price[1]) if price else env._('No price')
+        elif strategy == BEST_DELIVERY:
+            rate, sample = cache.figures(region).get(account_id) or (None, 0)
+            figures[account_id] = env._('%(rate)s of %(sample)s reported SMS', rate=f'{rate * 100:.1f} %',
+                                        sample=sample) if rate is not None else env._('Not measured')
+        elif strategy == WEIGHTED:
+            figures[account_id] = f'{weights.get(account_id) or 0} %'
+    return figures
 
 
 def strategy_explanation(routing):

@@ -27,6 +27,7 @@ from ..models.sms_router_account import SMART_ENCODING_LEVELS
 from ..models.sms_router_attempt import ENCODINGS
 from ..tools.reason_text import render_reason
 from ..tools.sms_api import CompanyRouting, SmsRouterApi, hold_retry_seconds, reading_region
+from ..tools.strategy import strategy_explanation, strategy_figures
 from ..tools.strategy import strategy_explanation
 
 MATCH_OFF = 'off'   # the company has no active route: Odoo sends its SMS itself
@@ -273,6 +274,9 @@ class SmsRouterRouteTester(models.TransientModel):
         preview = self._dispatcher(company).preview(message)
         self._summarize(values, preview, chain)
         lines = self._lines(routing, preview)
+        figures = strategy_figures(routing, match.route, destination)
+        for line in lines:
+            line['strategy_figure'] = figures.get(line['account_id'], False)
         self._segment_lines(lines, preview, destination)
         return lines
 
