@@ -24,6 +24,7 @@
         'wizard/sms_router_breaker_force_open_views.xml',
         'wizard/sms_router_route_tester_views.xml',
         'wizard/sms_composer_views.xml',
+        'wizard/sms_router_send_preview_views.xml',
         'views/sms_router_account_views.xml',
         'views/sms_router_route_views.xml',
         'views/sms_router_route_strategy_views.xml',

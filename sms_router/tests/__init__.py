@@ -29,3 +29,4 @@ from . import test_router_validity
 from . import test_router_quality
 from . import test_router_strategies
 from . import test_router_cost
+from . import test_router_send_preview

@@ -113,6 +113,12 @@ class SmsComposer(models.TransientModel):
         text = self.env._('Through %(account)s, %(count)s', account=name, count=segments_text(self.env, info))
         return text, describe_chars(info.ucs2_chars) or False
 
+    def action_sms_router_preview(self):
+        """Preview sending (mass mode): per recipient, the account that would send now, its
+        segments and cost, when it would leave; totals per account. Nothing is sent."""
+        self.ensure_one()
+        return self.env['sms.router.send.preview']._sms_router_from_composer(self)._sms_router_action()
+
     def _prepare_mass_sms_values(self, records):
         results = super()._prepare_mass_sms_values(records)
         for record in records:

@@ -13,7 +13,7 @@ from odoo.exceptions import AccessError
 from odoo.tools.misc import format_datetime
 
 from ..engine.breakers import utcnow
-from ..engine.dispatcher import LONG_GOVERNOR_WAIT, Dispatcher, QueuedSms
+from ..engine.dispatcher import QueuedSms
 from ..engine.outcomes import OutcomeKind
 from ..engine.reasons import reason_of
 from ..engine.segments import GSM7, describe_chars, measure
@@ -26,9 +26,9 @@ from ..engine.routing import (
 from ..models.sms_router_account import SMART_ENCODING_LEVELS
 from ..models.sms_router_attempt import ENCODINGS
 from ..tools.reason_text import render_reason
-from ..tools.sms_api import CompanyRouting, SmsRouterApi, hold_retry_seconds, reading_region
+from ..tools.preview import governor_waits, preview_dispatcher
+from ..tools.sms_api import CompanyRouting, reading_region
 from ..tools.strategy import strategy_explanation, strategy_figures
-from ..tools.strategy import strategy_explanation
 
 MATCH_OFF = 'off'   # the company has no active route: Odoo sends its SMS itself
 # The key the route form's "Test Route" button passes.
@@ -295,12 +295,8 @@ class SmsRouterRouteTester(models.TransientModel):
                         appended_text=appended.strip() or False)
 
     def _dispatcher(self, company):
-        """A dispatcher with the options the company's batches get (see SmsRouterApi). Its
-        time budget (an account slower than it is skipped as misconfigured) is that of this
-        request, as for an SMS sent from a form; a prefork cron worker may allow less."""
-        _started, budget = SmsRouterApi(self.env)._sms_router_time_budget()
-        return Dispatcher(timeout_policy=company.sms_router_timeout_policy, time_budget=budget,
-                          hold=bool(company.sms_router_max_hold_hours), retry_delay=hold_retry_seconds(self.env))
+        """A dispatcher with the options the company's batches get (the send preview's)."""
+        return preview_dispatcher(self.env, company)
 
     def _match_reason(self, match):
         if match.kind == MATCH_PREFIX:
@@ -398,10 +394,10 @@ class SmsRouterRouteTester(models.TransientModel):
     def _governor_values(self, account, line, now):
         """The account's throughput governor as it stands (rate, segments today, a
         provider's pause), and why the SMS would wait in the queue instead of leaving now."""
-        governor = account._sms_router_governor() if account else None
+        governor, state, waits, long_waits = governor_waits(self.env, account, now)
         if governor is None:
             return {'throughput': False}
-        settings, state = governor.settings, governor.state()
+        settings = governor.settings
         used = int(round(state.used_today))
         parts = [self.env._('%s segments/s', f'{settings.rate:g}')] if settings.rate else []
         if settings.daily_cap:
@@ -409,17 +405,8 @@ class SmsRouterRouteTester(models.TransientModel):
         else:
             parts.append(self.env._('%s segments today', used))
         values = {'throughput': ', '.join(parts)}
-        waits = []
-        long_waits = []     # those the next account of the chain does not wait for
         if state.paused_until and state.paused_until > now:
             values['paused_until'] = max(filter(None, (line.get('paused_until'), _naive_utc(state.paused_until))))
-            waits.append(self.env._('the provider asked to wait until %s UTC (Retry-After)',
-                                    f'{state.paused_until:%Y-%m-%d %H:%M:%S}'))
-            if (state.paused_until - now).total_seconds() > LONG_GOVERNOR_WAIT:
-                long_waits.append(waits[-1])
-        if settings.daily_cap and used >= settings.daily_cap:
-            waits.append(self.env._('its daily cap of %s segments is reached', settings.daily_cap))
-            long_waits.append(waits[-1])
         if waits and line['verdict'] in ('send', 'probe'):
             values['reason'] = self.env._('Would wait in the queue for this account: %s.', '; '.join(waits))
         if long_waits:
