@@ -12,6 +12,5 @@ class SmsRouterRouteTesterLine(models.TransientModel):
     _inherit = 'sms.router.route.tester.line'
 
     strategy_figure = fields.Char(
-        'Strategy Figure',
         help="What the route's strategy read of this account for the destination: its price per segment "
              '(least cost), its delivery rate (best delivery) or its weight (weighted split).')
