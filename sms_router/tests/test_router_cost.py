@@ -4,6 +4,7 @@ from unittest.mock import patch
 
 from psycopg2 import IntegrityError
 
+from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
@@ -149,6 +150,24 @@ class TestRouterCost(SmsRouterCase):
         # A new account defaults to its company's currency.
         account = self._router_account(self.company_gb, 'New GB')
         self.assertEqual(account.price_currency_id, self.company_gb.currency_id)
+
+    def test_sms_cost_in_one_currency(self):
+        # An SMS whose priced attempts are in two currencies (accounts of a chain in different
+        # currencies, tried in two batches): the sum in the currency of the last one, the
+        # other converted at the rate of its day.
+        today = fields.Date.today()
+        self.env['res.currency.rate'].create([
+            {'currency_id': self.eur.id, 'company_id': self.company_fr.id, 'name': today, 'rate': 1.0},
+            {'currency_id': self.usd.id, 'company_id': self.company_fr.id, 'name': today, 'rate': 1.25},
+        ])
+        sms = self._router_sms(self.company_fr, ['+33612345678'])
+        self.env['sms.router.attempt'].create([
+            {'sms_uuid': sms.uuid, 'company_id': self.company_fr.id, 'outcome': 'sent', 'accepted': True,
+             'step': step, 'cost': cost, 'cost_currency_id': currency.id, 'cost_source': 'provider'}
+            for step, (cost, currency) in enumerate([(0.08, self.usd), (0.05, self.eur)], start=1)])
+        self.assertEqual(sms.sms_router_cost_currency_id, self.eur)
+        self.assertAlmostEqual(sms.sms_router_cost, 0.05 + 0.08 / 1.25, places=5)
+        sms.get_views([(False, 'form')])
 
     def test_no_price_no_cost(self):
         sms = self._send(['+447400123456'], {self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT})
