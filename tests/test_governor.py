@@ -27,6 +27,7 @@ from addons.sms_router.engine.governor import (
 )
 from addons.sms_router.engine.outcomes import BatchResult, OutcomeKind, ProviderClient, RecipientOutcome
 from addons.sms_router.engine.routing import parse_destination
+from addons.sms_router.engine.windows import CLOSING_MARGIN
 
 from test_dispatcher import WallClock
 
@@ -357,6 +358,23 @@ def test_long_retry_after_on_the_last_account_waits_with_a_not_before():
     assert 'Retry-After' in str(verdicts['m0'].wait_reason)
     assert [a.outcome.kind for a in verdicts['m0'].attempts] == [OutcomeKind.PROVIDER]
     assert verdicts['m0'].throttles == 1 and verdicts['m1'].throttles == 0
+
+
+def test_a_request_whose_window_closed_spends_no_segments():
+    # The send window of m1 closes (less the closing margin) while m0's request runs: m1
+    # leaves its request before the governor is asked, so the segments every worker shares
+    # go to m2 instead of to a request that will not be made.
+    clock = FakeClock()
+    governor = MemoryGovernor(GovernorSettings(rate=100), wall_clock=clock)
+    client = Client('A', script=lambda recipient, index: clock.advance(1))
+    messages = sms(3, [account(client, governor, max_concurrency=1)], marketing=True)
+    messages[1].allowed_until = T0 + timedelta(seconds=CLOSING_MARGIN + 0.5)
+    dispatcher = Dispatcher(wall_clock=clock)
+    verdicts = dispatcher.dispatch(messages)
+    assert client.keys == ['m0', 'm2']
+    assert verdicts['m1'].deferred and not verdicts['m1'].attempts
+    assert [cost for _at, cost, _priority in governor.grants] == [1, 1]
+    assert dispatcher.window_closed == 1
 
 
 @pytest.mark.parametrize('earlier, waits', [(0, True), (1, True), (MAX_THROTTLES - 1, False)])

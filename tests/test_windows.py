@@ -7,7 +7,7 @@ import pytest
 
 from addons.sms_router.engine.routing import parse_destination
 from addons.sms_router.engine.windows import (
-    SEARCH_DAYS, WindowGate, WindowNeverOpens, WindowRule, applicable_rules, blocking_rule,
+    CLOSING_MARGIN, SEARCH_DAYS, WindowGate, WindowNeverOpens, WindowRule, applicable_rules, blocking_rule,
     format_ranges, holiday_dates, holiday_name, local_text, next_opening, parse_ranges,
     zones_for_number,
 )
@@ -385,6 +385,37 @@ def test_allowed_until_is_the_closing_of_the_current_window():
     # Transactional SMS and other countries: no rule governs them, nothing closes.
     assert gate.allowed_until('transactional', PARIS_MOBILE) is None
     assert gate.allowed_until('marketing', parse_destination('+14155550100')) is None
+
+
+def test_within_the_closing_margin_an_sms_waits_for_the_next_opening():
+    closing = utc('2026-06-02T18:00:00')                          # Tuesday 20:00 in Paris
+    gate = WindowGate([STRICT], closing - timedelta(seconds=CLOSING_MARGIN / 2))
+    opening, rule, zone = gate.check('marketing', PARIS_MOBILE)
+    assert opening == utc('2026-06-03T06:00:00')                  # Wednesday 08:00
+    assert rule.name == STRICT.name and zone == 'Europe/Paris'
+    # Just before the margin it still goes, until its window's end.
+    gate = WindowGate([STRICT], closing - timedelta(seconds=CLOSING_MARGIN + 0.5))
+    assert gate.check('marketing', PARIS_MOBILE) is None
+    assert gate.allowed_until('marketing', PARIS_MOBILE) == closing
+
+
+def test_no_request_starts_within_the_closing_margin():
+    from addons.sms_router.engine.dispatcher import Dispatcher, QueuedSms
+
+    from test_dispatcher import FR, FakeClient, WallClock, handle
+
+    closing = utc('2026-06-02T18:00:00')
+    clock = WallClock(closing - timedelta(seconds=CLOSING_MARGIN + 1.5))
+    # Each request takes a second: the first starts 3.5 s before the closing, the second
+    # 2.5 s before, the third would start 1.5 s before it, within the margin.
+    client = FakeClient('A', on_send=lambda client, request: clock.advance(1))
+    chain = (handle(client, max_concurrency=1),)
+    messages = [QueuedSms(f'm{n}', 'Promo', FR, chain, True, allowed_until=closing) for n in range(3)]
+    dispatcher = Dispatcher(wall_clock=clock)
+    verdicts = dispatcher.dispatch(messages)
+    assert client.keys == ['m0', 'm1']
+    assert verdicts['m2'].deferred and verdicts['m2'].attempts == [] and verdicts['m2'].outcome is None
+    assert dispatcher.window_closed == 1
 
 
 def test_allowed_until_spans_adjoining_ranges_and_days():

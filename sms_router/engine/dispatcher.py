@@ -33,6 +33,7 @@ from .segments import measure as measure_segments
 from .smart_encoding import OFF as SMART_ENCODING_OFF, apply as apply_smart_encoding
 from .segments import segment_cost
 from .validity import expired_outcome, is_expired, is_too_short, within_validity
+from .windows import CLOSING_MARGIN
 
 _logger = logging.getLogger(__name__)
 
@@ -628,6 +629,7 @@ class Dispatcher:
             governed.append((account, request, _Governed(reason=_lt(
                 'costs %(cost)s segments, more than the daily cap of %(cap)s segments',
                 cost=self.request_cost(account, request), cap=cap), skip=SKIP_ALWAYS)))
+        self._leave_closed(account, queue, governed)
         if not queue:
             return False
         request = queue[0]
@@ -701,15 +703,32 @@ class Dispatcher:
         return answer
 
     def _window_closed(self, key, now):
-        """Whether the send window SMS ``key`` was admitted in has closed (it is then not
-        sent: a request made after the closing would reach the recipient outside it)."""
+        """Whether the send window SMS ``key`` was admitted in has closed, or closes within
+        CLOSING_MARGIN (it is then not sent: a request made then would reach the recipient
+        outside it)."""
         until = self._window_ends.get(key)
-        if until is None or now < until:
+        if until is None or (until - now).total_seconds() >= CLOSING_MARGIN:
             return False
         if key not in self._closed:
             self._closed.add(key)
             self.window_closed += 1
         return True
+
+    def _leave_closed(self, account, queue, governed):
+        """Before a governed account's next request asks for its segments: its recipients
+        whose send window closed leave it (they stay queued, as at the hand-off), so that
+        no budget every worker shares is spent on requests that will not be made."""
+        while queue and self._window_ends:
+            request = queue[0]
+            kept = self._outside_window(request)
+            if kept is request:
+                return
+            closed = tuple(r for r in request.recipients if r not in kept.recipients)
+            governed.append((account, replace(request, recipients=closed), _NOT_STARTED))
+            if kept.recipients:
+                queue[0] = kept
+                return
+            queue.pop(0)
 
     def _outside_window(self, request):
         """``request`` without its recipients whose send window has closed (``_closed``)."""

@@ -29,6 +29,10 @@ from .reasons import _lt
 
 # How far ahead next_opening looks before deciding that a set of rules never opens.
 SEARCH_DAYS = 400
+# No request starts for an SMS this close to the closing of its window (seconds): a request
+# decided in the last milliseconds would reach the provider, and the recipient, after it.
+# The SMS waits for the next opening instead.
+CLOSING_MARGIN = 2.0
 MINUTES_PER_DAY = 24 * 60
 ALL_WEEKDAYS = frozenset(range(7))
 UTC = timezone.utc
@@ -333,7 +337,9 @@ class WindowGate:
     ``check(traffic, destination)`` -> None (allowed now) or (opening, rule, zone name);
     ``allowed_until(traffic, destination)``, for an SMS allowed now: when its window
     closes (aware UTC; None: no rule governs it or none closes). The dispatcher does not
-    start a request for it after that moment: a batch may outlast the window it began in."""
+    start a request for it after that moment less CLOSING_MARGIN: a batch may outlast the
+    window it began in. Within CLOSING_MARGIN of the closing, ``check`` already answers
+    with the next opening."""
 
     def __init__(self, rules, now_utc):
         self.rules = tuple(rules)
@@ -369,7 +375,19 @@ class WindowGate:
                 opening = _next_opening(applicable, zones, region, self.now)
             except WindowNeverOpens as error:
                 opening = error
-            if opening is None or isinstance(opening, WindowNeverOpens):
+            end = self.allowed_until(traffic, destination) if opening is None else None
+            if end is not None and (end - self.now).total_seconds() < CLOSING_MARGIN:
+                # Closing in a moment: as good as closed (CLOSING_MARGIN).
+                try:
+                    opening = _next_opening(applicable, zones, region, end)
+                except WindowNeverOpens as error:
+                    opening = error
+                if not isinstance(opening, WindowNeverOpens):
+                    rule, zone = blocking_rule(applicable, destination, end, zones)
+                    self._cache[key] = (opening, rule, zone)
+                else:
+                    self._cache[key] = opening
+            elif opening is None or isinstance(opening, WindowNeverOpens):
                 self._cache[key] = opening
             else:
                 rule, zone = blocking_rule(applicable, destination, self.now, zones)

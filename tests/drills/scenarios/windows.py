@@ -39,8 +39,7 @@ empty. From the sandbox's request log (any provider, Odoo IAP's stand-in too):
 * some marketing SMS requested before the closing and some not (else the batch did not
   straddle it and the phase proves nothing);
 * 0 marketing requests from the closing to the next opening (Monday 08:00: Sunday is
-  closed), except a request that reaches the sandbox within ``IN_FLIGHT_S`` of the closing
-  (decided in the last milliseconds before it), at most one per request in flight;
+  closed): the router starts none within its closing margin (``IN_FLIGHT_S``);
 * the others left queued by the first step with not-before = that opening (read in Odoo
   right after the step), then each requested within 60 s of it, by the router's trigger;
 * transactional SMS each requested within 60 s of arriving, some after the closing;
@@ -78,11 +77,12 @@ CLOSING_MARKETING = 48
 CLOSING_TRANSACTIONAL = 4            # queued with the backlog, and as many again after the closing
 CLOSING_TRANSACTIONAL_AFTER_S = 20
 CLOSING_RATE = 10
-# The router decides to send before the request leaves; the sandbox logs it when it has read
-# it: a request decided in the last milliseconds before the closing reaches it just after
-# (seen: 0.4 ms after). Such a request counts as in flight at the closing, and as sent before
-# it; later than this after the closing is no transit but a request made after it.
-IN_FLIGHT_S = 0.05
+# The router starts no request within engine.windows.CLOSING_MARGIN (2 s) of the closing, so
+# that a request decided in its last moments does not reach the provider after it (without
+# the margin one reached the sandbox 0.4 ms after 22:00). A request reaching the sandbox
+# this long after the closing would count as in flight at it, not as made after it: none is
+# allowed any more.
+IN_FLIGHT_S = 0.0
 
 
 # ============================================================================ the runner side
