@@ -14,6 +14,7 @@
     'data': [
         'security/ir.model.access.csv',
         'security/sms_router_twilio_security.xml',
+        'data/ir_cron_data.xml',
         'views/sms_router_account_views.xml',
     ],
     'demo': [

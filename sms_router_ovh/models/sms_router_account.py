@@ -313,6 +313,11 @@ class SmsRouterAccount(models.Model):
             attempt.ovh_checked_at = fields.Datetime.now()
             attempt._sms_router_ovh_apply_receipt(
                 outgoing.get('deliveryReceipt'), ptt=outgoing.get('ptt'), source='pull')
+            credits = outgoing.get('credits')
+            if isinstance(credits, (int, float)) and not isinstance(credits, bool) and credits >= 0:
+                # This SMS's own credits (OVH's sms.Outgoing), exact where the send gave it
+                # its share of the job's totalCreditsRemoved.
+                attempt._sms_router_record_price(credits=credits)
         return asked
 
     def _sms_router_ovh_commit(self, processed=0):

@@ -274,3 +274,36 @@ class TestOvhDelivery(SmsRouterOvhCase):
         self.assertEqual(attempt.delivery_state, 'delivered')
         self.assertNotIn(f'{BASE}/sms/{SERVICE}', urls, "the credit is the router's scheduled action's")
         self.assertFalse(self.ovh.credit_checked_at)
+
+    # ------------------------------------------------------------ prices
+
+    def test_job_credits_and_pulled_credits_price_each_sms(self):
+        """Each receiver's share of the job's credits prices its SMS at the send; the pull
+        replaces it with the SMS's own credits (OVH's outgoing record)."""
+        self.ovh.write({'credit_value': 0.045, 'price_currency_id': self.env.ref('base.EUR').id})
+        self.forgetRouterClients()
+        numbers = ['+33612345678', '+33698765432', '+33611111111']
+        sms = self._router_sms(self.company_fr, numbers)
+        with self.mockOvhApi():
+            self.addJob(payload=job_answer(numbers, ids=[31, 32, 33], credits=4))
+            sms.send()
+        attempts = {attempt.message_id: attempt for attempt in self._router_attempts(sms)}
+        self.assertEqual(set(self._router_attempts(sms).mapped('cost_source')), {'provider'})
+        # 4 credits over 3 receivers: 1.3334 + 1.3333 + 1.3333, exactly the job's (costs are
+        # kept to 5 decimals).
+        self.assertAlmostEqual(sum(a.cost for a in attempts.values()), 4 * 0.045, places=5)
+        self.assertAlmostEqual(attempts['31'].cost, 1.3334 * 0.045, places=5)
+        self._age(self._router_attempts(sms), 30)
+        # Recorded at the send, half an hour ago: the pull's figure is the newer one.
+        self.env.cr.execute(SQL('UPDATE sms_router_attempt SET cost_date = create_date WHERE id IN %s',
+                                tuple(self._router_attempts(sms).ids)))
+        self._router_attempts(sms).invalidate_recordset(['cost_date'])
+        with self.mockOvhApi() as api:
+            url = f'{BASE}/sms/{SERVICE}/outgoing'
+            api.add(responses.GET, f'{url}/31', json={'id': 31, 'deliveryReceipt': 1, 'credits': 2})
+            api.add(responses.GET, f'{url}/32', json={'id': 32, 'deliveryReceipt': 1, 'credits': 1})
+            api.add(responses.GET, f'{url}/33', json={'id': 33, 'deliveryReceipt': 4, 'credits': 'n/a'})
+            self.env['sms.router.account']._sms_router_ovh_pull_deliveries(delay_minutes=15)
+        self.assertAlmostEqual(attempts['31'].cost, 2 * 0.045, places=5)
+        self.assertAlmostEqual(attempts['32'].cost, 1 * 0.045, places=5)
+        self.assertAlmostEqual(attempts['33'].cost, 1.3333 * 0.045, places=5, msg='unreadable credits: kept')

@@ -21,6 +21,9 @@ EVENT_SENT = 'sms_sent'
 EVENT_UNDELIVERED = 'sms_undelivered'
 EVENT_STOP = 'sms_stop'
 DELIVERY_EVENTS = (EVENT_SENT, EVENT_UNDELIVERED)
+# Events whose price waits for their SMS to be recorded are tried again this long.
+PRICE_PENDING_HOURS = 48
+PRICE_BATCH_SIZE = 500
 
 
 class SmsRouterSweegoEvent(models.Model):
@@ -50,6 +53,16 @@ class SmsRouterSweegoEvent(models.Model):
         [('applied', 'Applied'), ('parked', 'Parked until its SMS is recorded'), ('ignored', 'Ignored')],
         required=True, default='ignored', readonly=True, index=True)
     note = fields.Char(readonly=True, help='What the event changed, or why it changed nothing.')
+    sms_price = fields.Float(
+        'SMS Price', digits=(16, 6), readonly=True,
+        help="What Sweego says this SMS cost (its event's sms_price, every part), in euros; "
+             'recorded as the cost of the attempt. Empty when the event gives none.')
+    price_currency = fields.Char(readonly=True)
+    nb_segments = fields.Integer('Segments', readonly=True, help="The SMS parts Sweego counted (nb_segments).")
+    price_recorded = fields.Boolean(
+        readonly=True, index=True,
+        help='The price reached the SMS attempt. An event that arrives before its SMS is recorded keeps '
+             'its price until then (applied with the parked delivery reports).')
 
     _event_once_per_account = models.Constraint(
         'unique(account_id, event_id)', 'A Sweego event is recorded once per account.')
@@ -65,13 +78,15 @@ class SmsRouterSweegoEvent(models.Model):
         self.env.cr.execute(SQL("""
             INSERT INTO sms_router_sweego_event
                    (account_id, company_id, event_id, event_type, swg_uid, transaction_id,
-                    phone_number, status, state, create_uid, write_uid, create_date, write_date)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'ignored', %s, %s, %s, %s)
+                    phone_number, status, sms_price, price_currency, nb_segments, price_recorded,
+                    state, create_uid, write_uid, create_date, write_date)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, FALSE, 'ignored', %s, %s, %s, %s)
             ON CONFLICT (account_id, event_id) DO NOTHING
             RETURNING id
         """, account.id, account.company_id.id, event_id, event['type'], event['swg_uid'],
             event['transaction_id'], event['phone_number'], event['status'],
-            self.env.uid, self.env.uid, now, now))
+            event.get('price'), event.get('currency') if event.get('price') is not None else None,
+            event.get('segments'), self.env.uid, self.env.uid, now, now))
         row = self.env.cr.fetchone()
         if not row:
             return self.browse()
@@ -86,6 +101,7 @@ class SmsRouterSweegoEvent(models.Model):
             lang = company_lang(self.env, event.account_id.company_id)
             state, note = event.with_context(lang=lang)._sweego_apply_one()
             event.write({'state': state, 'note': note})
+            event._sweego_record_price()
             _logger.info('Sweego: account %s: event %s (%s, swg_uid %s): %s: %s',
                          event.account_id.id, event.event_id, event.event_type, event.swg_uid,
                          state, note)
@@ -126,6 +142,39 @@ class SmsRouterSweegoEvent(models.Model):
             self.env['phone.blacklist'].sudo()._add([number], message=message)
             return 'applied', self.env._('%s added to the blacklist', number)
         return 'ignored', self.env._('event type not used by the router')
+
+    def _sweego_has_price(self):
+        # The column is NULL when the event gave no price; the ORM reads it as 0.0.
+        self.ensure_one()
+        return bool(self.price_currency)
+
+    def _sweego_record_price(self):
+        """Record the price of these events on their SMS attempts (``_sms_router_record_price``:
+        it replaces a price-list estimate; a repeat of the same price changes nothing). An
+        event whose attempt is not recorded yet keeps its price for
+        ``_sweego_record_pending_prices``. Returns the events whose price was recorded."""
+        attempts = self.env['sms.router.attempt']
+        done = self.browse()
+        for event in self:
+            if event.price_recorded or not event.swg_uid or not event._sweego_has_price():
+                continue
+            attempt = attempts._sms_router_find(event.account_id, event.swg_uid)
+            if not attempt:
+                continue
+            attempt._sms_router_record_price(price=event.sms_price, currency_code=event.price_currency)
+            done |= event
+        if done:
+            done.write({'price_recorded': True})
+        return done
+
+    @api.model
+    def _sweego_record_pending_prices(self, limit=PRICE_BATCH_SIZE):
+        """Record the prices of recent events that arrived before their SMS was recorded."""
+        pending = self.sudo().search([
+            ('price_recorded', '=', False), ('price_currency', '!=', False), ('swg_uid', '!=', False),
+            ('create_date', '>=', fields.Datetime.now() - timedelta(hours=PRICE_PENDING_HOURS)),
+        ], order='id', limit=limit)
+        return pending._sweego_record_price()
 
     @api.autovacuum
     def _gc_sweego_events(self):

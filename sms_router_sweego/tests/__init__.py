@@ -4,3 +4,4 @@ from . import test_sweego_webhook
 from . import test_sweego_neutralize
 from . import test_sweego_french
 from . import test_sweego_segments
+from . import test_sweego_prices

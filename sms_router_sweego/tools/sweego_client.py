@@ -41,9 +41,11 @@ STOP_MENTION = 'STOP XXXXX'
 STOP_MENTION_SEPARATOR = '\n'
 STOP_MENTION_REGIONS = frozenset({'FR'})
 # What an SMS cost: Sweego's send answer gives no price (its documented 200 carries
-# transaction_id, swg_uids, credit_left); its SMS webhook events carry ``sms_price`` with
-# ``nb_segments``. Read as the price of the whole SMS (every part), in euros: Sweego is a
-# French service whose balance is in euros (unverified: no published field description).
+# transaction_id, swg_uids, credit_left); its SMS webhook events carry ``sms_price`` (a JSON
+# number in the sample sms_sent event of Symfony's Sweego bridge, strings accepted too), and
+# ``nb_segments`` per providers.md. Read as the price of the whole SMS (every part), in
+# euros: Sweego is a French service whose balance is in euros (unverified: no published
+# description of the field, nor of its currency).
 PRICE_CURRENCY = 'EUR'
 # Sweego's messages end up in failure reasons shown to users: keep them readable.
 MAX_MESSAGE_LENGTH = 300

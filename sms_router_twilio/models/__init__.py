@@ -1,2 +1,3 @@
 from . import sms_router_account
+from . import sms_router_attempt
 from . import sms_router_twilio_number

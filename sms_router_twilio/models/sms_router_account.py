@@ -1,5 +1,7 @@
 import logging
 import re
+from collections import defaultdict
+from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
@@ -15,6 +17,7 @@ from ..tools.twilio_client import (
     check_account_sid,
     check_api_key_sid,
     check_messaging_service_sid,
+    is_message_sid,
 )
 
 _logger = logging.getLogger(__name__)
@@ -22,6 +25,22 @@ _logger = logging.getLogger(__name__)
 STATUS_ROUTE = '/sms_router_twilio/status'
 INBOUND_ROUTE = '/sms_router_twilio/inbound'
 SMS_UUID_RE = re.compile(r'^[0-9a-f]{32}$')
+# What an SMS cost: Twilio gives it on the message resource once the message has left,
+# sometimes hours later (up to 24 h, its support says): the scheduled action asks about
+# accepted SMS older than the delay, without a price from Twilio yet, younger than the
+# maximum age, at most the batch size per run, the least recently asked first.
+PRICE_DELAY_PARAM = ('sms_router_twilio.price_pull_delay_minutes', 5)
+PRICE_MAX_AGE_PARAM = ('sms_router_twilio.price_pull_max_age_hours', 48)
+PRICE_BATCH_PARAM = ('sms_router_twilio.price_pull_batch_size', 200)
+
+
+def _int_param(env, param):
+    name, default = param
+    value = env['ir.config_parameter'].sudo().get_param(name)
+    try:
+        return int(value) if value not in (None, False, '') else default
+    except ValueError:
+        return default
 
 
 class SmsRouterAccount(models.Model):
@@ -247,3 +266,66 @@ class SmsRouterAccount(models.Model):
             message += ' ' + self.env._('%s numbers without SMS capability were left out.',
                                         len(incoming) - len(capable))
         return self._sms_router_notify(self.env._('Twilio numbers reloaded'), message, 'success')
+
+    # ------------------------------------------------------------ scheduled jobs
+
+    @api.model
+    def _cron_sms_router_twilio_fetch_prices(self):
+        self._sms_router_twilio_fetch_prices(
+            delay_minutes=_int_param(self.env, PRICE_DELAY_PARAM),
+            max_age_hours=_int_param(self.env, PRICE_MAX_AGE_PARAM),
+            limit=_int_param(self.env, PRICE_BATCH_PARAM),
+        )
+
+    @api.model
+    def _sms_router_twilio_fetch_prices(self, delay_minutes=5, max_age_hours=48, limit=200):
+        """Ask Twilio what accepted SMS cost (their message resource's ``price``) and record
+        it on their attempts (``_sms_router_record_price``: it replaces the price-list
+        estimate). Returns the number of attempts priced."""
+        now = fields.Datetime.now()
+        attempts = self.env['sms.router.attempt'].sudo().search([
+            ('sms_provider', '=', 'twilio'),
+            ('accepted', '=', True),
+            ('message_id', '!=', False),
+            ('account_id.sms_provider', '=', 'twilio'),
+            ('cost_source', '!=', 'provider'),
+            ('create_date', '<=', now - timedelta(minutes=max(0, delay_minutes))),
+            ('create_date', '>=', now - timedelta(hours=max_age_hours)),
+        ], order='twilio_price_checked_at ASC NULLS FIRST, id', limit=max(0, limit))
+        by_account = defaultdict(lambda: self.env['sms.router.attempt'])
+        for attempt in attempts:
+            by_account[attempt.account_id] |= attempt
+        priced = 0
+        for account, account_attempts in by_account.items():
+            priced += account._sms_router_twilio_fetch_account_prices(account_attempts)
+            if self.env.context.get('ir_cron_progress_id'):
+                self.env['ir.cron']._commit_progress(len(account_attempts))
+        if priced:
+            _logger.info('SMS router Twilio: recorded the price of %d SMS', priced)
+        return priced
+
+    def _sms_router_twilio_fetch_account_prices(self, attempts):
+        self.ensure_one()
+        client = self.sudo()._sms_router_client()
+        priced = 0
+        for attempt in attempts:
+            if not is_message_sid(attempt.message_id):
+                attempt.twilio_price_checked_at = fields.Datetime.now()
+                continue
+            try:
+                message = client.fetch_message(attempt.message_id)
+            except TwilioError as error:
+                if error.status == 404:
+                    # Unknown to Twilio (deleted, or sent by another account): asked again
+                    # after the others until the maximum age.
+                    attempt.twilio_price_checked_at = fields.Datetime.now()
+                    continue
+                _logger.warning('SMS router Twilio: price look-up for account %s stopped: %s',
+                                self.id, error)
+                break
+            attempt.twilio_price_checked_at = fields.Datetime.now()
+            if message['price'] is None:
+                continue
+            if attempt._sms_router_record_price(price=message['price'], currency_code=message['price_currency']):
+                priced += 1
+        return priced

@@ -4,3 +4,4 @@ from . import test_twilio_webhooks
 from . import test_twilio_coexistence
 from . import test_twilio_neutralize
 from . import test_twilio_french
+from . import test_twilio_prices

@@ -61,6 +61,7 @@ _SID_PATTERN = '^{prefix}[0-9a-fA-F]{{32}}$'
 _ACCOUNT_SID_RE = re.compile(_SID_PATTERN.format(prefix='AC'))
 _API_KEY_SID_RE = re.compile(_SID_PATTERN.format(prefix='SK'))
 _MESSAGING_SERVICE_SID_RE = re.compile(_SID_PATTERN.format(prefix='MG'))
+_MESSAGE_SID_RE = re.compile(_SID_PATTERN.format(prefix='(SM|MM)'))
 
 NUMBER_FORMAT_ERRORS = frozenset({
     21211,  # invalid 'To' phone number
@@ -405,7 +406,7 @@ class TwilioClient(HttpClient):
 
         Raise :class:`TwilioError` with a readable message on any failure (404: unknown SID).
         """
-        if not sid or not isinstance(sid, str) or not re.fullmatch(r'(SM|MM)[0-9a-fA-F]{32}', sid):
+        if not is_message_sid(sid):
             raise TwilioError(self._reason(_lt('%(sid)s is not a message SID', sid=repr(sid))),
                               OutcomeKind.MISCONFIGURED)
         data = self._get_json(self._account_path('Messages', f'{sid}.json'), _lt('fetching the message'))
@@ -485,6 +486,11 @@ class TwilioClient(HttpClient):
                                                action=action, status=reply.status)),
                               OutcomeKind.PROVIDER, status=reply.status)
         return data
+
+
+def is_message_sid(sid):
+    """Whether ``sid`` is shaped like a message SID ('SM' or 'MM' and 32 hex digits)."""
+    return isinstance(sid, str) and bool(_MESSAGE_SID_RE.match(sid))
 
 
 def message_price(data):
