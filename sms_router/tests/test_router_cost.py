@@ -236,7 +236,13 @@ class TestRouterCost(SmsRouterCase):
         self.assertEqual(attempt.cost_date, newer)
         # Nothing to record: unchanged.
         self.assertFalse(attempt._sms_router_record_price())
-        self.assertFalse(attempt._sms_router_record_price(price=0.01, currency_code='XXZ'))
+        with mute_logger('odoo.addons.sms_router.tools.costs'):
+            self.assertFalse(attempt._sms_router_record_price(price=0.01, currency_code='XXZ'))
+            self.assertFalse(attempt._sms_router_record_price(price='', currency_code='EUR'))
+        # A price as text, as some answers give it.
+        self.assertEqual(attempt._sms_router_record_price(
+            price='-0.00750', currency_code='USD', reported_at=newer + timedelta(minutes=1)), attempt)
+        self.assertAlmostEqual(attempt.cost, 0.0075, places=5)
 
     def test_late_credits_and_empty_cost(self):
         sms = self._send(['+447400123456'], {self.primary: OutcomeKind.PROVIDER, self.fallback: OutcomeKind.SENT})

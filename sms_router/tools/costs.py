@@ -40,14 +40,27 @@ def provider_cost(account, price, currency_code, credits, currencies):
     ``currency_code``, else ``credits`` times the credit value of ``account``; (None, None)
     when it says nothing usable (no price, an unknown currency, credits without a credit
     value)."""
+    price, credits = _number(price), _number(credits)
     if price is not None:
         currency = currencies.get(currency_code)
         if currency:
             # Twilio writes what a message cost as a negative amount: a cost is positive.
-            return abs(float(price)), currency
+            return abs(price), currency
     if credits is not None and account and account.credit_value and account.price_currency_id:
-        return abs(float(credits)) * account.credit_value, account.price_currency_id
+        return abs(credits) * account.credit_value, account.price_currency_id
     return None, None
+
+
+def _number(value):
+    """``value`` (a number, or its text as a provider's JSON may give it: "-0.00750") as a
+    float; None when it is none or not a number: a strange figure never fails a report."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        _logger.warning('SMS router: a provider gave a price that is not a number: %r', str(value)[:40])
+        return None
 
 
 class CostBook:
