@@ -32,6 +32,7 @@ import os
 import sys
 import time
 import traceback
+from decimal import Decimal
 
 TAG = 'DRILL '
 
@@ -326,6 +327,40 @@ def cmd_webhook_refs(env, uuids):
     }
 
 
+def cmd_cost_setup(env, currencies, credit_value=0.0, price_default=0.0):
+    """Prices of the drill accounts: ``currencies`` {key: ISO code} (archived ones too),
+    the OVH credit value, the default price per segment of every account (the estimate an
+    SMS gets when its provider gives no price)."""
+    Currency = env['res.currency'].with_context(active_test=False)
+    for key, account in _accounts(env).items():
+        values = {'price_default': price_default}
+        if key in currencies:
+            values['price_currency_id'] = Currency.search([('name', '=', currencies[key])], limit=1).id
+        if key == 'ovh':
+            values['credit_value'] = credit_value
+        account.write(values)
+    return True
+
+
+def cmd_costs(env, uuids):
+    """The cost ledger of these SMS, per provider: the sum of the cost of their accepted
+    attempts per currency (exact decimal strings of the stored costs), how many attempts,
+    and where their cost comes from."""
+    attempts = env['sms.router.attempt'].search(
+        [('sms_uuid', 'in', uuids), ('accepted', '=', True)], order='id')
+    out = {}
+    for attempt in attempts:
+        line = out.setdefault(attempt.sms_provider or '', {'attempts': 0, 'totals': {}, 'sources': {}})
+        line['attempts'] += 1
+        source = attempt.cost_source or 'none'
+        line['sources'][source] = line['sources'].get(source, 0) + 1
+        if attempt.cost_currency_id:
+            code = attempt.cost_currency_id.name
+            # Stored with 5 decimals: repr of the float is its exact decimal form.
+            line['totals'][code] = str(Decimal(line['totals'].get(code, '0')) + Decimal(repr(attempt.cost)))
+    return out
+
+
 DIGEST_QUERIES = {
     'sms': 'SELECT uuid, state, failure_type, to_delete FROM sms_sms ORDER BY id',
     'attempts': 'SELECT id, sms_uuid, outcome, accepted, delivery_state, delivery_reason, '
@@ -370,6 +405,8 @@ COMMANDS = {
     'inspect': cmd_inspect,
     'webhook_refs': cmd_webhook_refs,
     'digest': cmd_digest,
+    'cost_setup': cmd_cost_setup,
+    'costs': cmd_costs,
 }
 
 

@@ -9,8 +9,8 @@ from functools import partial
 from infra.settings import AT_LEAST_ONCE, AT_MOST_ONCE
 from sandbox.server import PROVIDERS
 from scenarios import (
-    ambiguity, bookkeeping, faults, governor, last_resort, neutralized, outage, quality, recipients, slow_provider,
-    validity, webhooks, windows, workers,
+    ambiguity, bookkeeping, costs, faults, governor, last_resort, neutralized, outage, quality, recipients,
+    slow_provider, validity, webhooks, windows, workers,
 )
 
 
@@ -32,6 +32,7 @@ def catalogue():
         ('sigkill:at_most_once', 'sigkill', partial(workers.sigkill, policy=AT_MOST_ONCE)),
         ('two_workers', 'two_workers', workers.two_workers),
         ('webhooks', 'webhooks', webhooks.webhooks),
+        ('cost_reconciliation', 'cost_reconciliation', costs.cost_reconciliation),
         ('iap_personalised', 'iap_personalised', last_resort.iap_personalised),
         ('bookkeeping:lock', 'bookkeeping', partial(bookkeeping.bookkeeping_fault, fault='lock')),
         ('bookkeeping:rename', 'bookkeeping', partial(bookkeeping.bookkeeping_fault, fault='rename')),
