@@ -151,6 +151,39 @@ class TestRouterStrategies(SmsRouterCase):
         self.assertIn('in another currency than USD, not compared: Sweego France 0.052 EUR, OVH France 0.045 EUR',
                       tester.strategy_reason)
 
+    def test_least_cost_reads_the_price_list(self):
+        # The accounts' own prices (sms.router.price lines, else the default price).
+        self.route.strategy = 'least_cost'
+        self.accounts.write({'price_currency_id': self.eur.id})
+        self.ovh.price_default = 0.06                  # no line for France: its default
+        self.twilio.price_default = 0.01               # its French line wins over it
+        self.env['sms.router.price'].create([
+            {'account_id': self.sweego.id, 'country_id': self.env.ref('base.fr').id, 'price': 0.052},
+            {'account_id': self.twilio.id, 'country_id': self.env.ref('base.fr').id, 'price': 0.079},
+        ])
+        sms = self._send([FR_MOBILE])
+        self.assertRouterTrail(sms, [(self.sweego, 'sent')])
+        tester = self._tester()
+        self.assertEqual(tester.line_ids.mapped('name'), ['Sweego France', 'OVH France', 'Twilio'])
+        self.assertIn('least cost: Sweego France at 0.052 EUR/segment, OVH France 0.06, Twilio 0.079',
+                      tester.strategy_reason)
+
+    def test_best_delivery_reads_the_quality_figures(self):
+        self.route.write({'strategy': 'best_delivery', 'strategy_min_sample': 20})
+        france = self.env.ref('base.fr')
+        self.env['sms.router.quality'].sudo().create([
+            {'account_id': self.ovh.id, 'country_id': france.id, 'delivery_rate': 0.98, 'sample': 40,
+             'delivered_count': 39, 'undelivered_count': 1},
+            {'account_id': self.sweego.id, 'country_id': france.id, 'delivery_rate': 0.90, 'sample': 40,
+             'delivered_count': 36, 'undelivered_count': 4},
+            {'account_id': self.twilio.id, 'country_id': france.id, 'delivery_rate': 1.0, 'sample': 5,
+             'delivered_count': 5},
+        ])
+        sms = self._send([FR_MOBILE])
+        self.assertRouterTrail(sms, [(self.ovh, 'sent')])
+        tester = self._tester()
+        self.assertEqual(tester.line_ids.mapped('name'), ['OVH France', 'Sweego France', 'Twilio'])
+
     def test_least_cost_without_prices_keeps_the_order(self):
         self.route.strategy = 'least_cost'
         with self.prices({}):
