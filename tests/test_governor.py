@@ -377,6 +377,37 @@ def test_a_request_whose_window_closed_spends_no_segments():
     assert dispatcher.window_closed == 1
 
 
+@pytest.mark.parametrize('backup_state', ['unavailable', 'breaker open', 'misconfigured'])
+@pytest.mark.parametrize('cause', ['retry_after', 'daily_cap'])
+def test_a_paused_or_capped_account_keeps_its_sms_when_the_next_cannot_send(cause, backup_state):
+    # The next account of the chain cannot take SMS now: going there would end the chain on
+    # skipped accounts (failed, or held as for an outage); the SMS wait for this account.
+    clock = FakeClock()
+    if cause == 'retry_after':
+        governor = MemoryGovernor(GovernorSettings(rate=100), wall_clock=clock)
+        client = Client('A', script=lambda recipient, index: RecipientOutcome(
+            OutcomeKind.PROVIDER, 'HTTP 429', retry_after=60, throttled=True) if index == 0 else None)
+    else:
+        governor = MemoryGovernor(GovernorSettings(daily_cap=1), wall_clock=clock)
+        client = Client('A')
+    backup_client = Client('B')
+    backup = account(backup_client)
+    if backup_state == 'unavailable':
+        backup.unavailable_reason = 'credit below threshold'
+    elif backup_state == 'breaker open':
+        store = MemoryBreakerStore()
+        backup.breaker = AccountBreaker('B', store, BreakerSettings(fail_max=1))
+        backup.breaker.record(healthy=False, reason='HTTP 503')
+    else:
+        backup_client.check_configuration = lambda: 'no API key'
+    chain = [account(client, governor, max_concurrency=1), backup]
+    verdicts = Dispatcher(wall_clock=clock, hold=True).dispatch(sms(3, chain))
+    assert not backup_client.calls
+    kept = [v for v in verdicts.values() if not v.sent]
+    assert kept and all(v.waiting and not v.held and v.outcome is None for v in kept)
+    assert all(a.account.account_id == 'A' for v in kept for a in v.attempts)
+
+
 @pytest.mark.parametrize('earlier, waits', [(0, True), (1, True), (MAX_THROTTLES - 1, False)])
 def test_refusals_count_across_dispatches(earlier, waits):
     # A provider answering 429 with a long Retry-After every time: the SMS waits after each

@@ -79,13 +79,13 @@ LEAST_COST_CASES = [
     ('GB', {1, 3}, [3, 1, 2]),
     ('GB', {1}, [1, 2, 3]),
     ('US', ALL, [1, 3, 2]),             # reference EUR (OVH, first priced); Twilio USD not compared; Sweego unpriced
-    ('US', {2, 3}, [3, 2, 1]),          # USD still not compared, but before the unpriced Sweego
+    ('US', {2, 3}, [3, 2, 1]),          # OVH (EUR) down: reference USD (Twilio), Sweego unpriced, OVH last
     ('DE', ALL, [2, 1, 3]),             # only Sweego priced
     ('DE', {1, 3}, [1, 3, 2]),          # the only priced account is down: the chain's order
     ('BE', ALL, [1, 2, 3]),             # no price at all: the chain's order
     ('BE', {2}, [2, 1, 3]),
     ('ES', ALL, [3, 1, 2]),             # reference USD (OVH, first priced): Twilio 0.04 < OVH 0.05; Sweego EUR after
-    ('ES', {2, 3}, [3, 2, 1]),
+    ('ES', {2, 3}, [2, 3, 1]),          # OVH (USD) down: the first usable priced one, Sweego, sets EUR
     ('ES', {2}, [2, 3, 1]),             # OVH and Twilio tried last, by price: Twilio 0.04 USD first
 ]
 
@@ -100,8 +100,11 @@ def test_least_cost_explanation():
     _chain, reason = order_chain(LEAST_COST, CHAIN, 'FR', 'key', prices={1: (0.045, EUR), 2: (0.052, EUR)})
     assert reason.startswith('least cost: OVH France at 0.045 EUR/segment, Sweego France 0.052')
     assert 'no price, after the priced ones: Twilio' in reason
-    _chain, reason = order_chain(LEAST_COST, CHAIN, 'US', 'key', prices=PRICE_GRID['US'], available={2, 3})
+    _chain, reason = order_chain(LEAST_COST, CHAIN, 'US', 'key', prices=PRICE_GRID['US'], available=ALL)
     assert 'Twilio 0.0079 USD' in reason and 'not compared' in reason
+    # OVH (EUR) cannot take it: Twilio's USD is the currency compared.
+    _chain, reason = order_chain(LEAST_COST, CHAIN, 'US', 'key', prices=PRICE_GRID['US'], available={2, 3})
+    assert 'at 0.0079 USD/segment' in reason and 'not compared' not in reason
     assert 'cannot take it now, tried last: OVH France' in reason
     _chain, reason = order_chain(LEAST_COST, CHAIN, 'BE', 'key', prices={})
     assert 'no account that can take it has a price for BE' in reason
@@ -110,11 +113,14 @@ def test_least_cost_explanation():
 LEAST_COST_PRICES = [None, (0.04, EUR), (0.05, EUR), (0.03, USD), (0.05, USD)]
 
 
-def _least_cost_before(x, y, prices, available, reference):
+def _least_cost_before(x, y, prices, available, references):
     """The documented rule, pair by pair: does account ``x`` (earlier in the chain than
-    ``y``, or not) come before ``y``? Returns True, False or None (the chain's order)."""
+    ``y``, or not) come before ``y``? Returns True, False or None (the chain's order).
+    ``references``: (currency compared among the accounts that can take SMS, among the
+    others)."""
     def rank(account):
         price = prices.get(account)
+        reference = references[0] if account in available else references[1]
         compared = price is not None and price[1] == reference
         return (account not in available, 0 if compared else 1 if price is not None else 2)
 
@@ -132,12 +138,16 @@ def test_least_cost_exhaustive(available):
     cases = 0
     for combination in itertools.product(LEAST_COST_PRICES, repeat=3):
         prices = {account: price for account, price in zip((1, 2, 3), combination, strict=True) if price is not None}
-        reference = next((prices[a][1] for a in (1, 2, 3) if a in prices), None)
+        # The first priced account that can take SMS sets the currency compared (the first
+        # priced of the chain when none can); among the others, their own first priced.
+        first_priced = next((prices[a][1] for a in (1, 2, 3) if a in prices), None)
+        usable = next((prices[a][1] for a in (1, 2, 3) if a in prices and a in everyone), None) or first_priced
+        others = next((prices[a][1] for a in (1, 2, 3) if a in prices and a not in everyone), None) or usable
         chain, _reason = order_chain(LEAST_COST, CHAIN, 'FR', 'key', prices=prices, available=available)
         order = ids(chain)
         assert sorted(order) == [1, 2, 3]
         for x, y in itertools.combinations((1, 2, 3), 2):     # x before y in the chain
-            before = _least_cost_before(x, y, prices, everyone, reference)
+            before = _least_cost_before(x, y, prices, everyone, (usable, others))
             expected = True if before is None else before
             assert (order.index(x) < order.index(y)) == expected, (prices, available, order)
         cases += 1

@@ -231,11 +231,6 @@ def _utcnow():
     return datetime.now(timezone.utc)
 
 
-def _has_next(chain, account):
-    """Whether ``chain`` goes on after ``account``."""
-    return account in chain and chain.index(account) < len(chain) - 1
-
-
 def _pause_reason(until):
     return _lt('paused by its provider (Retry-After) until %(time)s UTC', time=f'{until:%Y-%m-%d %H:%M:%S}')
 
@@ -286,6 +281,7 @@ class Dispatcher:
         self.account_updates = defaultdict(dict)
         self._expiries = {}         # SMS key -> (expires_at, validity), for those with one
         self._throttles = defaultdict(int)          # SMS key -> rate-limit refusals (MAX_THROTTLES)
+        self._takes_now = {}
         self._governor_faults = defaultdict(int)    # account -> consecutive faults of its governor
         self._window_ends = {}      # SMS key -> allowed_until, for those with one
         self._closed = set()        # keys whose send window closed before their request
@@ -300,6 +296,7 @@ class Dispatcher:
         self._expiries = {m.key: (m.expires_at, m.validity) for m in messages if m.expires_at is not None}
         self._window_ends = {m.key: m.allowed_until for m in messages if m.allowed_until is not None}
         self._throttles = defaultdict(int, {m.key: m.throttles for m in messages if m.throttles})
+        self._takes_now = {}        # account -> whether it could take an SMS (_later_can_send)
         for message in messages:
             if message.destination is None:
                 verdicts[message.key] = SmsVerdict(message.key, RecipientOutcome(
@@ -433,6 +430,24 @@ class Dispatcher:
             else:
                 next_pending.append(message)
         return next_pending
+
+    def _later_can_send(self, chain, account):
+        """Whether an account after ``account`` in ``chain`` could take an SMS now: one the
+        dispatcher would not skip (configured, available) and whose breaker admits requests
+        (peeked once per dispatch). An SMS over ``account``'s daily cap or paused by its
+        provider goes there; with none it waits for ``account`` rather than end its chain
+        on accounts that cannot send."""
+        if account not in chain:
+            return False
+        for later in chain[chain.index(account) + 1:]:
+            if later not in self._takes_now:
+                takes = self._skip_reason(later) is None
+                if takes and later.breaker is not None:
+                    takes = later.breaker.peek().allowed
+                self._takes_now[later] = takes
+            if self._takes_now[later]:
+                return True
+        return False
 
     def _skip_reason(self, account):
         """(OutcomeKind, reason) when ``account`` is skipped without asking its breaker."""
@@ -829,7 +844,7 @@ class Dispatcher:
             for recipient in request.recipients:
                 message = by_key[recipient.key]
                 chain = message.chain
-                if result.skip == SKIP_ALWAYS or (result.skip == SKIP_TO_NEXT and _has_next(chain, account)):
+                if result.skip == SKIP_ALWAYS or (result.skip == SKIP_TO_NEXT and self._later_can_send(chain, account)):
                     self._note(verdicts, message, Attempt(account, RecipientOutcome(
                         OutcomeKind.SKIPPED, result.skip_reason or result.reason)))
                     advancing.append(message)
@@ -875,7 +890,7 @@ class Dispatcher:
                 self._throttles[message.key] += 1
                 verdict.throttles = self._throttles[message.key]
                 if self._throttles[message.key] >= MAX_THROTTLES or (
-                        throttled[recipient.key].skip == SKIP_TO_NEXT and _has_next(message.chain, account)):
+                        throttled[recipient.key].skip == SKIP_TO_NEXT and self._later_can_send(message.chain, account)):
                     advancing.append(message)       # see MAX_THROTTLES
                 elif throttled[recipient.key].until is None and staying is not None:
                     # Tried again on this account next round, once its governor's pause

@@ -131,9 +131,11 @@ def _least_cost(chain, region, prices, available):
         amount, currency = prices.get(_account_id(item)) or (None, '')
         return (None, '') if amount is None or amount is False else (float(amount), currency or '')
 
-    reference = next((price_of(item)[1] for item in chain if price_of(item)[0] is not None), None)
+    def reference_of(items):
+        """The currency of the first priced account of ``items``, in the chain's order."""
+        return next((price_of(item)[1] for item in items if price_of(item)[0] is not None), None)
 
-    def by_price(items):
+    def by_price(items, reference):
         """(priced in the reference currency, cheapest first; other currencies; no price)."""
         priced = [item for item in items if price_of(item)[0] is not None and price_of(item)[1] == reference]
         foreign = [item for item in items if price_of(item)[0] is not None and price_of(item)[1] != reference]
@@ -142,8 +144,11 @@ def _least_cost(chain, region, prices, available):
         return sorted(priced, key=lambda item: price_of(item)[0]), foreign, unknown
 
     usable, others = _split_available(chain, available)
-    priced, foreign, unknown = by_price(usable)
-    late = [item for group in by_price(others) for item in group]
+    # The currency compared is that of the first priced account that can take the SMS: an
+    # account that cannot (breaker open) must not decide which prices count.
+    reference = reference_of(usable) or reference_of(chain)
+    priced, foreign, unknown = by_price(usable, reference)
+    late = [item for group in by_price(others, reference_of(others) or reference) for item in group]
     ordered = tuple(priced + foreign + unknown + late)
     notes = []
     if priced:

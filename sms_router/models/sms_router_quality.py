@@ -329,6 +329,7 @@ class QualityGate:
             rates[account_id, code] = rate
             self.names[code] = name or code
         self.quality = ChainQuality(settings, states, probes, rates)
+        self._can_send = {}     # account id -> whether it can take SMS now (breaker peeked once)
 
     def apply(self, chain, region):
         """``chain`` (AccountHandles) for an SMS to ``region`` (ISO code)."""
@@ -339,6 +340,13 @@ class QualityGate:
         # SMS go by order instead of to the last resort.
         ids = [handle.account_id for handle in chain if isinstance(handle.account_id, int)]
         out = self.quality.skipped(ids, region, self.now)
+        if out and not any(self._can_take(handle) for handle in chain
+                           if isinstance(handle.account_id, int) and handle.account_id not in out):
+            # The accounts left cannot send now (breaker open, low credit, misconfigured):
+            # skipping the ejected ones would end the chain on nothing, so none is skipped,
+            # as when every account is ejected (Envoy's panic threshold counts every
+            # unhealthy host, not only the ejected ones).
+            out = {}
         first = next((handle for handle in chain if handle.account_id not in out), None)
         if first is not None:
             # The SMS goes to the first account not skipped: a probe SMS when it is probed.
@@ -347,6 +355,20 @@ class QualityGate:
             return chain
         return tuple(skipped_handle(handle, region, self._reason(handle.account_id, region, out[handle.account_id]))
                      if handle.account_id in out else handle for handle in chain)
+
+    def _can_take(self, handle):
+        """Whether ``handle`` can take an SMS now, as a dispatch round would decide before
+        its request (configuration, credit, breaker peeked once per batch), read-only."""
+        if handle.account_id not in self._can_send:
+            try:
+                can = not handle.unavailable_reason and not handle.client.check_configuration()
+                if can and handle.breaker is not None:
+                    can = bool(handle.breaker.peek().allowed)
+            except Exception:  # noqa: BLE001 - then the ejection applies, as without this check
+                _logger.exception('SMS router: whether account %s can take SMS could not be read', handle.account_id)
+                can = True
+            self._can_send[handle.account_id] = can
+        return self._can_send[handle.account_id]
 
     def _reason(self, account_id, region, why):
         country = self.names.get(region, region)

@@ -145,6 +145,15 @@ class TestRouterQuality(SmsRouterCase):
         sms = self._send(['+33612345679'])
         self.assertRouterTrail(sms, [(self.acc_a, 'sent')])
 
+    def test_ejected_account_sends_when_the_others_cannot(self):
+        # The only other account of the route is unavailable (breaker forced open): skipping
+        # the ejected one would end the chain on nothing; it sends, as in panic mode.
+        self._eject_a()
+        self.acc_b._sms_router_force_open('maintenance')
+        sms = self._send(['+33612345678'])
+        self.assertRouterTrail(sms, [(self.acc_a, 'sent')])
+        self.assertEqual(self.routerRecipients(self.acc_a), ['+33612345678'])
+
     def test_probe_then_restore(self):
         row = self._eject_a()
         row.write({'ejected_until': fields.Datetime.now() - timedelta(seconds=5)})
