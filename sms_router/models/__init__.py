@@ -1,4 +1,5 @@
 from . import mail_notification
+from . import models
 from . import res_company
 from . import res_config_settings
 from . import sms_router_account

@@ -130,15 +130,17 @@ class SendPreview:
 
     # ---------------------------------------------------------------- recipients
 
-    def add(self, number, body, name='', partner=None):
+    def add(self, number, body, name='', partner=None, destination=None):
         """Count one recipient: ``number`` as Odoo hands it to the router, ``body`` its
-        message, ``name`` how people know it (or a callable giving it), ``partner`` its contact (its country reads a
-        national number first). Returns the Group it is counted in."""
+        message, ``name`` how people know it (or its record id, the caller names the few
+        kept), ``partner`` its contact (its country reads a
+        national number first), ``destination`` the number already read (parse_destination).
+        Returns the Group it is counted in."""
         if not (number or '').strip():
             return self._count((None, UNUSABLE, self.env._('No number.')), '', None, 0, name)
         try:
             sms_like = _SmsLike(partner) if partner else None
-            destination, _match, chain = self.routing.match(number, self.traffic, sms_like)
+            destination, _match, chain = self.routing.match(number, self.traffic, sms_like, destination)
         except NumberError as error:
             return self._count((None, UNUSABLE, render_reason(reason_of(error), self.env.lang)), '', None, 0, name)
         region = destination.region or ''
@@ -174,8 +176,7 @@ class SendPreview:
                 sender.name if sender is not None else '', status, segments, leaves_at, rule_id, reason)
         group.count += 1
         if len(group.names) < self.SAMPLE_NAMES and name:
-            # A callable: the name is only worked out for the few shown.
-            group.names.append(name() if callable(name) else name)
+            group.names.append(name)
         return group
 
     def _chain_outcome(self, chain):

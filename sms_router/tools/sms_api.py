@@ -219,10 +219,11 @@ class CompanyRouting:
             chain.append(self.last_resort)
         return tuple(chain)
 
-    def match(self, raw_number, traffic, sms=None):
+    def match(self, raw_number, traffic, sms=None, destination=None):
         """(Destination, RouteMatch, chain) of a number, as sending reads it; raises
-        NumberError for an unreadable number."""
-        destination = parse_destination(raw_number, self.region(sms))
+        NumberError for an unreadable number. ``destination``: the number already read by
+        parse_destination (the send preview reads each number once)."""
+        destination = destination or parse_destination(raw_number, self.region(sms))
         match = self.table.explain(destination, traffic)
         # The route's strategy (least cost, best delivery, weighted split) orders its chain;
         # the quality breaker then skips, in place, the accounts it ejected (a Skipped attempt).

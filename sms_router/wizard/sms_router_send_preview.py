@@ -95,8 +95,12 @@ class SmsRouterSendPreview(models.TransientModel):
         started = time.perf_counter()
         mailing = composer.mailing_id if 'mailing_id' in composer._fields else None
         traffic = TRAFFIC_MARKETING if mailing else TRAFFIC_TRANSACTIONAL
-        recipients = composer._prepare_recipient_values(records)
-        excluded = self._sms_router_excluded(composer, records, recipients)
+        # Each number read once, by the router's parser, for Odoo's recipient rules and the
+        # routes alike (see models/models.py).
+        parsed = {}
+        recipients = composer.with_context(sms_router_parsed=parsed)._prepare_recipient_values(
+            records.with_context(sms_router_parsed=parsed))
+        excluded = self._sms_router_excluded(composer, records, recipients, mailing)
         bodies = self._sms_router_bodies(composer, records, mailing)
         # As sms.sms.create decides it: the record's company, else the mailing's, else the
         # sender's current company.
@@ -130,11 +134,12 @@ class SmsRouterSendPreview(models.TransientModel):
             if preview is False:
                 tallies['off'] += 1
                 continue
-            group = preview.add(info['sanitized'], bodies[record.id], lambda record=record: record.display_name,
-                                info['partner'])
+            group = preview.add(info['sanitized'], bodies[record.id], record.id, info['partner'],
+                                parsed.get(info['sanitized']))
             if group.status in (UNUSABLE, NO_ROUTE):
                 problems.append((record, info['sanitized'], group.status, group.reason))
-        values.update(self._sms_router_values([p for p in previews.values() if p], tallies, problems))
+        values.update(self._sms_router_values([p for p in previews.values() if p], tallies, problems,
+                                               records.browse()))
         values['router_off'] = bool(tallies['off'])
         values['composer_id'] = composer.id if isinstance(composer.id, int) else False
         values['duration_ms'] = int((time.perf_counter() - started) * 1000)
@@ -188,15 +193,26 @@ class SmsRouterSendPreview(models.TransientModel):
         return SendPreview(self.env['sms.sms'].sudo().env, company.sudo(), traffic)
 
     @api.model
-    def _sms_router_excluded(self, composer, records, recipients):
+    def _sms_router_excluded(self, composer, records, recipients, mailing):
         """{record id: why Odoo cancels its SMS}: blacklisted, opted out, duplicate (the
-        composer's own checks, in its order)."""
+        composer's own checks, in its order). Duplicates as sms.composer's
+        _get_done_record_ids (the first record of a number sends, the later ones do not)
+        and mass_mailing_sms's (records the mailing already sent to), with a set instead of
+        its list: its search is quadratic, minutes for 10,000 recipients."""
         excluded = {}
+        done_ids, seen = [], set()
+        for record in records:
+            sanitized = recipients[record.id]['sanitized']
+            if sanitized in seen:
+                done_ids.append(record.id)
+            else:
+                seen.add(sanitized)
+        if mailing:
+            done_ids += mailing._get_seen_list_sms()[0]
         for ids, reason in (
                 (composer._get_blacklist_record_ids(records, recipients), self.env._('Blacklisted number.')),
                 (composer._get_optout_record_ids(records, recipients), self.env._('Opted out.')),
-                (composer._get_done_record_ids(records, recipients),
-                 self.env._('Duplicate number, or already sent by this mailing.'))):
+                (done_ids, self.env._('Duplicate number, or already sent by this mailing.'))):
             for record_id in ids:
                 excluded.setdefault(record_id, reason)
         return excluded
@@ -233,9 +249,14 @@ class SmsRouterSendPreview(models.TransientModel):
     # ------------------------------------------------------------------ result
 
     @api.model
-    def _sms_router_values(self, previews, tallies, problems):
-        """The fields and lines of the preview from the SendPreview of each company."""
+    def _sms_router_values(self, previews, tallies, problems, model):
+        """The fields and lines of the preview from the SendPreview of each company; the
+        recipients are records of ``model``, named in one read for the few shown."""
         countries = {country.code: country.id for country in self.env['res.country'].search([])}
+        shown = model.browse(sorted(
+            {res_id for preview in previews for group in preview.groups.values() for res_id in group.names}
+            | {record.id for record, *_rest in problems[:MAX_LISTED]}))
+        names = {record.id: record.display_name for record in shown}
         Account = self.env['sms.router.account'].sudo()
         providers = dict(Account._fields['sms_provider']._description_selection(self.env))
         account_ids = {group.account_id for preview in previews for group in preview.groups.values()}
@@ -263,7 +284,7 @@ class SmsRouterSendPreview(models.TransientModel):
                     'leaves_at': _naive_utc(group.leaves_at), 'window_id': group.window_rule_id or False,
                     'window_name': window_names.get(group.window_rule_id, False),
                     'reason': group.reason or status_labels.get(group.status, ''),
-                    'recipients_sample': ', '.join(group.names) + (
+                    'recipients_sample': ', '.join(names.get(res_id, '') for res_id in group.names) + (
                         self.env._(' and %s more', group.count - len(group.names))
                         if group.count > len(group.names) else ''),
                 })
@@ -306,7 +327,7 @@ class SmsRouterSendPreview(models.TransientModel):
             'account_ids': [Command.create(total) for total in sorted(
                 totals.values(), key=lambda total: (-total['sms_count'], total['account_name']))],
             'problem_ids': [Command.create({
-                'res_model': record._name, 'res_id': record.id, 'name': record.display_name, 'number': number,
+                'res_model': record._name, 'res_id': record.id, 'name': names.get(record.id), 'number': number,
                 'problem': problem, 'reason': reason,
             }) for record, number, problem, reason in problems[:MAX_LISTED]],
             'problems_not_listed': max(0, len(problems) - MAX_LISTED),
