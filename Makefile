@@ -23,7 +23,7 @@ help:
 	@echo "make test-odoo  only the Odoo tests (ARGS=\"--addons a,b --tags SPEC\" to narrow)"
 	@echo "make lint       ruff and pylint-odoo (OCA's mandatory checks) on the addons, ruff on tests/ (ARGS=--fix)"
 	@echo "make test-wheels build the addons' wheels, install them in a fresh venv, run Odoo from it"
-	@echo "make drills     failure drills: real Odoo workers against the provider sandbox (~14 min)"
+	@echo "make drills     failure drills: real Odoo workers against the provider sandbox (~27 min)"
 	@echo "make bench      routing, segments, failover, Odoo throughput and overview benchmarks (~10 min)"
 	@echo "make init-demo  create the demo database in a throwaway cluster, then exit"
 	@echo "make pot        refresh the translation templates (<addon>/i18n/<addon>.pot)"
