@@ -1,17 +1,26 @@
-"""Screenshots of the demo for the README: the Overview, the Route Tester, an alert and a send
-window, in English (admin) and in French (the demo's French operator, elodie).
+"""Screenshots of the demo for the README: the Overview, the Route Tester, an alert, a send
+window, a route's strategy and its explanation in the tester, an account's prices, the costs,
+the delivery quality and the send preview, in English (admin) and in French (the demo's French
+operator, elodie).
 
-    python3 tests/harness/screenshots.py [--out DIR] [--only overview,route_tester,alert,send_window] [--keep]
+    python3 tests/harness/screenshots.py [--out DIR] [--only overview,route_tester,...] [--keep]
     python3 tests/harness/screenshots.py --attach http://127.0.0.1:8069 --db sms_router_demo
 
 1. The demo database as ``make run`` makes it (tests/harness/run_demo.py: a throwaway
    PostgreSQL cluster, demo data, French loaded, the database pointed at this machine), with
    Odoo, the provider sandbox and the Odoo IAP stand-in on free ports.
-2. An interesting state: a few SMS go out normally, then Sweego is taken down in the sandbox
+2. An interesting state. Prices first: a price list on each provider account (the sandbox's
+   Sweego and OVH bill the same), and the French company's "Rest of the world" route sends by
+   least cost, OVH France added to its chain; its delivery quality judged from 5 reported SMS.
+   A few SMS go out normally (France, the United Kingdom, Belgium), 6 SMS to Germany go by
+   Twilio France (the cheapest there) while the sandbox reports most of them undelivered, then
+   Sweego is taken down in the sandbox
    (its control API) and more SMS go to France: Sweego France's breaker opens, its SMS fail
    over to the next account of their chain, and the router raises an alert; then, Sweego
    back, Twilio goes down and SMS go to the United Kingdom: Twilio UK's breaker opens too.
    The French company applies the send window preset "FR - AF2M 2024" to its marketing SMS.
+   Last, the delivery reports in, the delivery quality is refreshed (its scheduled action, and
+   OVH's delivery pull before it): Twilio France is skipped for Germany.
 3. Headless Chromium (found or installed as for the tours, see browser.py), driven over its
    DevTools websocket as Odoo's own test browser is (``websocket-client``, an Odoo
    dependency), in a 1400x900 window, logs in each user, opens each screen, waits until the
@@ -46,15 +55,41 @@ import run_demo
 OUT_DIR = odoo_env.REPO_ROOT / 'sms_router' / 'static' / 'description' / 'screenshots'
 DB = 'sms_router_shots'
 WIDTH, HEIGHT = 1400, 900
-SCREENS = ('overview', 'route_tester', 'alert', 'send_window')
+SCREENS = ('overview', 'route_tester', 'alert', 'send_window', 'route_strategy', 'strategy_tester', 'prices',
+           'costs', 'quality', 'send_preview')
 # The number typed in the route tester: a French mobile, written as people write it.
 TESTER_NUMBER = '06 12 34 56 78'
 # Where the demo's SMS go (numbers of the demo's contacts' countries).
 FR_NUMBERS = ['+33612345678', '+33698765432', '+33755512345']
 GB_NUMBERS = ['+447911123456', '+447400123456']
+BE_NUMBERS = ['+32470123456', '+32485987654']
+DE_NUMBERS = ['+4915112345678', '+4915198765432', '+4916012345678', '+4917012345678', '+4917612345678',
+              '+4915712345678']
+# The number typed in the strategy's route tester: a Belgian mobile, for the least cost route.
+STRATEGY_TESTER_NUMBER = '+32 470 12 34 56'
+# Prices per segment of the demo's accounts (their company's currency: EUR, GBP), per
+# destination country, and their default price; roughly what these providers charge.
+PRICES = {
+    'demo_account_sweego_fr': ({'fr': 0.0450, 'be': 0.0590, 'de': 0.0812}, 0.0950),
+    'demo_account_ovh_fr': ({'fr': 0.0390, 'be': 0.0489, 'de': 0.0745}, 0.0900),
+    'demo_account_twilio_fr': ({'fr': 0.0798, 'be': 0.0841, 'de': 0.0690}, 0.0990),
+    'demo_account_twilio_gb': ({'uk': 0.0350, 'je': 0.0520}, 0.0800),
+    'demo_account_sweego_gb': ({'uk': 0.0310}, 0.0750),
+}
+# OVH bills credits: the value of one credit, and the sandbox's credits per part to match.
+OVH_CREDIT_VALUE = 0.0390
+SANDBOX_PART_PRICES = {
+    'sweego': {'FR': '0.045', 'BE': '0.059', 'DE': '0.0812', 'GB': '0.031'},
+    'ovh': {'FR': '1', 'BE': '1.25', 'DE': '1.9'},
+}
+# The account whose Prices tab is photographed.
+PRICES_ACCOUNT = 'demo_account_ovh_fr'
 # The alert photographed: one of a British account (written in English, the UK company's
-# language) when the user sees it, else the first of the list (elodie sees the French one).
-ALERT_PREFERRED = 'Twilio UK'
+# language) when the user sees it, else the breaker of Sweego France (elodie sees the French
+# one), else the first of the list.
+ALERT_PREFERRED = ('Twilio UK', 'Sweego France')
+# What the screens need to know of the demo (ids), filled by shoot_all.
+DEMO = {}
 
 
 def say(msg):
@@ -153,6 +188,8 @@ class Chromium:
         self.send('Network.setCookie', url=url, name=name, value=value)
 
     def navigate(self, url):
+        # The requests of the page left are cancelled with it, not always told.
+        self.in_flight.clear()
         self.send('Page.navigate', url=url)
         self.wait_for('document.readyState === "complete"', 'the page to load')
 
@@ -241,12 +278,57 @@ def send_sms(session, company_id, numbers, body):
         session.call('sms.sms', 'send', [ids], {'unlink_sent': False, 'context': context})
 
 
+def demo_xmlid(session, name):
+    """The id of a demo record of any of our addons (sms_router, sms_router_ovh, ...)."""
+    found = session.call('ir.model.data', 'search_read', [[['module', '=like', 'sms_router%'], ['name', '=', name]]],
+                         {'fields': ['res_id'], 'limit': 1})
+    return found[0]['res_id'] if found else None
+
+
+def set_prices(session, sandbox_url, facts):
+    """Price lists on the demo's accounts, least cost on the French company's "Rest of the
+    world" route (OVH France added to its chain), delivery quality judged from 5 reports."""
+    company_fr = xmlid(session, 'sms_router.demo_company_fr')
+    context = {'context': {'allowed_company_ids': [company_fr, xmlid(session, 'sms_router.demo_company_gb')]}}
+    if not has_model(session, 'sms.router.price'):
+        say('no price model (sms.router.price) in this version: no prices, no strategy')
+        return
+    countries = {code: xmlid(session, f'base.{code}') for prices, _default in PRICES.values() for code in prices}
+    for name, (prices, default) in PRICES.items():
+        account = facts['accounts'].get(name)
+        if not account:
+            continue
+        values = {'price_default': default, 'price_ids': [
+            (0, 0, {'country_id': countries[code], 'price': price}) for code, price in prices.items()]}
+        if name == 'demo_account_ovh_fr':
+            values['credit_value'] = OVH_CREDIT_VALUE
+        session.call('sms.router.account', 'write', [[account], values], context)
+    for provider, part_prices in SANDBOX_PART_PRICES.items():
+        sandbox_control(sandbox_url, provider, mode='ok', part_prices=part_prices)
+    route = xmlid(session, 'sms_router.demo_route_fr_default')
+    ovh_fr = facts['accounts'].get('demo_account_ovh_fr')
+    if route and ovh_fr:
+        say('the French "Rest of the world" route sends by least cost (OVH France added to its chain)')
+        session.call('sms.router.route', 'write', [[route], {
+            'strategy': 'least_cost', 'step_ids': [(0, 0, {'account_id': ovh_fr, 'sequence': 30})]}], context)
+        DEMO['strategy_route'] = route
+    session.call('res.company', 'write', [[company_fr], {
+        'sms_router_quality_breaker': True, 'sms_router_quality_min_sample': 5}], context)
+
+
+def trigger_cron(session, name):
+    cron = demo_xmlid(session, name)
+    if cron:
+        session.call('ir.cron', 'method_direct_trigger', [[cron]])
+
+
 def stage(session, sandbox_url, facts):
     """Traffic, then an outage per country (see the module docstring): Sweego down for
     France, then, Sweego back, Twilio down for the United Kingdom."""
     company_fr = xmlid(session, 'sms_router.demo_company_fr')
     company_gb = xmlid(session, 'sms_router.demo_company_gb')
     contexts = {company: {'context': {'allowed_company_ids': [company]}} for company in (company_fr, company_gb)}
+    set_prices(session, sandbox_url, facts)
     watched = [(facts['accounts'].get('demo_account_sweego_fr'), company_fr),
                (facts['accounts'].get('demo_account_twilio_gb'), company_gb)]
     for account, company in watched:
@@ -255,6 +337,12 @@ def stage(session, sandbox_url, facts):
     say('traffic: 3 SMS to France, 2 to the United Kingdom, all providers up')
     send_sms(session, company_fr, FR_NUMBERS, 'Your appointment is tomorrow at 10:00.')
     send_sms(session, company_gb, GB_NUMBERS, 'Your appointment is tomorrow at 10:00.')
+    if DEMO.get('strategy_route'):
+        say('2 SMS to Belgium (least cost: OVH France); 6 to Germany (Twilio France), most undelivered')
+        send_sms(session, company_fr, BE_NUMBERS, 'Your appointment is tomorrow at 10:00.')
+        sandbox_control(sandbox_url, 'twilio', mode='poor_delivery', poor_delivery_ratio=0.7)
+        send_sms(session, company_fr, DE_NUMBERS, 'Your appointment is tomorrow at 10:00.')
+        sandbox_control(sandbox_url, 'twilio', mode='ok')
     say('Sweego down in the sandbox (HTTP 503): 4 more SMS to France')
     sandbox_control(sandbox_url, 'sweego', mode='http503')
     send_sms(session, company_fr, FR_NUMBERS + FR_NUMBERS[:1], 'Your results are ready.')
@@ -270,6 +358,19 @@ def stage(session, sandbox_url, facts):
     if preset and has_model(session, 'sms.router.send.window'):
         say('the French company applies the send window preset FR - AF2M 2024')
         session.call('sms.router.send.window.preset', 'action_apply', [[preset]], contexts[company_fr])
+    if has_model(session, 'sms.router.quality'):
+        say('delivery reports in (OVH pulled), the delivery quality refreshed')
+        time.sleep(5)
+        # OVH's delivery states are pulled 15 minutes after the send by default: at once here.
+        session.call('ir.config_parameter', 'set_param', ['sms_router_ovh.pull_delay_minutes', '0'])
+        trigger_cron(session, 'ir_cron_sms_router_ovh')
+        trigger_cron(session, 'ir_cron_sms_router_quality')
+        rows = session.call('sms.router.quality', 'search_read', [[]], {
+            'fields': ['account_id', 'country_id', 'state', 'delivery_rate', 'sample'],
+            'context': {'allowed_company_ids': [company_fr, company_gb]}})
+        for row in rows:
+            say(f'quality: {row["account_id"][1]} / {row["country_id"][1]}: {row["state"]}, '
+                f'{row["delivery_rate"]:.0%} of {row["sample"]} reported')
 
 
 def has_model(session, model):
@@ -320,7 +421,8 @@ def _alert(chromium, base_url):
     chromium.wait_for('!!document.querySelector(".o_list_view .o_data_row td.o_data_cell")', 'the alerts')
     chromium.evaluate(f'''(() => {{
         const rows = [...document.querySelectorAll(".o_list_view .o_data_row")];
-        const row = rows.find(r => r.textContent.includes({json.dumps(ALERT_PREFERRED)})) || rows[0];
+        const preferred = {json.dumps(ALERT_PREFERRED)};
+        const row = preferred.map(name => rows.find(r => r.textContent.includes(name))).find(r => r) || rows[0];
         row.querySelector("td.o_data_cell").click();
     }})()''')
     chromium.wait_for('!!document.querySelector(".o_form_view .o_form_sheet")', 'the alert form')
@@ -339,7 +441,89 @@ def _send_window(chromium, base_url):
     chromium.wait_idle()
 
 
-SHOOTERS = {'overview': _overview, 'route_tester': _route_tester, 'alert': _alert, 'send_window': _send_window}
+def _form(chromium, base_url, action, record_id, what):
+    if not record_id:
+        raise PageError(f'no {what} in this demo')
+    chromium.navigate(f'{base_url}/odoo/action-{action}/{record_id}')
+    chromium.wait_for('!!document.querySelector(".o_form_view .o_form_sheet")', f'the {what} form')
+
+
+def _route_strategy(chromium, base_url):
+    _form(chromium, base_url, 'sms_router.sms_router_route_action', DEMO.get('strategy_route'), 'least cost route')
+    chromium.wait_for('document.querySelectorAll(".o_form_view div[name=step_ids] .o_data_row").length >= 3',
+                      'the failover chain')
+    chromium.wait_idle()
+
+
+def _strategy_tester(chromium, base_url):
+    _route_strategy(chromium, base_url)
+    chromium.click(f'.o_form_view .o_form_statusbar button[name="{DEMO.get("tester_action", 0)}"]',
+                   'the Test Route button')
+    chromium.wait_for('!!document.querySelector(".modal .o_field_widget[name=number] input")', 'the route tester')
+    chromium.evaluate('(() => { const input = document.querySelector(".modal .o_field_widget[name=number] input");'
+                      ' input.select(); })()')
+    chromium.send('Input.insertText', text=STRATEGY_TESTER_NUMBER)
+    for kind in ('keyDown', 'keyUp'):
+        chromium.send('Input.dispatchKeyEvent', type=kind, key='Tab', code='Tab',
+                      windowsVirtualKeyCode=9, nativeVirtualKeyCode=9)
+    chromium.wait_for('!!document.querySelector(".modal .o_field_widget[name=strategy_reason]") && '
+                      '(document.querySelector(".modal .o_field_widget[name=e164]") || {}).textContent'
+                      '.includes("+32")', "the tester's strategy")
+    chromium.wait_idle()
+    # The strategy's explanation and the chain it ordered, in one picture.
+    chromium.evaluate('(() => { const body = document.querySelector(".modal .modal-body");'
+                      ' const field = document.querySelector(".modal .o_field_widget[name=strategy_reason]");'
+                      ' body.scrollTop += field.getBoundingClientRect().top - body.getBoundingClientRect().top - 24;'
+                      ' return true; })()')
+    chromium.wait_idle(quiet=0.3)
+
+
+def _prices(chromium, base_url):
+    _form(chromium, base_url, 'sms_router.sms_router_account_action', DEMO.get('prices_account'), 'priced account')
+    chromium.click('.o_form_view .o_notebook a.nav-link[name=prices]', 'the Prices tab')
+    chromium.wait_for('document.querySelectorAll(".o_form_view div[name=price_ids] .o_data_row").length >= 2',
+                      'the price lines')
+    chromium.wait_idle()
+
+
+def _menu(chromium, base_url, xmlid, what):
+    _overview(chromium, base_url)
+    chromium.click(f'.o_main_navbar [data-menu-xmlid="{xmlid}"]', what)
+
+
+def _costs(chromium, base_url):
+    _menu(chromium, base_url, 'sms_router.sms_router_cost_menu', 'the Costs menu')
+    chromium.wait_for('!!document.querySelector(".o_pivot table .o_pivot_cell_value:not(.o_empty)") && '
+                      '!document.querySelector(".o_view_sample_data")', 'the costs')
+    chromium.wait_idle()
+
+
+def _quality(chromium, base_url):
+    _menu(chromium, base_url, 'sms_router.sms_router_quality_menu', 'the Delivery Quality menu')
+    chromium.wait_for('!!document.querySelector(".o_list_view .o_data_row td.o_data_cell")', 'the delivery quality')
+    chromium.wait_idle()
+
+
+def _send_preview(chromium, base_url):
+    """The SMS composer in mass mode on the French demo contacts, then Preview Sending."""
+    partners = DEMO.get('preview_partners')
+    if not partners:
+        raise PageError('no demo contacts to send to')
+    _overview(chromium, base_url)
+    action = {'type': 'ir.actions.act_window', 'res_model': 'sms.composer', 'views': [[False, 'form']],
+              'target': 'new', 'context': {
+                  'active_model': 'res.partner', 'active_ids': partners, 'default_composition_mode': 'mass',
+                  'default_body': 'Lumière Santé: your appointment is tomorrow at 10:00. Reply STOP to opt out.'}}
+    chromium.evaluate(f'odoo.__WOWL_DEBUG__.root.env.services.action.doAction({json.dumps(action)}), true')
+    chromium.click('.modal footer button[name=action_sms_router_preview]', 'the Preview Sending button')
+    chromium.wait_for('!!document.querySelector(".modal .o_form_view div[name=account_ids] .o_data_row")',
+                      'the send preview')
+    chromium.wait_idle()
+
+
+SHOOTERS = {'overview': _overview, 'route_tester': _route_tester, 'alert': _alert, 'send_window': _send_window,
+            'route_strategy': _route_strategy, 'strategy_tester': _strategy_tester, 'prices': _prices,
+            'costs': _costs, 'quality': _quality, 'send_preview': _send_preview}
 
 
 def _save(chromium, path):
@@ -386,6 +570,12 @@ def shoot_all(executable, port, db, screens, out_dir, admin):
     company_fr = xmlid(admin, 'sms_router.demo_company_fr')
     company_gb = xmlid(admin, 'sms_router.demo_company_gb')
     alerts = has_model(admin, 'sms.router.alert')
+    DEMO.setdefault('strategy_route', xmlid(admin, 'sms_router.demo_route_fr_default'))
+    DEMO['tester_action'] = xmlid(admin, 'sms_router.sms_router_route_tester_action') or 0
+    DEMO['prices_account'] = demo_xmlid(admin, PRICES_ACCOUNT)
+    DEMO['preview_partners'] = [partner for partner in (
+        xmlid(admin, f'sms_router.{name}') for name in ('demo_partner_fr', 'demo_partner_fr_national',
+                                                        'demo_partner_gp')) if partner]
     taken = shoot_user(executable, port, db, 'admin', 'admin', screens, 'en', out_dir,
                        [company_fr, company_gb], alerts)
     french = shoot_user(executable, port, db, 'elodie', 'elodie', screens, 'fr', out_dir,
