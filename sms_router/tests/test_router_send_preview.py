@@ -250,6 +250,36 @@ class TestRouterSendPreview(SmsRouterCase):
         self.assertFalse(self.env['sms.sms'].sudo().search([('mailing_id', '=', mailing.id)]))
         self.assertTotalsAddUp(preview)
 
+    def test_mailing_is_marketing_traffic_for_windows_and_breakers(self):
+        """A marketing send window holds a mailing's SMS, not a mass SMS of the composer
+        (transactional); the open breaker sends both through the backup."""
+        if 'mailing.mailing' not in self.env:
+            self.skipTest('mass_mailing_sms is not installed')
+        open_day = datetime.now(PARIS).date() + timedelta(days=2)
+        opening = datetime.combine(open_day, time(8, 0), tzinfo=PARIS).astimezone(timezone.utc)
+        self.env['sms.router.send.window'].create({
+            'name': 'FR marketing', 'company_id': self.company_fr.id, 'traffic': 'marketing',
+            'hours': '08:00-20:00', 'exclude_holidays': False,
+            'country_ids': [fields.Command.set(self.env.ref('base.fr').ids)],
+            **{day: index == open_day.weekday() for index, day in enumerate(WEEKDAY_FIELDS)},
+        })
+        self._breaker(self.main, forced_open=True)
+        mailing = self.env['mailing.mailing'].create({
+            'name': 'Spring', 'subject': 'Spring', 'mailing_type': 'sms', 'body_plaintext': 'Spring offers',
+            'mailing_model_id': self.env['ir.model']._get_id('res.partner'),
+            'mailing_domain': [('id', 'in', self.fr_partners.ids)], 'sms_allow_unsubscribe': False,
+        })
+        with self.mockRouterClients({account: OutcomeKind.SENT for account in self.accounts}):
+            marketing = self.env['sms.router.send.preview']._sms_router_from_mailing(mailing)
+        self.assertFalse(self.router_calls)
+        line = self._by_country(marketing, 'FR')
+        self.assertEqual((line.account_id, line.status, line.sms_count, line.leaves_at),
+                         (self.backup, 'window', 3, opening.replace(tzinfo=None)))
+        self.assertEqual(marketing.waiting_count, 3)
+        transactional = self._preview(self._composer(self.fr_partners))
+        line = self._by_country(transactional, 'FR')
+        self.assertEqual((line.account_id, line.status, line.leaves_at), (self.backup, 'send', False))
+
     def test_route_tester_and_preview_agree(self):
         self._breaker(self.main, forced_open=True)
         with self.mockRouterClients({account: OutcomeKind.SENT for account in self.accounts}):
