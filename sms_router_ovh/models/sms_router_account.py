@@ -10,6 +10,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from odoo.addons.sms_router.engine.reasons import reason_of
+from odoo.addons.sms_router.tools.params import int_param
 from odoo.addons.sms_router.tools.reason_text import company_lang, render_reason
 
 from ..tools.ovh_client import ENDPOINTS, OvhClient, OvhError
@@ -27,16 +28,6 @@ CALLBACK_ROUTE = '/sms_router_ovh/callback'
 PULL_DELAY_PARAM = ('sms_router_ovh.pull_delay_minutes', 15)
 PULL_MAX_AGE_PARAM = ('sms_router_ovh.pull_max_age_hours', 48)
 PULL_BATCH_PARAM = ('sms_router_ovh.pull_batch_size', 200)
-
-
-def _int_param(env, param):
-    name, default = param
-    value = env['ir.config_parameter'].sudo().get_param(name)
-    try:
-        return int(value) if value not in (None, False, '') else default
-    except ValueError:
-        _logger.warning('SMS router OVH: ignoring non-integer system parameter %s=%r', name, value)
-        return default
 
 
 class SmsRouterAccount(models.Model):
@@ -263,9 +254,9 @@ class SmsRouterAccount(models.Model):
         """Pull the state of SMS still pending (credits are refreshed by the router's own
         scheduled action)."""
         self._sms_router_ovh_pull_deliveries(
-            delay_minutes=_int_param(self.env, PULL_DELAY_PARAM),
-            max_age_hours=_int_param(self.env, PULL_MAX_AGE_PARAM),
-            limit=_int_param(self.env, PULL_BATCH_PARAM),
+            delay_minutes=int_param(self.env, PULL_DELAY_PARAM),
+            max_age_hours=int_param(self.env, PULL_MAX_AGE_PARAM),
+            limit=int_param(self.env, PULL_BATCH_PARAM),
         )
 
     @api.model

@@ -7,6 +7,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from odoo.addons.sms_router.engine.reasons import join_reasons, reason_of
+from odoo.addons.sms_router.tools.params import int_param
 from odoo.addons.sms_router.tools.reason_text import render_reason
 
 from ..tools.twilio_client import (
@@ -32,15 +33,6 @@ SMS_UUID_RE = re.compile(r'^[0-9a-f]{32}$')
 PRICE_DELAY_PARAM = ('sms_router_twilio.price_pull_delay_minutes', 5)
 PRICE_MAX_AGE_PARAM = ('sms_router_twilio.price_pull_max_age_hours', 48)
 PRICE_BATCH_PARAM = ('sms_router_twilio.price_pull_batch_size', 200)
-
-
-def _int_param(env, param):
-    name, default = param
-    value = env['ir.config_parameter'].sudo().get_param(name)
-    try:
-        return int(value) if value not in (None, False, '') else default
-    except ValueError:
-        return default
 
 
 class SmsRouterAccount(models.Model):
@@ -272,9 +264,9 @@ class SmsRouterAccount(models.Model):
     @api.model
     def _cron_sms_router_twilio_fetch_prices(self):
         self._sms_router_twilio_fetch_prices(
-            delay_minutes=_int_param(self.env, PRICE_DELAY_PARAM),
-            max_age_hours=_int_param(self.env, PRICE_MAX_AGE_PARAM),
-            limit=_int_param(self.env, PRICE_BATCH_PARAM),
+            delay_minutes=int_param(self.env, PRICE_DELAY_PARAM),
+            max_age_hours=int_param(self.env, PRICE_MAX_AGE_PARAM),
+            limit=int_param(self.env, PRICE_BATCH_PARAM),
         )
 
     @api.model

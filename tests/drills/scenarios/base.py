@@ -21,12 +21,16 @@ the providers accepted (``bench.tally``), checks its own expectations
   commits a batch after its provider calls, so what the provider accepted before the kill
   goes out again; the SIGKILL drills check that only SMS of that batch are concerned.
 """
+import contextlib
+import subprocess
 import threading
 import time
 from datetime import datetime, timedelta, timezone
 
+import procutil
+
 from infra.database import restore_breaker_table
-from infra.processes import Sender
+from infra.processes import DrillError, Sender
 from infra.settings import (
     ACCOUNT_DEFAULTS, AT_LEAST_ONCE, AT_MOST_ONCE, BATCH_SIZE, DB_NAME, DRILL_LIMIT_S, LATENCY_MS,
     MAX_HOLD_HOURS, SHORT,
@@ -56,6 +60,23 @@ class Bench:
         self.rows = []
         self.copy_control = None    # the control process of a database copy, while it runs
         self._drill_no = 0
+
+    @contextlib.contextmanager
+    def http_server(self):
+        """An Odoo HTTP server on the drill database (webhooks, delivery reports, the
+        external API), for the drills that need one; stopped when the block ends. Yields
+        its base URL."""
+        server = self.odoo.popen(
+            [self.odoo.python, '-m', 'odoo', 'server', '-c', str(self.odoo.config_path),
+             '-d', DB_NAME, f'--db-filter=^{DB_NAME}$', f'--http-port={self.http_port}',
+             '--workers=0', '--max-cron-threads=0'], 'odoo-http', stdout=subprocess.DEVNULL)
+        try:
+            if not procutil.wait_port(self.http_port, timeout=60, proc=server):
+                raise DrillError('the Odoo HTTP server did not start')
+            yield f'http://127.0.0.1:{self.http_port}'
+        finally:
+            procutil.stop_child(server, 'odoo-http', grace=10)
+            server.drill_log.close()
 
     def begin(self, name, policy=AT_LEAST_ONCE, batch_size=BATCH_SIZE, latency_ms=LATENCY_MS,
               accounts=None, iap_last_resort=True, max_hold_hours=MAX_HOLD_HOURS,

@@ -20,14 +20,11 @@ control, Twilio's total must *not* reconcile right after the send, while the led
 holds the account's estimates (its prices come with the scheduled look-up): the comparison
 does see a difference.
 """
-import subprocess
 import time
 from decimal import Decimal
 
-import procutil
 
-from infra.processes import DrillError
-from infra.settings import DB_NAME, OVH_CRON, PARKED_CRON
+from infra.settings import OVH_CRON, PARKED_CRON
 from sandbox.server import PROVIDERS
 
 TWILIO_PRICE_CRON = 'sms_router_twilio.ir_cron_sms_router_twilio_prices'
@@ -57,19 +54,11 @@ BODIES = (
 def cost_reconciliation(bench):
     """A mixed run through the sandbox: the ledger equals the providers' bills per provider."""
     row = bench.begin('cost reconciliation (ledger = provider bills)', iap_last_resort=False)
-    base = f'http://127.0.0.1:{bench.http_port}'
-    server = bench.odoo.popen(
-        [bench.odoo.python, '-m', 'odoo', 'server', '-c', str(bench.odoo.config_path),
-         '-d', DB_NAME, f'--db-filter=^{DB_NAME}$', f'--http-port={bench.http_port}',
-         '--workers=0', '--max-cron-threads=0'], 'odoo-http', stdout=subprocess.DEVNULL)
     try:
-        if not procutil.wait_port(bench.http_port, timeout=60, proc=server):
-            raise DrillError('the Odoo HTTP server did not start')
-        return _run(bench, row, base)
+        with bench.http_server() as base:
+            return _run(bench, row, base)
     finally:
         bench.control.call('cost_setup', currencies={}, credit_value=0.0, price_default=0.0)
-        procutil.stop_child(server, 'odoo-http', grace=10)
-        server.drill_log.close()
 
 
 def _items(bench, row):

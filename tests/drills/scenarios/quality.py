@@ -19,10 +19,8 @@ cool-down and probes of 5 SMS:
 The quality rows are forgotten before and after the drill (earlier drills' reports do not
 count, and later drills find every account ok).
 """
-import subprocess
 import time
 
-import procutil
 
 from infra.database import pg_connect
 from infra.processes import DrillError
@@ -46,17 +44,10 @@ def quality(bench):
     db = pg_connect(bench.db_args, DB_NAME)
     db.autocommit = True
     _forget(db, start=True)
-    server = bench.odoo.popen(
-        [bench.odoo.python, '-m', 'odoo', 'server', '-c', str(bench.odoo.config_path),
-         '-d', DB_NAME, f'--db-filter=^{DB_NAME}$', f'--http-port={bench.http_port}',
-         '--workers=0', '--max-cron-threads=0'], 'odoo-http', stdout=subprocess.DEVNULL)
     try:
-        if not procutil.wait_port(bench.http_port, timeout=60, proc=server):
-            raise DrillError('the Odoo HTTP server did not start')
-        _drill(bench, row, db)
+        with bench.http_server():
+            _drill(bench, row, db)
     finally:
-        procutil.stop_child(server, 'odoo-http', grace=10)
-        server.drill_log.close()
         _forget(db)
         db.close()
     return bench.finish(row)

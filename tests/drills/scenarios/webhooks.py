@@ -19,16 +19,12 @@ calls and their HTTP statuses are printed after the table (``Row.webhook_results
 import base64
 import json
 import os
-import subprocess
 import time
 import urllib.parse
 from datetime import datetime, timezone
 
-import procutil
 import requests
 
-from infra.processes import DrillError
-from infra.settings import DB_NAME
 from sandbox.server import (
     PROVIDERS, SWEEGO_WEBHOOK_SECRET, TWILIO_AUTH_TOKEN, sweego_signature, twilio_signature,
 )
@@ -38,18 +34,8 @@ from scenarios.base import digits
 def webhooks(bench):
     """Forged, replayed, garbled and misdirected webhooks change nothing."""
     row = bench.begin('malformed webhooks (Sweego, Twilio, OVH)')
-    base = f'http://127.0.0.1:{bench.http_port}'
-    server = bench.odoo.popen(
-        [bench.odoo.python, '-m', 'odoo', 'server', '-c', str(bench.odoo.config_path),
-         '-d', DB_NAME, f'--db-filter=^{DB_NAME}$', f'--http-port={bench.http_port}',
-         '--workers=0', '--max-cron-threads=0'], 'odoo-http', stdout=subprocess.DEVNULL)
-    try:
-        if not procutil.wait_port(bench.http_port, timeout=60, proc=server):
-            raise DrillError('the Odoo HTTP server did not start')
+    with bench.http_server() as base:
         return _probe(bench, row, base)
-    finally:
-        procutil.stop_child(server, 'odoo-http', grace=10)
-        server.drill_log.close()
 
 
 def _probe(bench, row, base):
