@@ -15,7 +15,8 @@ ADDONS = ('sms_router', 'sms_router_sweego', 'sms_router_twilio', 'sms_router_ov
 
 # Terms French writes as English does (their msgstr stays empty, see above).
 SAME_IN_FRENCH = {
-    'Configuration', 'Contact', 'Danger', 'Destinations', 'Marketing', 'Messages', 'Note', 'Notes', 'Options',
+    'Base', 'Configuration', 'Contact', 'Danger', 'Destination', 'Total',
+    '%(price)s %(currency)s/segment', 'Destinations', 'Marketing', 'Messages', 'Note', 'Notes', 'Options',
     'Route', 'Routes', 'Segments', 'Source', 'Verdict', 'Webhooks', 'ms', 'web.base.url', 'whsec_...',
     '%s segments/s', '<span class="col-lg-3">minutes</span>', 'Unicode (UCS-2)',
     # Names of products and of their endpoints.
