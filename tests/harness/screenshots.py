@@ -121,7 +121,8 @@ class Chromium:
         self.ws = websocket.create_connection(page['webSocketDebuggerUrl'], timeout=60,
                                               suppress_origin=True)
         self._ids = itertools.count(1)
-        self.in_flight = {}   # requestId -> URL
+        self.in_flight = {}   # requestId -> (URL, loaderId)
+        self.loader = None    # the loaderId of the page navigated to last
         self.last_network = time.monotonic()
         self.errors = []
         for method in ('Page.enable', 'Network.enable', 'Runtime.enable'):
@@ -155,7 +156,7 @@ class Chromium:
             url = params['request']['url']
             # The bus's websocket (and its worker) stays open: it is not a page load.
             if '/websocket' not in url and not url.startswith('data:'):
-                self.in_flight[params['requestId']] = url
+                self.in_flight[params['requestId']] = (url, params.get('loaderId'))
         elif method in ('Network.loadingFinished', 'Network.loadingFailed'):
             self.in_flight.pop(params['requestId'], None)
         elif method == 'Runtime.exceptionThrown':
@@ -188,9 +189,10 @@ class Chromium:
         self.send('Network.setCookie', url=url, name=name, value=value)
 
     def navigate(self, url):
-        # The requests of the page left are cancelled with it, not always told.
+        # The requests of the page left are not waited for: some are never told finished
+        # (the form's save of a dirty record on leaving is a keepalive request).
         self.in_flight.clear()
-        self.send('Page.navigate', url=url)
+        self.loader = self.send('Page.navigate', url=url).get('loaderId')
         self.wait_for('document.readyState === "complete"', 'the page to load')
 
     def wait_for(self, expression, what, timeout=60):
@@ -208,11 +210,12 @@ class Chromium:
         deadline = time.monotonic() + timeout
         while True:
             self.evaluate('1')  # reads the pending events
-            if not self.in_flight and time.monotonic() - self.last_network >= quiet:
+            pending = {url for url, loader in self.in_flight.values()
+                       if not self.loader or not loader or loader == self.loader}
+            if not pending and time.monotonic() - self.last_network >= quiet:
                 break
             if time.monotonic() > deadline:
-                raise PageError(f'timed out after {timeout}s waiting for requests to finish: '
-                                f'{sorted(set(self.in_flight.values()))}')
+                raise PageError(f'timed out after {timeout}s waiting for requests to finish: {sorted(pending)}')
             time.sleep(0.1)
         self.evaluate('document.fonts.ready.then(() => new Promise(r => requestAnimationFrame('
                       '() => requestAnimationFrame(() => r(true)))))', await_promise=True)
