@@ -587,13 +587,19 @@ def format_profile(profiler):
     return out.getvalue()
 
 
-def worker_main(args):
+def serve_worker(args, roles):
+    """A benchmark's worker process: Odoo loaded from ``args.config``, the role
+    ``args.worker`` of ``roles`` ({name: function(odoo, options)}) run with the JSON
+    ``args.options``, its result printed for the orchestrating process (RESULT_TAG)."""
     options = json.loads(args.options)
     odoo = bootstrap(args.config)
-    role = {'setup': worker_setup, 'send': worker_send}[args.worker]
-    result = role(odoo, options)
+    result = roles[args.worker](odoo, options)
     print(RESULT_TAG + json.dumps(result), flush=True)
     return 0
+
+
+def worker_main(args):
+    return serve_worker(args, {'setup': worker_setup, 'send': worker_send})
 
 
 def main(argv=None):

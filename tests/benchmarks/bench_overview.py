@@ -320,12 +320,7 @@ def worker_measure(odoo, options):
 
 
 def worker_main(args):
-    options = json.loads(args.options)
-    odoo = odoo_bench.bootstrap(args.config)
-    role = {'load': worker_load, 'measure': worker_measure}[args.worker]
-    result = role(odoo, options)
-    print(RESULT_TAG + json.dumps(result), flush=True)
-    return 0
+    return odoo_bench.serve_worker(args, {'load': worker_load, 'measure': worker_measure})
 
 
 def main(argv=None):
