@@ -327,10 +327,16 @@ def cmd_webhook_refs(env, uuids):
     }
 
 
-def cmd_cost_setup(env, currencies, credit_value=0.0, price_default=0.0):
+def cmd_cost_setup(env, currencies, credit_value=0.0, price_default=0.0, earlier_asked=False):
     """Prices of the drill accounts: ``currencies`` {key: ISO code} (archived ones too),
     the OVH credit value, the default price per segment of every account (the estimate an
-    SMS gets when its provider gives no price)."""
+    SMS gets when its provider gives no price). ``earlier_asked``: the Twilio SMS of earlier
+    drills count as already asked for their price, so that Twilio's price pull (at most its
+    batch size per run, never asked and oldest first) takes this drill's SMS in its first
+    run, however many SMS the drills before it sent."""
+    if earlier_asked:
+        env.cr.execute("UPDATE sms_router_attempt SET twilio_price_checked_at = now() AT TIME ZONE 'UTC' "
+                       "WHERE sms_provider = 'twilio' AND twilio_price_checked_at IS NULL")
     Currency = env['res.currency'].with_context(active_test=False)
     for key, account in _accounts(env).items():
         values = {'price_default': price_default}

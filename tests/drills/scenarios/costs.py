@@ -81,7 +81,7 @@ def _run(bench, row, base):
     bench.sandbox.set_mode('sweego', 'http503', fault_count=2, fault_scope='send')
     bench.sandbox.set_mode('twilio', 'http500', fault_count=1, fault_scope='send')
     bench.control.call('cost_setup', currencies=CURRENCIES, credit_value=float(CREDIT_VALUE),
-                       price_default=WRONG_PRICE)
+                       price_default=WRONG_PRICE, earlier_asked=True)
     bench.control.call('configure', params={'sms_router_twilio.price_pull_delay_minutes': '0',
                                             'sms_router_ovh.pull_delay_minutes': '0'})
     queued = bench.control.call('queue', items=_items(bench, row))
