@@ -627,7 +627,7 @@ def test_control_api(sandbox):
     state = requests.get(control, timeout=5).json()
     assert state['providers']['twilio']['counters']['by_status'] == {'503': 1}
     assert state['providers']['twilio']['config']['mode'] == 'http503'
-    assert set(state['providers']) == {'sweego', 'twilio', 'ovh'}
+    assert {'sweego', 'twilio', 'ovh'} <= set(state['providers'])
     assert state['providers']['ovh']['endpoint'] == sandbox.endpoint('ovh')
     reply = requests.post(f'{control}/sweego', json={'invalid_numbers': [GOOD]}, timeout=5)
     assert reply.json()['config']['invalid_numbers'] == ['33612345678']
@@ -859,7 +859,7 @@ def test_billing_counts_only_what_was_accepted_and_resets(sandbox):
     assert sweego_send(sandbox, [{'num': GOOD}]).status_code == 200
     assert ovh_send(sandbox, receivers=[INVALID]).json()['totalCreditsRemoved'] == 0
     billing = requests.get(f'{sandbox.url}/_control/billing', timeout=5).json()
-    assert set(billing) == {'sweego', 'twilio', 'ovh'}
+    assert {'sweego', 'twilio', 'ovh'} <= set(billing)
     assert (billing['sweego']['amount'], billing['sweego']['messages']) == ('0.05', 1)
     assert (billing['ovh']['amount'], billing['twilio']['amount']) == ('0', '0')
     one = requests.get(f'{sandbox.url}/_control/billing?provider=sweego', timeout=5).json()

@@ -1,4 +1,5 @@
-"""Local provider sandbox (Sweego, Twilio, OVH) with failure injection; see README.md."""
+"""Local provider sandbox (Sweego, Twilio, OVH and the HTTP API stand-ins) with failure injection;
+see README.md."""
 from .common import normalize_number, sms_parts  # noqa: F401
 from .core import Sandbox  # noqa: F401
 from .faults import MODES  # noqa: F401

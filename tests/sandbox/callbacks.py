@@ -140,8 +140,14 @@ class CallbackDispatcher:
                     self._condition.wait(wait)
             ok = False
             try:
-                body, headers = render()
-                request = urllib.request.Request(url, data=body, headers=headers, method='POST')
+                # render() gives (body, headers), or (body, headers, 'GET') for a provider that
+                # reports with GET requests: the body (form-encoded) is then the query string.
+                body, headers, *method = render()
+                target, method = url, (method or ['POST'])[0]
+                if method == 'GET':
+                    target = url + ('&' if '?' in url else '?') + body.decode()
+                    body = None
+                request = urllib.request.Request(target, data=body, headers=headers, method=method)
                 with self._opener.open(request, timeout=self.timeout) as response:
                     response.read(65536)
                     ok = 200 <= response.status < 300

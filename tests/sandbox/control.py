@@ -2,7 +2,7 @@
 ``state``, ``configure``, ``reset`` and ``messages``."""
 import json
 
-from .providers import PROVIDERS
+from .providers import ALL_PROVIDERS
 
 
 def handle(request, method, path, query, body):
@@ -51,7 +51,7 @@ def handle(request, method, path, query, body):
             request.reply_json(400, {'error': str(error)})
         return
     name = path.strip('/')
-    if name in PROVIDERS:
+    if name in ALL_PROVIDERS:
         if method == 'GET':
             request.reply_json(200, sandbox.state()['providers'][name])
             return

@@ -21,7 +21,7 @@ from .callbacks import CallbackDispatcher, host_allowed
 from .common import iso, lifecycle, region_of
 from .faults import MODES, NO_ANSWER_MODES
 from .httpd import Server
-from .providers import PROVIDER_CLASSES, PROVIDERS
+from .providers import ALL_PROVIDERS, PROVIDER_CLASSES
 from .ratelimit import RateLimits
 from .settings import converter, fresh_config, fresh_counters, jsonable
 
@@ -49,7 +49,7 @@ class Sandbox:
         self._initial_latency = float(latency_ms or 0)
         self._initial_config = config or {}
         if dedicated_ports is True:
-            dedicated_ports = {name: 0 for name in PROVIDERS}
+            dedicated_ports = {name: 0 for name in ALL_PROVIDERS}
         self._dedicated_ports = dict(dedicated_ports or {})
         for name in self._dedicated_ports:
             self._check_provider(name)
@@ -85,7 +85,7 @@ class Sandbox:
             self._serve(server, f'sandbox-{name}')
         self._callbacks.start()
         self._started = True
-        for name in PROVIDERS:
+        for name in ALL_PROVIDERS:
             self._apply_listener(name)
         if self.state_file:
             thread = threading.Thread(target=self._write_state_loop, name='sandbox-state',
@@ -176,13 +176,13 @@ class Sandbox:
 
     @staticmethod
     def _check_provider(provider):
-        if provider not in PROVIDERS:
-            raise ValueError(f'unknown provider {provider!r} (one of {", ".join(PROVIDERS)})')
+        if provider not in ALL_PROVIDERS:
+            raise ValueError(f'unknown provider {provider!r} (one of {", ".join(ALL_PROVIDERS)})')
 
     def _reset_all(self):
         with self._lock:
             self._config, self._counters, self._messages, self._fault_remaining = {}, {}, {}, {}
-            for name in PROVIDERS:
+            for name in ALL_PROVIDERS:
                 self._reset_locked(name)
             self._version += 1
 
@@ -253,7 +253,7 @@ class Sandbox:
         """Back to defaults (all providers, or one); ``counters_only`` keeps the settings."""
         if provider is not None:
             self._check_provider(provider)
-        names = [provider] if provider else list(PROVIDERS)
+        names = [provider] if provider else list(ALL_PROVIDERS)
         self._callbacks.clear()
         with self._lock:
             for name in names:
@@ -284,7 +284,7 @@ class Sandbox:
                     'counters': copy.deepcopy(self._counters[name]),
                     'stored_messages': len(self._messages[name]),
                 }
-                for name in PROVIDERS
+                for name in ALL_PROVIDERS
             }
             return {
                 'url': self.url,
@@ -297,7 +297,7 @@ class Sandbox:
 
     def messages(self, provider=None, limit=100):
         """The latest accepted messages (newest last), for demos and assertions."""
-        names = [provider] if provider else list(PROVIDERS)
+        names = [provider] if provider else list(ALL_PROVIDERS)
         for name in names:
             self._check_provider(name)
         now = time.time()
@@ -446,7 +446,7 @@ class Sandbox:
         'EUR' | 'USD' | 'credits', 'amount': '12.345' (exact decimal string), 'messages',
         'parts', 'by_region': {region: {'amount', 'messages', 'parts'}}}}`` (one provider's
         dict when ``provider`` is given)."""
-        names = [provider] if provider else list(PROVIDERS)
+        names = [provider] if provider else list(ALL_PROVIDERS)
         for name in names:
             self._check_provider(name)
         with self._lock:

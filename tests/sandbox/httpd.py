@@ -14,7 +14,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import control, faults, ratelimit
-from .providers import PROVIDERS
+from .providers import ALL_PROVIDERS
 
 MAX_BODY_BYTES = 1024 * 1024
 IDLE_CONNECTION_TIMEOUT = 30.0
@@ -160,7 +160,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if name == '_control':
                 control.handle(self, method, subpath, query, body)
-            elif name in PROVIDERS:
+            elif name in ALL_PROVIDERS:
                 self._provider = name
                 provider = self.sandbox.providers[name]
                 is_send = provider.is_send(method, subpath)
@@ -171,7 +171,7 @@ class Handler(BaseHTTPRequestHandler):
                     provider.handle(self, method, subpath, query, body, fault)
             else:
                 self.reply_json(404, {'error': f'no route for {path}',
-                                      'providers': [f'/{name}' for name in PROVIDERS]})
+                                      'providers': [f'/{name}' for name in ALL_PROVIDERS]})
         except faults.Abort:
             self.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
@@ -195,10 +195,10 @@ class Handler(BaseHTTPRequestHandler):
             # A dedicated port serves its provider with or without the prefix.
             if head == dedicated:
                 return dedicated, rest
-            if head in PROVIDERS or head == '_control':
+            if head in ALL_PROVIDERS or head == '_control':
                 return None, path
             return dedicated, path
-        if head in PROVIDERS or head == '_control':
+        if head in ALL_PROVIDERS or head == '_control':
             return head, rest
         if path in ('', '/'):
             return '_control', '/'

@@ -35,7 +35,7 @@ from .common import CALLING_CODES, normalize_number, sms_parts  # noqa: E402
 from .core import Sandbox  # noqa: E402
 from .faults import MODES, TRANSPORT_MODES  # noqa: E402
 from .foreground import serve_until_signalled  # noqa: E402
-from .providers import PROVIDERS  # noqa: E402
+from .providers import ALL_PROVIDERS, HTTP_API_PROVIDERS, PROVIDERS  # noqa: E402
 from .providers.ovh import (  # noqa: E402
     OVH_APP_KEY,
     OVH_APP_SECRET,
@@ -55,8 +55,9 @@ from .providers.twilio import (  # noqa: E402
 
 # What other code imports from here (tests, drills, benchmarks); kept stable across moves.
 __all__ = [
-    'CALLING_CODES', 'MODES', 'OVH_APP_KEY', 'OVH_APP_SECRET', 'OVH_CONSUMER_KEY', 'OVH_SERVICE',
-    'PROVIDERS', 'SWEEGO_API_KEY', 'SWEEGO_WEBHOOK_SECRET', 'TRANSPORT_MODES',
+    'ALL_PROVIDERS', 'CALLING_CODES', 'HTTP_API_PROVIDERS', 'MODES', 'OVH_APP_KEY',
+    'OVH_APP_SECRET', 'OVH_CONSUMER_KEY', 'OVH_SERVICE', 'PROVIDERS', 'SWEEGO_API_KEY',
+    'SWEEGO_WEBHOOK_SECRET', 'TRANSPORT_MODES',
     'TWILIO_ACCOUNT_SID', 'TWILIO_API_KEY_SECRET', 'TWILIO_API_KEY_SID', 'TWILIO_AUTH_TOKEN',
     'TWILIO_PHONE_NUMBER', 'CallbackDispatcher', 'Sandbox', 'main', 'normalize_number',
     'ovh_signature', 'sms_parts', 'sweego_signature', 'twilio_signature',
@@ -67,9 +68,9 @@ def _parse_pairs(values, what):
     result = {}
     for value in values or ():
         name, sep, rest = value.partition('=')
-        if not sep or name not in PROVIDERS:
+        if not sep or name not in ALL_PROVIDERS:
             raise SystemExit(f'--{what} expects PROVIDER=VALUE with PROVIDER in '
-                             f'{", ".join(PROVIDERS)}')
+                             f'{", ".join(ALL_PROVIDERS)}')
         result[name] = rest
     return result
 
@@ -82,8 +83,9 @@ def main(argv=None):
     parser.add_argument('--latency-ms', type=float, default=0,
                         help='initial latency of every provider')
     parser.add_argument('--port-per-provider', action='store_true',
-                        help='also listen on PORT+1 (sweego), PORT+2 (twilio), PORT+3 (ovh); '
-                             "'refuse' then closes that port (true ECONNREFUSED)")
+                        help='also listen on PORT+1 (sweego), PORT+2 (twilio), PORT+3 (ovh), '
+                             'then PORT+4... for the HTTP API stand-ins in the order of '
+                             "GET /_control; 'refuse' then closes that port (true ECONNREFUSED)")
     parser.add_argument('--provider-port', action='append', metavar='PROVIDER=PORT',
                         help='dedicated port for one provider (repeatable)')
     parser.add_argument('--fault', action='append', metavar='PROVIDER=MODE',
@@ -101,7 +103,7 @@ def main(argv=None):
     if args.config:
         with open(args.config, encoding='utf-8') as handle:
             config = json.load(handle)
-        unknown = set(config) - set(PROVIDERS)
+        unknown = set(config) - set(ALL_PROVIDERS)
         if unknown:
             raise SystemExit(f'--config: unknown provider(s) {", ".join(sorted(unknown))}')
     for name, mode in _parse_pairs(args.fault, 'fault').items():
@@ -109,9 +111,9 @@ def main(argv=None):
     dedicated = {}
     if args.port_per_provider:
         if not args.port:
-            dedicated = {name: 0 for name in PROVIDERS}
+            dedicated = {name: 0 for name in ALL_PROVIDERS}
         else:
-            dedicated = {name: args.port + index + 1 for index, name in enumerate(PROVIDERS)}
+            dedicated = {name: args.port + index + 1 for index, name in enumerate(ALL_PROVIDERS)}
     for name, port in _parse_pairs(args.provider_port, 'provider-port').items():
         dedicated[name] = int(port)
 
@@ -126,8 +128,8 @@ def main(argv=None):
     except OSError as error:
         raise SystemExit(f'sandbox: cannot listen on {args.host}:{args.port}: {error}') from None
     print(f'SMS sandbox listening on {sandbox.url}', flush=True)
-    for name in PROVIDERS:
-        print(f'  {name:<7} {sandbox.endpoint(name)}', flush=True)
+    for name in ALL_PROVIDERS:
+        print(f'  {name:<14} {sandbox.endpoint(name)}', flush=True)
     print(f'  control {sandbox.url}/_control', flush=True)
 
     serve_until_signalled(sandbox.stop)
