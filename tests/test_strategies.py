@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from addons.sms_router.engine.reasons import Reason
+from addons.sms_router.engine.reasons import Reason, render
 from addons.sms_router.engine.strategies import (
     BEST_DELIVERY, DEFAULT_MIN_SAMPLE, LEAST_COST, ORDERED, STRATEGIES, WEIGHTED, draw_position, order_chain,
 )
@@ -108,6 +108,30 @@ def test_least_cost_explanation():
     assert 'cannot take it now, tried last: OVH France' in reason
     _chain, reason = order_chain(LEAST_COST, CHAIN, 'BE', 'key', prices={})
     assert 'no account that can take it has a price for BE' in reason
+
+
+def _in_french_numbers(reason):
+    """``reason`` rendered untranslated but with a French decimal comma (as
+    sms_router.tools.reason_text.translator does for fr_FR)."""
+    def translate(template, module):
+        return template
+    translate.number = lambda text: str.__str__(text).replace('.', ',')
+    return render(reason, translate)
+
+
+def test_explanations_write_numbers_in_the_readers_format():
+    _chain, reason = order_chain(LEAST_COST, CHAIN, 'FR', 'key', prices={1: (0.045, EUR), 2: (0.052, EUR)})
+    assert _in_french_numbers(reason).startswith('least cost: OVH France at 0,045 EUR/segment, Sweego France 0,052')
+    _chain, reason = order_chain(LEAST_COST, CHAIN, 'US', 'key', prices=PRICE_GRID['US'], available=ALL)
+    assert 'Twilio 0,0079 USD' in _in_french_numbers(reason)
+    _chain, reason = order_chain(BEST_DELIVERY, CHAIN, 'FR', 'key', quality={1: (0.875, 40), 2: (0.5, 40)})
+    assert '87,5 %' in _in_french_numbers(reason) and '50,0 %' in _in_french_numbers(reason)
+    _chain, reason = order_chain(WEIGHTED, CHAIN, 'FR', 'key', weights={1: 62.5, 2: 37.5})
+    assert 'OVH France 62,5 %, Sweego France 37,5 %' in _in_french_numbers(reason)
+    # Names are not numbers: a dot in an account's name stays.
+    dotted = (Handle(1, 'OVH v2.1'),) + CHAIN[1:]
+    _chain, reason = order_chain(LEAST_COST, dotted, 'FR', 'key', prices={1: (0.045, EUR), 2: (0.052, EUR)})
+    assert _in_french_numbers(reason).startswith('least cost: OVH v2.1 at 0,045 EUR/segment')
 
 
 LEAST_COST_PRICES = [None, (0.04, EUR), (0.05, EUR), (0.03, USD), (0.05, USD)]

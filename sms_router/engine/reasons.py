@@ -9,9 +9,10 @@ before) and also keeps its template, its parameters and the addon that wrote it,
 :func:`render` can write it again in another language, parameters first. Nothing here
 imports Odoo; the Odoo side (``sms_router.tools.reason_text``) supplies the translations.
 """
+import re
 import sys
 
-__all__ = ['Reason', '_lt', 'join_reasons', 'reason_of', 'render']
+__all__ = ['Number', 'Reason', '_lt', 'join_reasons', 'listing', 'reason_of', 'render']
 
 ADDON_PREFIX = 'odoo.addons.'
 
@@ -36,6 +37,32 @@ class Reason(str):
 
     def __repr__(self):
         return f'Reason({str.__repr__(self)})'
+
+
+class Number(str):
+    """A number in a reason, written the English way ('0.045', '87.5 %'): :func:`render`
+    writes it again with the reader's decimal separator ('0,045', '87,5 %' in French)
+    when ``translate`` has a ``number`` function (``sms_router.tools.reason_text``)."""
+
+    def __reduce__(self):
+        return (Number, (str.__str__(self),))
+
+    def __repr__(self):
+        return f'Number({str.__repr__(self)})'
+
+
+# The decimal point of an English number: a dot between two digits.
+DECIMAL_POINT = re.compile(r'(?<=\d)\.(?=\d)')
+
+
+def listing(parts, separator=', '):
+    """``parts`` (texts, Reasons, Numbers) joined with ``separator`` as one Reason that is
+    not a text to translate but keeps its parts' own rendering (e.g. 'Sweego 0.052, OVH
+    0.045', whose prices are Numbers); '' when there is no part."""
+    parts = tuple(parts)
+    if not parts:
+        return ''
+    return Reason(separator.join(['%s'] * len(parts)), parts)
 
 
 def _caller_addon(depth):
@@ -79,14 +106,21 @@ def render(value, translate):
         return value
     params = value.params
     if isinstance(params, dict):
-        params = {name: render(param, translate) for name, param in params.items()}
+        params = {name: _render_param(param, translate) for name, param in params.items()}
     elif params:
-        params = tuple(render(param, translate) for param in params)
+        params = tuple(_render_param(param, translate) for param in params)
     try:
         template = translate(value.template, value.module) or value.template
         return str(template % params if params else template)
     except Exception:  # noqa: BLE001 - see the docstring
         return str.__str__(value)
+
+
+def _render_param(param, translate):
+    if isinstance(param, Number):
+        number = getattr(translate, 'number', None)
+        return number(param) if number else str.__str__(param)
+    return render(param, translate)
 
 
 def mask_secrets(text, secrets, mask):

@@ -36,7 +36,7 @@ dispatcher skips them and the trail says why, as it always did.
 import hashlib
 import math
 
-from .reasons import _lt
+from .reasons import Number, _lt, listing
 
 ORDERED = 'ordered'
 LEAST_COST = 'least_cost'
@@ -74,8 +74,13 @@ def format_price(value):
     return text or '0'
 
 
+def _price(value):
+    """A price in a reason: written with the reader's decimal separator."""
+    return Number(format_price(value))
+
+
 def _percent(rate):
-    return f'{rate * 100:.1f} %'
+    return Number(f'{rate * 100:.1f} %')
 
 
 def draw_position(key, account_id):
@@ -153,21 +158,21 @@ def _least_cost(chain, region, prices, available):
     notes = []
     if priced:
         first = priced[0]
-        rest = ', '.join(f'{_name(item)} {format_price(price_of(item)[0])}' for item in priced[1:])
+        rest = listing(listing((_name(item), _price(price_of(item)[0])), ' ') for item in priced[1:])
         if rest:
             head = _lt('least cost: %(account)s at %(price)s %(currency)s/segment, %(others)s',
-                       account=_name(first), price=format_price(price_of(first)[0]), currency=reference,
+                       account=_name(first), price=_price(price_of(first)[0]), currency=reference,
                        others=rest)
         else:
             head = _lt('least cost: %(account)s at %(price)s %(currency)s/segment',
-                       account=_name(first), price=format_price(price_of(first)[0]), currency=reference)
+                       account=_name(first), price=_price(price_of(first)[0]), currency=reference)
     else:
         head = _lt('least cost: no account that can take it has a price for %(country)s, so the chain\'s '
                    'order', country=region or '?')
     if foreign:
         notes.append(_lt('in another currency than %(currency)s, not compared: %(accounts)s', currency=reference,
-                         accounts=', '.join(f'{_name(item)} {format_price(price_of(item)[0])} {price_of(item)[1]}'
-                                            for item in foreign)))
+                         accounts=listing(listing((_name(item), _price(price_of(item)[0]), price_of(item)[1]), ' ')
+                                          for item in foreign)))
     if unknown and priced:
         notes.append(_lt('no price, after the priced ones: %(accounts)s', accounts=_names(unknown)))
     _unavailable_note(notes, others)
@@ -194,7 +199,7 @@ def _best_delivery(chain, region, quality, available, min_sample):
     if known:
         first = known[0]
         rate, sample = measured(first)
-        rest = ', '.join(f'{_name(item)} {_percent(measured(item)[0])}' for item in known[1:])
+        rest = listing(listing((_name(item), _percent(measured(item)[0])), ' ') for item in known[1:])
         if rest:
             head = _lt('best delivery: %(account)s delivers %(rate)s of %(sample)s reported SMS to %(country)s, '
                        '%(others)s', account=_name(first), rate=_percent(rate), sample=sample,
@@ -221,7 +226,8 @@ def _weighted(chain, key, weights, available):
 
     usable, others = _split_available(chain, available)
     candidates = [item for item in usable if weight_of(item) > 0]
-    split = ', '.join(f'{_name(item)} {weight_of(item):g} %' for item in chain if weight_of(item) > 0)
+    split = listing(listing((_name(item), Number(f'{weight_of(item):g} %')), ' ')
+                    for item in chain if weight_of(item) > 0)
     notes = []
     if not candidates:
         head = _lt('weighted split (%(split)s): no weighted account can take it now, so the chain\'s order',

@@ -5,6 +5,7 @@ from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 from odoo import fields
+from odoo.exceptions import UserError
 from odoo.tests import new_test_user, tagged
 
 from ..engine.governor import GovernorSettings
@@ -125,6 +126,7 @@ class TestRouterSendPreview(SmsRouterCase):
                   for total in preview.account_ids}
         self.assertEqual(totals, {self.main: (3, 6, 0.3, self.eur), self.uk: (2, 4, 0.03, self.usd)})
         self.assertEqual(preview.cost_summary, '0.30 EUR + 0.03 USD')
+        self.assertEqual(preview.name, '9 recipients (Contact)')
         self.assertEqual((preview.send_count, preview.segment_total), (5, 10))
         # Not reached: the unreadable number, the missing one, the one without a route, the twin.
         self.assertEqual((preview.unusable_count, preview.no_route_count, preview.excluded_count), (2, 1, 1))
@@ -249,6 +251,39 @@ class TestRouterSendPreview(SmsRouterCase):
         self.assertFalse(mailing.mailing_trace_ids, 'the preview traced nothing')
         self.assertFalse(self.env['sms.sms'].sudo().search([('mailing_id', '=', mailing.id)]))
         self.assertTotalsAddUp(preview)
+
+    def test_mailing_form_action_opens_the_preview(self):
+        if 'mailing.mailing' not in self.env:
+            self.skipTest('mass_mailing_sms is not installed')
+        action = self.env.ref('sms_router.action_sms_router_preview_mailing')
+        self.assertEqual(action.binding_model_id.model, 'mailing.mailing',
+                         'bound to the mailing form once mass_mailing_sms is installed')
+        mailing = self.env['mailing.mailing'].create({
+            'name': 'Spring', 'subject': 'Spring', 'mailing_type': 'sms', 'body_plaintext': 'Spring offers',
+            'mailing_model_id': self.env['ir.model']._get_id('res.partner'),
+            'mailing_domain': [('id', 'in', self.fr_partners.ids)],
+        })
+        with self.prices({(self.main, 'FR'): (0.05, self.eur)}), \
+                self.mockRouterClients({account: OutcomeKind.SENT for account in self.accounts}):
+            result = action.with_context(active_model='mailing.mailing', active_id=mailing.id).run()
+        self.assertFalse(self.router_calls, 'the preview sent something')
+        self.assertEqual(result['res_model'], 'sms.router.send.preview')
+        preview = self.env['sms.router.send.preview'].browse(result['res_id'])
+        self.assertEqual((preview.name, preview.traffic, preview.send_count), ('Spring', 'marketing', 3))
+        self.assertFalse(self.env['sms.sms'].sudo().search([('mailing_id', '=', mailing.id)]))
+        # Run from anything else than a mailing, it says what to do.
+        with self.assertRaises(UserError):
+            action.with_context(active_model='res.partner', active_id=self.fr_partners[0].id).run()
+
+    def test_amounts_in_the_readers_number_format(self):
+        self.env['res.lang']._activate_lang('fr_FR')
+        with self.prices({(self.main, 'FR'): (0.0375, self.eur), (self.uk, 'GB'): (0.0075, self.usd)}):
+            preview = self._preview(self._composer(env=self.env(context=dict(self.env.context, lang='fr_FR'))))
+        # 3 x 2 segments x 0.0375 EUR (4 decimals: 2 would hide part of it); 2 x 2 x 0.0075 USD.
+        self.assertEqual(preview.cost_summary, '0,2250 EUR + 0,03 USD')
+        with self.prices({(self.main, 'FR'): (0.05, self.eur)}):
+            preview = self._preview(self._composer())
+        self.assertEqual(preview.cost_summary.split(' + ')[0], '0.30 EUR')
 
     def test_mailing_is_marketing_traffic_for_windows_and_breakers(self):
         """A marketing send window holds a mailing's SMS, not a mass SMS of the composer

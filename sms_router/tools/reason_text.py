@@ -10,9 +10,12 @@ language of the user reading it (``env.lang``).
 """
 import logging
 
+from babel.core import Locale, UnknownLocaleError
+from babel.numbers import get_decimal_symbol
+
 from odoo.tools.translate import code_translations
 
-from ..engine.reasons import Reason, render
+from ..engine.reasons import DECIMAL_POINT, Reason, render
 
 _logger = logging.getLogger(__name__)
 
@@ -28,14 +31,32 @@ def company_lang(env, company):
     return env.lang or 'en_US'
 
 
+def decimal_separator(lang):
+    """The decimal separator of ``lang`` ('fr_FR' -> ','), '.' when babel does not know it."""
+    try:
+        return get_decimal_symbol(Locale.parse(lang or 'en_US'))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return '.'
+
+
+def localize_number(text, lang):
+    """A number written the English way ('0.045', '87.5 %') with ``lang``'s decimal
+    separator: the numbers of reasons and explanations people read."""
+    separator = decimal_separator(lang)
+    return DECIMAL_POINT.sub(separator, str(text)) if separator != '.' else str(text)
+
+
 def translator(lang):
-    """``translate(template, module)`` for :func:`engine.reasons.render` in ``lang``."""
+    """``translate(template, module)`` for :func:`engine.reasons.render` in ``lang``; its
+    ``number`` attribute writes the reasons' numbers (engine.reasons.Number) in ``lang``."""
     def translate(template, module):
         for name in dict.fromkeys((module or CORE_MODULE, CORE_MODULE)):
             translated = code_translations.get_python_translations(name, lang).get(template)
             if translated:
                 return translated
         return template
+    separator = decimal_separator(lang)
+    translate.number = lambda text: DECIMAL_POINT.sub(separator, str.__str__(text))
     return translate
 
 

@@ -17,6 +17,7 @@ import logging
 from ..engine.strategies import (
     BEST_DELIVERY, LEAST_COST, ORDERED, ORDERED_REASON, WEIGHTED, format_price, order_chain,
 )
+from .reason_text import localize_number
 
 _logger = logging.getLogger(__name__)
 
@@ -159,14 +160,16 @@ def strategy_figures(routing, route, destination):
     for account_id in routing.accounts_by_id:
         if strategy == LEAST_COST:
             price = cache.region_prices(region).get(account_id)
-            figures[account_id] = env._('%(price)s %(currency)s/segment', price=format_price(price[0]),
+            figures[account_id] = env._('%(price)s %(currency)s/segment',
+                                        price=localize_number(format_price(price[0]), env.lang),
                                         currency=price[1]) if price else env._('No price')
         elif strategy == BEST_DELIVERY:
             rate, sample = cache.figures(region).get(account_id) or (None, 0)
-            figures[account_id] = env._('%(rate)s of %(sample)s reported SMS', rate=f'{rate * 100:.1f} %',
+            figures[account_id] = env._('%(rate)s of %(sample)s reported SMS',
+                                        rate=localize_number(f'{rate * 100:.1f} %', env.lang),
                                         sample=sample) if rate is not None else env._('Not measured')
         elif strategy == WEIGHTED:
-            figures[account_id] = f'{weights.get(account_id) or 0} %'
+            figures[account_id] = localize_number(f'{weights.get(account_id) or 0:g} %', env.lang)
     return figures
 
 

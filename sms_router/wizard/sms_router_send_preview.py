@@ -15,6 +15,7 @@ from datetime import timezone
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools.misc import formatLang
 from odoo.tools.mail import TEXT_URL_REGEX
 
 from ..engine.routing import TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL
@@ -108,9 +109,8 @@ class SmsRouterSendPreview(models.TransientModel):
                            or composer.env.company)
         has_company = 'company_id' in records._fields
         values = {
-            'name': mailing.display_name if mailing else self.env._(
-                '%(count)s %(model)s', count=len(records),
-                model=composer.res_model_description or records._description),
+            'name': mailing.display_name if mailing else self._sms_router_records_title(
+                len(records), composer.res_model_description or records._description),
             'company_id': composer._sms_router_company().id, 'traffic': traffic, 'recipient_count': len(records),
         }
         previews = {}
@@ -159,6 +159,31 @@ class SmsRouterSendPreview(models.TransientModel):
             mailing._send_sms_get_composer_values(res_ids))
         return self._sms_router_from_composer(composer)
 
+    @api.model
+    def _sms_router_preview_active_mailing(self):
+        """The preview of the mailing whose form runs the *Preview Sending* action."""
+        mailing_id = self.env.context.get('active_id')
+        if self.env.context.get('active_model') != 'mailing.mailing' or not mailing_id:
+            raise UserError(self.env._('Open an SMS mailing to preview its sending.'))
+        return self._sms_router_from_mailing(self.env['mailing.mailing'].browse(mailing_id))._sms_router_action()
+
+    def _register_hook(self):
+        super()._register_hook()
+        self._sms_router_bind_mailing_preview()
+
+    @api.model
+    def _sms_router_bind_mailing_preview(self):
+        """Show *Preview Sending* on SMS mailings when their addon is installed. sms_router
+        does not depend on mass_mailing_sms, so its data cannot name mailing.mailing: the
+        binding is set here, at every registry load, and written only when it changes (the
+        mailing addon installed or removed, in either order)."""
+        action = self.env.ref('sms_router.action_sms_router_preview_mailing', raise_if_not_found=False)
+        if not action:
+            return
+        model_id = self.env['ir.model']._get_id('mailing.mailing') if 'mailing.mailing' in self.env else False
+        if action.sudo().binding_model_id.id != (model_id or False):
+            action.sudo().binding_model_id = model_id
+
     def _sms_router_action(self):
         self.ensure_one()
         return {
@@ -193,6 +218,20 @@ class SmsRouterSendPreview(models.TransientModel):
         return SendPreview(self.env['sms.sms'].sudo().env, company.sudo(), traffic)
 
     @api.model
+    def _sms_router_records_title(self, count, model):
+        """The preview's title for ``count`` records of ``model`` (its description)."""
+        if count == 1:
+            return self.env._('1 recipient (%(model)s)', model=model)
+        return self.env._('%(count)s recipients (%(model)s)', count=count, model=model)
+
+    def _sms_router_amount_text(self, amount, currency):
+        """An estimated amount in the reader's number format, with the currency's decimals,
+        or 4 when they would hide part of it (three SMS at 0.0075 USD are 0.0225 USD)."""
+        digits = currency.decimal_places
+        if round(amount, digits) != round(amount, max(digits, 4)):
+            digits = max(digits, 4)
+        return f'{formatLang(self.env, amount, digits=digits)} {currency.name}'
+
     def _sms_router_excluded(self, composer, records, recipients, mailing):
         """{record id: why Odoo cancels its SMS}: blacklisted, opted out, duplicate (the
         composer's own checks, in its order). Duplicates as sms.composer's
@@ -321,7 +360,7 @@ class SmsRouterSendPreview(models.TransientModel):
             'no_route_count': counts[NO_ROUTE], 'failing_count': counts[FAIL],
             'segment_total': segment_total, 'unpriced_count': counts['unpriced'],
             'cost_summary': ' + '.join(
-                f'{amount:,.{max(currency.decimal_places, 2)}f} {currency.name}'
+                self._sms_router_amount_text(amount, currency)
                 for currency, amount in sorted(costs.items(), key=lambda item: item[0].name)) or False,
             'line_ids': [Command.create(line) for line in lines],
             'account_ids': [Command.create(total) for total in sorted(
