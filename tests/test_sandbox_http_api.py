@@ -300,9 +300,9 @@ def _template(key):
     return json.loads(path.read_text())
 
 
-def _client(http_api, case, sandbox, template, callback_url, credentials=None):
+def _client(http_api, case, sandbox, template, callback_url, credentials=None, endpoint='live'):
     spec = http_api.load_spec(template['spec'])
-    live = urllib.parse.urlsplit(template['endpoints']['live'])
+    live = urllib.parse.urlsplit(template['endpoints'][endpoint])
     # The account's Endpoint URL: the stand-in in place of the provider's scheme and host.
     base_url = case.endpoint(sandbox) + live.path.rstrip('/')
     return http_api.HttpApiClient(
@@ -445,6 +445,17 @@ def test_africastalking_bulk_json_endpoint(sandbox):
         json={'username': AT_USERNAME, 'message': 'Hi', 'senderId': 'Acme', 'phoneNumbers': [GOOD, GOOD_2]},
         headers={'apiKey': AT_API_KEY, 'Accept': 'application/json'})
     assert set(CASES['africastalking'].accepted(response)) == {digits(GOOD), digits(GOOD_2)}
+
+
+def test_africastalking_template_on_the_sandbox_host(sandbox):
+    # Africa's Talking's sandbox host serves the same paths, with the username "sandbox".
+    http_api, outcomes = _engine()
+    template = _template('africastalking')
+    assert urllib.parse.urlsplit(template['endpoints']['sandbox']).netloc == 'api.sandbox.africastalking.com'
+    client = _client(http_api, CASES['africastalking'], sandbox, template, None, endpoint='sandbox')
+    found = _send_all(client, outcomes, [GOOD, GOOD_2], 100)
+    assert {outcome.kind for outcome in found.values()} == {outcomes.OutcomeKind.SENT}
+    assert sandbox.billing('africastalking')['messages'] == 2
 
 
 def test_africastalking_opted_out_and_no_credit(sandbox):
@@ -742,3 +753,167 @@ def test_infobip_no_credit_rejects_the_destinations(sandbox):
     sandbox.set_mode('infobip', 'no_credit')
     (message,) = CASES['infobip'].send(sandbox, [GOOD]).json()['messages']
     assert message['status']['name'] == 'REJECTED_NOT_ENOUGH_CREDITS'
+
+
+# =========================================================================== Bird / MessageBird
+
+from sandbox.providers.http_api.messagebird import MESSAGEBIRD_ACCESS_KEY  # noqa: E402
+
+
+@register
+class MessageBirdCase(Case):
+    key = 'messagebird'
+    max_recipients = 50
+    delivered, undelivered = 'delivered', 'delivery_failed'
+    credentials = {'api_key': MESSAGEBIRD_ACCESS_KEY}
+
+    def post(self, sandbox, payload, key=MESSAGEBIRD_ACCESS_KEY, form=False):
+        headers = {'Authorization': f'AccessKey {key}'}
+        if form:
+            return requests.post(self.endpoint(sandbox) + '/messages', data=payload, headers=headers, timeout=5)
+        return requests.post(self.endpoint(sandbox) + '/messages', json=payload, headers=headers, timeout=5)
+
+    def send(self, sandbox, numbers, callback_url=None, good_auth=True):
+        payload = {'originator': 'Acme', 'body': 'Hello', 'recipients': [int(digits(n)) for n in numbers],
+                   'reference': 'order-42'}
+        if callback_url:
+            payload['reportUrl'] = callback_url
+        response = self.post(sandbox, payload, key=MESSAGEBIRD_ACCESS_KEY if good_auth else 'wrong')
+        response.sent = [digits(n) for n in numbers]
+        return response
+
+    def accepted(self, response):
+        # One id for the request: a recipient's message is the id and its number.
+        if response.status_code != 201:
+            return {}
+        body = response.json()
+        return {str(item['recipient']): f'{body["id"]}/{item["recipient"]}' for item in body['recipients']['items']}
+
+    def recipient_errors(self, response):
+        return set(response.sent) - set(self.accepted(response))
+
+    def is_auth_failure(self, response):
+        return response.status_code == 401 and response.json()['errors'][0]['code'] == 2
+
+    def malformed(self, sandbox):
+        good = {'originator': 'Acme', 'body': 'Hello', 'recipients': [int(digits(GOOD))]}
+        result = [(f'no {name}', self.post(sandbox, {k: v for k, v in good.items() if k != name})) for name in good]
+        result.append(('originator over 11 characters', self.post(sandbox, dict(good, originator='AcmeCorporation'))))
+        result.append(('51 recipients', self.post(sandbox, dict(
+            good, recipients=[33600000001 + index for index in range(51)]))))
+        result.append(('text/plain body', requests.post(self.endpoint(sandbox) + '/messages', data='x', timeout=5,
+                                                       headers={'Authorization': f'AccessKey {MESSAGEBIRD_ACCESS_KEY}',
+                                                                'Content-Type': 'text/plain'})))
+        return result
+
+    def is_refusal(self, response):
+        return response.status_code in (400, 422) and response.json()['errors'][0]['code'] in (9, 10, 21)
+
+    def fault_ok(self, response, status):
+        return response.status_code == status and 'errors' in response.json()
+
+    def read_report(self, received):
+        assert received['method'] == 'GET' and not received['body']
+        report = payload_of(received)
+        assert {'id', 'reference', 'recipient', 'status', 'statusDatetime', 'statusReason', 'mccmnc',
+                'messagePartCount'} <= set(report)
+        if report['status'] == 'delivery_failed':
+            assert report['statusErrorCode']
+        return f'{report["id"]}/{report["recipient"]}', report['status']
+
+
+def test_messagebird_form_body_and_invalid_recipients_left_out(sandbox):
+    case = CASES['messagebird']
+    both = f'{digits(GOOD)},{digits(INVALID)}'
+    response = case.post(sandbox, {'originator': 'Acme', 'body': 'Hi', 'recipients': both}, form=True)
+    body = response.json()
+    assert response.status_code == 201 and body['recipients']['totalCount'] == 1
+    assert body['recipients']['items'][0]['recipient'] == int(digits(GOOD))
+    assert case.post(sandbox, {'originator': 'Acme', 'body': 'Hi', 'recipients': [digits(INVALID)]}).json() == {
+        'errors': [{'code': 9, 'description': 'no (correct) recipients found', 'parameter': 'recipients'}]}
+
+
+def test_messagebird_reports_only_messages_with_a_reference(sandbox, receiver):
+    case = CASES['messagebird']
+    sandbox.configure('messagebird', callback_delay_ms=10, callback_url=receiver.url)
+    assert case.post(sandbox, {'originator': 'Acme', 'body': 'Hi', 'recipients': [digits(GOOD)]}).status_code == 201
+    assert sandbox.wait_callbacks(2)
+    assert receiver.received == [] and sandbox.counters('messagebird')['callbacks']['sent'] == 0
+
+
+def test_messagebird_no_credit(sandbox):
+    sandbox.set_mode('messagebird', 'no_credit')
+    response = CASES['messagebird'].send(sandbox, [GOOD])
+    assert response.status_code == 422 and response.json()['errors'][0]['code'] == 25
+
+
+# =========================================================================== Brevo
+
+from sandbox.providers.http_api.brevo import BREVO_API_KEY  # noqa: E402
+
+
+@register
+class BrevoCase(Case):
+    key = 'brevo'
+    delivered, undelivered = 'delivered', 'hard_bounce'
+    credentials = {'api_key': BREVO_API_KEY}
+
+    def post(self, sandbox, payload, key=BREVO_API_KEY, path='/v3/transactionalSMS/send'):
+        return requests.post(self.endpoint(sandbox) + path, json=payload, timeout=5,
+                             headers={'api-key': key, 'accept': 'application/json'})
+
+    def send(self, sandbox, numbers, callback_url=None, good_auth=True):
+        (number,) = numbers
+        payload = {'sender': 'Acme', 'recipient': digits(number), 'content': 'Hello', 'type': 'transactional'}
+        if callback_url:
+            payload['webUrl'] = callback_url
+        response = self.post(sandbox, payload, key=BREVO_API_KEY if good_auth else 'wrong')
+        response.sent = digits(number)
+        return response
+
+    def accepted(self, response):
+        return {response.sent: str(response.json()['messageId'])} if response.status_code == 201 else {}
+
+    def recipient_errors(self, response):
+        body = response.json()
+        return {response.sent} if response.status_code == 400 and body['message'] == 'Invalid phone number' else set()
+
+    def is_auth_failure(self, response):
+        return response.status_code == 401 and response.json() == {'code': 'unauthorized', 'message': 'Key not found'}
+
+    def malformed(self, sandbox):
+        good = {'sender': 'Acme', 'recipient': digits(GOOD), 'content': 'Hello'}
+        result = [(f'no {name}', self.post(sandbox, {k: v for k, v in good.items() if k != name})) for name in good]
+        result.append(('sender over 11 characters', self.post(sandbox, dict(good, sender='AcmeCorporation'))))
+        result.append(('unknown type', self.post(sandbox, dict(good, type='promo'))))
+        result.append(('form body', requests.post(self.endpoint(sandbox) + '/v3/transactionalSMS/send', data=good,
+                                                 headers={'api-key': BREVO_API_KEY}, timeout=5)))
+        return result
+
+    def is_refusal(self, response):
+        return response.status_code == 400 and response.json()['code'] in ('missing_parameter', 'invalid_parameter')
+
+    def fault_ok(self, response, status):
+        return response.status_code == status and set(response.json()) == {'code', 'message'}
+
+    def read_report(self, received):
+        assert received['method'] == 'POST' and received['headers']['content-type'] == 'application/json'
+        event = payload_of(received)
+        assert {'id', 'to', 'sms_count', 'credits_used', 'messageId', 'remaining_credit', 'msg_status', 'date',
+                'type', 'reference'} <= set(event)
+        return str(event['messageId']), event['msg_status']
+
+
+def test_brevo_deprecated_endpoint_answers_the_full_object(sandbox):
+    response = CASES['brevo'].post(sandbox, {'sender': 'Acme', 'recipient': digits(GOOD), 'content': 'x' * 200},
+                                   path='/v3/transactionalSMS/sms')
+    body = response.json()
+    assert response.status_code == 201 and set(body) == {
+        'reference', 'messageId', 'smsCount', 'usedCredits', 'remainingCredits'}
+    assert (body['smsCount'], body['usedCredits']) == (2, 3.0)
+
+
+def test_brevo_no_credit(sandbox):
+    sandbox.set_mode('brevo', 'no_credit')
+    response = CASES['brevo'].send(sandbox, [GOOD])
+    assert response.status_code == 402 and response.json()['code'] == 'not_enough_credits'
