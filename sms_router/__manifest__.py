@@ -10,9 +10,10 @@
     'maintainers': ['sms-router-developers'],
     'license': 'LGPL-3',
     'depends': ['mail', 'sms'],
-    # holidays: the public holidays of the destination country, for the send windows
+    # holidays: the public holidays of the destination country, for the send windows;
+    # jsonpath-ng: the JSON paths of the HTTP API provider's answers and delivery reports
     'external_dependencies': {'python': ['requests>=2.25', 'phonenumbers>=8.12', 'pybreaker>=1.0',
-                                         'holidays>=0.40']},
+                                         'holidays>=0.40', 'jsonpath-ng>=1.5']},
     'data': [
         'security/sms_router_security.xml',
         'security/ir.model.access.csv',
