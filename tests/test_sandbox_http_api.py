@@ -120,6 +120,36 @@ def payload_of(received):
     return {name: values[-1] for name, values in urllib.parse.parse_qs(raw, keep_blank_values=True).items()}
 
 
+# --------------------------------------------------------------------------- template mismatches
+
+# Where a template disagrees with its provider's documentation (filed for the templates'
+# authors, with the documentation's words): the test is expected to fail until the template
+# follows the documentation. (test name, template key) -> what differs.
+TEMPLATE_MISMATCHES = {
+    ('test_template_reads_the_documented_price', 'vonage'):
+        'vonage reads the price of the first part only (messages[0].message-price); the SMS API '
+        'answers one message object per part and bills each part',
+    ('test_template_sends_a_unicode_text_as_unicode', 'vonage'):
+        'vonage sends no type=unicode: "Set the type parameter to unicode for messages that contain '
+        'characters outside of the GSM character sets"',
+    ('test_template_sends_a_unicode_text_as_unicode', 'messagebird'):
+        'messagebird sends no datacoding: plain (GSM 03.38 characters only) is the default; unicode or '
+        'auto is needed for other characters',
+    ('test_template_sends_a_unicode_text_as_unicode', 'brevo'):
+        'brevo sends no unicodeEnabled (false by default): "It indicates whether the content should be '
+        'treated as unicode or not"',
+}
+
+
+@pytest.fixture(autouse=True)
+def known_template_mismatch(request):
+    callspec = getattr(request.node, 'callspec', None)
+    case = callspec.params.get('case') if callspec else None
+    reason = TEMPLATE_MISMATCHES.get((request.node.originalname, getattr(case, 'key', None)))
+    if reason:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=False))
+
+
 # --------------------------------------------------------------------------- the cases
 
 CASES = {}
@@ -356,6 +386,38 @@ def test_template_end_to_end(sandbox, case, receiver):
     assert _send_all(bad, outcomes, [GOOD_2], per_request)[GOOD_2].kind == kind.ACCOUNT
     sandbox.set_mode(case.key, 'http503')
     assert _send_all(client, outcomes, [GOOD_2], per_request)[GOOD_2].kind == kind.PROVIDER
+
+
+def test_template_reads_the_documented_price(sandbox, case, receiver):
+    # A two-part SMS: where the answer gives a price, what the template reads is what the
+    # stand-in billed for the whole SMS, in its currency.
+    http_api, outcomes = _engine()
+    template = _template(case.key)
+    if not template['spec'].get('answer', {}).get('price_path'):
+        pytest.skip(f'the {case.key} template reads no price from the answer')
+    client = _client(http_api, case, sandbox, template, receiver.url)
+    recipient = outcomes.Recipient('sms-long', GOOD, 'FR')
+    result = client.send(outcomes.SendRequest('x' * 200, (recipient,)))
+    outcome = result.outcomes['sms-long']
+    assert outcome.kind == outcomes.OutcomeKind.SENT, outcome
+    (message,) = sandbox.messages(case.key)
+    assert message['parts'] == 2
+    assert outcome.price == pytest.approx(float(message['price'])), (outcome.price, message['price'])
+    assert outcome.price_currency == sandbox.providers[case.key].price_unit
+
+
+def test_template_sends_a_unicode_text_as_unicode(sandbox, case, receiver):
+    # A text outside the GSM alphabet must reach the handset as written: the stand-ins of
+    # providers that send GSM unless asked (Vonage type, MessageBird datacoding, Brevo
+    # unicodeEnabled) keep what the handset would show.
+    http_api, outcomes = _engine()
+    template = _template(case.key)
+    client = _client(http_api, case, sandbox, template, receiver.url)
+    text = 'Ваш код: 4821'
+    result = client.send(outcomes.SendRequest(text, (outcomes.Recipient('sms-ru', GOOD, 'FR'),)))
+    assert result.outcomes['sms-ru'].kind == outcomes.OutcomeKind.SENT
+    (message,) = sandbox.messages(case.key)
+    assert message['body'] == text, f'the handset shows {message["body"]!r}'
 
 
 # =========================================================================== Africa's Talking

@@ -6,7 +6,7 @@ import time
 import urllib.parse
 import uuid
 
-from ...common import same, sms_parts
+from ...common import GSM7_BASIC, GSM7_EXTENSION, same, sms_parts
 from ...settings import as_int, as_str
 from ..base import Provider
 
@@ -81,6 +81,19 @@ def international_digits(raw, plus='optional'):
     return digits
 
 
+def is_gsm7(text):
+    """Whether every character of ``text`` is in the GSM 03.38 alphabet (basic or extension)."""
+    return all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in text)
+
+
+def as_shown(text, unicode_requested):
+    """The text as the handset shows it: sent in the GSM alphabet (the request did not ask
+    for Unicode), the characters outside it arrive as '?'."""
+    if unicode_requested or is_gsm7(text):
+        return text
+    return ''.join(char if char in GSM7_BASIC or char in GSM7_EXTENSION else '?' for char in text)
+
+
 def form_callback(build, method='POST'):
     """A callback render: ``build()`` gives the parameters, sent as a form POST or as the
     query string of a GET."""
@@ -122,10 +135,18 @@ class HttpApiProvider(Provider):
     def new_uuid():
         return str(uuid.uuid4())
 
-    def accept(self, config, numbers, text, fault, ids=None, **extra):
+    def accept(self, config, numbers, text, fault, ids=None, unicode=True, **extra):
         """Bill and store the accepted SMS to ``numbers`` (E.164 digits); the stored records
         (``id``, ``to``, ``parts``, ``price`` as a Decimal string, ``undelivered``, ...) or None
-        when the credit does not cover them (nothing billed nor stored)."""
+        when the credit does not cover them (nothing billed nor stored).
+
+        ``unicode``: whether the request lets a text outside the GSM alphabet go as Unicode
+        (False for a provider told to send GSM: the record keeps ``body`` as the handset shows
+        it, ``sent_body`` as received and ``garbled`` True)."""
+        shown = as_shown(text, unicode)
+        if shown != text:
+            extra = dict(extra, sent_body=text, garbled=True)
+        text = shown
         parts = sms_parts(text)
         prices = self.charge_messages([(digits, parts) for digits in numbers], fault)
         if prices is None:

@@ -4,7 +4,8 @@
 Written from Brevo's public documentation:
 
 * Send SMS message: https://developers.brevo.com/docs/transactional-sms-endpoints and the
-  API reference https://developers.brevo.com/reference/send-transac-sms ("This endpoint is
+  official SDK's model https://github.com/sendinblue/APIv3-php-library/blob/master/docs/Model/SendTransacSms.md
+  (``unicodeEnabled`` "[optional] [default to false]") ("This endpoint is
   https://api.brevo.com/v3/transactionalSMS/send with the POST method", headers ``api-key``,
   ``content-type: application/json``, ``accept: application/json``; body ``sender`` "The
   number of characters is limited to 11 for alphanumeric characters and 15 for numeric
@@ -110,8 +111,10 @@ class Brevo(HttpApiProvider):
             return 400, problem('invalid_parameter', 'Invalid phone number')
         message_id = random.randrange(10 ** 15, 10 ** 16)
         reference = uuid.uuid4().hex[:19]
+        # unicodeEnabled "indicates whether the content should be treated as unicode or not",
+        # false by default: without it a text outside the GSM alphabet does not arrive as written.
         records = self.accept(config, [digits], content, fault, ids=[str(message_id)], reference=reference,
-                              sms_type=kind)
+                              sms_type=kind, unicode=payload.get('unicodeEnabled') is True)
         if records is None:
             return 402, problem('not_enough_credits', 'Not enough credits')
         record = records[0]

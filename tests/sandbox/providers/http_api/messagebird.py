@@ -8,7 +8,9 @@ Written from MessageBird's public documentation (now at Bird's connectivity docs
   or an alphanumeric string ... maximum length is 11 characters", ``body``, ``recipients``
   "An array of recipients msisdns" (a comma-separated list in a form), "up to 50" per
   request; optional ``reference``, ``reportUrl``, ``type``, ``datacoding``, ``validity``,
-  ``gateway``, ``scheduledDatetime``). The answer: 201 and the message object {``id``,
+  ``gateway``, ``scheduledDatetime``; ``datacoding`` "plain (GSM 03.38 characters only),
+  unicode (contains non-GSM 03.38 characters) or auto, we will then set unicode or plain
+  depending on the body content", plain by default). The answer: 201 and the message object {``id``,
   ``href``, ``direction`` mt, ``type`` sms, ``originator``, ``body``, ``reference``, ...,
   ``createdDatetime``, ``recipients`` {``totalCount``, ``totalSentCount``,
   ``totalDeliveredCount``, ``totalDeliveryFailedCount``, ``items`` [{``recipient`` (a
@@ -121,6 +123,8 @@ class MessageBird(HttpApiProvider):
         fields['recipients'] = [str(recipient) for recipient in recipients]
         if not isinstance(fields['body'], str):
             return 422, errors(10, 'body is invalid', 'body')
+        if fields.get('datacoding', 'plain') not in ('plain', 'unicode', 'auto'):
+            return 422, errors(10, 'datacoding is invalid', 'datacoding')
         url = fields.get('reportUrl')
         if url and not (isinstance(url, str) and url.startswith(('http://', 'https://'))):
             return 422, errors(10, 'reportUrl is invalid', 'reportUrl')
@@ -141,8 +145,10 @@ class MessageBird(HttpApiProvider):
             return 422, errors(9, 'no (correct) recipients found', 'recipients')
         message_id = uuid.uuid4().hex
         text = fields['body']
+        # datacoding "plain (GSM 03.38 characters only), unicode (contains non-GSM 03.38
+        # characters) or auto", plain by default: a plain text keeps only GSM characters.
         records = self.accept(config, numbers, text, fault, ids=[f'{message_id}/{digits}' for digits in numbers],
-                              message_id=message_id)
+                              message_id=message_id, unicode=fields.get('datacoding') in ('unicode', 'auto'))
         if records is None:
             return 422, errors(25, 'Not enough balance', None)
         now = _iso()

@@ -28,9 +28,8 @@ import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from ...common import GSM7_BASIC, GSM7_EXTENSION
 from ...settings import as_str
-from ._common import JSON, HttpApiProvider, NotJson, basic_auth, form_callback, international_digits, \
+from ._common import JSON, HttpApiProvider, NotJson, basic_auth, form_callback, international_digits, is_gsm7, \
     media_type, read_json, secret_ok
 
 PLIVO_AUTH_ID = 'MASANDBOX00000000000'
@@ -103,7 +102,7 @@ class Plivo(HttpApiProvider):
         url = payload.get('url')
         if url and not (isinstance(url, str) and url.startswith(('http://', 'https://'))):
             return self._error(400, 'url is not a valid URL')
-        unicode = not all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in text)
+        unicode = not is_gsm7(text)
         if len(text) > (UNICODE_LIMIT if unicode else GSM_LIMIT):
             return self._error(400, 'text exceeds the maximum length')
         numbers = [number for number in dst.split('<') if number]

@@ -8,6 +8,13 @@ Written from Vonage's public documentation:
   use a leading + or 00", ``text``; optional ``type`` (text, unicode), ``callback`` (the
   delivery receipt URL of this message), ``client-ref``, ``status-report-req``, ``ttl``).
   https://developer.vonage.com/en/messaging/sms/technical-details
+* Concatenation and encoding: https://developer.vonage.com/en/messaging/sms/guides/concatenation-and-encoding
+  ("Set the type parameter to unicode for messages that contain characters outside of the GSM
+  character sets": a text sent as ``text`` is stored as the handset shows it, those characters
+  as '?', ``garbled``) and the billing of long texts,
+  https://api.support.vonage.com/hc/en-us/articles/217491638 ("if your message is long enough to
+  need 3 SMS to send it to the recipient we will charge you for each of these SMS
+  individually").
 * Troubleshooting (the answer and its status codes):
   https://developer.vonage.com/en/messaging/sms/guides/troubleshooting-sms ("a JSON response
   that contains an array of message objects, one for each message", ``message-count``,
@@ -132,7 +139,7 @@ class Vonage(HttpApiProvider):
             self.bump('recipients_opted_out')
             request.reply_json(200, _error(7, 'Number barred.'))
             return
-        request.reply_json(200, self._send(config, digits, text, params, callback, fault))
+        request.reply_json(200, self._send(config, digits, text, kind, params, callback, fault))
 
     @staticmethod
     def _params(request, query, body):
@@ -156,8 +163,10 @@ class Vonage(HttpApiProvider):
             return params
         return None
 
-    def _send(self, config, digits, text, params, callback, fault):
-        records = self.accept(config, [digits], text, fault, ids=[_message_id()])
+    def _send(self, config, digits, text, kind, params, callback, fault):
+        # "Set the type parameter to unicode for messages that contain characters outside of
+        # the GSM character sets": sent as text, those characters do not arrive.
+        records = self.accept(config, [digits], text, fault, ids=[_message_id()], unicode=kind == 'unicode')
         if records is None:
             return _error(9, 'Quota Exceeded - rejected')
         record = records[0]
