@@ -281,6 +281,22 @@ def test_no_answer_faults(sandbox, case, mode):
     assert sandbox.billing(case.key)['messages'] == 0
 
 
+def test_request_log_and_rate_limit(sandbox, case):
+    # Every send reaches the request log (account, numbers, segments); past the account's
+    # rate the provider answers its own 429 with Retry-After and accepts nothing.
+    assert case.accepted(case.send(sandbox, [GOOD]))
+    (entry,) = sandbox.request_log(case.key)
+    assert entry['provider'] == case.key and entry['account'] and not entry['limited']
+    assert [digits(n) for n in entry['numbers']] == [digits(GOOD)] and entry['segments'] == 1
+    sandbox.reset(case.key, counters_only=True)
+    sandbox.configure(case.key, rate_limit=1, rate_limit_burst=1)
+    assert case.accepted(case.send(sandbox, [GOOD]))
+    response = case.send(sandbox, [GOOD_2])
+    assert case.fault_ok(response, 429) and int(response.headers['Retry-After']) >= 1, response.text
+    assert [e['limited'] for e in sandbox.request_log(case.key)] == [False, True]
+    assert sandbox.billing(case.key)['messages'] == 1
+
+
 def test_delivery_callbacks_in_the_documented_format(sandbox, case, receiver):
     sandbox.configure(case.key, callback_delay_ms=20, undelivered_numbers=[UNDELIVERED])
     if case.dashboard_callback:

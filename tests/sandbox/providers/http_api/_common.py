@@ -1,6 +1,7 @@
 """What the HTTP API stand-ins share: reading a request, numbers, accepted messages and
 delivery callbacks (form POST, JSON POST or GET with a query string)."""
 import base64
+import hashlib
 import json
 import time
 import urllib.parse
@@ -130,6 +131,31 @@ class HttpApiProvider(Provider):
         super().__init_subclass__(**kwargs)
         cls.defaults = {**HttpApiProvider.common_defaults, **cls.defaults}
         cls.schema = {**HttpApiProvider.common_schema, **cls.schema}
+
+    def describe_send(self, path, body, headers):
+        """(account, numbers, segments, traffic) of a send request for the request log and
+        the rate limit (ratelimit.py), or None when it cannot be read (the provider's own
+        checks answer it). Built from ``send_summary``."""
+        try:
+            summary = self.send_summary(path, body, headers)
+        except (ValueError, AttributeError, TypeError, KeyError, IndexError):
+            return None
+        if summary is None:
+            return None
+        account, numbers, text, traffic = summary
+        numbers = [str(number) for number in numbers]
+        return account, numbers, sms_parts(text or '') * len(numbers), traffic
+
+    def send_summary(self, path, body, headers):
+        """(account, numbers, text, traffic) of a send request as the provider reads it:
+        ``account`` what its rate limit applies to (an account id, or a digest of a key),
+        ``traffic`` 'marketing' / 'transactional' when the request says, else ''."""
+        return None
+
+    @staticmethod
+    def digest(secret):
+        """A short digest standing for an API key in the request log."""
+        return hashlib.sha256(str(secret or '').encode()).hexdigest()[:12]
 
     @staticmethod
     def new_uuid():

@@ -65,6 +65,14 @@ class AfricasTalking(HttpApiProvider):
     def is_send(self, method, path):
         return method == 'POST' and path.rstrip('/') in SEND_PATHS
 
+    def send_summary(self, path, body, headers):
+        if path.rstrip('/').endswith('/bulk'):
+            payload = read_json(body)
+            return payload.get('username', ''), payload.get('phoneNumbers') or [], payload.get('message'), ''
+        form = read_form(body)
+        numbers = [number.strip() for number in (last(form, 'to') or '').split(',') if number.strip()]
+        return last(form, 'username') or '', numbers, last(form, 'message'), ''
+
     def error_answer(self, request, status, headers):
         request.reply(status, http.HTTPStatus(status).phrase, 'text/plain; charset=utf-8', headers)
 

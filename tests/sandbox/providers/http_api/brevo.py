@@ -60,6 +60,11 @@ class Brevo(HttpApiProvider):
     def is_send(self, method, path):
         return method == 'POST' and path in (SEND, DEPRECATED)
 
+    def send_summary(self, path, body, headers):
+        payload = read_json(body)
+        traffic = 'marketing' if payload.get('type') == 'marketing' else 'transactional'
+        return self.digest(headers.get('api-key')), [payload['recipient']], payload.get('content'), traffic
+
     def error_answer(self, request, status, headers):
         code = {429: 'too_many_requests'}.get(status, 'internal_error')
         request.reply_json(status, problem(code, http.HTTPStatus(status).phrase), headers)

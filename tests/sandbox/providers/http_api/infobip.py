@@ -92,6 +92,13 @@ class Infobip(HttpApiProvider):
     def is_send(self, method, path):
         return method == 'POST' and path in (V2, V3)
 
+    def send_summary(self, path, body, headers):
+        messages = read_json(body)['messages']
+        numbers = [destination['to'] for message in messages for destination in message['destinations']]
+        first = messages[0]
+        text = first['content']['text'] if path == V3 else first['text']
+        return self.digest(headers.get('Authorization')), numbers, text, ''
+
     def error_answer(self, request, status, headers):
         if status == 429:
             body = service_exception('TOO_MANY_REQUESTS', 'Too many requests')

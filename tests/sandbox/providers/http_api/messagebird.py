@@ -67,6 +67,16 @@ class MessageBird(HttpApiProvider):
     def is_send(self, method, path):
         return method == 'POST' and path.rstrip('/') == '/messages'
 
+    def send_summary(self, path, body, headers):
+        if (headers.get('Content-Type') or '').startswith(JSON):
+            fields = read_json(body)
+        else:
+            fields = {name: last(read_form(body), name) for name in read_form(body)}
+        recipients = fields.get('recipients') or []
+        if isinstance(recipients, str):
+            recipients = [part.strip() for part in recipients.split(',') if part.strip()]
+        return self.digest(headers.get('Authorization')), recipients, fields.get('body'), ''
+
     def error_answer(self, request, status, headers):
         if status == 429:
             body = errors(429, 'Too many requests')

@@ -55,6 +55,11 @@ class Plivo(HttpApiProvider):
     def is_send(self, method, path):
         return method == 'POST' and bool(SEND_PATH.fullmatch(path))
 
+    def send_summary(self, path, body, headers):
+        payload = read_json(body)
+        numbers = [number for number in str(payload.get('dst') or '').split('<') if number]
+        return SEND_PATH.fullmatch(path).group(1), numbers, payload.get('text'), ''
+
     @staticmethod
     def _error(status, text, **extra):
         return status, {'api_id': str(uuid.uuid4()), 'error': text, **extra}

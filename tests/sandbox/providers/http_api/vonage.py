@@ -73,6 +73,14 @@ class Vonage(HttpApiProvider):
     def is_send(self, method, path):
         return method == 'POST' and path == SEND_PATH
 
+    def send_summary(self, path, body, headers):
+        if (headers.get('Content-Type') or '').startswith(JSON):
+            params = read_json(body)
+        else:
+            params = {name: last(read_form(body), name) for name in read_form(body)}
+        key = params.get('api_key') or (basic_auth(headers.get('Authorization')) or ('',))[0]
+        return key, [params['to']] if params.get('to') else [], params.get('text'), ''
+
     def error_answer(self, request, status, headers):
         # Vonage's throttling is status 1 in the body; other faults are the HTTP error itself.
         if status == 429:
