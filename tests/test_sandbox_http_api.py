@@ -127,14 +127,11 @@ def payload_of(received):
 # follows the documentation. (test name, template key) -> what differs.
 TEMPLATE_MISMATCHES = {
     ('test_template_reads_the_documented_price', 'vonage'):
-        'vonage reads the price of the first part only (messages[0].message-price); the SMS API '
-        'answers one message object per part and bills each part',
+        'vonage: a long SMS is answered with one message object (and price) per part; the template '
+        'reads $.messages[*].message-price but the engine gives no price when one recipient has several',
     ('test_template_sends_a_unicode_text_as_unicode', 'vonage'):
         'vonage sends no type=unicode: "Set the type parameter to unicode for messages that contain '
         'characters outside of the GSM character sets"',
-    ('test_template_sends_a_unicode_text_as_unicode', 'messagebird'):
-        'messagebird sends no datacoding: plain (GSM 03.38 characters only) is the default; unicode or '
-        'auto is needed for other characters',
     ('test_template_sends_a_unicode_text_as_unicode', 'brevo'):
         'brevo sends no unicodeEnabled (false by default): "It indicates whether the content should be '
         'treated as unicode or not"',
@@ -404,6 +401,29 @@ def test_template_end_to_end(sandbox, case, receiver):
     assert _send_all(client, outcomes, [GOOD_2], per_request)[GOOD_2].kind == kind.PROVIDER
 
 
+def test_template_reads_every_documented_failure_status(sandbox, case, receiver):
+    # Each final status the provider documents for an SMS not delivered is read as not
+    # delivered by the template's report mapping.
+    http_api, outcomes = _engine()
+    template = _template(case.key)
+    statuses = sandbox.providers[case.key].undelivered_statuses
+    if not statuses:
+        pytest.skip(f'the {case.key} stand-in reports one failure status')
+    if case.dashboard_callback:
+        sandbox.configure(case.key, callback_url=receiver.url)
+    client = _client(http_api, case, sandbox, template, receiver.url)
+    spec = http_api.load_spec(template['spec'])
+    read = {}
+    for status in statuses:
+        sandbox.configure(case.key, undelivered_status=status, undelivered_numbers=[UNDELIVERED], callback_delay_ms=10)
+        message_id = _send_all(client, outcomes, [UNDELIVERED], 1)[UNDELIVERED].message_id
+        assert sandbox.wait_callbacks(5)
+        read[status] = [report.delivered for received in list(receiver.received)
+                        for report in http_api.parse_report(spec, payload_of(received))
+                        if report.message_id == message_id]
+    assert read == {status: [False] for status in statuses}
+
+
 def test_template_reads_the_documented_price(sandbox, case, receiver):
     # A two-part SMS: where the answer gives a price, what the template reads is what the
     # stand-in billed for the whole SMS, in its currency.
@@ -637,6 +657,16 @@ def test_vonage_long_text_is_one_message_per_part(sandbox, receiver):
     received = receiver.wait_for(4)
     assert {r['method'] for r in received} == {'GET'}
     assert {payload_of(r)['messageId'] for r in received} == {m['message-id'] for m in body['messages']}
+
+
+def test_vonage_callback_and_client_ref_up_to_100_characters(sandbox):
+    case = CASES['vonage']
+    good = {'api_key': VONAGE_API_KEY, 'api_secret': VONAGE_API_SECRET, 'from': 'Acme', 'to': digits(GOOD),
+            'text': 'Hello'}
+    long_url = 'https://example.com/' + 'x' * 81
+    assert case.post(sandbox, dict(good, callback=long_url)).json()['messages'][0]['status'] == '23'
+    assert case.post(sandbox, dict(good, callback=long_url[:100])).json()['messages'][0]['status'] == '0'
+    assert case.post(sandbox, dict(good, **{'client-ref': 'r' * 101})).json()['messages'][0]['status'] == '3'
 
 
 def test_vonage_barred_and_no_credit(sandbox):

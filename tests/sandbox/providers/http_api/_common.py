@@ -8,7 +8,7 @@ import urllib.parse
 import uuid
 
 from ...common import GSM7_BASIC, GSM7_EXTENSION, same, sms_parts
-from ...settings import as_int, as_str
+from ...settings import as_choice, as_int, as_str
 from ..base import Provider
 
 USER_AGENT = 'SmsSandbox-Callback/1.0'
@@ -127,10 +127,17 @@ class HttpApiProvider(Provider):
     common_defaults = {'callback_url': None, 'max_recipients': 1}
     common_schema = {'callback_url': as_str(optional=True), 'max_recipients': as_int(1)}
 
+    # The final statuses the provider documents for an SMS that was not delivered, the first
+    # by default: the ``undelivered_status`` setting picks the one reported.
+    undelivered_statuses = ()
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls.defaults = {**HttpApiProvider.common_defaults, **cls.defaults}
         cls.schema = {**HttpApiProvider.common_schema, **cls.schema}
+        if cls.undelivered_statuses:
+            cls.defaults.setdefault('undelivered_status', cls.undelivered_statuses[0])
+            cls.schema.setdefault('undelivered_status', as_choice(*cls.undelivered_statuses))
 
     def describe_send(self, path, body, headers):
         """(account, numbers, segments, traffic) of a send request for the request log and

@@ -51,6 +51,7 @@ class AfricasTalking(HttpApiProvider):
     name = 'africastalking'
     price_unit = 'KES'
     send_status = 201
+    undelivered_statuses = ('Failed', 'Rejected')
     defaults = {
         'username': AT_USERNAME,
         'api_key': AT_API_KEY,
@@ -171,7 +172,8 @@ class AfricasTalking(HttpApiProvider):
     def _reports(self, config, record):
         """Sent, then Success or Failed (with a failureReason), form-encoded, to the
         dashboard's callback URL."""
-        steps = [('Sent', None), ('Failed', 'DeliveryFailure') if record['undelivered'] else ('Success', None)]
+        final = (config['undelivered_status'], 'DeliveryFailure') if record['undelivered'] else ('Success', None)
+        steps = [('Sent', None), final]
 
         def make(status, reason):
             def build():

@@ -49,6 +49,7 @@ class Brevo(HttpApiProvider):
     name = 'brevo'
     price_unit = 'credits'
     send_status = 201
+    undelivered_statuses = ('hard_bounce', 'soft_bounce')
     defaults = {
         'api_key': BREVO_API_KEY,
         'webhook_id': 26570,
@@ -131,7 +132,7 @@ class Brevo(HttpApiProvider):
 
     def _events(self, config, record, message_id, recipient, url):
         """sent, then delivered or hard_bounce, JSON POSTed."""
-        final = 'hard_bounce' if record['undelivered'] else 'delivered'
+        final = config['undelivered_status'] if record['undelivered'] else 'delivered'
 
         def make(status):
             def build():

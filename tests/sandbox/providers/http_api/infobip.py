@@ -57,6 +57,11 @@ DELIVERED_TO_HANDSET = {'groupId': 3, 'groupName': 'DELIVERED', 'id': 5, 'name':
                         'description': 'Message delivered to handset'}
 UNDELIVERABLE_NOT_DELIVERED = {'groupId': 2, 'groupName': 'UNDELIVERABLE', 'id': 9,
                                'name': 'UNDELIVERABLE_NOT_DELIVERED', 'description': 'Message sent not delivered'}
+EXPIRED_EXPIRED = {'groupId': 4, 'groupName': 'EXPIRED', 'id': 15, 'name': 'EXPIRED_EXPIRED',
+                   'description': 'Message expired'}
+REJECTED_NETWORK = {'groupId': 5, 'groupName': 'REJECTED', 'id': 6, 'name': 'REJECTED_NETWORK',
+                    'description': 'Network is forbidden'}
+UNDELIVERED = {'UNDELIVERABLE': UNDELIVERABLE_NOT_DELIVERED, 'EXPIRED': EXPIRED_EXPIRED, 'REJECTED': REJECTED_NETWORK}
 NO_ERROR = {'groupId': 0, 'groupName': 'OK', 'id': 0, 'name': 'NO_ERROR', 'description': 'No Error',
             'permanent': False}
 ABSENT_SUBSCRIBER = {'groupId': 1, 'groupName': 'HANDSET_ERRORS', 'id': 27, 'name': 'EC_ABSENT_SUBSCRIBER',
@@ -77,6 +82,7 @@ def v3_error(violations):
 class Infobip(HttpApiProvider):
     name = 'infobip'
     price_unit = 'EUR'
+    undelivered_statuses = tuple(UNDELIVERED)
     defaults = {
         'api_key': INFOBIP_API_KEY,
         'username': INFOBIP_USERNAME,
@@ -236,7 +242,7 @@ class Infobip(HttpApiProvider):
             result = {
                 'bulkId': bulk_id, 'messageId': record['id'], 'to': to, 'sentAt': sent_at, 'doneAt': _stamp(),
                 'price': {'pricePerMessage': float(per_part), 'currency': self.price_unit},
-                'status': UNDELIVERABLE_NOT_DELIVERED if undelivered else DELIVERED_TO_HANDSET,
+                'status': UNDELIVERED[self.setting('undelivered_status')] if undelivered else DELIVERED_TO_HANDSET,
                 'error': ABSENT_SUBSCRIBER if undelivered else NO_ERROR,
             }
             if version == 3:

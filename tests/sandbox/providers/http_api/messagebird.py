@@ -55,6 +55,7 @@ class MessageBird(HttpApiProvider):
     name = 'messagebird'
     price_unit = 'EUR'
     send_status = 201
+    undelivered_statuses = ('delivery_failed', 'expired')
     defaults = {
         'access_key': MESSAGEBIRD_ACCESS_KEY,
         'mccmnc': '20801',
@@ -182,7 +183,7 @@ class MessageBird(HttpApiProvider):
 
     def _reports(self, config, record, message_id, reference, url):
         """sent, then delivered or delivery_failed: GET requests with a query string."""
-        final = 'delivery_failed' if record['undelivered'] else 'delivered'
+        final = config['undelivered_status'] if record['undelivered'] else 'delivered'
 
         def make(status):
             def build():
@@ -194,7 +195,7 @@ class MessageBird(HttpApiProvider):
                 if status != 'sent':
                     params.update({'price[amount]': str(Decimal(record['price'])),
                                    'price[currency]': self.price_unit})
-                if status == 'delivery_failed':
+                if status in self.undelivered_statuses:
                     params.update(statusReason='unknown subscriber', statusErrorCode='1')
                 else:
                     params['statusReason'] = 'successfully delivered' if status == 'delivered' else 'pending DLR'

@@ -42,6 +42,7 @@ class Plivo(HttpApiProvider):
     name = 'plivo'
     price_unit = 'USD'
     send_status = 202
+    undelivered_statuses = ('undelivered', 'failed')
     defaults = {
         'auth_id': PLIVO_AUTH_ID,
         'auth_token': PLIVO_AUTH_TOKEN,
@@ -139,7 +140,7 @@ class Plivo(HttpApiProvider):
         string of a GET, as the request's ``method`` says."""
         parts = record['parts']
         rate = (Decimal(record['price']) / parts).quantize(Decimal('0.00001'))
-        final = 'undelivered' if record['undelivered'] else 'delivered'
+        final = config['undelivered_status'] if record['undelivered'] else 'delivered'
         created = _time(record['created_at'])
 
         def make(status, sequence):
@@ -151,9 +152,9 @@ class Plivo(HttpApiProvider):
                     'ParentMessageUUID': record['id'], 'PartInfo': '', 'Sequence': str(sequence),
                     'MessageTime': created, 'QueuedTime': created, 'SentTime': _time(),
                 }
-                if status in ('delivered', 'undelivered'):
+                if status in ('delivered', 'undelivered', 'failed'):
                     params['DeliveryReportTime'] = _time()
-                if status == 'undelivered':
+                if status in ('undelivered', 'failed'):
                     params['ErrorCode'] = config['undelivered_error_code']
                 return params
             return form_callback(build, method)

@@ -6,7 +6,8 @@ Written from Vonage's public documentation:
   form or JSON; ``api_key``, ``api_secret`` (or Basic authentication, as the getting-started
   ``curl -u "$VONAGE_API_KEY:$VONAGE_API_SECRET"``), ``from``, ``to`` "in E.164 format. Don't
   use a leading + or 00", ``text``; optional ``type`` (text, unicode), ``callback`` (the
-  delivery receipt URL of this message), ``client-ref``, ``status-report-req``, ``ttl``).
+  delivery receipt URL of this message, "Max 100 characters"), ``client-ref`` ("up to 100
+  characters"), ``status-report-req``, ``ttl``; status 23 Invalid Callback Url).
   https://developer.vonage.com/en/messaging/sms/technical-details
 * Concatenation and encoding: https://developer.vonage.com/en/messaging/sms/guides/concatenation-and-encoding
   ("Set the type parameter to unicode for messages that contain characters outside of the GSM
@@ -56,6 +57,7 @@ def _error(status, text):
 class Vonage(HttpApiProvider):
     name = 'vonage'
     price_unit = 'EUR'
+    undelivered_statuses = ('failed', 'expired', 'rejected')
     defaults = {
         'api_key': VONAGE_API_KEY,
         'api_secret': VONAGE_API_SECRET,
@@ -125,9 +127,14 @@ class Vonage(HttpApiProvider):
             request.reply_json(200, _error(2, 'Missing text param'))
             return
         callback = params.get('callback')
-        if callback and not callback.startswith(('http://', 'https://')):
+        if callback and (len(callback) > 100 or not callback.startswith(('http://', 'https://'))):
+            # "The webhook endpoint the delivery receipt for this sms is sent to. [...] Max 100
+            # characters." (the API reference)
             request.reply_json(200, {'message-count': '1', 'messages': [
                 {'status': '23', 'error-text': 'Invalid Callback Url'}]})
+            return
+        if len(params.get('client-ref') or '') > 100:
+            request.reply_json(200, _error(3, 'Invalid client-ref: up to 100 characters'))
             return
         to = params['to']
         if ',' in to:
@@ -195,7 +202,7 @@ class Vonage(HttpApiProvider):
     def _receipts(self, config, record, part_ids, part_price, params, callback):
         """Per part: accepted, then delivered or failed, to the request's callback else the
         account's receipt URL, in the account's format (GET, POST or POST-JSON)."""
-        final = 'failed' if record['undelivered'] else 'delivered'
+        final = config['undelivered_status'] if record['undelivered'] else 'delivered'
         method = config['callback_method']
 
         def make(part_id, status):
@@ -205,7 +212,7 @@ class Vonage(HttpApiProvider):
                     'msisdn': record['to'].lstrip('+'), 'to': params['from'],
                     'network-code': config['network_code'], 'messageId': part_id,
                     'price': f'{part_price:.8f}', 'status': status, 'scts': now.strftime('%y%m%d%H%M'),
-                    'err-code': config['undelivered_err_code'] if status == 'failed' else '0',
+                    'err-code': '0' if status in ('accepted', 'delivered') else config['undelivered_err_code'],
                     'api-key': config['api_key'], 'message-timestamp': now.strftime('%Y-%m-%d %H:%M:%S'),
                 }
                 if params.get('client-ref'):
