@@ -500,7 +500,8 @@ class AfricasTalkingCase(Case):
         return response.json()['SMSMessageData']['Recipients']
 
     def accepted(self, response):
-        return {digits(r['number']): r['messageId'] for r in self._recipients(response) if r['statusCode'] == 101}
+        return {digits(r['number']): r['messageId'] for r in self._recipients(response)
+                if r['statusCode'] in (100, 101, 102)}
 
     def recipient_errors(self, response):
         return {digits(r['number']) for r in self._recipients(response) if r['statusCode'] == 403}
@@ -568,6 +569,16 @@ def test_africastalking_template_on_the_sandbox_host(sandbox):
     found = _send_all(client, outcomes, [GOOD, GOOD_2], 100)
     assert {outcome.kind for outcome in found.values()} == {outcomes.OutcomeKind.SENT}
     assert sandbox.billing('africastalking')['messages'] == 2
+
+
+@pytest.mark.parametrize('code', [100, 101, 102])
+def test_africastalking_template_reads_every_documented_success_code(sandbox, code):
+    http_api, outcomes = _engine()
+    template = _template('africastalking')
+    sandbox.configure('africastalking', success_status_code=code)
+    client = _client(http_api, CASES['africastalking'], sandbox, template, None)
+    found = _send_all(client, outcomes, [GOOD], 100)
+    assert found[GOOD].kind == outcomes.OutcomeKind.SENT and found[GOOD].message_id.startswith('ATXid_')
 
 
 def test_africastalking_opted_out_and_no_credit(sandbox):

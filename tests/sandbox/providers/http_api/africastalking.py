@@ -33,7 +33,7 @@ import uuid
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
-from ...settings import as_str
+from ...settings import as_choice, as_str
 from ._common import FORM, JSON, HttpApiProvider, NotJson, form_callback, international_digits, last, \
     media_type, read_form, read_json, secret_ok
 
@@ -56,12 +56,16 @@ class AfricasTalking(HttpApiProvider):
         'username': AT_USERNAME,
         'api_key': AT_API_KEY,
         'network_code': '63902',       # Safaricom Kenya, one of the documented networkCode values
+        # The statusCode of an accepted recipient: the documentation lists 100 Processed,
+        # 101 Sent and 102 Queued (answers seen in the wild say status "Success" with each).
+        'success_status_code': 101,
         'credit': '10000.00',
         'part_price': '0.80',
         # Not documented: the stand-in's own bound (a guess, see the README's limitations).
         'max_recipients': 1000,
     }
-    schema = {'username': as_str(), 'api_key': as_str(), 'network_code': as_str()}
+    schema = {'username': as_str(), 'api_key': as_str(), 'network_code': as_str(),
+              'success_status_code': lambda value: int(as_choice('100', '101', '102')(str(value)))}
 
     def is_send(self, method, path):
         return method == 'POST' and path.rstrip('/') in SEND_PATHS
@@ -159,7 +163,8 @@ class AfricasTalking(HttpApiProvider):
         for raw, record in zip(valid, records, strict=False):
             cost = Decimal(record['price'])
             total += cost
-            recipients[raw] = dict(_recipient(raw, SUCCESS), cost=f'{self.price_unit} {cost:.4f}',
+            recipients[raw] = dict(_recipient(raw, (config['success_status_code'], SUCCESS[1])),
+                                   cost=f'{self.price_unit} {cost:.4f}',
                                    messageId=record['id'], messageParts=record['parts'])
             self._reports(config, record)
         ordered = [recipients[raw] for raw in dict.fromkeys(numbers)]
