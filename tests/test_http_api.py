@@ -575,6 +575,39 @@ def test_read_timeout_is_ambiguous():
 
 
 @responses.activate
+def test_an_answer_that_breaks_the_reader_is_ambiguous(monkeypatch):
+    from addons.sms_router.engine.http_api_answer import AnswerReader
+
+    def broken(*args):
+        raise RuntimeError('bug')
+    monkeypatch.setattr(AnswerReader, 'outcomes', broken)
+    responses.post(SEND_URL, json={'id': 'm-1', 'echo': API_KEY})
+    outcome = send(make_client())[FR.key]
+    assert outcome.kind is OutcomeKind.AMBIGUOUS and API_KEY not in outcome.reason
+    assert outcome.reason.startswith('Example: the answer could not be read (HTTP 200); the SMS may have been sent')
+
+
+def test_a_request_that_cannot_be_built_is_misconfigured(monkeypatch):
+    client = make_client()
+
+    def unencodable(*args, **kwargs):
+        raise UnicodeEncodeError('latin-1', 'Ω', 0, 1, 'ordinal not in range(256)')
+    monkeypatch.setattr(client.session, 'request', unencodable)
+    outcome = send(client)[FR.key]
+    assert outcome.kind is OutcomeKind.MISCONFIGURED
+    assert outcome.reason == 'Example: the request cannot be built: UnicodeEncodeError'
+
+
+@responses.activate
+def test_a_filter_path_on_an_unexpected_shape_finds_nothing():
+    spec = base_spec(answer={'id_path': "$.messages[?(@.status=='ok')].id"})
+    responses.post(SEND_URL, json={'messages': 'not a list'})
+    assert send(make_client(spec))[FR.key].kind is OutcomeKind.AMBIGUOUS
+    responses.post(SEND_URL, json={'messages': [{'status': 'ok', 'id': 'm-9'}]})
+    assert send(make_client(spec))[FR.key].message_id == 'm-9'
+
+
+@responses.activate
 def test_redirect_is_not_followed():
     responses.post(SEND_URL, status=302, headers={'Location': 'https://elsewhere.example.com/'})
     outcome = send(make_client())[FR.key]

@@ -124,14 +124,28 @@ class HttpApiClient(HttpClient):
             return BatchResult(outcomes)
         if len(numbered) != len(recipients):
             request = dataclasses.replace(request, recipients=numbered)
-        method, url, kwargs = self.prepare(request)
         try:
+            method, url, kwargs = self.prepare(request)
             reply = self.request(method, url, **kwargs)
         except TransportFailure as failure:
             _logger.warning('%s: send failed: %s', self.name, failure.reason)
             outcomes.update(BatchResult.for_all(request, failure.kind, self._reason(failure.reason)).outcomes)
             return BatchResult(outcomes)
-        for key, outcome in self._reader.outcomes(request, reply).items():
+        except (UnicodeError, ValueError) as error:
+            # A value the request cannot carry (e.g. a sender with non-Latin-1 characters in
+            # a header): refused before anything was sent. Only the error's type is quoted.
+            reason = self._reason(_lt('the request cannot be built: %(error)s', error=type(error).__name__))
+            _logger.warning('%s: %s', self.name, reason)
+            outcomes.update(BatchResult.for_all(request, OutcomeKind.MISCONFIGURED, reason).outcomes)
+            return BatchResult(outcomes)
+        try:
+            read = self._reader.outcomes(request, reply)
+        except Exception:  # noqa: BLE001 - the request left: never lose the SMS to a reading bug
+            _logger.exception('%s: could not read the answer (HTTP %s)', self.name, reply.status)
+            read = BatchResult.for_all(request, OutcomeKind.AMBIGUOUS, _lt(
+                'the answer could not be read (HTTP %(status)s); the SMS may have been sent: %(answer)s',
+                status=reply.status, answer=excerpt(reply.text, self._mask))).outcomes
+        for key, outcome in read.items():
             if outcome.reason:
                 outcome.reason = self._reason(outcome.reason)
             outcomes[key] = outcome

@@ -74,7 +74,10 @@ class Selector:
         if self.path is not None:
             if data is None:
                 return []
-            return [match.value for match in self.path.find(data)]
+            try:
+                return [match.value for match in self.path.find(data)]
+            except Exception:  # noqa: BLE001 - a filter on an unexpected shape: nothing found
+                return []
         if self.regex is not None:
             if text is None:
                 text = as_text(data) if not isinstance(data, str) else data
