@@ -388,10 +388,10 @@ def test_template_end_to_end(sandbox, case, receiver):
 
     # The stand-in's delivery reports, read with the template's report mapping.
     assert sandbox.wait_callbacks(5)
+    spec = http_api.load_spec(template['spec'])
     reports = {}
     for received in receiver.wait_for(1):
-        for report in http_api.parse_report(client.spec if hasattr(client, 'spec') else
-                                            http_api.load_spec(template['spec']), payload_of(received)):
+        for report in http_api.parse_report(spec, payload_of(received)):
             reports[report.message_id] = report.delivered
     assert reports.get(found[GOOD].message_id) is True, reports
     assert reports.get(found[UNDELIVERED].message_id) is False, reports
@@ -773,6 +773,15 @@ class PlivoCase(Case):
 def test_plivo_account_in_the_path_must_be_the_auth_id(sandbox):
     response = CASES['plivo'].post(sandbox, {'src': 'Acme', 'dst': digits(GOOD), 'text': 'Hi'}, account='MAOTHER')
     assert response.status_code == 401
+
+
+def test_plivo_sanitizes_numbers_and_removes_duplicates(sandbox):
+    response = CASES['plivo'].post(sandbox, {'src': 'Acme Inc.', 'dst': f'+33 6-12.34(56)78<{GOOD}<12<{GOOD_2}',
+                                             'text': 'Hi'})
+    body = response.json()
+    assert response.status_code == 202 and len(body['message_uuid']) == 2 and body['invalid_number'] == ['12']
+    long_sender = {'src': 'AcmeCorporation', 'dst': digits(GOOD), 'text': 'Hi'}
+    assert CASES['plivo'].post(sandbox, long_sender).status_code == 400
 
 
 def test_plivo_all_destinations_invalid_is_a_400(sandbox):

@@ -10,8 +10,18 @@ Written from Plivo's public documentation:
   Unicode characters", ``type`` sms (default), ``url`` and ``method`` (the status callback,
   POST by default), ``log``. The answer: 202 {``api_id``, ``message`` "message(s) queued",
   ``message_uuid`` [one per destination], ``invalid_number`` [the destinations refused]};
-  errors {``api_id``, ``error``}. Up to 1,000 destinations per request (the bulk messaging
-  guide, https://www.plivo.com/docs/messaging/use-cases/bulk-sms).
+  errors {``api_id``, ``error``}. The detailed reference
+  https://www.plivo.com/docs/sms/detailed-reference/api/message/send-a-message/ : ``dst`` "The
+  following characters are stripped off automatically as part of the sanitization process: /,
+  -, ., +, (, ) and white spaces. Sanitized phone numbers must begin with the international
+  country code (ex: 14152828726), and should be <= 14 characters in length"; ``src`` "All
+  characters other than A-Z, a-z, 0-9 are stripped off automatically [...] Sanitized alphanumeric
+  sender ids should be <= 11 characters in length".
+* Bulk messaging: https://www.plivo.com/docs/sms/detailed-reference/api/message/bulk-messaging/
+  ("The API verifies that each destination number is in the correct format and removes
+  duplicates. Valid destination numbers are accepted, and a list of invalid destination numbers
+  is returned in the message response. The Message API supports up to 1,000 unique destination
+  numbers"; HTTP 202 with ``invalid_number``).
 * Status callbacks: https://www.plivo.com/docs/messaging/api/message/message-status-callbacks
   ("passed as form data if the method configured is POST, and as query parameters if it's
   GET": ``MessageUUID``, ``To``, ``From``, ``Type``, ``Status`` queued / sent / failed /
@@ -29,12 +39,13 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from ...settings import as_str
-from ._common import JSON, HttpApiProvider, NotJson, basic_auth, form_callback, international_digits, is_gsm7, \
-    media_type, read_json, secret_ok
+from ._common import JSON, HttpApiProvider, NotJson, basic_auth, form_callback, is_gsm7, media_type, \
+    read_json, secret_ok
 
 PLIVO_AUTH_ID = 'MASANDBOX00000000000'
 PLIVO_AUTH_TOKEN = 'sandbox-plivo-token'
 SEND_PATH = re.compile(r'/v1/Account/([^/]+)/Message/?')
+SANITIZE = re.compile(r'[/\-.+()\s]')   # what Plivo strips from a dst number
 GSM_LIMIT, UNICODE_LIMIT = 1600, 737
 
 
@@ -111,13 +122,18 @@ class Plivo(HttpApiProvider):
         unicode = not is_gsm7(text)
         if len(text) > (UNICODE_LIMIT if unicode else GSM_LIMIT):
             return self._error(400, 'text exceeds the maximum length')
-        numbers = [number for number in dst.split('<') if number]
+        numbers = list(dict.fromkeys(number for number in dst.split('<') if number))
         if len(numbers) > config['max_recipients']:
             return self._error(400, f'too many destination numbers (at most {config["max_recipients"]})')
         valid, invalid = {}, []
+        # "All characters other than A-Z, a-z, 0-9 are stripped off automatically" from src.
+        sender = re.sub(r'[^A-Za-z0-9]', '', str(src or ''))
+        if src and not (sender.isdigit() and len(sender) <= 14 or sender.isalnum() and len(sender) <= 11):
+            return self._error(400, 'src is not a valid sender id')
         for raw in numbers:
-            digits = international_digits(raw)
-            if self.is_invalid(config, digits, fault) or digits == str(src).lstrip('+'):
+            digits = SANITIZE.sub('', raw)
+            digits = digits if digits.isdigit() and 8 <= len(digits) <= 14 and digits[0] != '0' else None
+            if self.is_invalid(config, digits, fault) or digits == sender:
                 invalid.append(raw)
             elif digits not in valid.values():
                 valid[raw] = digits
