@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Local stand-in for the Sweego, Twilio and OVH send APIs, with failure injection.
+"""Local stand-in for the Sweego, Twilio and OVH send APIs, and for the providers of the HTTP
+API templates (providers/http_api/), with failure injection.
 
 Standard library only. One threaded HTTP server hosts the three providers under path
 prefixes, so an account's endpoint field points at, for example::

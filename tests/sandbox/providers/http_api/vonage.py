@@ -5,7 +5,8 @@ Written from Vonage's public documentation:
 * Send an SMS: https://developer.vonage.com/en/api/sms (``POST https://rest.nexmo.com/sms/json``,
   form or JSON; ``api_key``, ``api_secret`` (or Basic authentication, as the getting-started
   ``curl -u "$VONAGE_API_KEY:$VONAGE_API_SECRET"``), ``from``, ``to`` "in E.164 format. Don't
-  use a leading + or 00", ``text``; optional ``type`` (text, unicode), ``callback`` (the
+  use a leading + or 00", ``text``; ``from`` a number or an alphanumeric sender ID of at most
+  11 characters (status 15 Invalid Sender Address otherwise); optional ``type`` (text, unicode), ``callback`` (the
   delivery receipt URL of this message, "Max 100 characters"), ``client-ref`` ("up to 100
   characters"), ``status-report-req``, ``ttl``; status 23 Invalid Callback Url).
   https://developer.vonage.com/en/messaging/sms/technical-details
@@ -118,6 +119,12 @@ class Vonage(HttpApiProvider):
             if not params.get(name):
                 request.reply_json(200, _error(2, f'Missing {name} param'))
                 return
+        sender = params['from']
+        if not (sender.lstrip('+').isdigit() and len(sender.lstrip('+')) <= 15 or len(sender) <= 11):
+            # "from: The name or number the message should be sent from. Alphanumeric senderID's
+            # [...] may be up to 11 characters"
+            request.reply_json(200, _error(15, 'Illegal Sender Address - rejected'))
+            return
         kind = params.get('type') or 'text'
         if kind not in ('text', 'unicode', 'binary'):
             request.reply_json(200, _error(3, f'Invalid type param: {kind}'))
