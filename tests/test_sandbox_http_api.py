@@ -269,6 +269,18 @@ def test_http_faults_are_worded_like_the_provider(sandbox, case, mode, status):
     assert sandbox.billing(case.key)['messages'] == 0
 
 
+def test_broken_json_and_invalid_recipients_modes(sandbox, case):
+    sandbox.set_mode(case.key, 'broken_json')
+    response = case.send(sandbox, [GOOD])
+    assert response.status_code == sandbox.providers[case.key].send_status
+    with pytest.raises(ValueError):
+        response.json()
+    sandbox.set_mode(case.key, 'invalid_recipients')
+    numbers = [GOOD, GOOD_2][:case.max_recipients]
+    assert case.recipient_errors(case.send(sandbox, numbers)) == {digits(n) for n in numbers}
+    assert sandbox.billing(case.key)['messages'] == 0
+
+
 @pytest.mark.parametrize('mode', ['refuse', 'hang'])
 def test_no_answer_faults(sandbox, case, mode):
     # hang: no answer until hang_max_s, then the connection closes without one.
