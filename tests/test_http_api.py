@@ -129,7 +129,8 @@ def spec_error(spec):
 @responses.activate
 def test_every_placeholder_is_filled():
     template = {name: f'{{{name}}}' for name in PLACEHOLDERS}
-    spec = base_spec(body=template, type_values={'transactional': 'trans', 'marketing': 'promo'})
+    spec = base_spec(body=template, type_values={'transactional': 'trans', 'marketing': 'promo'},
+                     encoding_values={'gsm': 'text', 'unicode': 'unicode'})
     responses.post(SEND_URL, json={'id': 'm-1'})
     outcome = send(make_client(spec), FR, body='Hi there')[FR.key]
     assert outcome.kind is OutcomeKind.SENT and outcome.message_id == 'm-1'
@@ -147,6 +148,8 @@ def test_every_placeholder_is_filled():
         'base_url': BASE,
         'marketing': False,             # a lone {marketing} in JSON is a JSON boolean
         'sms_type': 'trans',
+        'unicode': False,               # a JSON boolean too
+        'sms_encoding': 'text',
     }
 
 
@@ -157,6 +160,39 @@ def test_marketing_placeholders_for_marketing_sms():
     responses.post(SEND_URL, json={'id': 'm-1'})
     send(make_client(spec), marketing=True)
     assert sent_json() == {'kind': 'marketing', 'promo': True, 'flag': 'm=true'}
+
+
+@responses.activate
+def test_encoding_placeholders_follow_each_text():
+    spec = several(body={'type': '{sms_encoding}', 'unicode': '{unicode}', 'flag': 'u={unicode}',
+                         'messages': {'$each': {'text': '{body}', 'type': '{sms_encoding}', 'unicode': '{unicode}'}}},
+                   max_=2, answer={'id_path': '$.ids[*]'})
+    spec['encoding_values'] = {'gsm': 'text', 'unicode': 'unicode'}
+    responses.post(SEND_URL, json={'ids': ['a']})
+    send(make_client(spec), body='Привет')
+    assert {k: v for k, v in sent_json().items() if k != 'messages'} == \
+        {'type': 'unicode', 'unicode': True, 'flag': 'u=true'}
+    fr, gb = Recipient(FR.key, FR.number, 'FR', body='Café €5'), Recipient(GB.key, GB.number, 'GB', body='Ça 😀')
+    make_client(spec).send(SendRequest(None, (fr, gb)))
+    assert sent_json()['messages'] == [{'text': 'Café €5', 'type': 'text', 'unicode': False},
+                                       {'text': 'Ça 😀', 'type': 'unicode', 'unicode': True}]
+
+
+@responses.activate
+def test_omit_empty_leaves_out_what_renders_empty():
+    spec = base_spec(body={'to': '{number}', 'from': '{sender}', 'ref': '{sender}',
+                           'messages': [{'$each': {'to': '{number}', 'from': '{sender}'}}]},
+                     omit_empty=['from'])
+    responses.post(SEND_URL, json={'id': 'm-1'})
+    send(make_client(spec, sender=''))
+    assert sent_json() == {'to': FR.number, 'ref': '', 'messages': [{'to': FR.number}]}
+    send(make_client(spec, sender='Acme'))
+    assert sent_json() == {'to': FR.number, 'from': 'Acme', 'ref': 'Acme', 'messages': [{'to': FR.number,
+                                                                                         'from': 'Acme'}]}
+    form = base_spec(body_type='form', body=None, params={'to': '{number}', 'from': '{sender}', 'x': '{sender}'},
+                     omit_empty=['from'])
+    send(make_client(form, sender=''))
+    assert sent_form() == [('to', FR.number), ('x', '')]
 
 
 @pytest.mark.parametrize('number, national', [
@@ -546,6 +582,24 @@ def test_status_path_on_the_whole_answer():
 
 
 @responses.activate
+def test_an_sms_answered_part_by_part_costs_the_sum_of_its_parts():
+    spec = base_spec(answer={'id_path': "$.messages[*].'message-id'", 'price_path': "$.messages[*].'message-price'",
+                             'price_currency': 'EUR'})
+    responses.post(SEND_URL, json={'message-count': '2', 'messages': [
+        {'message-id': 'p1', 'message-price': '0.0333'}, {'message-id': 'p2', 'message-price': '0.0333'}]})
+    outcome = send(make_client(spec))[FR.key]
+    assert (outcome.message_id, outcome.price, outcome.price_currency) == ('p1', pytest.approx(0.0666), 'EUR')
+
+
+@responses.activate
+def test_other_secrets_are_masked():
+    responses.post(SEND_URL, json={'echo': 'https://odoo/report/7/tok3n-secret-value'})
+    outcome = send(make_client(secrets=['tok3n-secret-value', '', None]))[FR.key]
+    assert outcome.kind is OutcomeKind.AMBIGUOUS
+    assert 'tok3n-secret-value' not in outcome.reason and '[redacted]' in outcome.reason
+
+
+@responses.activate
 def test_one_id_for_several_recipients_is_the_batch_id():
     spec = several(body={'to': '{number}'}, answer={'id_path': '$.job'})
     responses.post(SEND_URL, json={'job': 'J1'})
@@ -778,6 +832,9 @@ _DELETE = object()
     ('recipients', {'max': 5, 'join': 'separator'}, 'recipients.separator: missing'),
     ('recipients', {'max': 5, 'join': 'pipe'}, 'recipients.join: expected one of: list, separator'),
     ('type_values', {'marketing': 'm'}, 'type_values.transactional: missing'),
+    ('encoding_values', {'gsm': 'text'}, 'encoding_values.unicode: missing'),
+    ('body', {'type': '{sms_encoding}'}, 'body.type: {sms_encoding} needs encoding_values'),
+    ('omit_empty', 'from', 'omit_empty: expected a list of body member or parameter names'),
     ('answer', _DELETE, 'answer: missing'),
     ('answer', {'accepted_status': [200]}, 'answer: say what an accepted answer looks like'),
     ('answer.id_path', '$.[', 'answer.id_path: JSON path does not parse: '),
@@ -796,6 +853,8 @@ _DELETE = object()
     ('report', {'id': '$.[', 'status': 'st', 'delivered': ['D']}, 'report.id: JSON path does not parse'),
     ('report', {'status': 'st', 'delivered': ['D']}, 'report.id: missing'),
     ('balance', {'url': '{base_url}/b'}, 'balance.path: missing'),
+    ('balance', {'url': '{base_url}/b?u={unicode}', 'path': '$.b'},
+     'balance.url: {unicode} has no value outside a send'),
     ('balance', {'url': '{base_url}/b?to={number}', 'path': '$.b'},
      'balance.url: {number} has no value outside a send'),
     ('reciepients', {'max': 2}, 'reciepients: unknown key'),

@@ -23,7 +23,15 @@ import math
 from urllib.parse import quote
 
 from .http_api_answer import AnswerReader, Report, as_text, excerpt, read_reports
-from .http_api_render import fill, placeholders, recipient_values, render_json, render_params, request_values
+from .http_api_render import (
+    body_values,
+    fill,
+    placeholders,
+    recipient_values,
+    render_json,
+    render_params,
+    request_values,
+)
 from .http_api_spec import CREDENTIALS, PLACEHOLDERS, SEND_ONLY, HttpApiSpec, SpecError, load_spec
 from .outcomes import BatchResult, OutcomeKind, RecipientOutcome
 from .reasons import _lt, join_reasons, mask_secrets
@@ -55,12 +63,14 @@ class HttpApiClient(HttpClient):
     ``credentials`` labels). ``base_url``: the account's endpoint, else the template's live
     one. ``name`` starts every reason ('Africa's Talking: HTTP 401: ...').
     ``sender_required``: the template says the provider refuses a request without sender.
+    ``secrets``: other values masked in reasons (e.g. the token of the report URL).
     """
 
     provider = 'http_api'
 
     def __init__(self, spec, credentials=None, sender=None, callback_url=None, base_url=None,
-                 timeout=DEFAULT_TIMEOUT, pool_size=8, session=None, name=None, sender_required=False):
+                 timeout=DEFAULT_TIMEOUT, pool_size=8, session=None, name=None, sender_required=False,
+                 secrets=()):
         super().__init__(_clean(base_url), timeout=timeout, pool_size=pool_size, session=session)
         self.spec = spec if isinstance(spec, HttpApiSpec) else load_spec(spec)
         self.max_recipients_per_request = self.spec.max_recipients
@@ -70,6 +80,8 @@ class HttpApiClient(HttpClient):
         self.callback_url = _clean(callback_url)
         self.name = _clean(name) or 'HTTP API'
         self.sender_required = bool(sender_required)
+        # Other values to mask in reasons, e.g. the token in the account's report URL.
+        self.masked_values = tuple(_clean(value) for value in secrets or () if _clean(value))
         self._reader = AnswerReader(self.spec.answer, self._mask)
 
     def __repr__(self):
@@ -157,13 +169,14 @@ class HttpApiClient(HttpClient):
         spec = self.spec
         values = request_values(
             self._common(request),
-            [recipient_values(recipient, request.body_for(recipient)) for recipient in request.recipients],
+            [recipient_values(recipient, request.body_for(recipient), spec.encoding_values)
+             for recipient in request.recipients],
             several=spec.max_recipients > 1, join=spec.join, separator=spec.separator)
         url = fill(spec.url, values.shared, encode=_url_encode)
         headers = {name: fill(template, values.shared) for name, template in spec.headers.items()}
-        params = render_params(spec.params, values)
+        params = render_params(spec.params, values, spec.omit_empty)
         kwargs = {}
-        body = render_json(spec.body, values) if spec.body is not None else None
+        body = render_json(spec.body, values, spec.omit_empty) if spec.body is not None else None
         auth_param = self._apply_auth(headers, kwargs, values.shared)
         if auth_param:
             if spec.auth['in'] == 'query' or spec.body_type == 'query':
@@ -194,7 +207,7 @@ class HttpApiClient(HttpClient):
         spec = self.spec
         marketing = bool(request.marketing)
         values = {
-            'body': request.body or '',
+            **body_values(request.body, spec.encoding_values),
             'sender': self.sender,
             'callback_url': self.callback_url,
             'base_url': self.base_url,
@@ -230,6 +243,7 @@ class HttpApiClient(HttpClient):
 
     def _secrets(self):
         secrets = [value for value in self.credentials.values() if value]
+        secrets.extend(self.masked_values)
         values = {**self.credentials, 'base_url': self.base_url}
         auth = self.spec.auth
         for key in ('value', 'password'):

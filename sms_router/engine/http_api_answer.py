@@ -189,10 +189,16 @@ class AnswerReader:
                 'HTTP %(status)s without a message id; the SMS may have been sent: %(answer)s',
                 status=status, answer=shown), batch_id=batch_id))
         prices = self._prices(data, text)
+        if len(recipients) == 1 and len(prices) > 1 and len({currency for _, currency in prices}) == 1:
+            # One SMS answered part by part (Vonage: one entry per part, each billed): its
+            # price is the sum of its parts'.
+            prices = [(sum(price for price, _ in prices), prices[0][1])]
         outcomes = {}
         for index, recipient in enumerate(recipients):
             if len(ids) == len(recipients):
                 message_id = ids[index]
+            elif len(recipients) == 1:
+                message_id = ids[0]         # one SMS in parts: its first part's id
             else:
                 # One id for several recipients names the request, not a message.
                 message_id = None

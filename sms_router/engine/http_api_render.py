@@ -16,11 +16,14 @@ import re
 import phonenumbers
 
 from .reasons import _lt
+from .segments import UCS2, measure
 
 # The placeholders that stand for a recipient's number, in its three forms.
 NUMBER_PLACEHOLDERS = ('number', 'number_digits', 'number_national')
 # Those that take one value per recipient: only inside $each when a request has several.
 RECIPIENT_PLACEHOLDERS = NUMBER_PLACEHOLDERS + ('uuid',)
+# A JSON text that is exactly one of these becomes a JSON boolean ("true" / "false" elsewhere).
+BOOLEAN_PLACEHOLDERS = ('marketing', 'unicode')
 EACH = '$each'
 
 _TOKEN = re.compile(r'\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}|[{}]')
@@ -106,15 +109,32 @@ def international_digits(number):
     return digits[2:] if digits.startswith('00') else digits
 
 
-def recipient_values(recipient, body):
-    """The per-recipient placeholder values of one recipient."""
+@functools.lru_cache(maxsize=256)
+def needs_unicode(body):
+    """Whether ``body`` (as sent) is outside the GSM 03.38 alphabet, as the router counts
+    its segments (engine/segments.py)."""
+    return bool(body) and measure(body).encoding == UCS2
+
+
+def body_values(body, encoding_values=None):
+    """The placeholders that depend on a text: {body}, {unicode}, {sms_encoding}."""
+    body = body if body is not None else ''
+    unicode = needs_unicode(body)
+    values = {'body': body, 'unicode': 'true' if unicode else 'false'}
+    if encoding_values:
+        values['sms_encoding'] = encoding_values['unicode' if unicode else 'gsm']
+    return values
+
+
+def recipient_values(recipient, body, encoding_values=None):
+    """The per-recipient placeholder values of one recipient (``body``: its text)."""
     number = recipient.number or ''
     return {
         'number': number,
         'number_digits': international_digits(number),
         'number_national': national_number(number) if number else '',
         'uuid': recipient.key or '',
-        'body': body if body is not None else '',
+        **body_values(body, encoding_values),
     }
 
 
@@ -152,16 +172,23 @@ def request_values(common, recipients_values, several, join, separator):
     return RequestValues(shared, each, lists)
 
 
-def render_json(node, values, marketing_as_bool=True):
-    """The JSON ``node`` of a body template filled with ``values`` (RequestValues)."""
-    return _json(node, values.shared, values, marketing_as_bool)
+def render_json(node, values, omit_empty=frozenset()):
+    """The JSON ``node`` of a body template filled with ``values`` (RequestValues). Object
+    members named in ``omit_empty`` are left out when they render empty."""
+    return _json(node, values.shared, values, omit_empty)
 
 
-def _json(node, shared, values, marketing_as_bool):
+def _json(node, shared, values, omit_empty):
     if isinstance(node, dict):
         if is_each(node):
-            return [_json(node[EACH], own, None, marketing_as_bool) for own in values.each]
-        return {key: _json(item, shared, values, marketing_as_bool) for key, item in node.items()}
+            return [_json(node[EACH], own, None, omit_empty) for own in values.each]
+        out = {}
+        for key, item in node.items():
+            rendered = _json(item, shared, values, omit_empty)
+            if key in omit_empty and rendered in ('', [], {}, None):
+                continue
+            out[key] = rendered
+        return out
     if isinstance(node, list):
         out = []
         for item in node:
@@ -169,28 +196,31 @@ def _json(node, shared, values, marketing_as_bool):
             if values is not None and name in values.lists:
                 out.extend(values.lists[name])      # ["{number}"]: one element per number
             elif is_each(item) and values is not None:
-                out.extend(_json(item, shared, values, marketing_as_bool))
+                out.extend(_json(item, shared, values, omit_empty))
             else:
-                out.append(_json(item, shared, values, marketing_as_bool))
+                out.append(_json(item, shared, values, omit_empty))
         return out
     if isinstance(node, str):
         name = bare_placeholder(node)
         if values is not None and name in values.lists:
             return list(values.lists[name])
-        if name == 'marketing' and marketing_as_bool:
-            return shared.get('marketing') == 'true'
+        if name in BOOLEAN_PLACEHOLDERS:
+            return shared.get(name) == 'true'
         return fill(node, shared)
     return node
 
 
-def render_params(params, values):
+def render_params(params, values, omit_empty=frozenset()):
     """Form or query parameters: a list of (name, value) pairs; a parameter whose value is
-    a lone number placeholder is repeated once per number when numbers join as lists."""
+    a lone number placeholder is repeated once per number when numbers join as lists, one
+    named in ``omit_empty`` is left out when it renders empty."""
     pairs = []
     for name, template in params:
         placeholder = bare_placeholder(template)
         if placeholder in values.lists:
             pairs.extend((name, value) for value in values.lists[placeholder])
-        else:
-            pairs.append((name, fill(template, values.shared)))
+            continue
+        value = fill(template, values.shared)
+        if value or name not in omit_empty:
+            pairs.append((name, value))
     return pairs

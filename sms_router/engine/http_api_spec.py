@@ -38,10 +38,12 @@ PLACEHOLDERS = {
     'base_url': _lt("the account's endpoint URL, else the template's live endpoint"),
     'marketing': _lt('true for marketing SMS, false for transactional ones'),
     'sms_type': _lt('the value of type_values for the kind of SMS (transactional or marketing)'),
+    'unicode': _lt('true when the text needs Unicode (UCS-2), false when it fits the GSM alphabet'),
+    'sms_encoding': _lt('the value of encoding_values for the encoding of the text (gsm or unicode)'),
 }
 CREDENTIALS = ('username', 'api_key', 'api_secret')
 # Placeholders that have a value only when an SMS is sent (not in a balance request).
-SEND_ONLY = RECIPIENT_PLACEHOLDERS + ('body', 'marketing', 'sms_type')
+SEND_ONLY = RECIPIENT_PLACEHOLDERS + ('body', 'marketing', 'sms_type', 'unicode', 'sms_encoding')
 
 METHODS = ('GET', 'POST')
 BODY_TYPES = ('json', 'form', 'query')
@@ -53,7 +55,7 @@ DEFAULT_ACCEPTED_STATUS = (200, 201, 202)
 
 
 TOP_KEYS = ('method', 'url', 'body_type', 'headers', 'params', 'body', 'auth', 'recipients',
-            'type_values', 'answer', 'report', 'balance')
+            'type_values', 'encoding_values', 'omit_empty', 'answer', 'report', 'balance')
 AUTH_KEYS = ('type', 'name', 'value', 'username', 'password', 'in')
 RECIPIENTS_KEYS = ('max', 'join', 'separator')
 ANSWER_KEYS = ('accepted_status', 'accepted', 'results', 'match', 'number_path', 'id_path',
@@ -133,6 +135,9 @@ class HttpApiSpec:
     separator: str
     type_values: dict
     answer: AnswerSpec
+    encoding_values: dict = dataclasses.field(default_factory=dict)
+    # Body members (at any depth) and parameters left out when they render empty.
+    omit_empty: frozenset = frozenset()
     report: ReportSpec = None
     balance: BalanceSpec = None
     uses: frozenset = frozenset()           # placeholders of the send request
@@ -190,12 +195,21 @@ def load_spec(data):
         type_values = _mapping('type_values', type_values, ('transactional', 'marketing'))
         for kind in ('transactional', 'marketing'):
             _text(f'type_values.{kind}', type_values.get(kind), required=True)
+    encoding_values = data.get('encoding_values')
+    if encoding_values is not None:
+        encoding_values = _mapping('encoding_values', encoding_values, ('gsm', 'unicode'))
+        for kind in ('gsm', 'unicode'):
+            _text(f'encoding_values.{kind}', encoding_values.get(kind), required=True)
+    omit_empty = data.get('omit_empty') or []
+    if not isinstance(omit_empty, list) or not all(isinstance(name, str) and name for name in omit_empty):
+        _fail('omit_empty', _lt('expected a list of body member or parameter names, e.g. ["from"]'))
 
     auth = _auth(data.get('auth'), body_type, body)
     spec = HttpApiSpec(
         source=source, method=method, url=url, body_type=body_type, headers=headers, params=params,
         body=body, auth=auth, max_recipients=max_recipients, join=join, separator=separator,
-        type_values=type_values or {}, answer=_answer(data.get('answer')),
+        type_values=type_values or {}, encoding_values=encoding_values or {}, omit_empty=frozenset(omit_empty),
+        answer=_answer(data.get('answer')),
         report=_report(data.get('report')), balance=_balance(data.get('balance')),
     )
     spec.uses = frozenset(_scan_send(spec))
@@ -450,6 +464,8 @@ def _check_template(where, text, spec, used, in_each=False, bare_ok=False, balan
             _fail(where, _lt('{%(name)s} has no value outside a send', name=name))
         if name == 'sms_type' and not spec.type_values:
             _fail(where, _lt('{sms_type} needs type_values (transactional and marketing)'))
+        if name == 'sms_encoding' and not spec.encoding_values:
+            _fail(where, _lt('{sms_encoding} needs encoding_values (gsm and unicode)'))
         if several and not in_each:
             if name == 'uuid':
                 _fail(where, _lt('{uuid} outside $each needs recipients.max 1'))
