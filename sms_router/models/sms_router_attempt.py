@@ -56,6 +56,13 @@ class SmsRouterAttempt(models.Model):
                                   help='No answer came back and the company policy is "at most once": '
                                        'check with the provider before sending again.')
     reason = fields.Text(readonly=True)
+    # On the first attempt of each run of the chain only (a held SMS tried again later runs it
+    # again): the failover after it follows the strategy's order, which the note already gives.
+    strategy_note = fields.Text(
+        'Strategy', readonly=True,
+        help="Why the route's strategy had this SMS try this account first (least cost, best delivery, "
+             'weighted split), as the route tester explains it. Empty when the route keeps the chain\'s order '
+             'and on the failover attempts after the first.')
     duration_ms = fields.Integer('Duration (ms)', readonly=True)
     # Of the body as this account sends it: its smart encoding applied, the text its provider
     # appends counted (engine/segments.py). Empty for a line without an account and for a line

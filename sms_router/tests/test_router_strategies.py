@@ -295,3 +295,101 @@ class TestRouterStrategies(SmsRouterCase):
         with self.prices({}) as _p, self.quality({}) as calls:
             self._send([FR_MOBILE, GB_MOBILE])
         self.assertFalse(calls)
+
+    # ------------------------------------------------------------ the trail
+
+    def _weights(self, weights):
+        self.route.write({'step_ids': [(1, step.id, {'weight': weights.get(step.account_id, 0)})
+                                       for step in self.route.step_ids]})
+
+    def _notes(self, sms):
+        return self._router_attempts(sms).mapped('strategy_note')
+
+    def test_trail_explains_least_cost_on_the_first_attempt(self):
+        self.route.strategy = 'least_cost'
+        table = {(self.ovh, 'FR'): (0.045, self.eur), (self.sweego, 'FR'): (0.052, self.eur),
+                 (self.twilio, 'FR'): (0.079, self.eur)}
+        with self.prices(table):
+            sms = self._send([FR_MOBILE, '+33623456789'], {self.ovh: OutcomeKind.PROVIDER})
+            tester = self._tester()
+        explanation = 'least cost: OVH France at 0.045 EUR/segment, Sweego France 0.052, Twilio 0.079'
+        for one in sms:
+            self.assertRouterTrail(one, [(self.ovh, 'provider_error'), (self.sweego, 'sent')])
+            # The route tester's words, on the first attempt only: the failover after it
+            # follows the order the note gives.
+            self.assertEqual(self._notes(one), [tester.strategy_reason, False])
+            self.assertTrue(tester.strategy_reason.startswith(explanation), tester.strategy_reason)
+
+    def test_trail_explains_best_delivery(self):
+        self.route.write({'strategy': 'best_delivery', 'strategy_min_sample': 30})
+        table = {(self.ovh, 'FR'): (0.99, 29), (self.sweego, 'FR'): (0.97, 200), (self.twilio, 'FR'): (0.90, 500)}
+        with self.quality(table):
+            sms = self._send([FR_MOBILE], {self.sweego: OutcomeKind.PROVIDER, self.twilio: OutcomeKind.PROVIDER})
+        self.assertRouterTrail(sms, [(self.sweego, 'provider_error'), (self.twilio, 'provider_error'),
+                                     (self.ovh, 'sent')])
+        first, *later = self._notes(sms)
+        self.assertTrue(first.startswith(
+            'best delivery: Sweego France delivers 97.0 % of 200 reported SMS to FR, Twilio 90.0 %'), first)
+        self.assertIn('fewer than 30 reports, after the measured ones: OVH France', first)
+        self.assertEqual(later, [False, False])
+
+    def test_trail_says_what_each_sms_drew(self):
+        self._weights({self.ovh: 70, self.sweego: 30})
+        self.route.strategy = 'weighted'
+        sms = self._send(['+3361234%04d' % n for n in range(40)])
+        drawn = set()
+        for one in sms:
+            attempt = self._router_attempts(one)
+            self.assertEqual(len(attempt), 1)
+            self.assertTrue(attempt.strategy_note.startswith(
+                'weighted split (Sweego France 30 %, OVH France 70 %): this SMS drew '), attempt.strategy_note)
+            self.assertIn(f'this SMS drew {attempt.account_name} (', attempt.strategy_note)
+            drawn.add(attempt.account_name)
+        self.assertEqual(drawn, {'OVH France', 'Sweego France'}, 'each SMS says its own draw')
+
+    def test_trail_of_an_ordered_route_has_no_note(self):
+        sms = self._send([FR_MOBILE], {self.twilio: OutcomeKind.PROVIDER})
+        self.assertRouterTrail(sms, [(self.twilio, 'provider_error'), (self.sweego, 'sent')])
+        self.assertEqual(self._notes(sms), [False, False])
+
+    def test_trail_note_in_the_company_language(self):
+        self.env['res.lang']._activate_lang('fr_FR')
+        self.company_fr.partner_id.lang = 'fr_FR'
+        self.route.strategy = 'least_cost'
+        table = {(self.ovh, 'FR'): (0.045, self.eur), (self.sweego, 'FR'): (0.052, self.eur)}
+        with self.prices(table):
+            sms = self._router_sms(self.company_fr, [FR_MOBILE])
+            with self.mockRouterClients({account: OutcomeKind.SENT for account in self.accounts}):
+                sms.with_context(lang='en_US').send()      # sent by an English-speaking user
+        note = self._router_attempts(sms).strategy_note
+        self.assertRegex(note, r'^moindre coût : OVH France à 0[.,]045 EUR/segment, Sweego France 0[.,]052')
+        self.assertIn('Twilio', note)
+
+    def test_trail_notes_cost_no_query_per_sms(self):
+        self._weights({self.ovh: 70, self.sweego: 30})
+        table = {(self.ovh, 'FR'): (0.045, self.eur), (self.sweego, 'FR'): (0.052, self.eur)}
+        serial = iter(range(10000))
+
+        def queries(strategy, size):
+            self.route.strategy = strategy
+            sms = self._router_sms(self.company_fr, ['+336%08d' % next(serial) for _n in range(size)])
+            self.env.flush_all()
+            self.env.invalidate_all()
+            before = self.env.cr.sql_log_count
+            with self.mockRouterClients({account: OutcomeKind.SENT for account in self.accounts}):
+                sms.send()
+            self.env.flush_all()
+            count = self.env.cr.sql_log_count - before
+            notes = self._notes(sms)
+            self.assertEqual(len(notes), size)
+            self.assertEqual(all(notes), strategy != 'ordered')
+            return count
+
+        with self.prices(table):
+            growth = {}
+            for strategy in ('ordered', 'least_cost', 'weighted'):
+                queries(strategy, 1)     # warm the caches (translations, rules, strategies)
+                growth[strategy] = queries(strategy, 20) - queries(strategy, 2)
+        # Whatever sending 18 SMS more costs, the strategies' notes add nothing to it.
+        self.assertEqual(growth['least_cost'], growth['ordered'])
+        self.assertEqual(growth['weighted'], growth['ordered'])

@@ -24,11 +24,12 @@ from ..engine.dispatcher import AT_MOST_ONCE, SmsVerdict, Dispatcher, QueuedSms
 from ..engine.outcomes import BatchResult, OutcomeKind, ProviderClient, RecipientOutcome
 from ..engine.reasons import _lt, reason_of
 from ..engine.routing import TRAFFIC_MARKETING, TRAFFIC_TRANSACTIONAL, NumberError, parse_destination
+from ..engine.strategies import ORDERED_REASON
 from ..engine.validity import expired_outcome
 from ..engine.windows import TRAFFIC_ALL, WindowNeverOpens, local_text
 from ..engine.transport import never_connected
-from .reason_text import company_lang, render_verdicts
-from .strategy import order_by_strategy
+from .reason_text import company_lang, render_reason, render_verdicts
+from .strategy import order_by_strategy, strategy_explanation
 
 _logger = logging.getLogger(__name__)
 
@@ -299,6 +300,7 @@ class SmsRouterApi(SmsApiBase):
         outside_window = {}
         window_ids = {}
         never_open = {}     # rule names -> (count, Reason): rules that never open together
+        strategy_notes = {}  # uuid -> why its route's strategy chose its first account (Reason)
         engine_messages = []
         expired = {}
         for message in messages:
@@ -321,6 +323,12 @@ class SmsRouterApi(SmsApiBase):
                     engine_messages.append(QueuedSms(number['uuid'], message['content'],
                                                      number_error=reason_of(error)))
                     continue
+                # What the route tester would explain for it, kept for its first attempt: the
+                # same Reason for a whole batch to a country (least cost, best delivery), one
+                # per SMS for a weighted split (its draw); none for the chain's order.
+                note = strategy_explanation(routing)
+                if note is not None and note is not ORDERED_REASON:
+                    strategy_notes[number['uuid']] = note
                 allowed_until = None
                 if window_gate:
                     traffic = TRAFFIC_MARKETING if marketing else TRAFFIC_TRANSACTIONAL
@@ -394,7 +402,7 @@ class SmsRouterApi(SmsApiBase):
         regions = {m.key: m.destination.region for m in engine_messages if m.destination}
         bodies = {m.key: (m.body, m.marketing) for m in engine_messages}
         self._bookkeeping(self._record_trail, verdicts, numbers, raw_numbers, accounts_by_id, tokens, regions,
-                          bodies, _wait_starts(verdicts, sms_by_uuid))
+                          bodies, _wait_starts(verdicts, sms_by_uuid), strategy_notes)
         for account_id, updates in dispatcher.account_updates.items():
             if account_id in accounts_by_id:
                 self._bookkeeping(accounts_by_id[account_id]._sms_router_apply_updates, updates)
@@ -719,9 +727,10 @@ class SmsRouterApi(SmsApiBase):
         return {value for value, _label in self._sms_failure_type_labels()}
 
     def _record_trail(self, verdicts, numbers, raw_numbers, accounts_by_id, tokens, regions=None, bodies=None,
-                      wait_starts=()):
+                      wait_starts=(), strategy_notes=None):
         """One line per attempt of this batch, and one per wait that starts (``wait_starts``:
-        the keys of SMS that begin waiting, see _wait_starts)."""
+        the keys of SMS that begin waiting, see _wait_starts). ``strategy_notes``: {key: why
+        its route's strategy chose its first account}, written on its first attempt."""
         company = self.company
         values = []
         # The destination country routing already read (``regions``: ISO code per SMS) is
@@ -739,6 +748,9 @@ class SmsRouterApi(SmsApiBase):
             [('sms_uuid', 'in', list(verdicts))], ['sms_uuid'], ['__count']))
         # The cost ledger: prices read once for the batch, at its first accepted attempt.
         costs = self.env['sms.router.attempt']._sms_router_cost_book(accounts_by_id.values(), regions.values())
+        strategy_notes = strategy_notes or {}
+        # Each explanation written once in the company's language, however many SMS share it.
+        written_notes = {}
         for key, verdict in verdicts.items():
             if verdict.outcome is None and not verdict.attempts:
                 if key in wait_starts:
@@ -776,6 +788,11 @@ class SmsRouterApi(SmsApiBase):
                     values[-1].update(_segment_values(measured, attempt.account, bodies[key], regions.get(key)))
                 if key in regions:
                     values[-1]['destination_country_id'] = country_ids.get(regions[key], False)
+                if step == 1 and attempt and key in strategy_notes:
+                    note = strategy_notes[key]
+                    if note not in written_notes:
+                        written_notes[note] = render_reason(note, self.env.lang)
+                    values[-1]['strategy_note'] = written_notes[note]
                 values[-1].update(costs.values(account, outcome, values[-1].get('segments'), regions.get(key)))
             if key in wait_starts:
                 # After the attempts that led to it (a provider refusing, then the wait).
