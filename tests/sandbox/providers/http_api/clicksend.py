@@ -42,7 +42,7 @@ import time
 import uuid
 from decimal import Decimal
 
-from ...common import normalize_number
+from ...common import normalize_number, sms_parts
 from ...settings import as_str
 from ._common import JSON, HttpApiProvider, NotJson, basic_auth, form_callback, media_type, read_json, \
     secret_ok
@@ -70,6 +70,9 @@ def _envelope(status, code, message, data=None):
 class ClickSend(HttpApiProvider):
     name = 'clicksend'
     price_unit = 'USD'
+    # Receipt status codes of an SMS not delivered (301: failed or cancelled; 300 is a
+    # temporary failure ClickSend retries, not final).
+    undelivered_statuses = ('301',)
     defaults = {
         'username': CLICKSEND_USERNAME,
         'api_key': CLICKSEND_API_KEY,
@@ -81,6 +84,12 @@ class ClickSend(HttpApiProvider):
 
     def is_send(self, method, path):
         return method == 'POST' and path.rstrip('/') == SEND_PATH
+
+    def send_summary(self, path, body, headers):
+        messages = read_json(body)['messages']
+        credentials = basic_auth(headers.get('Authorization')) or ('',)
+        bodies = [m.get('body') or '' for m in messages]
+        return credentials[0], [m.get('to') or '' for m in messages], max(bodies, key=sms_parts), ''
 
     def error_answer(self, request, status, headers):
         phrase = http.HTTPStatus(status).phrase
@@ -192,8 +201,10 @@ class ClickSend(HttpApiProvider):
 
     def _receipt(self, record):
         """The SMS delivery receipt pushed to the account's delivery receipt URL."""
+        failed = (self.setting('undelivered_status'), FAILED[1])
+
         def build():
-            code, text = FAILED if record['undelivered'] else DELIVERED
+            code, text = failed if record['undelivered'] else DELIVERED
             return {
                 'timestamp_send': str(int(record['created_at'])), 'timestamp': str(int(time.time())),
                 'message_id': record['id'], 'status_code': code, 'status_text': text,

@@ -51,8 +51,11 @@ SINCH_SERVICE_PLAN_ID = 'sandboxsinchserviceplan000000001'
 SINCH_API_TOKEN = 'sandbox-sinch-api-token'
 DELIVERY_REPORTS = ('none', 'summary', 'full', 'per_recipient', 'per_recipient_final')
 DELIVERED = (0, 'Delivered')
-FAILED = (1, 'Failed')           # SMPP error 1, "Unknown Subscriber"
 DISPATCHED = (401, 'Dispatched')
+# The final statuses of an SMS not delivered, with a documented code for each: SMPP 1 "Unknown
+# Subscriber", 9 "Illegal Subscriber" (rejection), REST 402 "Message unroutable" (Aborted), 406
+# "Internal Expiry".
+FAILURE_CODES = {'Failed': 1, 'Rejected': 9, 'Aborted': 402, 'Expired': 406}
 _ULID = string.digits + 'ABCDEFGHJKMNPQRSTVWXYZ'
 
 
@@ -74,6 +77,7 @@ class Sinch(HttpApiProvider):
     name = 'sinch'
     price_unit = 'EUR'
     send_status = 201
+    undelivered_statuses = tuple(FAILURE_CODES)
     defaults = {
         'service_plan_id': SINCH_SERVICE_PLAN_ID,
         'api_token': SINCH_API_TOKEN,
@@ -89,6 +93,9 @@ class Sinch(HttpApiProvider):
     def is_send(self, method, path):
         parts = path.rstrip('/').split('/')
         return method == 'POST' and len(parts) == 5 and parts[1:3] == ['xms', 'v1'] and parts[4] == 'batches'
+
+    def send_summary(self, path, body, headers):
+        return path.split('/')[3], read_json(body)['to'], read_json(body).get('body'), ''
 
     def error_answer(self, request, status, headers):
         phrase = http.HTTPStatus(status).phrase
@@ -190,6 +197,8 @@ class Sinch(HttpApiProvider):
         """Per recipient (Dispatched, then its final status; the final one only with
         per_recipient_final), or one batch report when every recipient is final."""
         batch_id = records[0]['batch_id']
+        status = self.setting('undelivered_status')
+        failed = (FAILURE_CODES[status], status)
 
         def recipient_report(record, code_status):
             code, status = code_status
@@ -207,7 +216,7 @@ class Sinch(HttpApiProvider):
 
         if report.startswith('per_recipient'):
             for record in records:
-                final = FAILED if record['undelivered'] else DELIVERED
+                final = failed if record['undelivered'] else DELIVERED
                 steps = [final] if report == 'per_recipient_final' else [DISPATCHED, final]
                 self.deliver(callback, [recipient_report(record, step) for step in steps])
             return
@@ -215,8 +224,8 @@ class Sinch(HttpApiProvider):
         def batch_report():
             statuses = {}
             for record in records:
-                code, status = FAILED if record['undelivered'] else DELIVERED
-                line = statuses.setdefault(code, {'code': code, 'status': status, 'count': 0})
+                code, name = failed if record['undelivered'] else DELIVERED
+                line = statuses.setdefault(code, {'code': code, 'status': name, 'count': 0})
                 line['count'] += 1
                 if report == 'full':
                     line.setdefault('recipients', []).append(record['to'])

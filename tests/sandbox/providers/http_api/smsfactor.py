@@ -50,13 +50,16 @@ SMSFACTOR_TOKEN = 'sandbox.smsfactor.token'
 SEND_PATHS = ('/send', '/send/simulate')
 CREDITS_PATH = '/credits'
 DELIVERED = 3
-UNDELIVERED = 11          # NETWORK_ERROR
 PARIS = timezone(timedelta(hours=1))
 
 
 class SmsFactor(HttpApiProvider):
     name = 'smsfactor'
     price_unit = 'credits'
+    # Final DLR statuses of an SMS not delivered: 11 NETWORK_ERROR, 4 NOT_ALLOWED, 5
+    # INVALID_DESTINATION, 6 INVALID_SENDER, 7 ROUTE_NOT_AVAILABLE, 9 REJECTED, 12 EXPIRED (2
+    # NOT_DELIVERED is "sent but not delivered yet": not final).
+    undelivered_statuses = (11, 4, 5, 6, 7, 9, 12)
     defaults = {
         'token': SMSFACTOR_TOKEN,
         'credit': '1000',
@@ -67,6 +70,15 @@ class SmsFactor(HttpApiProvider):
 
     def is_send(self, method, path):
         return path.rstrip('/') == '/send' and method in ('GET', 'POST')
+
+    def send_summary(self, path, body, headers):
+        # The campaign (JSON body); a single message's parameters are in its query string,
+        # which the request log does not read.
+        message = read_json(body)['sms']['message']
+        gsm = read_json(body)['sms']['recipients']['gsm']
+        header = headers.get('Authorization') or ''
+        traffic = 'marketing' if message.get('pushtype') == 'marketing' else 'transactional'
+        return self.digest(header[7:]), [item['value'] for item in gsm], message.get('text'), traffic
 
     def error_answer(self, request, status, headers):
         request.reply_json(status, {'status': -99, 'message': 'Unknown error',
@@ -208,11 +220,13 @@ class SmsFactor(HttpApiProvider):
 
     def _report(self, record):
         """The DLR webhook: POST, raw JSON body."""
+        failed = self.setting('undelivered_status')
+
         def build():
             digits = record['to'][1:]
             return {
                 'date': datetime.fromtimestamp(time.time(), PARIS).isoformat(timespec='seconds'),
-                'status': UNDELIVERED if record['undelivered'] else DELIVERED,
+                'status': failed if record['undelivered'] else DELIVERED,
                 'destination': digits, 'message_id': record['gsmsmsid'],
                 'campaign_id': record['ticket'], 'country_code': region_of(digits),
             }

@@ -60,6 +60,7 @@ class Smsmode(HttpApiProvider):
     name = 'smsmode'
     price_unit = 'EUR'
     send_status = 201
+    undelivered_statuses = ('UNDELIVERABLE',)
     defaults = {
         'api_key': SMSMODE_API_KEY,
         'credit': '100.00',
@@ -70,6 +71,10 @@ class Smsmode(HttpApiProvider):
 
     def is_send(self, method, path):
         return method == 'POST' and path.rstrip('/') == SEND_PATH
+
+    def send_summary(self, path, body, headers):
+        payload = read_json(body)
+        return self.digest(headers.get('X-Api-Key')), [payload['recipient']['to']], payload['body']['text'], ''
 
     def error_answer(self, request, status, headers):
         request.reply_json(status, _problem(status, http.HTTPStatus(status).name,
@@ -157,7 +162,7 @@ class Smsmode(HttpApiProvider):
                 return message
             return json_callback(build)
 
-        final = 'UNDELIVERABLE' if record['undelivered'] else 'DELIVERED'
+        final = self.setting('undelivered_status') if record['undelivered'] else 'DELIVERED'
         self.deliver(url, [make('ENROUTE'), make(final)])
 
 

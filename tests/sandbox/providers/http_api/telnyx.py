@@ -69,6 +69,8 @@ def _iso_ms(moment):
 class Telnyx(HttpApiProvider):
     name = 'telnyx'
     price_unit = 'USD'
+    # Final statuses of a message not delivered (delivery_unconfirmed: its fate is unknown).
+    undelivered_statuses = ('delivery_failed', 'sending_failed')
     defaults = {
         'api_keys': [TELNYX_API_KEY],
         'credit': '100.00',
@@ -80,6 +82,12 @@ class Telnyx(HttpApiProvider):
 
     def is_send(self, method, path):
         return method == 'POST' and path.rstrip('/') == SEND_PATH
+
+    def send_summary(self, path, body, headers):
+        payload = read_json(body)
+        to = payload['to']
+        header = headers.get('Authorization') or ''
+        return self.digest(header[7:]), to if isinstance(to, list) else [to], payload.get('text'), ''
 
     def error_answer(self, request, status, headers):
         code = {429: 10011, 500: 10007, 503: 10007}.get(status, 10007)
@@ -214,7 +222,7 @@ class Telnyx(HttpApiProvider):
                 return body, headers
             return signed
 
-        final = 'delivery_failed' if failed else 'delivered'
+        final = config['undelivered_status'] if failed else 'delivered'
         self.deliver(url, [make('message.sent', 'sent'), make('message.finalized', final)])
 
 

@@ -70,6 +70,8 @@ class Textmagic(HttpApiProvider):
     name = 'textmagic'
     price_unit = 'EUR'
     send_status = 201
+    # Final delivery statuses of a message not delivered (u, unknown, is not one of them).
+    undelivered_statuses = ('f', 'e', 'j')
     defaults = {
         'username': TEXTMAGIC_USERNAME,
         'api_key': TEXTMAGIC_API_KEY,
@@ -82,6 +84,14 @@ class Textmagic(HttpApiProvider):
 
     def is_send(self, method, path):
         return method == 'POST' and path.rstrip('/') == SEND_PATH
+
+    def send_summary(self, path, body, headers):
+        if (headers.get('Content-Type') or '').startswith(JSON):
+            fields = read_json(body)
+        else:
+            fields = {name: last(read_form(body), name) for name in read_form(body)}
+        phones = [phone.strip() for phone in str(fields.get('phones') or '').split(',') if phone.strip()]
+        return headers.get('X-TM-Username') or '', phones, fields.get('text'), ''
 
     def error_answer(self, request, status, headers):
         request.reply_json(status, {'code': status, 'message': http.HTTPStatus(status).phrase}, headers)
@@ -198,12 +208,14 @@ class Textmagic(HttpApiProvider):
 
     def _callback(self, record):
         """The outbound message resource, with its final status, POSTed as JSON."""
+        failed = self.setting('undelivered_status')
+
         def build():
             text = record['body']
             unicode = not all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in text)
             return {
                 'id': int(record['id']), 'sender': record['sender'], 'receiver': record['to'][1:],
-                'text': text, 'status': 'f' if record['undelivered'] else 'd', 'contactId': 0,
+                'text': text, 'status': failed if record['undelivered'] else 'd', 'contactId': 0,
                 'sessionId': record['session_id'], 'messageTime': _iso(record['created_at']),
                 'statusUpdateTime': _iso(time.time()), 'avatar': '', 'deleted': False,
                 'charset': 'UTF-16BE' if unicode else 'ISO-8859-1',
