@@ -886,6 +886,40 @@ def test_validation_of_combinations(changes, message):
     assert message in spec_error(base_spec(**changes))
 
 
+@pytest.mark.parametrize('path, value, message', [
+    ('headers', ['Accept'], 'headers: expected a JSON object of names and values'),
+    ('recipients', 5, 'recipients: expected a JSON object'),
+    ('type_values', 'promo', 'type_values: expected a JSON object'),
+    ('auth', {'type': 'param', 'name': 'k', 'value': '{api_key}', 'in': 'cookie'},
+     'auth.in: expected one of: query, body'),
+    ('answer.accepted', {}, 'answer.accepted: expected at least one of: path, values, regex'),
+    ('answer.accepted', {'path': '$.ok', 'values': {'a': 1}}, 'answer.accepted.values: expected a list of values'),
+    ('answer.accepted', {'regex': ''}, 'answer.accepted.regex: missing: a regular expression'),
+    ('answer.results', '$.[', 'answer.results: JSON path does not parse'),
+    ('answer.number_path', '$.to', 'answer.results: missing: match number needs the per-recipient results'),
+    ('answer', {'results': '$.items[*]'}, 'answer.results: say how a result is accepted'),
+    ('answer.rules', {'status': 400}, 'answer.rules: expected a list of rules'),
+    ('answer.rules', [{'status': [99], 'outcome': 'opted_out'}], 'answer.rules[0].status: expected a list of HTTP'),
+    ('report', {'id': 'id', 'status': 'st', 'delivered': ['D'], 'items': '$.[*'}, 'report.items: JSON path does not'),
+    ('report', {'id': 'id', 'status': 'st', 'delivered': 'D', 'failed': [None]}, 'report.failed: expected a list'),
+    ('balance', {'url': 'ftp://b', 'path': '$.b'}, 'balance.url: must start with {base_url}, https:// or http://'),
+    ('balance', {'url': '{base_url}/b', 'regex': '('}, 'balance.regex: invalid regular expression'),
+    ('balance', {'url': '{base_url}/b', 'path': '$.b', 'method': 'DELETE'}, 'balance.method: expected one of'),
+    ('balance', {'url': '{base_url}/b', 'path': '$.b', 'params': {'q': '{nope}'}},
+     'balance.params.q: unknown placeholder {nope}'),
+])
+def test_more_validation_errors(path, value, message):
+    spec = base_spec()
+    _set(spec, path, value)
+    assert message in spec_error(spec)
+
+
+def test_a_spec_that_is_not_an_object():
+    assert spec_error(['url']) == 'spec: expected a JSON object'
+    assert spec_error('{"url": ').startswith('spec: invalid JSON: ')
+    assert spec_error(b'[]') == 'spec: expected a JSON object'
+
+
 def test_spec_errors_are_translatable_and_say_where():
     with pytest.raises(SpecError) as caught:
         load_spec(base_spec(url='{base_url}/{foo}'))

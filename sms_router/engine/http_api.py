@@ -152,8 +152,10 @@ class HttpApiClient(HttpClient):
             return BatchResult(outcomes)
         try:
             read = self._reader.outcomes(request, reply)
-        except Exception:  # noqa: BLE001 - the request left: never lose the SMS to a reading bug
-            _logger.exception('%s: could not read the answer (HTTP %s)', self.name, reply.status)
+        except Exception as error:  # noqa: BLE001 - the request left: never lose the SMS to a reading bug
+            # The error's type only: its text could quote the answer, and with it a secret.
+            _logger.error('%s: could not read the answer (HTTP %s): %s', self.name, reply.status,
+                          type(error).__name__)
             read = BatchResult.for_all(request, OutcomeKind.AMBIGUOUS, _lt(
                 'the answer could not be read (HTTP %(status)s); the SMS may have been sent: %(answer)s',
                 status=reply.status, answer=excerpt(reply.text, self._mask))).outcomes

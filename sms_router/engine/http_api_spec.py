@@ -389,6 +389,9 @@ def _answer(value):
         if spec.status is None:
             _fail('answer.ok_values', _lt('needs status_path'))
         spec.ok_values = _values('answer.ok_values', answer['ok_values'])
+    if spec.results is not None and spec.id is None and spec.ok_values is None:
+        # Every item would count as accepted, whatever it says.
+        _fail('answer.results', _lt('say how a result is accepted: id_path, or status_path with ok_values'))
     if answer.get('price_regex') is not None:
         spec.price_regex = _regex('answer.price_regex', answer['price_regex'])
     currency = _text('answer.price_currency', answer.get('price_currency'))
