@@ -29,7 +29,8 @@ MAX_STORED_MESSAGES = 10000
 
 
 class Sandbox:
-    """The three fake providers, their faults and counters, and the servers hosting them.
+    """The fake providers (Sweego, Twilio, OVH and the HTTP API stand-ins), their faults and
+    counters, and the servers hosting them.
 
     ``Sandbox(host, port=0).start()`` serves in background threads; ``.url`` is the shared
     base URL, ``.endpoint(provider)`` the value for an account's endpoint field.
