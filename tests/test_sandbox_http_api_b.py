@@ -564,6 +564,8 @@ class SmsFactorCase(Case):
             ('unknown pushtype', self.get(sandbox, {'text': 'Hi', 'to': digits(GOOD), 'pushtype': 'promo'})),
             ('sender over 11 characters', self.get(sandbox, {'text': 'Hi', 'to': digits(GOOD),
                                                              'sender': 'TwelveLetter'})),
+            ('delay not Y-m-d H:i:s', self.get(sandbox, {'text': 'Hi', 'to': digits(GOOD),
+                                                        'delay': '2026-12-01T10:00:00Z'})),
             ('campaign without recipients', requests.post(url, json={'sms': {'message': {'text': 'Hi'}}},
                                                           headers=SMSFACTOR_HEADERS, timeout=5)),
             ('campaign without text', requests.post(url, json={'sms': {'recipients': campaign['sms']['recipients']}},
@@ -606,7 +608,8 @@ def test_smsfactor_campaign_counts(sandbox, receiver):
 
 def test_smsfactor_xml_token_in_query_and_credits(sandbox):
     case = CASES['smsfactor']
-    response = case.get(sandbox, {'text': 'Hi', 'to': digits(GOOD), 'token': SMSFACTOR_TOKEN}, headers={})
+    response = case.get(sandbox, {'text': 'Hi', 'to': digits(GOOD), 'token': SMSFACTOR_TOKEN,
+                                  'delay': '2026-12-01 10:00:00'}, headers={})
     assert response.headers['Content-Type'] == 'application/xml'
     answer = ElementTree.fromstring(response.text)
     assert answer.tag == 'response' and answer.findtext('status') == '1' and answer.findtext('sent') == '1'

@@ -137,7 +137,8 @@ class SmsFactor(HttpApiProvider):
             if not params.get(name):
                 return None, self._data_error(f'The {name} parameter is required')
         return {'text': params['text'], 'pushtype': params.get('pushtype') or 'alert',
-                'sender': params.get('sender'), 'recipients': [(params['to'], params.get('gsmsmsid'))]}, None
+                'sender': params.get('sender'), 'delay': params.get('delay'),
+                'recipients': [(params['to'], params.get('gsmsmsid'))]}, None
 
     def _campaign(self, request, body):
         if media_type(request) != JSON:
@@ -158,12 +159,15 @@ class SmsFactor(HttpApiProvider):
                                                            for item in gsm):
             return None, self._data_error('sms.recipients.gsm must list recipients with a value')
         return {'text': str(message['text']), 'pushtype': message.get('pushtype') or 'alert',
-                'sender': message.get('sender'),
+                'sender': message.get('sender'), 'delay': message.get('delay'),
                 'recipients': [(str(item['value']), item.get('gsmsmsid')) for item in gsm]}, None
 
     def _send(self, config, fields, fault, simulate):
         if fields['pushtype'] not in ('alert', 'marketing'):
             return self._data_error('pushtype must be alert or marketing')
+        delay = fields['delay']
+        if delay not in (None, '') and not _date_ok(delay):
+            return self._data_error('delay must be a date as Y-m-d H:i:s')
         sender = fields['sender']
         if sender is not None and (not isinstance(sender, str) or not 0 < len(sender) <= 11):
             return self._data_error('sender must have 1 to 11 characters')
@@ -231,6 +235,15 @@ class SmsFactor(HttpApiProvider):
                 'campaign_id': record['ticket'], 'country_code': region_of(digits),
             }
         self.deliver(None, [json_callback(build)])
+
+
+def _date_ok(value):
+    """``delay``: "Sending date Y-m-d H:i:s" (Europe/Paris)."""
+    try:
+        datetime.strptime(str(value), '%Y-%m-%d %H:%M:%S')
+    except ValueError:
+        return False
+    return True
 
 
 def _number(amount):
