@@ -86,6 +86,28 @@ def _sent(response, numbers):
     return response
 
 
+def test_template_sends_without_a_sender(sandbox, case):
+    # The sender is optional in these APIs (the account's default sender applies): a template
+    # leaves it out rather than send an empty one. Sinch needs its service plan's Automatic
+    # Default Originator for that; without one it refuses the batch.
+    http_api, outcomes = shared._engine()
+    template = shared._template(case.key)
+    spec = http_api.load_spec(template['spec'])
+
+    def send():
+        client = http_api.HttpApiClient(spec, credentials=case.template_credentials(template), sender='',
+                                        callback_url='https://odoo.example.com/report', timeout=5,
+                                        base_url=case.endpoint(sandbox))
+        result = client.send(outcomes.SendRequest('Hello', (outcomes.Recipient('sms-1', GOOD, 'FR'),)))
+        return result.outcomes['sms-1'].kind
+
+    if case.key == 'sinch':
+        assert send() == outcomes.OutcomeKind.ACCOUNT
+        sandbox.configure('sinch', default_originator='Acme')
+    assert send() == outcomes.OutcomeKind.SENT
+    assert [m['to'] for m in sandbox.messages(case.key)] == [GOOD]
+
+
 def test_this_modules_stand_ins_are_registered(sandbox):
     assert set(CASES) == {'clicksend', 'telnyx', 'sinch', 'textmagic', 'smsfactor', 'smsmode'}
     assert set(CASES) <= set(HTTP_API_PROVIDERS)
