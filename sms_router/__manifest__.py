@@ -27,6 +27,7 @@
         'wizard/sms_composer_views.xml',
         'wizard/sms_router_send_preview_views.xml',
         'views/sms_router_account_views.xml',
+        'views/sms_router_account_http_api_views.xml',
         'views/sms_router_route_views.xml',
         'views/sms_router_route_strategy_views.xml',
         'views/sms_router_send_window_views.xml',

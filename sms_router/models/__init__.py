@@ -3,9 +3,11 @@ from . import models
 from . import res_company
 from . import res_config_settings
 from . import sms_router_account
+from . import sms_router_account_http_api
 from . import sms_router_account_overview
 from . import sms_router_alert
 from . import sms_router_attempt
+from . import sms_router_attempt_http_api
 from . import sms_router_attempt_overview
 from . import sms_router_breaker
 from . import sms_router_handoff
