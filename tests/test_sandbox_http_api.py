@@ -125,11 +125,7 @@ def payload_of(received):
 # Where a template disagrees with its provider's documentation (filed for the templates'
 # authors, with the documentation's words): the test is expected to fail until the template
 # follows the documentation. (test name, template key) -> what differs.
-TEMPLATE_MISMATCHES = {
-    ('test_template_sends_with_the_routers_report_url', 'vonage'):
-        'vonage sends the report URL in callback, "Max 100 characters": the router\'s is longer '
-        '(74 characters after the base URL)',
-}
+TEMPLATE_MISMATCHES = {}
 
 
 @pytest.fixture(autouse=True)
