@@ -30,4 +30,5 @@ from . import test_router_quality
 from . import test_router_strategies
 from . import test_router_cost
 from . import test_router_send_preview
+from . import test_router_tours_smart
 from . import test_http_api_account
