@@ -36,8 +36,11 @@ from decimal import Decimal
 
 TAG = 'DRILL '
 
-# The drill company's accounts, by short key; created by the ``setup`` command.
-ACCOUNT_KEYS = ('sweego', 'twilio', 'ovh')
+# The HTTP API account's template, and the sandbox stand-in it talks to (infra/settings.py
+# HTTP_API): the drills name that account by this key, not by its sms_provider 'http_api'.
+HTTP_API = 'infobip'
+# The drill company's accounts, by the sandbox's name of their provider; created by ``setup``.
+ACCOUNT_KEYS = ('sweego', 'twilio', 'ovh', HTTP_API)
 # Chains per route prefix: the third digit after +336 selects the primary provider.
 ROUTES = (
     ('Drill default', '', ('sweego', 'twilio', 'ovh')),
@@ -46,6 +49,8 @@ ROUTES = (
     ('Drill OVH first', '+33603', ('ovh', 'sweego', 'twilio')),
     # One provider and nothing after it but the company's IAP last resort (when on).
     ('Drill Twilio only', '+33604', ('twilio',)),
+    # The HTTP API account first, beside the built-in providers.
+    ('Drill HTTP API first', '+33605', (HTTP_API, 'sweego', 'twilio', 'ovh')),
 )
 QUEUE_CRON = 'sms.ir_cron_sms_scheduler_action'
 # The router's own scheduled action for delivery reports that beat their SMS: part of the
@@ -61,6 +66,8 @@ SANDBOX = {
     'ovh_application_secret': 'sandbox-ovh-as',
     'ovh_consumer_key': 'sandbox-ovh-ck',
     'ovh_service_name': 'sms-sandbox-1',
+    # The Infobip stand-in's default API key (sent as "Authorization: App <key>").
+    'http_api_key': 'sandbox-infobip-key',
 }
 
 
@@ -86,13 +93,32 @@ def environment(cr):
 
 # =========================================================================== control commands
 
+def _key(account):
+    """The drills' name of an account: its provider, or for an HTTP API account the key of
+    its template, which is the name of the sandbox stand-in it sends to (the sandbox counts
+    and logs by that name; every HTTP API account has sms_provider 'http_api')."""
+    if account.sms_provider == 'http_api':
+        return account.http_api_template or 'http_api'
+    return account.sms_provider
+
+
 def _accounts(env):
     accounts = env['sms.router.account'].with_context(active_test=False).search(
         [('name', 'like', 'Drill %')])
     by_key = {}
     for account in accounts:
-        by_key[account.sms_provider] = account
+        by_key[_key(account)] = account
     return by_key
+
+
+def _provider_names(env):
+    """{account id: drills' name} of the drill accounts, for the attempts: an attempt on no
+    drill account (Odoo IAP) keeps its sms_provider."""
+    return {account.id: key for key, account in _accounts(env).items()}
+
+
+def _provider(attempt, names):
+    return names.get(attempt.account_id.id) or attempt.sms_provider or ''
 
 
 def cmd_setup(env, endpoints, iap_url, base_url, account_defaults):
@@ -129,6 +155,13 @@ def cmd_setup(env, endpoints, iap_url, base_url, account_defaults):
             ovh_application_secret=SANDBOX['ovh_application_secret'],
             ovh_consumer_key=SANDBOX['ovh_consumer_key'],
             ovh_service_name=SANDBOX['ovh_service_name'])),
+        # Made from a template as an administrator does: the template's configuration is
+        # copied in (create() applies it when no request URL is given), then only the
+        # credentials, the sender and the endpoint (the stand-in instead of the live API).
+        HTTP_API: Account.create(dict(
+            common, name='Drill HTTP API', sms_provider='http_api', http_api_template=HTTP_API,
+            endpoint_url=endpoints[HTTP_API], sender_id='DRILL',
+            http_api_key=SANDBOX['http_api_key'])),
     }
     for sequence, (name, prefix, chain) in enumerate(ROUTES, start=1):
         env['sms.router.route'].create({
@@ -230,7 +263,8 @@ def cmd_neutral_facts(env):
     accounts = Account.search([])
     secrets = ('sweego_api_key', 'sweego_webhook_secret', 'twilio_auth_token',
                'twilio_api_key_secret', 'ovh_application_secret', 'ovh_consumer_key',
-               'ovh_callback_token')
+               'ovh_callback_token', 'http_api_username', 'http_api_key', 'http_api_secret',
+               'http_api_callback_token')
     return {
         'accounts': len(accounts),
         'active_accounts': len(accounts.filtered('active')),
@@ -287,14 +321,16 @@ def cmd_inspect(env, uuids):
     sms_by_uuid = {sms.uuid: sms for sms in env['sms.sms'].with_context(active_test=False).search(
         [('uuid', 'in', uuids)])}
     attempts = env['sms.router.attempt'].search([('sms_uuid', 'in', uuids)], order='id')
+    names = _provider_names(env)
     trail = {}
     for attempt in attempts:
         trail.setdefault(attempt.sms_uuid, []).append({
-            'step': attempt.step, 'provider': attempt.sms_provider or '',
+            'step': attempt.step, 'provider': _provider(attempt, names),
             'account_id': attempt.account_id.id, 'outcome': attempt.outcome,
             'accepted': attempt.accepted, 'final': attempt.final,
             'needs_review': attempt.needs_review, 'reason': attempt.reason or '',
             'message_id': attempt.message_id or '', 'delivery_state': attempt.delivery_state or '',
+            'delivery_reason': attempt.delivery_reason or '',
         })
     out = {}
     for uuid in uuids:
@@ -316,12 +352,13 @@ def cmd_inspect(env, uuids):
 def cmd_webhook_refs(env, uuids):
     """What a provider would know about our SMS: message ids, tokens, account ids."""
     accounts = _accounts(env)
+    names = _provider_names(env)
     attempts = env['sms.router.attempt'].search(
         [('sms_uuid', 'in', uuids), ('accepted', '=', True)])
     return {
         'accounts': {key: account.id for key, account in accounts.items()},
         'ovh_token': accounts['ovh'].ovh_callback_token,
-        'accepted': {a.sms_uuid: {'provider': a.sms_provider, 'message_id': a.message_id,
+        'accepted': {a.sms_uuid: {'provider': _provider(a, names), 'message_id': a.message_id,
                                   'number': a.number, 'batch_id': a.batch_id or ''}
                      for a in attempts},
     }
@@ -354,9 +391,10 @@ def cmd_costs(env, uuids):
     and where their cost comes from."""
     attempts = env['sms.router.attempt'].search(
         [('sms_uuid', 'in', uuids), ('accepted', '=', True)], order='id')
+    names = _provider_names(env)
     out = {}
     for attempt in attempts:
-        line = out.setdefault(attempt.sms_provider or '', {'attempts': 0, 'totals': {}, 'sources': {}})
+        line = out.setdefault(_provider(attempt, names), {'attempts': 0, 'totals': {}, 'sources': {}})
         line['attempts'] += 1
         source = attempt.cost_source or 'none'
         line['sources'][source] = line['sources'].get(source, 0) + 1

@@ -7,10 +7,13 @@ One run starts a throwaway PostgreSQL cluster (``tests/harness/pgcluster.py``), 
 database ``drill_sms_router`` with ``sms_router`` and the Sweego, Twilio and OVH addons,
 starts the provider sandbox (``tests/sandbox``, one dedicated port per provider so that
 *refuse* is a true ``ECONNREFUSED``) and a local stand-in for Odoo IAP (the ICP
-``sms.endpoint`` points at it: nothing leaves the machine). One company has three accounts,
+``sms.endpoint`` points at it: nothing leaves the machine). One company has four accounts,
 each on its sandbox port, with 2 s timeouts, breakers opening after 3 failures and a 3 s
-cool-down, and four routes: ``+33601`` Sweego -> Twilio -> OVH, ``+33602`` Twilio -> OVH ->
-Sweego, ``+33603`` OVH -> Sweego -> Twilio (and a default one); Odoo IAP closes every chain.
+cool-down: Sweego, Twilio, OVH, and "Drill HTTP API" of the generic HTTP API type, made from
+the Infobip template and pointed at the sandbox's Infobip stand-in. Routes: ``+33601`` Sweego
+-> Twilio -> OVH, ``+33602`` Twilio -> OVH -> Sweego, ``+33603`` OVH -> Sweego -> Twilio,
+``+33604`` Twilio alone, ``+33605`` HTTP API -> Sweego -> Twilio -> OVH (and a default one);
+Odoo IAP closes every chain.
 
 Every drill queues SMS to numbers of its own, lets one or more real Odoo worker processes
 (``drill_worker.py send``: ``sms.sms._process_queue()`` until the queue is empty, as the
@@ -48,7 +51,9 @@ import traceback
 from datetime import datetime
 from pathlib import Path
 
-from infra.settings import ACCOUNT_DEFAULTS, ADDONS, DB_NAME, ROOT  # first: infra sets sys.path
+from infra.settings import (  # first: infra sets sys.path
+    ACCOUNT_DEFAULTS, ADDONS, DB_NAME, DRILL_PROVIDERS, ROOT,
+)
 
 import odoo_env
 import pgcluster
@@ -57,7 +62,7 @@ from infra.database import drop_database
 from infra.processes import Control, Odoo, write_config
 from report import Row, publish, say, say_row
 from sandbox.iap import IapStandIn
-from sandbox.server import PROVIDERS, SWEEGO_WEBHOOK_SECRET, Sandbox
+from sandbox.server import SWEEGO_WEBHOOK_SECRET, Sandbox
 from scenarios.base import Bench
 from scenarios.catalogue import catalogue, select
 
@@ -115,7 +120,7 @@ def run(args, entries, log_dir):
         sandbox = Sandbox('127.0.0.1', port=0, dedicated_ports=True).start()
         iap = IapStandIn().start()
         control = Control(odoo)
-        endpoints = {provider: sandbox.endpoint(provider) for provider in PROVIDERS}
+        endpoints = {provider: sandbox.endpoint(provider) for provider in DRILL_PROVIDERS}
         endpoints['sweego_webhook_secret'] = SWEEGO_WEBHOOK_SECRET
         setup = control.call('setup', endpoints=endpoints, iap_url=iap.url,
                              base_url=f'http://127.0.0.1:{http_port}',

@@ -32,11 +32,10 @@ import procutil
 from infra.database import restore_breaker_table
 from infra.processes import DrillError, Sender
 from infra.settings import (
-    ACCOUNT_DEFAULTS, AT_LEAST_ONCE, AT_MOST_ONCE, BATCH_SIZE, DB_NAME, DRILL_LIMIT_S, LATENCY_MS,
-    MAX_HOLD_HOURS, SHORT,
+    ACCOUNT_DEFAULTS, AT_LEAST_ONCE, AT_MOST_ONCE, BATCH_SIZE, DB_NAME, DRILL_LIMIT_S, DRILL_PROVIDERS,
+    HTTP_API, LATENCY_MS, MAX_HOLD_HOURS, SHORT,
 )
 from report import Row, Tally
-from sandbox.server import PROVIDERS
 
 
 def digits(number):
@@ -84,11 +83,11 @@ class Bench:
         """A clean slate: sandbox defaults, breakers forgotten, empty queue, settings."""
         self._drill_no += 1
         self.sandbox.reset()
-        for provider in PROVIDERS:
+        for provider in DRILL_PROVIDERS:
             self.sandbox.configure(provider, latency_ms=latency_ms, callback_delay_ms=100)
         self.iap.reset()
         self.control.call('reset')
-        account_values = {key: dict(ACCOUNT_DEFAULTS) for key in PROVIDERS}
+        account_values = {key: dict(ACCOUNT_DEFAULTS) for key in DRILL_PROVIDERS}
         for key, values in (accounts or {}).items():
             account_values[key].update(values)
         self.control.call('configure', policy=policy, iap_last_resort=iap_last_resort,
@@ -97,7 +96,7 @@ class Bench:
         return Row(name, policy=policy, limit=limit, started=time.monotonic())
 
     def numbers(self, group, count, start=1):
-        """Distinct valid French mobile numbers routed by ``group`` (1, 2, 3)."""
+        """Distinct valid French mobile numbers routed by ``group`` (1 to 5, ``GROUP``)."""
         drill = self._drill_no % 100
         return [f'+3360{group}{drill:02d}{index:04d}' for index in range(start, start + count)]
 
@@ -120,14 +119,16 @@ class Bench:
         return result
 
     def counters(self):
-        return {provider: self.sandbox.counters(provider) for provider in PROVIDERS}
+        return {provider: self.sandbox.counters(provider) for provider in DRILL_PROVIDERS}
 
     def requests_text(self, before=None):
         counters = self.counters()
         parts = []
-        for provider in PROVIDERS:
+        for provider in DRILL_PROVIDERS:
             count = counters[provider]['requests'] - (before or {}).get(provider, 0)
-            parts.append(f'{SHORT[provider]} {count}')
+            # The HTTP API account is on its own route only: named when it was asked.
+            if provider != HTTP_API or count:
+                parts.append(f'{SHORT[provider]} {count}')
         parts.append(f'IAP {self.iap.requests}')
         return ' · '.join(parts)
 
@@ -156,7 +157,7 @@ class Bench:
     def acceptances(self):
         """{E.164 digits: [(provider, message id, body)]} over the sandbox and IAP."""
         found = {}
-        for provider in PROVIDERS:
+        for provider in DRILL_PROVIDERS:
             for message in self.sandbox.messages(provider, limit=0):
                 found.setdefault(digits(message['to']), []).append(
                     (provider, str(message['id']), message.get('body')))

@@ -6,11 +6,11 @@ the ``Bench``.
 """
 from functools import partial
 
-from infra.settings import AT_LEAST_ONCE, AT_MOST_ONCE
+from infra.settings import AT_LEAST_ONCE, AT_MOST_ONCE, DRILL_NAME, HTTP_API
 from sandbox.server import PROVIDERS
 from scenarios import (
-    ambiguity, bookkeeping, costs, faults, governor, last_resort, neutralized, outage, quality, recipients,
-    slow_provider, validity, webhooks, windows, workers,
+    ambiguity, bookkeeping, costs, faults, governor, http_api, last_resort, neutralized, outage, quality,
+    recipients, slow_provider, validity, webhooks, windows, workers,
 )
 
 
@@ -18,8 +18,9 @@ def catalogue():
     """(name, label, function(bench)) in run order."""
     entries = []
     for fault in faults.FAULTS:
-        for primary in PROVIDERS:
-            entries.append((f'{fault}:{primary}', fault,
+        primaries = PROVIDERS + ((HTTP_API,) if fault in faults.HTTP_API_FAULTS else ())
+        for primary in primaries:
+            entries.append((f'{fault}:{DRILL_NAME.get(primary, primary)}', fault,
                             partial(faults.provider_fault, fault=fault, primary=primary)))
     entries += [
         ('late_accept:at_least_once', 'late_accept', partial(ambiguity.late_accept, policy=AT_LEAST_ONCE)),
@@ -32,6 +33,7 @@ def catalogue():
         ('sigkill:at_most_once', 'sigkill', partial(workers.sigkill, policy=AT_MOST_ONCE)),
         ('two_workers', 'two_workers', workers.two_workers),
         ('webhooks', 'webhooks', webhooks.webhooks),
+        ('http_api_reports', 'http_api_reports', http_api.http_api_reports),
         ('cost_reconciliation', 'cost_reconciliation', costs.cost_reconciliation),
         ('iap_personalised', 'iap_personalised', last_resort.iap_personalised),
         ('bookkeeping:lock', 'bookkeeping', partial(bookkeeping.bookkeeping_fault, fault='lock')),

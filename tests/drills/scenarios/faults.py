@@ -1,7 +1,8 @@
 """Provider faults: the primary of a route starts failing in the middle of a run.
 
 ``provider_fault(bench, fault, primary)``, one drill per fault and primary (``refuse:sweego``
-... ``broken_json:ovh``): 30 SMS on the route whose primary is ``primary``; once it has
+... ``broken_json:ovh``, and ``HTTP_API_FAULTS`` with the HTTP API account as the primary:
+``http500:http_api`` ...): 30 SMS on the route whose primary is ``primary``; once it has
 accepted 8, the sandbox switches it to ``fault``:
 
 - ``refuse``: its port closes (a true ``ECONNREFUSED``): no request may reach it after that;
@@ -18,10 +19,14 @@ in flight when the port closed: ambiguous).
 import time
 from datetime import datetime, timezone
 
-from infra.settings import CHAINS, CONCURRENCY, COOLDOWN_S, FAIL_MAX, GROUP
+from infra.settings import CHAINS, CONCURRENCY, COOLDOWN_S, FAIL_MAX, GROUP, LABEL
 
-# In run order; each with every provider as the primary.
+# In run order; each with every built-in provider as the primary.
 FAULTS = ('refuse', 'http500', 'hang', 'http429', 'broken_json')
+# With the HTTP API account as the primary (its route: HTTP API -> Sweego -> Twilio -> OVH):
+# the same drills, on the generic provider's answer reading (rules, per-recipient results)
+# and the stand-in of its template.
+HTTP_API_FAULTS = ('refuse', 'http500', 'hang', 'http429', 'broken_json')
 
 
 def provider_fault(bench, fault, primary):
@@ -31,7 +36,7 @@ def provider_fault(bench, fault, primary):
                 'broken_json': 'ambiguous'}[fault]
     group = GROUP[primary]
     fallback = CHAINS[group][1]
-    row = bench.begin(f'{fault}: {primary} primary')
+    row = bench.begin(f'{fault}: {LABEL.get(primary, primary)} primary')
     if fault == 'http429':
         bench.sandbox.configure(primary, retry_after=3)
     queued = bench.queue(row, group, 30)
