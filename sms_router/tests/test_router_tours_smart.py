@@ -129,6 +129,15 @@ class TestRouterToursSmart(HttpCase):
         self._in_french()
         self.test_strategy_tour()
 
+    def test_weighted_tour(self):
+        """A route split 70/30 between its accounts: the weights typed in its chain, the route
+        tester tells the split and the account the number drew."""
+        self.start_tour('/odoo', 'sms_router_weighted_smart_tour', login='admin')
+        self.route_fr.invalidate_recordset()
+        self.assertEqual(self.route_fr.strategy, 'weighted')
+        self.assertEqual({step.account_id: step.weight for step in self.route_fr.step_ids},
+                         {self.ovh: 70, self.sweego: 30})
+
     # ------------------------------------------------------------------ quality
 
     def test_quality_tour(self):
