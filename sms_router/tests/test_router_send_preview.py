@@ -277,10 +277,13 @@ class TestRouterSendPreview(SmsRouterCase):
 
     def test_amounts_in_the_readers_number_format(self):
         self.env['res.lang']._activate_lang('fr_FR')
+        self.env['ir.module.module'].search([('name', '=', 'sms_router')])._update_translations('fr_FR')
         with self.prices({(self.main, 'FR'): (0.0375, self.eur), (self.uk, 'GB'): (0.0075, self.usd)}):
             preview = self._preview(self._composer(env=self.env(context=dict(self.env.context, lang='fr_FR'))))
         # 3 x 2 segments x 0.0375 EUR (4 decimals: 2 would hide part of it); 2 x 2 x 0.0075 USD.
         self.assertEqual(preview.cost_summary, '0,2250 EUR + 0,03 USD')
+        # The Why column repeats the status in the reader's language when there is no reason.
+        self.assertEqual(self._by_country(preview, 'FR').reason, 'Part maintenant')
         with self.prices({(self.main, 'FR'): (0.05, self.eur)}):
             preview = self._preview(self._composer())
         self.assertEqual(preview.cost_summary.split(' + ')[0], '0.30 EUR')

@@ -362,8 +362,30 @@ class TestRouterStrategies(SmsRouterCase):
             with self.mockRouterClients({account: OutcomeKind.SENT for account in self.accounts}):
                 sms.with_context(lang='en_US').send()      # sent by an English-speaking user
         note = self._router_attempts(sms).strategy_note
-        self.assertRegex(note, r'^moindre coût : OVH France à 0[.,]045 EUR/segment, Sweego France 0[.,]052')
+        # Numbers with the French decimal comma, prices of the other accounts included.
+        self.assertRegex(note, r'^moindre coût : OVH France à 0,045 EUR/segment, Sweego France 0,052')
         self.assertIn('Twilio', note)
+
+    def test_route_tester_writes_numbers_in_the_readers_language(self):
+        self.env['res.lang']._activate_lang('fr_FR')
+        self.env['ir.module.module'].search([('name', '=', 'sms_router')])._update_translations('fr_FR')
+        self.route.strategy = 'least_cost'
+        table = {(self.ovh, 'FR'): (0.045, self.eur), (self.sweego, 'FR'): (0.052, self.eur),
+                 (self.twilio, 'FR'): (0.079, self.eur)}
+        with self.prices(table):
+            french = self._tester_as('fr_FR')
+            english = self._tester_as('en_US')
+        self.assertEqual(french[0], ['0,045 EUR/segment', '0,052 EUR/segment', '0,079 EUR/segment'])
+        self.assertIn('OVH France à 0,045 EUR/segment, Sweego France 0,052, Twilio 0,079', french[1])
+        self.assertEqual(english[0], ['0.045 EUR/segment', '0.052 EUR/segment', '0.079 EUR/segment'])
+        self.assertIn('OVH France at 0.045 EUR/segment, Sweego France 0.052, Twilio 0.079', english[1])
+
+    def _tester_as(self, lang):
+        """(strategy figures, explanation) of the route tester read by a ``lang`` user."""
+        with self.mockRouterClients({account: OutcomeKind.SENT for account in self.accounts}):
+            tester = self.env['sms.router.route.tester'].with_context(lang=lang).new({
+                'company_id': self.company_fr.id, 'number': FR_MOBILE, 'traffic': 'transactional'})
+            return tester.line_ids.mapped('strategy_figure'), tester.strategy_reason
 
     def test_trail_notes_cost_no_query_per_sms(self):
         self._weights({self.ovh: 70, self.sweego: 30})

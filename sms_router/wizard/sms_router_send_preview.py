@@ -304,7 +304,9 @@ class SmsRouterSendPreview(models.TransientModel):
         window_ids = {group.window_rule_id for preview in previews for group in preview.groups.values()}
         window_names = {window.id: window.name for window in
                         self.env['sms.router.send.window'].sudo().browse(sorted(filter(None, window_ids)))}
-        status_labels = dict(STATUSES)
+        # In the reader's language (the Why column repeats the status when there is no reason).
+        status_field = self.env['sms.router.send.preview.line']._fields['status']
+        status_labels = dict(status_field._description_selection(self.env))
         lines, totals = [], {}
         counts = defaultdict(int, tallies)
         segment_total, costs = 0, defaultdict(float)
