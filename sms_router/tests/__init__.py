@@ -32,3 +32,4 @@ from . import test_router_cost
 from . import test_router_send_preview
 from . import test_router_tours_smart
 from . import test_http_api_account
+from . import test_http_api_sandbox
