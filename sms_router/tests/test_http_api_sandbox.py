@@ -5,8 +5,9 @@ fails over to the next account, and the stand-in's delivery reports reach the ac
 report URL and mark the attempts delivered or not.
 
 The stand-ins' credentials and callback habits come from the sandbox's own tests
-(tests/test_sandbox_http_api.py, its ``CASES``); outside a checkout of the repository (an
-installed wheel) there is no sandbox and the test is skipped. The stand-in posts its reports
+(the ``CASES`` of tests/test_sandbox_http_api.py and tests/test_sandbox_http_api_b.py);
+outside a checkout of the repository (an installed wheel) there is no sandbox and the test
+is skipped. The stand-in posts its reports
 to a local receiver standing for the account's public base URL; each one is then posted to
 Odoo as received (method, path, query string, body, content type), so that the test does
 not depend on when the stand-in's threads call.
@@ -28,15 +29,24 @@ CREDENTIAL_FIELDS = {'username': 'http_api_username', 'api_key': 'http_api_key',
 
 
 def sandbox_tests():
-    """tests/test_sandbox_http_api.py as a module, or None when it cannot be loaded."""
+    """tests/test_sandbox_http_api.py as a module, or None when it cannot be loaded; its
+    ``all_cases`` holds the cases of every module of stand-in tests."""
     if not (REPO_TESTS / 'test_sandbox_http_api.py').is_file():
         return None
     if str(REPO_TESTS) not in sys.path:
         sys.path.insert(0, str(REPO_TESTS))
     try:
-        return importlib.import_module('test_sandbox_http_api')
+        module = importlib.import_module('test_sandbox_http_api')
     except ImportError:
         return None
+    cases = dict(module.CASES)
+    for name in ('test_sandbox_http_api_b',):
+        try:
+            cases.update(importlib.import_module(name).CASES)
+        except ImportError:
+            continue
+    module.all_cases = cases
+    return module
 
 
 def sms_outcomes(case, sms):
@@ -100,12 +110,12 @@ class TestHttpApiSandbox(SmsRouterCase):
     @mute_logger('odoo.addons.sms_router.engine.http_api', 'odoo.addons.sms_router.controllers.http_api')
     def test_every_template_sends_fails_over_and_gets_reports(self):
         stand_ins = self.stand_ins
-        keys = [key for key in template_keys() if key in stand_ins.CASES]
+        keys = [key for key in template_keys() if key in stand_ins.all_cases]
         self.assertTrue(keys, 'templates with a stand-in')
         good, undelivered, invalid = stand_ins.GOOD, stand_ins.UNDELIVERED, stand_ins.INVALID
         for key in keys:
             with self.subTest(template=key):
-                case, template = stand_ins.CASES[key], load_template(key)
+                case, template = stand_ins.all_cases[key], load_template(key)
                 self.sandbox.reset()
                 self.receiver.received.clear()
                 account = self._account(key, case, template)
