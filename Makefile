@@ -70,6 +70,7 @@ bench: deps-test
 	$(PYTHON) tests/benchmarks/bench_overview.py
 
 pot: deps
+	$(PYTHON) $(HARNESS)/gen_http_template_texts.py
 	$(PYTHON) $(HARNESS)/export_pot.py $(ARGS)
 
 test-odoo:

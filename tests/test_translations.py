@@ -15,6 +15,9 @@ ADDONS = ('sms_router', 'sms_router_sweego', 'sms_router_twilio', 'sms_router_ov
 
 # Terms French writes as English does (their msgstr stays empty, see above).
 SAME_IN_FRENCH = {
+    # HTTP API templates: provider names, a credential's own name, a URL template.
+    "Africa's Talking", 'Auth ID', 'ClickSend', 'Infobip', 'Plivo', 'SMSFactor', 'Sinch', 'Telnyx',
+    'Textmagic', 'smsmode', '{base_url}/sms/send',
     'Base', 'Configuration', 'Contact', 'Danger', 'Destination', 'Total',
     '%(price)s %(currency)s/segment', 'Destinations', 'Marketing', 'Messages', 'Note', 'Notes', 'Options',
     'Route', 'Routes', 'Segments', 'Source', 'Verdict', 'Webhooks', 'ms', 'web.base.url', 'whsec_...',

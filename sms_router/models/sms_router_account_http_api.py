@@ -19,7 +19,7 @@ from ..engine.http_templates import load_template, template_keys
 from ..engine.outcomes import BatchResult, OutcomeKind, ProviderClient
 from ..engine.reasons import _lt, reason_of
 from ..engine.transport import ProviderError
-from ..tools.reason_text import company_lang, render_reason
+from ..tools.reason_text import company_lang, render_reason, translate_text
 
 _logger = logging.getLogger(__name__)
 
@@ -207,10 +207,11 @@ class SmsRouterAccount(models.Model):
             except (OSError, ValueError) as error:
                 _logger.warning('SMS router: HTTP API template %s cannot be read: %s', key, error)
                 continue
-            selection.append((key, name))
+            selection.append((key, translate_text(name, self.env.lang)))
         return sorted(selection, key=lambda item: item[1].lower())
 
     @api.depends('http_api_template')
+    @api.depends_context('lang')
     def _compute_http_api_template_info(self):
         for account in self:
             template = account._http_api_load_template() if account.http_api_template else None
@@ -222,14 +223,17 @@ class SmsRouterAccount(models.Model):
         labels = template.get('credentials') or {}
         names = {'username': self.env._('Username'), 'api_key': self.env._('API Key'),
                  'api_secret': self.env._('API Secret')}
-        used = [self.env._('%(field)s: %(label)s', field=names.get(key, key), label=label)
+        # The template's own words (name, notes, labels) in the reader's language:
+        # engine/http_template_texts.py lists them for the translations.
+        used = [self.env._('%(field)s: %(label)s', field=names.get(key, key),
+                           label=translate_text(label, self.env.lang))
                 for key, label in labels.items()]
         if used:
             lines.append(self.env._('Credentials: %s', '; '.join(used)))
         if template.get('sender_required'):
             lines.append(self.env._('This provider needs a Sender ID.'))
         if template.get('notes'):
-            lines.append(template['notes'])
+            lines.append(translate_text(template['notes'], self.env.lang))
         if template.get('documentation'):
             lines.append(self.env._('Documentation: %s', ' '.join(template['documentation'])))
         return '\n'.join(lines)

@@ -201,6 +201,22 @@ class TestHttpApiAccount(SmsRouterCase):
         self.assertTrue(account.http_api_callback_token)
         self.assertIn('Username', account.http_api_template_info)
 
+    def test_template_texts_in_the_readers_language(self):
+        self.env['res.lang']._activate_lang('fr_FR')
+        self.env['ir.module.module'].search([('name', '=', 'sms_router')])._update_translations('fr_FR')
+        account = self.env['sms.router.account'].create({
+            'name': 'Plivo', 'company_id': self.company_fr.id, 'sms_provider': 'http_api',
+            'http_api_template': 'plivo'})
+        note = load_template('plivo')['notes']
+        english = account.with_context(lang='en_US').http_api_template_info
+        french = account.with_context(lang='fr_FR').http_api_template_info
+        self.assertIn(note, english)
+        self.assertNotIn(note, french)
+        self.assertIn('Expéditeur', french)
+        self.assertIn('Identifiants', french)
+        selection = dict(self.env['sms.router.account'].with_context(lang='fr_FR')._http_api_template_selection())
+        self.assertEqual(selection['brevo'], 'Brevo (SMS transactionnels)')
+
     def test_apply_template_keeps_credentials(self):
         key = next(iter(template_keys()), None)
         if not key:

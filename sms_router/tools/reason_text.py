@@ -60,6 +60,14 @@ def translator(lang):
     return translate
 
 
+def translate_text(text, lang):
+    """A fixed English text of the addons' code (e.g. a template's note, listed with ``_lt``
+    in engine/http_template_texts.py) in ``lang``; the text itself when it has no translation."""
+    if not text or not lang or lang == 'en_US':
+        return text
+    return render(Reason(text), translator(lang))
+
+
 def render_reason(reason, lang):
     """``reason`` written in ``lang`` (plain text); anything that is not a Reason comes
     back as it is."""
