@@ -173,6 +173,29 @@ class TestRouterToursSmart(HttpCase):
         self.assertEqual(preview.account_ids.account_id, self.ovh)
         self.assertAlmostEqual(preview.account_ids.cost, 0.27, places=5)
 
+    def test_mailing_preview_tour(self):
+        """On an SMS mailing's form, Actions > Preview Sending: its recipients left, the
+        account and the cost; closed without sending, nothing is sent nor traced."""
+        if 'mailing.mailing' not in self.env:
+            self.skipTest('mass_mailing_sms is not installed')
+        mailing = self.env['mailing.mailing'].create({
+            'name': 'Tour Spring', 'subject': 'Tour Spring', 'mailing_type': 'sms',
+            'body_plaintext': 'Spring offers at the clinic', 'sms_allow_unsubscribe': False,
+            'mailing_model_id': self.env['ir.model']._get_id('res.partner'),
+            'mailing_domain': [('id', 'in', self.recipients.ids)],
+        })
+        before = self._sms_counts()
+        self.start_tour(f'/odoo/action-mass_mailing_sms.mailing_mailing_action_sms/{mailing.id}',
+                        'sms_router_mailing_preview_tour', login='admin')
+        self.assertEqual(self._sms_counts(), before, 'the preview sent nothing')
+        self.assertFalse(mailing.mailing_trace_ids, 'the preview traced nothing')
+        preview = self.env['sms.router.send.preview'].search([], order='id desc', limit=1)
+        self.assertEqual((preview.name, preview.traffic, preview.send_count), ('Tour Spring', 'marketing', 3))
+
+    def test_mailing_preview_tour_french(self):
+        self._in_french()
+        self.test_mailing_preview_tour()
+
     def test_send_preview_tour_french(self):
         self._in_french()
         self.test_send_preview_tour()
