@@ -408,6 +408,23 @@ def test_results_match_numbers_written_otherwise():
 
 
 @responses.activate
+def test_two_recipients_with_the_same_number_get_one_result_each():
+    twin = Recipient('uuid-fr-2', FR.number, 'FR')
+    responses.post(AT_URL, status=201, json=at_answer(
+        at_item('+33612345678', 101, message_id='M1'),
+        at_item('+33612345678', 403, 'InvalidPhoneNumber', 'None', '0')))
+    outcomes = send(make_client(bulk_spec()), FR, twin)
+    assert (outcomes[FR.key].kind, outcomes[FR.key].message_id) == (OutcomeKind.SENT, 'M1')
+    assert outcomes[twin.key].kind is OutcomeKind.RECIPIENT
+    # Fewer results than recipients for that number: the one left over is not a success.
+    responses.replace(responses.POST, AT_URL, status=201, json=at_answer(at_item('+33612345678', 101, message_id='M1')))
+    outcomes = send(make_client(bulk_spec()), FR, twin)
+    assert (outcomes[FR.key].kind, outcomes[FR.key].message_id) == (OutcomeKind.SENT, 'M1')
+    assert outcomes[twin.key].kind is OutcomeKind.AMBIGUOUS
+    assert 'no result for this number in the answer (HTTP 201)' in outcomes[twin.key].reason
+
+
+@responses.activate
 def test_per_recipient_results_matched_by_order():
     spec = bulk_spec(match='order')
     del spec['answer']['number_path']

@@ -14,6 +14,7 @@ import functools
 import json
 import math
 import re
+from collections import defaultdict, deque
 from dataclasses import dataclass
 
 from jsonpath_ng.ext import parse as parse_json_path
@@ -235,16 +236,19 @@ class AnswerReader:
     def _match(self, recipients, items):
         if self.answer.match == 'order':
             return {recipient.key: item for recipient, item in zip(recipients, items, strict=False)}
-        by_digits = {}
+        # A queue of results per number, taken in order: two SMS to the same number in one
+        # request get one result each, never the same one twice (a refusal of the second
+        # must not pass for the first's success). A recipient left without one is ambiguous.
+        by_digits = defaultdict(deque)
         for item in items:
             digits = _digits(as_text(self.answer.number.first(item)))
             if digits:
-                by_digits.setdefault(digits, item)
+                by_digits[digits].append(item)
         matched = {}
         for recipient in recipients:
             for digits in _number_forms(recipient.number):
-                if digits in by_digits:
-                    matched[recipient.key] = by_digits[digits]
+                if by_digits.get(digits):
+                    matched[recipient.key] = by_digits[digits].popleft()
                     break
         return matched
 
