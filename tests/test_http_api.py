@@ -624,6 +624,24 @@ def test_one_id_for_several_recipients_is_the_batch_id():
     assert {(o.kind, o.message_id, o.batch_id) for o in outcomes.values()} == {(OutcomeKind.SENT, None, 'J1')}
 
 
+@responses.activate
+def test_fewer_ids_than_recipients_is_ambiguous_for_all():
+    spec = several(body={'to': '{number}'}, answer={'id_path': '$.ids[*]'})
+    responses.post(SEND_URL, json={'ids': ['M1', 'M2']})
+    outcomes = send(make_client(spec), FR, GB, US)
+    assert {o.kind for o in outcomes.values()} == {OutcomeKind.AMBIGUOUS}
+    assert all(o.message_id is None for o in outcomes.values())
+    assert outcomes[FR.key].reason == ('Example: HTTP 200 with 2 message ids for 3 recipients; the SMS may have '
+                                       'been sent: {"ids": ["M1", "M2"]}')
+    responses.replace(responses.POST, SEND_URL, json={'ids': ['M1', 'M2', 'M3']})
+    outcomes = send(make_client(spec), FR, GB, US)
+    assert [(outcomes[r.key].kind, outcomes[r.key].message_id) for r in (FR, GB, US)] == \
+        [(OutcomeKind.SENT, 'M1'), (OutcomeKind.SENT, 'M2'), (OutcomeKind.SENT, 'M3')]
+    responses.replace(responses.POST, SEND_URL, json={'ids': ['J1']})
+    outcomes = send(make_client(spec), FR, GB, US)
+    assert {(o.kind, o.message_id, o.batch_id) for o in outcomes.values()} == {(OutcomeKind.SENT, None, 'J1')}
+
+
 # ---------------------------------------------------------------------- transport
 
 

@@ -189,6 +189,14 @@ class AnswerReader:
             return self._for_all(request, lambda: RecipientOutcome(OutcomeKind.AMBIGUOUS, _lt(
                 'HTTP %(status)s without a message id; the SMS may have been sent: %(answer)s',
                 status=status, answer=shown), batch_id=batch_id))
+        if len(recipients) > 1 and len(ids) > 1 and len(ids) != len(recipients):
+            # Neither one id per recipient nor one id for the request: which recipient was
+            # left out (refused?) cannot be told, so no one is taken as sent.
+            shown = excerpt(text, self.mask)
+            return self._for_all(request, lambda: RecipientOutcome(OutcomeKind.AMBIGUOUS, _lt(
+                'HTTP %(status)s with %(ids)s message ids for %(recipients)s recipients; the SMS may have '
+                'been sent: %(answer)s', status=status, ids=len(ids), recipients=len(recipients),
+                answer=shown), batch_id=batch_id))
         prices = self._prices(data, text)
         if len(recipients) == 1 and len(prices) > 1 and len({currency for _, currency in prices}) == 1:
             # One SMS answered part by part (Vonage: one entry per part, each billed): its
