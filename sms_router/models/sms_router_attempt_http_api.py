@@ -21,12 +21,16 @@ class SmsRouterAttempt(models.Model):
         if attempt or not number:
             return attempt
         # An answer that gave only the request's id (batch_id): the report's number picks the
-        # attempt among those of that request.
+        # attempt among those of that request (every one of them: a request may carry many).
+        # Two SMS of one request may go to the same number: each report then takes the
+        # oldest of them still waiting for its report, so that each gets one; a report when
+        # none waits any more (a replay) goes to the last one, where it changes nothing.
         digits = international_digits(number)
         candidates = self.sudo().search([
             ('account_id', '=', account.id), ('accepted', '=', True), ('batch_id', '=', message_id),
-        ], order='id desc', limit=1000)
-        return candidates.filtered(lambda a: international_digits(a.number) == digits)[:1]
+        ], order='id').filtered(lambda a: international_digits(a.number) == digits)
+        waiting = candidates.filtered(lambda a: a.delivery_state == 'pending')
+        return waiting[:1] or candidates[-1:]
 
     @api.model
     def _http_api_report_reason(self, report):

@@ -414,6 +414,31 @@ class TestHttpApiAccount(SmsRouterCase):
         self.assertEqual(attempt.delivery_state, 'undelivered')
         self.assertIn('absent subscriber', attempt.delivery_reason)
 
+    def test_reports_by_request_id_and_number_reach_each_sms(self):
+        """A provider that answers one id for the request (batch id) reports each SMS by that id
+        and its number: two SMS of one request to the same number get one report each."""
+        Attempt = self.env['sms.router.attempt'].sudo()
+        attempts = Attempt.create([{
+            'sms_uuid': uuid, 'company_id': self.company_fr.id, 'account_id': self.acme.id,
+            'account_name': self.acme.name, 'sms_provider': 'http_api', 'step': 1, 'outcome': 'sent',
+            'accepted': True, 'final': True, 'number': FR_NUMBER, 'batch_id': 'batch-9',
+            'delivery_state': 'pending',
+        } for uuid in ('sms-first', 'sms-second')])
+        other = Attempt.create({
+            'sms_uuid': 'sms-other', 'company_id': self.company_fr.id, 'account_id': self.acme.id,
+            'account_name': self.acme.name, 'sms_provider': 'http_api', 'step': 1, 'outcome': 'sent',
+            'accepted': True, 'final': True, 'number': '+33699999999', 'batch_id': 'batch-9',
+            'delivery_state': 'pending'})
+        self.assertEqual(Attempt._sms_router_receive_report(self.acme, 'batch-9', True, number=FR_NUMBER), 'applied')
+        self.assertEqual(Attempt._sms_router_receive_report(self.acme, 'batch-9', False, number=FR_NUMBER),
+                         'applied')
+        self.assertEqual(attempts.mapped('delivery_state'), ['delivered', 'undelivered'])
+        self.assertEqual(other.delivery_state, 'pending', 'another number of the request is not touched')
+        # A replay, once neither waits, changes nothing.
+        self.assertEqual(Attempt._sms_router_receive_report(self.acme, 'batch-9', False, number=FR_NUMBER),
+                         'unchanged')
+        self.assertEqual(attempts.mapped('delivery_state'), ['delivered', 'undelivered'])
+
     @mute_logger(CONTROLLER_LOGGER)
     def test_report_with_a_wrong_token_is_refused(self):
         _sms, attempt = self._send_one()
