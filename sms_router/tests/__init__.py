@@ -33,3 +33,4 @@ from . import test_router_send_preview
 from . import test_router_tours_smart
 from . import test_http_api_account
 from . import test_http_api_sandbox
+from . import test_router_tours_http_api
