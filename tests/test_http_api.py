@@ -559,6 +559,26 @@ def test_basic_credentials_are_masked_even_encoded():
 
 
 @responses.activate
+def test_secrets_are_masked_url_encoded_json_escaped_and_in_latin1_basic():
+    key = 'Ab+cd/EF==xyz'
+    spec = base_spec(auth={'type': 'param', 'name': 'api_key', 'value': '{api_key}'})
+    echoed = (f'bad url {SEND_URL}?api_key=Ab%2Bcd%2FEF%3D%3Dxyz form api_key=Ab%2Bcd%2FEF%3D%3Dxyz '
+              'path /Ab%2Bcd/EF%3D%3Dxyz plus Ab%2Bcd%2FEF%3D%3Dxyz json "Ab+cd\\/EF==xyz"')
+    responses.post(SEND_URL, body=echoed, status=400)
+    outcome = send(make_client(spec, credentials={**CREDENTIALS, 'api_key': key}))[FR.key]
+    assert 'Ab%2B' not in outcome.reason and 'Ab+cd' not in outcome.reason, outcome.reason
+    assert outcome.reason.count('[redacted]') == 5
+    password = 'pässwörd-123'
+    token = base64.b64encode(f'{USERNAME}:{password}'.encode('latin-1')).decode()
+    responses.replace(responses.POST, SEND_URL, json={'echo': f'Basic {token}'}, status=200)
+    client = make_client(base_spec(auth={'type': 'basic', 'username': '{username}', 'password': '{api_key}'}),
+                         credentials={**CREDENTIALS, 'api_key': password})
+    outcome = send(client)[FR.key]
+    assert responses.calls[-1].request.headers['Authorization'] == f'Basic {token}'
+    assert token not in outcome.reason and '[redacted]' in outcome.reason
+
+
+@responses.activate
 def test_regex_id_and_accepted_condition_on_raw_text():
     spec = base_spec(answer={'accepted': {'regex': '^OK'}, 'id_path': {'regex': 'id=(\\w+)'},
                              'batch_id_path': {'regex': 'batch=(\\w+)'}})

@@ -20,7 +20,7 @@ import dataclasses
 import json
 import logging
 import math
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 from .http_api_answer import AnswerReader, Report, as_text, excerpt, read_reports
 from .http_api_render import (
@@ -251,9 +251,14 @@ class HttpApiClient(HttpClient):
         for key in ('value', 'password'):
             if key in auth:
                 secrets.append(fill(auth[key], values))
+        # A secret often comes back in the form it travelled in (an echoed URL or form, a
+        # JSON-escaped copy): each of those forms is masked too.
+        secrets = [form for secret in secrets for form in _encoded_forms(secret)]
         if auth['type'] == 'basic':
             pair = f"{fill(auth['username'], values)}:{fill(auth['password'], values)}"
             secrets.append(base64.b64encode(pair.encode()).decode())
+            # requests encodes the Basic pair as Latin-1: a non-ASCII password differs.
+            secrets.append(base64.b64encode(pair.encode('latin-1', 'replace')).decode())
         # Longest first, so that a secret holding another is masked whole.
         return sorted({secret for secret in secrets if len(secret) >= 4}, key=len, reverse=True)
 
@@ -316,6 +321,16 @@ class HttpApiClient(HttpClient):
 
     def _common_without_send(self):
         return {'sender': self.sender, 'callback_url': self.callback_url, 'base_url': self.base_url}
+
+
+def _encoded_forms(secret):
+    """``secret`` and the forms it takes once URL-encoded or JSON-escaped."""
+    escaped = json.dumps(secret)[1:-1]
+    unicode_escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+    forms = {secret, quote(secret, safe=''), quote(secret), quote_plus(secret), escaped, unicode_escaped}
+    # PHP's json_encode also escapes the slash.
+    forms.update(form.replace('/', '\\/') for form in (escaped, unicode_escaped))
+    return forms
 
 
 def _balance_value(balance, reply):
