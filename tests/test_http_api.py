@@ -607,6 +607,34 @@ def test_price_currency_read_beside_the_amount():
 
 
 @responses.activate
+def test_an_optional_price_group_that_did_not_match_is_no_price():
+    spec = base_spec(answer={'id_path': '$.id', 'price_path': '$.cost', 'price_regex': '([0-9.]+)?'})
+    responses.post(SEND_URL, json={'id': 'M1', 'cost': 'EUR 0.05'})
+    outcome = send(make_client(spec))[FR.key]
+    assert (outcome.kind, outcome.message_id, outcome.price) == (OutcomeKind.SENT, 'M1', None)
+    responses.post(AT_URL, status=201, json=at_answer(at_item('+33612345678', 101, message_id='ATXid_fr',
+                                                              cost='KES n/a')))
+    outcome = send(make_client(bulk_spec(price_regex='([0-9.]+)?')))[FR.key]
+    assert (outcome.kind, outcome.message_id, outcome.price) == (OutcomeKind.SENT, 'ATXid_fr', None)
+
+
+@responses.activate
+def test_a_price_that_breaks_the_reader_only_loses_the_price(monkeypatch):
+    from addons.sms_router.engine.http_api_answer import AnswerReader
+
+    def broken(*args):
+        raise RuntimeError('bug')
+    monkeypatch.setattr(AnswerReader, '_price_of', broken)
+    spec = base_spec(answer={'id_path': '$.id', 'price_path': '$.cost', 'price_currency': 'EUR'})
+    responses.post(SEND_URL, json={'id': 'M1', 'cost': '0.05'})
+    outcome = send(make_client(spec))[FR.key]
+    assert (outcome.kind, outcome.message_id, outcome.price) == (OutcomeKind.SENT, 'M1', None)
+    responses.post(AT_URL, status=201, json=at_answer(at_item('+33612345678', 101, message_id='ATXid_fr')))
+    outcome = send(make_client(bulk_spec()))[FR.key]
+    assert (outcome.kind, outcome.message_id, outcome.price) == (OutcomeKind.SENT, 'ATXid_fr', None)
+
+
+@responses.activate
 def test_status_path_on_the_whole_answer():
     spec = base_spec(answer={'id_path': '$.id', 'status_path': '$.status', 'ok_values': [0, 'OK'],
                              'price_path': '$.price', 'price_currency_path': '$.currency',
@@ -793,6 +821,14 @@ def test_balance_as_plain_text():
     spec = base_spec(balance={'url': '{base_url}/v1/balance', 'regex': 'credit: ([0-9,]+)'})
     responses.get(BALANCE_URL, body='credit: 12,5')
     assert make_client(spec).fetch_credit()['credit_balance'] == 12.5
+
+
+@responses.activate
+def test_an_optional_balance_group_that_did_not_match_is_no_balance():
+    spec = base_spec(balance={'url': '{base_url}/v1/balance', 'regex': '(?:credit: ([0-9,]+))?'})
+    responses.get(BALANCE_URL, body='no credit here')
+    with pytest.raises(ProviderError, match='no balance in the answer'):
+        make_client(spec).test_connection()
 
 
 # ---------------------------------------------------------------------- delivery reports

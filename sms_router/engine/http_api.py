@@ -345,6 +345,8 @@ def _balance_value(balance, reply):
         if not found:
             return None
         raw = found.group(1) if found.groups() else found.group(0)
+        if raw is None:
+            return None                     # an optional group that took no part in the match
     raw = raw.strip()
     if raw.count(',') == 1 and '.' not in raw:
         raw = raw.replace(',', '.')                 # a decimal comma: "12,50"

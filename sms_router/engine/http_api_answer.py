@@ -12,6 +12,7 @@ text and process (compiling one takes tens of milliseconds). Values are compared
 """
 import functools
 import json
+import logging
 import math
 import re
 from collections import defaultdict, deque
@@ -23,6 +24,8 @@ from .http_api_render import national_number
 from .outcomes import OutcomeKind, RecipientOutcome
 from .reasons import _lt
 from .transport import classify_status, parse_retry_after
+
+_logger = logging.getLogger(__name__)
 
 MAX_ANSWER_IN_REASON = 300
 _CURRENCY_IN_TEXT = re.compile(r'(?<![A-Za-z])([A-Z]{3})(?![A-Za-z])')
@@ -319,9 +322,13 @@ class AnswerReader:
         answer = self.answer
         if answer.price is None and answer.price_regex is None:
             return []
-        raws = answer.price.values(data, text) if answer.price else [text]
-        currency = self._currency(data, text)
-        return [pair for raw in raws if (pair := self._price_of(raw, currency))[0] is not None]
+        try:
+            raws = answer.price.values(data, text) if answer.price else [text]
+            currency = self._currency(data, text)
+            return [pair for raw in raws if (pair := self._price_of(raw, currency))[0] is not None]
+        except Exception as error:  # noqa: BLE001 - the SMS was accepted: a price problem only loses the price
+            _logger.warning('could not read the price of an accepted answer: %s', type(error).__name__)
+            return []
 
     def _price(self, data, text):
         prices = self._prices(data, text)
@@ -350,6 +357,8 @@ class AnswerReader:
             if not found:
                 return None, ''
             raw = found.group(1) if found.groups() else found.group(0)
+            if raw is None:
+                return None, ''             # an optional group that took no part in the match
         try:
             price = abs(float(raw.strip()))
         except ValueError:
