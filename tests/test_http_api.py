@@ -1054,6 +1054,18 @@ def test_template_loads(key):
     assert http_templates.template_problems(template, key) == []
 
 
+@responses.activate
+def test_brevo_recipient_rule_only_on_a_400():
+    spec = copy.deepcopy(http_templates.load_template('brevo')['spec'])
+    client = make_client(spec, base_url='https://api.brevo.com')
+    url = 'https://api.brevo.com/v3/transactionalSMS/send'
+    responses.post(url, status=400, json={'code': 'invalid_parameter', 'message': 'Invalid recipient number'})
+    assert send(client)[FR.key].kind is OutcomeKind.RECIPIENT
+    # A server error that mentions the recipient is not a final refusal of the number.
+    responses.replace(responses.POST, url, status=503, body='Maintenance: recipient service unavailable')
+    assert send(client)[FR.key].kind is OutcomeKind.PROVIDER
+
+
 def test_template_problems_names_what_is_wrong():
     template = {'key': 'Bad Key', 'name': 'X', 'documentation': ['docs.example.com'],
                 'endpoints': {'sandbox': 'https://s'}, 'credentials': {'token': 'Token'},
