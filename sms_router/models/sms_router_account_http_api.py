@@ -15,6 +15,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..engine.http_api import HttpApiClient, SpecError, load_spec
+from ..engine.http_api_spec import CREDENTIALS
 from ..engine.http_templates import load_template, template_keys
 from ..engine.outcomes import BatchResult, OutcomeKind, ProviderClient
 from ..engine.reasons import _lt, reason_of
@@ -24,6 +25,8 @@ from ..tools.reason_text import company_lang, render_reason, translate_text
 _logger = logging.getLogger(__name__)
 
 HTTP_API = 'http_api'
+# The account's field holding each credential a configuration may use ({username}, ...).
+CREDENTIAL_FIELDS = {'username': 'http_api_username', 'api_key': 'http_api_key', 'api_secret': 'http_api_secret'}
 REPORT_ROUTE = '/sms_router/http_api/report'
 
 HTTP_METHODS = [('POST', 'POST'), ('GET', 'GET')]
@@ -397,7 +400,36 @@ class SmsRouterAccount(models.Model):
             if (account.http_api_max_recipients or 1) < 1:
                 raise ValidationError(self.env._('Recipients per request must be at least 1.'))
 
+    @api.constrains('sms_provider', 'active', 'http_api_username', 'http_api_key', 'http_api_secret',
+                    *SPEC_FIELDS)
+    def _check_http_api_credentials(self):
+        """An active HTTP API account has every credential its request uses: refused when saved
+        without one, with the credentials to fill in. (A copy whose credentials were removed
+        outside the form, e.g. neutralized, is still skipped as misconfigured when sending.)"""
+        labels = {'username': self.env._('Username'), 'api_key': self.env._('API Key'),
+                  'api_secret': self.env._('API Secret')}
+        for account in self.sudo().filtered(lambda a: a.sms_provider == HTTP_API and a.active):
+            try:
+                uses = load_spec(account._http_api_spec()).uses
+            except SpecError:
+                continue        # refused by _check_http_api_spec, with what to fix
+            missing = [labels[name] for name in CREDENTIALS
+                       if name in uses and not account[CREDENTIAL_FIELDS[name]]]
+            if missing:
+                raise ValidationError(self.env._(
+                    'HTTP API account %(account)s: fill in %(credentials)s (Provider tab, Credentials): its '
+                    'requests use them.', account=account.name, credentials=', '.join(missing)))
+
     # ------------------------------------------------------------ CRUD
+
+    def copy_data(self, default=None):
+        vals_list = super().copy_data(default=default)
+        # Credentials are not copied: an HTTP API copy starts archived, until they are
+        # filled in (an active account without them is refused, _check_http_api_credentials).
+        for account, vals in zip(self, vals_list, strict=True):
+            if account.sms_provider == HTTP_API and 'active' not in (default or {}):
+                vals['active'] = False
+        return vals_list
 
     @api.model_create_multi
     def create(self, vals_list):

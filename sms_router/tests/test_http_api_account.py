@@ -113,6 +113,7 @@ class TestHttpApiAccount(SmsRouterCase):
         self.assertFalse(self.fallback.http_api_callback_token, 'only HTTP API accounts get a token')
         copy = self.acme.copy()
         self.assertFalse(copy.http_api_key, 'credentials are not copied')
+        self.assertFalse(copy.active, 'a copy waits for its credentials, archived')
         self.assertTrue(copy.http_api_callback_token)
         self.assertNotEqual(copy.http_api_callback_token, token)
         self.acme.action_http_api_regenerate_callback_token()
@@ -149,8 +150,24 @@ class TestHttpApiAccount(SmsRouterCase):
             self.env['sms.router.account'].create({
                 'name': 'Empty', 'company_id': self.company_fr.id, 'sms_provider': 'http_api'})
 
-    def test_missing_credentials_are_misconfigured(self):
-        self.acme.http_api_key = False
+    def test_missing_credentials_are_refused_then_misconfigured(self):
+        # Saved without a credential its requests use: refused, with what to fill in.
+        with self.assertRaisesRegex(ValidationError, 'fill in API Key'):
+            self.acme.http_api_key = False
+        with self.assertRaisesRegex(ValidationError, 'fill in Username, API Key'):
+            self.env['sms.router.account'].create({
+                'name': 'Plivo', 'company_id': self.company_fr.id, 'sms_provider': 'http_api',
+                'http_api_template': 'plivo'})
+        # An archived account may lack them (a neutralized copy); reactivated, it is refused.
+        self.acme.active = False
+        self.env.cr.execute('UPDATE sms_router_account SET http_api_key = NULL WHERE id = %s', [self.acme.id])
+        self.acme.invalidate_recordset()
+        with self.assertRaisesRegex(ValidationError, 'fill in API Key'):
+            self.acme.active = True
+        # Removed outside the form (SQL, a restored copy) on an active account: the router
+        # skips it as misconfigured, without a request.
+        self.env.cr.execute('UPDATE sms_router_account SET active = TRUE WHERE id = %s', [self.acme.id])
+        self.acme.invalidate_recordset()
         self.assertTrue(self.acme.configuration_error)
         self._route(self.acme, self.fallback)
         sms = self._router_sms(self.company_fr, [FR_NUMBER])
@@ -176,10 +193,16 @@ class TestHttpApiAccount(SmsRouterCase):
                 self.assertEqual(selection[key], template['name'])
                 account = self.env['sms.router.account'].create({
                     'name': f'From {key}', 'company_id': self.company_fr.id, 'sms_provider': 'http_api',
-                    'http_api_template': key})
+                    'http_api_template': key, **self._credentials(template)})
                 self.assertEqual(account.http_api_base_url, template['endpoints']['live'])
                 self.assertEqual(digest(account._http_api_spec()), digest(template['spec']))
                 self.assertTrue(account.http_api_template_info)
+
+    @staticmethod
+    def _credentials(template):
+        """Values of every credential ``template`` asks for."""
+        fields = {'username': 'http_api_username', 'api_key': 'http_api_key', 'api_secret': 'http_api_secret'}
+        return {fields[name]: f'{name}-0123456789' for name in template['credentials']}
 
     def test_form_creates_an_account_from_a_template(self):
         if 'africastalking' not in template_keys():
@@ -206,7 +229,7 @@ class TestHttpApiAccount(SmsRouterCase):
         self.env['ir.module.module'].search([('name', '=', 'sms_router')])._update_translations('fr_FR')
         account = self.env['sms.router.account'].create({
             'name': 'Plivo', 'company_id': self.company_fr.id, 'sms_provider': 'http_api',
-            'http_api_template': 'plivo'})
+            'http_api_template': 'plivo', **self._credentials(load_template('plivo'))})
         note = load_template('plivo')['notes']
         english = account.with_context(lang='en_US').http_api_template_info
         french = account.with_context(lang='fr_FR').http_api_template_info
@@ -338,7 +361,8 @@ class TestHttpApiAccount(SmsRouterCase):
                          & self.env['sms.router.account']._track_get_fields())
         self.assertIn('http_api_url', self.env['sms.router.account']._track_get_fields())
         key = next(iter(template_keys()), None)
-        values = {'http_api_key': 'AnotherKey-0123456789', 'http_api_secret': 'Secret-0123456789'}
+        values = {'http_api_key': 'AnotherKey-0123456789', 'http_api_secret': 'Secret-0123456789',
+                  'http_api_username': 'acme-user'}
         if key:
             values['http_api_template'] = key
         self.acme.write(values)
@@ -461,6 +485,9 @@ class TestHttpApiAccount(SmsRouterCase):
         self.assertEqual(changed, {'active', 'http_api_username', 'http_api_key', 'http_api_secret',
                                    'http_api_callback_token'})
         self.assertTrue(all(after[name] is None for name in changed - {'active'}))
-        self.acme.active = True
-        self.assertTrue(self.acme.configuration_error, 'a reactivated copy cannot send')
+        with self.assertRaisesRegex(ValidationError, 'fill in'):
+            self.acme.active = True         # reactivated without credentials: refused
+        self.env.cr.execute('UPDATE sms_router_account SET active = TRUE WHERE id = %s', [self.acme.id])
+        self.acme.invalidate_recordset()
+        self.assertTrue(self.acme.configuration_error, 'a copy reactivated outside the form cannot send')
         self.assertFalse(self.acme.delivery_report_url)
