@@ -1,7 +1,7 @@
 """Screenshots of the demo for the README: the Overview, the Route Tester, an alert, a send
 window, a route's strategy and its explanation in the tester, an account's prices, the costs,
-the delivery quality and the send preview, in English (admin) and in French (the demo's French
-operator, elodie).
+the delivery quality, the send preview and an HTTP API account made from a template, in English
+(admin) and in French (the demo's French operator, elodie).
 
     python3 tests/harness/screenshots.py [--out DIR] [--only overview,route_tester,...] [--keep]
     python3 tests/harness/screenshots.py --attach http://127.0.0.1:8069 --db sms_router_demo
@@ -20,7 +20,10 @@ operator, elodie).
    back, Twilio goes down and SMS go to the United Kingdom: Twilio UK's breaker opens too.
    The French company applies the send window preset "FR - AF2M 2024" to its marketing SMS.
    Last, the delivery reports in, the delivery quality is refreshed (its scheduled action, and
-   OVH's delivery pull before it): Twilio France is skipped for Germany.
+   OVH's delivery pull before it): Twilio France is skipped for Germany. An HTTP API account
+   of the French company is made from the Plivo template (HTTP_API_ACCOUNT), as the form
+   does it: only its credentials and sender are given. Photographing only that account
+   (``--only http_api_account``) skips the traffic.
 3. Headless Chromium (found or installed as for the tours, see browser.py), driven over its
    DevTools websocket as Odoo's own test browser is (``websocket-client``, an Odoo
    dependency), in a 1400x900 window, logs in each user, opens each screen, waits until the
@@ -56,7 +59,7 @@ OUT_DIR = odoo_env.REPO_ROOT / 'sms_router' / 'static' / 'description' / 'screen
 DB = 'sms_router_shots'
 WIDTH, HEIGHT = 1400, 900
 SCREENS = ('overview', 'route_tester', 'alert', 'send_window', 'route_strategy', 'strategy_tester', 'prices',
-           'costs', 'quality', 'send_preview')
+           'costs', 'quality', 'send_preview', 'http_api_account')
 # The number typed in the route tester: a French mobile, written as people write it.
 TESTER_NUMBER = '06 12 34 56 78'
 # Where the demo's SMS go (numbers of the demo's contacts' countries).
@@ -88,6 +91,11 @@ PRICES_ACCOUNT = 'demo_account_ovh_fr'
 # language) when the user sees it, else the breaker of Sweego France (elodie sees the French
 # one), else the first of the list.
 ALERT_PREFERRED = ('Twilio UK', 'Sweego France')
+# The HTTP API account photographed: made from a template, only the credentials and the sender
+# given (the values are placeholders, nothing is sent with it).
+HTTP_API_ACCOUNT = {'name': 'Plivo France', 'sms_provider': 'http_api', 'http_api_template': 'plivo',
+                    'sender_id': '+33644630000', 'http_api_username': 'MAODAYNJYWZMNJZJNZU2',
+                    'http_api_key': 'demo-plivo-auth-token'}
 # What the screens need to know of the demo (ids), filled by shoot_all.
 DEMO = {}
 
@@ -376,6 +384,24 @@ def stage(session, sandbox_url, facts):
                 f'{row["delivery_rate"]:.0%} of {row["sample"]} reported')
 
 
+def stage_http_api(session):
+    """The HTTP API account of the French company (HTTP_API_ACCOUNT), unless it exists."""
+    company_fr = xmlid(session, 'sms_router.demo_company_fr')
+    if not company_fr or http_api_account(session):
+        return
+    context = {'context': {'allowed_company_ids': [company_fr]}}
+    session.call('sms.router.account', 'create', [{**HTTP_API_ACCOUNT, 'company_id': company_fr}], context)
+    say(f'HTTP API account {HTTP_API_ACCOUNT["name"]} made from the {HTTP_API_ACCOUNT["http_api_template"]} template')
+
+
+def http_api_account(session):
+    """The id of the HTTP API account photographed, or None."""
+    found = session.call('sms.router.account', 'search', [[['name', '=', HTTP_API_ACCOUNT['name']],
+                                                          ['sms_provider', '=', 'http_api']]],
+                         {'context': {'active_test': False}})
+    return found[0] if found else None
+
+
 def has_model(session, model):
     return bool(session.call('ir.model', 'search_count', [[['model', '=', model]]]))
 
@@ -524,9 +550,33 @@ def _send_preview(chromium, base_url):
     chromium.wait_idle()
 
 
+def _http_api_account(chromium, base_url):
+    """The HTTP API tab of the account made from a template, scrolled to the top."""
+    _form(chromium, base_url, 'sms_router.sms_router_account_action', DEMO.get('http_api_account'),
+          'HTTP API account')
+    chromium.click('.o_form_view .o_notebook a.nav-link[name=http_api]', 'the HTTP API tab')
+    chromium.wait_for('!!document.querySelector(".o_form_view .o_field_widget[name=http_api_template_info]") && '
+                      '!!document.querySelector(".o_form_view .o_field_widget[name=http_api_url]")',
+                      'the HTTP API tab')
+    chromium.wait_idle()
+    # The tabs, the template, its notes and the request in one picture: the tabs just under
+    # the buttons bar, which stays on top when the form scrolls.
+    chromium.evaluate('(() => { const tabs = document.querySelector(".o_form_view .o_notebook_headers");'
+                      ' let box = tabs.parentElement;'
+                      ' while (box && !(box.scrollHeight > box.clientHeight'
+                      ' && /(auto|scroll)/.test(getComputedStyle(box).overflowY))) { box = box.parentElement; }'
+                      ' box = box || document.scrollingElement;'
+                      ' const bar = document.querySelector(".o_form_view .o_form_statusbar");'
+                      ' const top = Math.max(bar ? bar.getBoundingClientRect().bottom : 0,'
+                      ' box === document.scrollingElement ? 0 : box.getBoundingClientRect().top);'
+                      ' box.scrollTop += tabs.getBoundingClientRect().top - top - 8; return true; })()')
+    chromium.wait_idle(quiet=0.3)
+
+
 SHOOTERS = {'overview': _overview, 'route_tester': _route_tester, 'alert': _alert, 'send_window': _send_window,
             'route_strategy': _route_strategy, 'strategy_tester': _strategy_tester, 'prices': _prices,
-            'costs': _costs, 'quality': _quality, 'send_preview': _send_preview}
+            'costs': _costs, 'quality': _quality, 'send_preview': _send_preview,
+            'http_api_account': _http_api_account}
 
 
 def _save(chromium, path):
@@ -576,6 +626,7 @@ def shoot_all(executable, port, db, screens, out_dir, admin):
     DEMO.setdefault('strategy_route', xmlid(admin, 'sms_router.demo_route_fr_default'))
     DEMO['tester_action'] = xmlid(admin, 'sms_router.sms_router_route_tester_action') or 0
     DEMO['prices_account'] = demo_xmlid(admin, PRICES_ACCOUNT)
+    DEMO['http_api_account'] = http_api_account(admin)
     DEMO['preview_partners'] = [partner for partner in (
         xmlid(admin, f'sms_router.{name}') for name in ('demo_partner_fr', 'demo_partner_fr_national',
                                                         'demo_partner_gp')) if partner]
@@ -670,7 +721,9 @@ def main(argv=None):
         # No onboarding tour over the pictures.
         users = admin.call('res.users', 'search', [[['login', 'in', ['admin', 'elodie']]]])
         admin.call('res.users', 'write', [users, {'tour_enabled': False}])
-        stage(admin, sandbox_url, facts)
+        if set(screens) - {'http_api_account'}:
+            stage(admin, sandbox_url, facts)
+        stage_http_api(admin)
         ok = shoot_all(found.executable, http_port, DB, screens, out_dir, admin)
         if args.keep:
             say(f'--keep: the demo stays up at {base_url}/odoo (database {DB}); Ctrl-C stops it')
