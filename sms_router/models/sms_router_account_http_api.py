@@ -18,7 +18,7 @@ from ..engine.http_api import HttpApiClient, SpecError, load_spec
 from ..engine.http_api_spec import CREDENTIALS
 from ..engine.http_templates import load_template, template_keys
 from ..engine.outcomes import BatchResult, OutcomeKind, ProviderClient
-from ..engine.reasons import _lt, reason_of
+from ..engine.reasons import _lt, join_reasons, reason_of
 from ..engine.transport import ProviderError
 from ..tools.reason_text import company_lang, render_reason, translate_text
 
@@ -232,7 +232,8 @@ class SmsRouterAccount(models.Model):
                            label=translate_text(label, self.env.lang))
                 for key, label in labels.items()]
         if used:
-            lines.append(self.env._('Credentials: %s', '; '.join(used)))
+            # join_reasons: the separator in the reader's language (' ; ' in French).
+            lines.append(self.env._('Credentials: %s', render_reason(join_reasons(used), self.env.lang)))
         if template.get('sender_required'):
             lines.append(self.env._('This provider needs a Sender ID.'))
         if template.get('notes'):
