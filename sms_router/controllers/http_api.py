@@ -9,7 +9,6 @@ in constant time before anything else happens. The account's configuration (its 
 import hmac
 import json
 import logging
-import re
 
 from odoo import http
 from odoo.http import request
@@ -17,27 +16,13 @@ from odoo.http import request
 from ..engine.http_api import parse_report
 from ..models.sms_router_account_http_api import HTTP_API, REPORT_ROUTE
 from ..tools.reason_text import company_lang
-from .webhook import refuse_webhook
+from .webhook import hide_url_tokens, refuse_webhook
 
 _logger = logging.getLogger(__name__)
 
 
-class _RedactReportToken(logging.Filter):
-    """Hide the token of the report URLs in the HTTP access log."""
-
-    pattern = re.compile(r'(%s/\d+/)[^/?#\s"]+' % re.escape(REPORT_ROUTE))
-
-    def filter(self, record):
-        if isinstance(record.args, tuple) and any(isinstance(arg, str) and REPORT_ROUTE in arg
-                                                  for arg in record.args):
-            record.args = tuple(self.pattern.sub(r'\1***', arg) if isinstance(arg, str) else arg
-                                for arg in record.args)
-        return True
-
-
-_werkzeug_logger = logging.getLogger('werkzeug')
-if not any(isinstance(f, _RedactReportToken) for f in _werkzeug_logger.filters):
-    _werkzeug_logger.addFilter(_RedactReportToken())
+# The token of the report URLs never reaches the access log.
+_redact_report_token = hide_url_tokens(REPORT_ROUTE)
 
 
 class SmsRouterHttpApiController(http.Controller):

@@ -1,6 +1,7 @@
 """HTTP API accounts in Odoo: save-time checks, sending through the router (against
 ``responses``), delivery reports on the account's URL, secrets and neutralization."""
 import json
+import logging
 
 import responses
 
@@ -437,6 +438,15 @@ class TestHttpApiAccount(SmsRouterCase):
         attempt.invalidate_recordset()
         self.assertEqual(attempt.delivery_state, 'undelivered')
         self.assertIn('absent subscriber', attempt.delivery_reason)
+
+    def test_access_log_hides_the_token(self):
+        token = self.acme.http_api_callback_token
+        record = logging.LogRecord('werkzeug', logging.INFO, __file__, 1, '"%s" %s %s', (
+            f'POST /sms_router/http_api/report/{self.acme.id}/{token}?id=1 HTTP/1.1', '200', '-'), None)
+        for log_filter in logging.getLogger('werkzeug').filters:
+            log_filter.filter(record)
+        self.assertNotIn(token, record.getMessage())
+        self.assertIn(f'/sms_router/http_api/report/{self.acme.id}/***?id=1', record.getMessage())
 
     def test_reports_by_request_id_and_number_reach_each_sms(self):
         """A provider that answers one id for the request (batch id) reports each SMS by that id

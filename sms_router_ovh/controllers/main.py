@@ -10,12 +10,11 @@ are ``id`` (the SMS id returned by the job) and ``dlr`` (1 delivered, 2 not deli
 import hmac
 import json
 import logging
-import re
 
 from odoo import http
 from odoo.http import request
 
-from odoo.addons.sms_router.controllers.webhook import refuse_webhook
+from odoo.addons.sms_router.controllers.webhook import hide_url_tokens, refuse_webhook
 from odoo.addons.sms_router.tools.reason_text import company_lang
 
 from ..models.sms_router_account import CALLBACK_ROUTE
@@ -32,22 +31,8 @@ _PARAMETERS = {
 }
 
 
-class _RedactCallbackToken(logging.Filter):
-    """Hide the token of our callback URLs in the HTTP access log."""
-
-    pattern = re.compile(r'(%s/\d+/)[^/?#\s"]+' % re.escape(CALLBACK_ROUTE))
-
-    def filter(self, record):
-        if isinstance(record.args, tuple) and any(isinstance(arg, str) and CALLBACK_ROUTE in arg
-                                                  for arg in record.args):
-            record.args = tuple(self.pattern.sub(r'\1***', arg) if isinstance(arg, str) else arg
-                                for arg in record.args)
-        return True
-
-
-_werkzeug_logger = logging.getLogger('werkzeug')
-if not any(isinstance(f, _RedactCallbackToken) for f in _werkzeug_logger.filters):
-    _werkzeug_logger.addFilter(_RedactCallbackToken())
+# The token of the callback URLs never reaches the access log.
+_redact_callback_token = hide_url_tokens(CALLBACK_ROUTE)
 
 
 class SmsRouterOvhController(http.Controller):

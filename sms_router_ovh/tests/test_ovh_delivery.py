@@ -8,7 +8,7 @@ from odoo.tests import tagged
 from odoo.tools import SQL, mute_logger
 
 from odoo.addons.sms_router.controllers.webhook import REFUSAL_BODY, REFUSAL_STATUS
-from odoo.addons.sms_router_ovh.controllers.main import _RedactCallbackToken
+from odoo.addons.sms_router_ovh.controllers.main import _redact_callback_token
 from .common import BASE, SERVICE, SmsRouterOvhCase, job_answer
 
 CONTROLLER_LOGGER = 'odoo.addons.sms_router_ovh.controllers.main'
@@ -186,7 +186,7 @@ class TestOvhDelivery(SmsRouterOvhCase):
         record = logging.LogRecord('werkzeug', logging.INFO, __file__, 1, '"%s" %s %s', (
             f'GET /sms_router_ovh/callback/12/{self.ovh.ovh_callback_token}?id=1&dlr=1 HTTP/1.1',
             '200', '-'), None)
-        _RedactCallbackToken().filter(record)
+        _redact_callback_token.filter(record)
         self.assertNotIn(self.ovh.ovh_callback_token, record.getMessage())
         self.assertIn('/sms_router_ovh/callback/12/***?id=1&dlr=1', record.getMessage())
 
