@@ -11,6 +11,7 @@ import json
 import logging
 
 from odoo import http
+from odoo.exceptions import ValidationError
 from odoo.http import request
 
 from ..engine.http_api import parse_report
@@ -41,8 +42,9 @@ class SmsRouterHttpApiController(http.Controller):
         try:
             spec = account._http_api_loaded_spec()
             reports = parse_report(spec, payload)
-        except ValueError as error:
-            # SpecError is a ValueError too: a configuration that cannot read reports.
+        except (ValueError, ValidationError) as error:
+            # SpecError is a ValueError too: a configuration that cannot read reports (or a
+            # JSON field that is no JSON, written outside the form).
             _logger.warning('SMS router: HTTP API delivery report of account %s not understood: %s',
                             account_id, account._sms_router_redact(str(error)))
             return request.make_response('unreadable report', status=400,

@@ -439,6 +439,18 @@ class TestHttpApiAccount(SmsRouterCase):
         self.assertEqual(attempt.delivery_state, 'undelivered')
         self.assertIn('absent subscriber', attempt.delivery_reason)
 
+    @mute_logger(CONTROLLER_LOGGER)
+    def test_report_with_a_broken_configuration_is_a_400(self):
+        _sms, attempt = self._send_one()
+        # A report mapping that is no JSON, written outside the form (SQL, a restored copy).
+        self.env.cr.execute("UPDATE sms_router_account SET http_api_report = '{broken' WHERE id = %s",
+                            [self.acme.id])
+        self.acme.invalidate_recordset()
+        response = self.url_open(self._report_url(), json={'id': 'acme-77', 'status': 'delivered'})
+        self.assertEqual(response.status_code, 400)
+        attempt.invalidate_recordset()
+        self.assertEqual(attempt.delivery_state, 'pending')
+
     def test_access_log_hides_the_token(self):
         token = self.acme.http_api_callback_token
         record = logging.LogRecord('werkzeug', logging.INFO, __file__, 1, '"%s" %s %s', (
