@@ -51,19 +51,8 @@ test_template_reads_every_documented_failure_status = shared.test_template_reads
 test_template_reads_the_documented_price = shared.test_template_reads_the_documented_price
 test_template_sends_a_unicode_text_as_unicode = shared.test_template_sends_a_unicode_text_as_unicode
 
-# Where a template disagrees with its provider's documentation (filed for the templates'
-# authors, with the documentation's words): the test is expected to fail until the template
-# follows the documentation. (test name, template key) -> what differs.
-TEMPLATE_MISMATCHES = {}
-
-
-@pytest.fixture(autouse=True)
-def known_template_mismatch(request):
-    callspec = getattr(request.node, 'callspec', None)
-    case = callspec.params.get('case') if callspec else None
-    reason = TEMPLATE_MISMATCHES.get((request.node.originalname, getattr(case, 'key', None)))
-    if reason:
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=False))
+# Known template disagreements: the shared table and fixture (test_sandbox_http_api.py).
+known_template_mismatch = shared.known_template_mismatch
 
 
 CASES = {}

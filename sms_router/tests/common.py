@@ -209,3 +209,11 @@ class SmsRouterCase(SMSCase):
                   for account, outcome in expected]
         self.assertEqual(got, wanted, f'unexpected attempt trail for {sms.number}')
         return attempts
+
+
+def admin_reads_french(env):
+    """The administrator of the tours reads French; the country names (base) are French too."""
+    env['res.lang']._activate_lang('fr_FR')
+    modules = env['ir.module.module'].search([('name', 'in', ('base', 'web', 'mail', 'sms', 'sms_router'))])
+    modules._update_translations('fr_FR')
+    env.ref('base.user_admin').lang = 'fr_FR'

@@ -9,17 +9,13 @@ from odoo.tests import HttpCase, tagged
 
 from odoo.addons.sms_router.engine.http_templates import load_template
 
+from .common import admin_reads_french
 
 @tagged('post_install', '-at_install', 'sms_router')
 class TestRouterToursHttpApi(HttpCase):
 
     def _in_french(self):
-        """The administrator reads French (as in test_router_tours_smart.py)."""
-        self.env['res.lang']._activate_lang('fr_FR')
-        modules = self.env['ir.module.module'].search(
-            [('name', 'in', ('base', 'web', 'mail', 'sms', 'sms_router'))])
-        modules._update_translations('fr_FR')
-        self.env.ref('base.user_admin').lang = 'fr_FR'
+        admin_reads_french(self.env)
 
     def test_http_api_account_tour(self):
         """The account saved by the tour has Plivo's configuration, the credentials and the

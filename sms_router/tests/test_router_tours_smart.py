@@ -12,6 +12,7 @@ from datetime import timedelta
 from odoo import fields
 from odoo.tests import HttpCase, tagged
 
+from .common import admin_reads_french
 
 @tagged('post_install', '-at_install', 'sms_router')
 class TestRouterToursSmart(HttpCase):
@@ -87,12 +88,7 @@ class TestRouterToursSmart(HttpCase):
         self.addCleanup(self.set_registry_readonly_mode, True)
 
     def _in_french(self):
-        """The administrator reads French; the country names (base) are French too."""
-        self.env['res.lang']._activate_lang('fr_FR')
-        modules = self.env['ir.module.module'].search(
-            [('name', 'in', ('base', 'web', 'mail', 'sms', 'sms_router'))])
-        modules._update_translations('fr_FR')
-        self.env.ref('base.user_admin').lang = 'fr_FR'
+        admin_reads_french(self.env)
 
     # ------------------------------------------------------------------ prices and costs
 
